@@ -1,0 +1,18 @@
+"""The decoder process's entry point, importable without torch.
+
+The front end hands this function to a `spawn` process; the heavy imports happen in the child.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+from typing import Any
+
+from decoder.protocol import DecoderConfig
+
+
+def run_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
+    from decoder.service import serve
+
+    serve(conn, log_queue, config)

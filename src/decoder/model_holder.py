@@ -1,0 +1,136 @@
+"""Loads, runs and unloads the Whisper model: the only place that touches torch and whisper."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import whisper
+
+from decoder.ladder import DeviceFacts, ModelPlan
+from decoder.models import MODELS
+from decoder.protocol import Segment, SubmitTask
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(Exception):
+    """No model of the plan could be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    segments: tuple[Segment, ...]
+    used_model_size: str
+    used_device: str
+
+
+def probe_device(use_gpu_if_available: bool) -> DeviceFacts:
+    if not (use_gpu_if_available and torch.cuda.is_available()):
+        return DeviceFacts(cuda_available=False, free_vram_bytes=0)
+    free_bytes, _total = torch.cuda.mem_get_info()
+    return DeviceFacts(cuda_available=True, free_vram_bytes=free_bytes)
+
+
+def _apply_alignment_heads(model: Any, checkpoint: Path) -> None:
+    """Word timestamps need the model's alignment heads; openai-whisper sets them only for
+    models it downloaded, and `whisper-api import-model` stores them in the checkpoint."""
+    stored = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True)
+    heads = stored.get("alignment_heads")
+    if isinstance(heads, bytes):
+        model.set_alignment_heads(heads)
+
+
+def supported_languages() -> tuple[tuple[str, str], ...]:
+    return tuple(whisper.tokenizer.LANGUAGES.items())
+
+
+class ModelHolder:
+    def __init__(self, plan: ModelPlan, model_dir: Path) -> None:
+        self.plan = plan
+        self.model_dir = model_dir
+        self._model: Any = None
+        self.loaded_name: str | None = None
+        self.last_loaded_name: str | None = None
+        self.device: str | None = None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the plan's best model that works: each GPU candidate in turn, then the CPU model."""
+        if self.is_loaded:
+            return
+        for name in self.plan.gpu_candidates:
+            try:
+                self._load(name, "cuda")
+                return
+            except torch.cuda.OutOfMemoryError:
+                log.warning("model %s does not fit into GPU memory, trying a smaller one", name)
+                gc.collect()
+                torch.cuda.empty_cache()
+        if self.plan.gpu_candidates:
+            log.warning("no model fits the GPU, falling back to the CPU")
+        self._load(self.plan.cpu_model, "cpu")
+
+    def _load(self, name: str, device: str) -> None:
+        checkpoint = self.model_dir / MODELS[name].checkpoint_name
+        started = time.monotonic()
+        try:
+            if checkpoint.is_file():
+                # By path: openai-whisper would re-download an imported file whose hash differs.
+                model = whisper.load_model(str(checkpoint), device=device)
+                _apply_alignment_heads(model, checkpoint)
+            else:
+                model = whisper.load_model(name, device=device, download_root=str(self.model_dir))
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            if checkpoint.is_file():
+                raise ModelLoadError(f"model {name} could not be loaded from {checkpoint}: {exc}") from exc
+            raise ModelLoadError(
+                f"model {name} is not in {self.model_dir} and could not be downloaded ({exc}); "
+                "import one with `whisper-api import-model`"
+            ) from exc
+        self._model, self.loaded_name, self.last_loaded_name, self.device = model, name, name, device
+        log.info("loaded model %s on %s in %.1f s", name, device, time.monotonic() - started)
+
+    def unload(self) -> None:
+        if not self.is_loaded:
+            return
+        log.info("unloading model %s", self.loaded_name)
+        self._model, self.loaded_name, self.device = None, None, None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def transcribe(self, task: SubmitTask) -> Transcript:
+        self.load()
+        assert self.loaded_name is not None and self.device is not None
+        english_only = MODELS[self.loaded_name].english_only
+        # English-only models have no task token: "translate" of English speech is its transcript.
+        result = self._model.transcribe(
+            task.audio_path,
+            task="transcribe" if english_only else task.task_type,
+            language="en" if english_only else task.language,
+            fp16=self.device == "cuda",
+            verbose=None,
+        )
+        segments = tuple(
+            (float(seg["start"]), float(seg["end"]), str(seg["text"]).strip()) for seg in result["segments"]
+        )
+        return Transcript(
+            text=str(result["text"]).strip(),
+            language=str(result["language"]),
+            segments=segments,
+            used_model_size=self.loaded_name,
+            used_device=self.device,
+        )

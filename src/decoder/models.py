@@ -1,0 +1,72 @@
+"""The table of official Whisper model names and the facts the decoder needs about them.
+
+Pure data, no torch: the front end validates MAX_MODEL and CPU_FALLBACK_MODEL against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    # Size tier: a model only falls back to models of a lower tier.
+    tier: int
+    english_only: bool
+    # Rough VRAM need in GiB, from openai-whisper's published table.
+    vram_gib: float
+    # openai-whisper names its download after the URL, so aliases share a file.
+    checkpoint_name: str
+
+
+def _model(name: str, tier: int, vram_gib: float, checkpoint: str | None = None) -> ModelInfo:
+    return ModelInfo(name, tier, name.endswith(".en"), vram_gib, f"{checkpoint or name}.pt")
+
+
+MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        _model("tiny", 0, 1),
+        _model("tiny.en", 0, 1),
+        _model("base", 1, 1),
+        _model("base.en", 1, 1),
+        _model("small", 2, 2),
+        _model("small.en", 2, 2),
+        _model("medium", 3, 5),
+        _model("medium.en", 3, 5),
+        _model("large-v3-turbo", 4, 6),
+        _model("turbo", 4, 6, "large-v3-turbo"),
+        _model("large-v1", 5, 10),
+        _model("large-v2", 5, 10),
+        _model("large-v3", 5, 10),
+        _model("large", 5, 10, "large-v3"),
+    )
+}
+
+# The best model of each family, where MAX_MODEL is unset.
+BEST_MULTILINGUAL = "large-v3"
+SMALLEST_MULTILINGUAL = "tiny"
+SMALLEST_ENGLISH = "tiny.en"
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(MODELS)
+
+
+def ladder_from(top: str) -> tuple[str, ...]:
+    """`top` and every smaller model of its family, largest first, one name per tier.
+
+    Aliases ('large', 'turbo') are skipped below the top so that a fallback never loads the
+    same weights twice under two names.
+    """
+    first = MODELS[top]
+    lower = [
+        info
+        for info in MODELS.values()
+        if info.english_only == first.english_only
+        and info.tier < first.tier
+        and info.name not in ("large", "turbo")
+    ]
+    lower.sort(key=lambda info: info.tier, reverse=True)
+    return (top, *(info.name for info in lower))

@@ -1,0 +1,114 @@
+"""Messages between the front end and the decoder process.
+
+Every message is a frozen dataclass of primitives (str, int, float, bool, None and tuples of
+them), so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's
+runtime objects. This module imports nothing heavy: the front end loads it without torch.
+
+    front end  --SubmitTask / RequestStatus / Shutdown-->  decoder
+    front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskFinished / TaskFailed--  decoder
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TaskType = Literal["transcribe", "translate"]
+# (start seconds, end seconds, text) of one transcript segment.
+Segment = tuple[float, float, str]
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """What the decoder needs from the front end's settings, handed over at spawn time."""
+
+    max_model: str | None
+    cpu_fallback_model: str
+    use_gpu_if_available: bool
+    develop_mode: bool
+    load_model_on_startup: bool
+    unload_model_after_s: int | None
+    model_dir: str
+    log_level: int
+
+
+# Front end -> decoder.
+
+
+@dataclass(frozen=True)
+class SubmitTask:
+    task_id: str
+    audio_path: str
+    task_type: TaskType
+    language: str | None
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """Asks for a fresh DecoderStatus now."""
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Finish the task in hand, then exit."""
+
+
+ToDecoder = SubmitTask | RequestStatus | Shutdown
+
+
+# Decoder -> front end.
+
+
+@dataclass(frozen=True)
+class DecoderReady:
+    """Sent once, after the decoder planned its model and before it loads it."""
+
+    pid: int
+    gpu_mode: bool
+    max_model_to_use: str
+    english_only: bool
+    # (code, English name) pairs of every language the model family understands.
+    languages: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class DecoderStatus:
+    """The decoder's state, sent on every change and on request."""
+
+    gpu_mode: bool
+    max_model_to_use: str
+    last_loaded_model_size: str | None
+    is_model_loaded: bool
+    currently_busy: bool
+    # Task ids waiting in the decoder's queue, next first.
+    queued_task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    task_id: str
+    target_model_size: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    task_id: str
+    text: str
+    language: str
+    segments: tuple[Segment, ...]
+    target_model_size: str
+    used_model_size: str
+    used_device: str
+    started_at: float
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class TaskFailed:
+    task_id: str
+    reason: str
+    finished_at: float
+
+
+FromDecoder = DecoderReady | DecoderStatus | TaskStarted | TaskFinished | TaskFailed

@@ -1,0 +1,178 @@
+"""The decoder process: a pipe-reader thread feeds the task queue, the main thread decodes.
+
+Started by the front end with the `spawn` context, so CUDA initialises cleanly in this process
+alone. Log records go to the front end through a QueueHandler; nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+from decoder.ladder import plan_models
+from decoder.model_holder import ModelHolder, ModelLoadError, probe_device, supported_languages
+from decoder.protocol import (
+    DecoderConfig,
+    DecoderReady,
+    DecoderStatus,
+    FromDecoder,
+    RequestStatus,
+    Shutdown,
+    SubmitTask,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+)
+from decoder.task_queue import QueueClosed, TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
+    """Entry point of the decoder process."""
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    root.setLevel(config.log_level)
+    try:
+        DecoderService(conn, config).run()
+    except Exception:
+        log.exception("decoder crashed")
+        raise
+    finally:
+        conn.close()
+
+
+class DecoderService:
+    def __init__(self, conn: Connection, config: DecoderConfig) -> None:
+        self._conn = conn
+        self._config = config
+        # Connection.send is not thread-safe; the reader and the worker both send.
+        self._send_lock = threading.Lock()
+        self._queue = TaskQueue()
+        self._busy = False
+        facts = probe_device(config.use_gpu_if_available)
+        self._plan = plan_models(
+            max_model=config.max_model,
+            cpu_fallback_model=config.cpu_fallback_model,
+            use_gpu_if_available=config.use_gpu_if_available,
+            develop_mode=config.develop_mode,
+            facts=facts,
+        )
+        self._holder = ModelHolder(self._plan, Path(config.model_dir))
+
+    def run(self) -> None:
+        log.info(
+            "decoder started (pid %d): %s mode, max model %s",
+            os.getpid(),
+            "GPU" if self._plan.gpu_mode else "CPU",
+            self._plan.max_model_to_use,
+        )
+        self._send(
+            DecoderReady(
+                pid=os.getpid(),
+                gpu_mode=self._plan.gpu_mode,
+                max_model_to_use=self._plan.max_model_to_use,
+                english_only=self._plan.english_only,
+                languages=supported_languages(),
+            )
+        )
+        threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()
+        if self._config.load_model_on_startup:
+            self._load_reporting_errors()
+        try:
+            self._work()
+        except QueueClosed:
+            log.info("decoder shutting down")
+
+    def _send(self, message: FromDecoder) -> None:
+        with self._send_lock:
+            self._conn.send(message)
+
+    def _send_status(self) -> None:
+        self._send(
+            DecoderStatus(
+                gpu_mode=self._plan.gpu_mode,
+                max_model_to_use=self._plan.max_model_to_use,
+                last_loaded_model_size=self._holder.last_loaded_name,
+                is_model_loaded=self._holder.is_loaded,
+                currently_busy=self._busy,
+                queued_task_ids=self._queue.task_ids(),
+            )
+        )
+
+    def _read_pipe(self) -> None:
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                # The front end is gone: nobody can receive results any more.
+                self._queue.close()
+                return
+            if isinstance(message, SubmitTask):
+                self._queue.put(message)
+                self._send_status()
+            elif isinstance(message, RequestStatus):
+                self._send_status()
+            elif isinstance(message, Shutdown):
+                self._queue.close()
+                return
+
+    def _load_reporting_errors(self) -> None:
+        try:
+            self._holder.load()
+        except ModelLoadError as exc:
+            # Tasks will retry the load and fail with this reason; the decoder stays up.
+            log.error("%s", exc)
+        self._send_status()
+
+    def _idle_timeout(self) -> float | None:
+        unload_after = self._config.unload_model_after_s
+        return None if unload_after is None or not self._holder.is_loaded else float(unload_after)
+
+    def _work(self) -> None:
+        while True:
+            task = self._queue.pop(timeout=self._idle_timeout())
+            if task is None:
+                # Idle for UNLOAD_MODEL_AFTER_S: give the memory back until the next task.
+                self._holder.unload()
+                self._send_status()
+                continue
+            self._decode(task)
+
+    def _decode(self, task: SubmitTask) -> None:
+        self._busy = True
+        started = time.time()
+        self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
+        self._send_status()
+        log.info("decoding task %s (%s)", task.task_id, task.task_type)
+        try:
+            transcript = self._holder.transcribe(task)
+        except Exception as exc:
+            log.exception("task %s failed", task.task_id)
+            self._send(TaskFailed(task.task_id, f"decoding failed: {exc}", time.time()))
+        else:
+            finished = time.time()
+            log.info("task %s finished in %.1f s", task.task_id, finished - started)
+            self._send(
+                TaskFinished(
+                    task_id=task.task_id,
+                    text=transcript.text,
+                    language=transcript.language,
+                    segments=transcript.segments,
+                    target_model_size=self._plan.max_model_to_use,
+                    used_model_size=transcript.used_model_size,
+                    used_device=transcript.used_device,
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
+        finally:
+            self._busy = False
+        self._send_status()

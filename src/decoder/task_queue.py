@@ -1,0 +1,59 @@
+"""The decoder's FIFO of waiting tasks, shared by its pipe-reader thread and its worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from decoder.protocol import SubmitTask
+
+
+class QueueClosed(Exception):
+    """The queue was closed: the decoder is shutting down."""
+
+
+class TaskQueue:
+    def __init__(self) -> None:
+        self._tasks: deque[SubmitTask] = deque()
+        self._changed = threading.Condition()
+        self._closed = False
+
+    def put(self, task: SubmitTask) -> int:
+        """Append a task; returns its 0-based position (0 = next to run)."""
+        with self._changed:
+            self._tasks.append(task)
+            self._changed.notify_all()
+            return len(self._tasks) - 1
+
+    def pop(self, timeout: float | None) -> SubmitTask | None:
+        """The next task, waiting up to `timeout` seconds (None: for ever) for one.
+
+        Returns None on timeout; raises QueueClosed once closed, even with tasks left.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while not self._tasks and not self._closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+            if self._closed:
+                raise QueueClosed
+            return self._tasks.popleft()
+
+    def position(self, task_id: str) -> int | None:
+        with self._changed:
+            for index, task in enumerate(self._tasks):
+                if task.task_id == task_id:
+                    return index
+            return None
+
+    def task_ids(self) -> tuple[str, ...]:
+        with self._changed:
+            return tuple(task.task_id for task in self._tasks)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from decoder.protocol import SubmitTask
+from decoder.task_queue import QueueClosed, TaskQueue
+
+
+def task(task_id: str) -> SubmitTask:
+    return SubmitTask(task_id, f"/tmp/{task_id}.wav", "transcribe", None)
+
+
+def test_fifo_with_positions() -> None:
+    queue = TaskQueue()
+    assert [queue.put(task(name)) for name in "abc"] == [0, 1, 2]
+    assert queue.task_ids() == ("a", "b", "c")
+    assert queue.position("c") == 2
+    popped = queue.pop(timeout=0)
+    assert popped is not None and popped.task_id == "a"
+    assert queue.position("c") == 1
+    assert queue.position("a") is None
+
+
+def test_pop_times_out_when_empty() -> None:
+    queue = TaskQueue()
+    started = time.monotonic()
+    assert queue.pop(timeout=0.05) is None
+    assert time.monotonic() - started >= 0.05
+
+
+def test_pop_wakes_up_for_a_new_task() -> None:
+    queue = TaskQueue()
+    got: list[SubmitTask | None] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.pop(timeout=30)))
+    waiter.start()
+    queue.put(task("late"))
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    assert got[0] is not None and got[0].task_id == "late"
+
+
+def test_close_wakes_a_waiting_worker() -> None:
+    queue = TaskQueue()
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            queue.pop(timeout=None)
+        except QueueClosed as exc:
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    queue.close()
+    waiter.join(timeout=5)
+    assert len(errors) == 1
+    queue.put(task("after"))
+    with pytest.raises(QueueClosed):
+        queue.pop(timeout=0)
