@@ -1,0 +1,70 @@
+"""Converts offline Whisper model directories into checkpoints that whisper.load_model() reads.
+
+Supported sources are CTranslate2 / faster-whisper directories (model.bin + config.json)
+and Hugging Face transformers Whisper directories (config.json + safetensors or
+pytorch_model.bin weights, sharded or not).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+from decoder.model_import.checkpoint import WhisperWeights, write_checkpoint
+from decoder.model_import.ct2 import load_ct2
+from decoder.model_import.errors import ModelImportError
+from decoder.model_import.huggingface import load_huggingface
+from decoder.model_import.readers import read_json_object
+
+__all__ = ["ModelImportError", "import_model"]
+
+# Errors that the readers' libraries raise for unreadable or malformed input.
+_FOREIGN_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    struct.error,
+    RuntimeError,
+    pickle.UnpicklingError,
+)
+
+
+def _detect(source: Path) -> str:
+    if not source.exists():
+        raise ModelImportError(f"model source {source} does not exist")
+    if not source.is_dir():
+        raise ModelImportError(f"model source {source} is not a directory")
+    if (source / "model.bin").is_file():
+        return "ct2"
+    config = source / "config.json"
+    if config.is_file():
+        model_type = read_json_object(config).get("model_type")
+        if model_type == "whisper":
+            return "huggingface"
+        raise ModelImportError(f"{config}: model_type {model_type!r} is not a Whisper model")
+    raise ModelImportError(
+        f"{source}: unknown model format (expected model.bin for CTranslate2 or config.json for Hugging Face)"
+    )
+
+
+def _load(source: Path) -> WhisperWeights:
+    return load_ct2(source) if _detect(source) == "ct2" else load_huggingface(source)
+
+
+def import_model(source: Path, name: str, model_dir: Path) -> Path:
+    """Converts the model directory `source` into model_dir/<name>.pt and returns that path.
+
+    The file is written atomically; on any failure ModelImportError is raised and no
+    checkpoint (complete or partial) is left under model_dir.
+    """
+    if not name or Path(name).name != name or name in {".", ".."}:
+        raise ModelImportError(f"invalid model name {name!r}: it must be a plain file name")
+    destination = model_dir / f"{name}.pt"
+    try:
+        write_checkpoint(_load(source), destination)
+    except _FOREIGN_ERRORS as exc:
+        raise ModelImportError(f"cannot import {source}: {type(exc).__name__}: {exc}") from exc
+    return destination
