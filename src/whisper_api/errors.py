@@ -1,0 +1,86 @@
+"""Errors the HTTP API reports, and the one place that turns exceptions into responses.
+
+    ApiError                 a request the server refuses, with status, code and message
+    ├── BadRequest           400: the request itself is wrong (missing file, not audio, ...)
+    ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
+    ├── Forbidden            403
+    ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
+    └── ServiceUnavailable   503: the decoder is not running
+
+Every error body is `{"error": {"code": ..., "message": ...}, "detail": message}`; `detail` is
+the key the seed's clients read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class TaskNotFound(ApiError):
+    code = "task_not_found"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class QueueFull(ApiError):
+    status_code = 429
+    code = "queue_full"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+def error_response(
+    status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}, "detail": message}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404 unknown path, 405 wrong method) in the same shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,7 @@
+"""The HTTP routes, one module per concern."""
+
+from starlette.routing import BaseRoute
+
+from whisper_api.routes import account, service, tasks
+
+ROUTES: list[BaseRoute] = [*tasks.ROUTES, *service.ROUTES, *account.ROUTES]

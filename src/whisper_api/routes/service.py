@@ -1,0 +1,67 @@
+"""The service's own endpoints: the decoder's state, the version, a landing page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from whisper_api import __version__
+from whisper_api.decoder_client import DecoderClient, DecoderUnavailable
+from whisper_api.errors import ServiceUnavailable
+from whisper_api.jobs import iso_time
+
+REFRESH_TIMEOUT_S = 10.0
+
+
+async def decoder_status(request: Request) -> Response:
+    return JSONResponse(decoder_status_json(request.app.state.decoder))
+
+
+async def decoder_status_refresh(request: Request) -> Response:
+    decoder: DecoderClient = request.app.state.decoder
+    try:
+        await decoder.refresh_status(REFRESH_TIMEOUT_S)
+    except DecoderUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from exc
+    return JSONResponse(decoder_status_json(decoder))
+
+
+def decoder_status_json(decoder: DecoderClient) -> dict[str, Any]:
+    ready, status = decoder.ready, decoder.status
+    return {
+        "gpu_mode": ready.gpu_mode if ready else None,
+        "max_model_to_use": ready.max_model_to_use if ready else None,
+        "last_loaded_model_size": status.last_loaded_model_size if status else None,
+        "is_model_loaded": status.is_model_loaded if status else False,
+        "currently_busy": status.currently_busy if status else False,
+        "tasks_in_queue": len(status.queued_task_ids) if status else 0,
+        "received_at": iso_time(decoder.status_received_at),
+        "pid": decoder.pid,
+    }
+
+
+async def version(request: Request) -> Response:
+    return JSONResponse({"version": __version__})
+
+
+LANDING_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>whisper-api</title></head>
+<body><h1>whisper-api</h1>
+<p>Speech to text. Upload with <code>POST /api/v1/transcribe</code> (multipart field
+<code>file</code>), then poll <code>GET /api/v1/status?task_id=…</code>.</p></body></html>
+"""
+
+
+async def landing_page(request: Request) -> Response:
+    return HTMLResponse(LANDING_PAGE)
+
+
+ROUTES = [
+    Route("/", landing_page, methods=["GET"]),
+    Route("/api/v1/decoder_status", decoder_status, methods=["GET"]),
+    Route("/api/v1/decoder_status_refresh", decoder_status_refresh, methods=["GET"]),
+    Route("/api/v1/version", version, methods=["GET"]),
+]

