@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -112,11 +113,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterato
     running.stop()
 
 
-def wait_for_task(client: httpx.Client, task_id: str, deadline_s: float = 120.0) -> dict[str, object]:
+def wait_for_task(client: httpx.Client, task_id: str, deadline_s: float = 120.0) -> dict[str, Any]:
     """Poll the task until it is finished or failed."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        body: dict[str, object] = client.get("/api/v1/status", params={"task_id": task_id}).json()
+        body: dict[str, Any] = client.get("/api/v1/status", params={"task_id": task_id}).json()
         if body["status"] in ("finished", "failed"):
             return body
         time.sleep(0.2)

@@ -8,6 +8,7 @@ import subprocess
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,13 +20,11 @@ pytestmark = pytest.mark.slow
 SRT_TIMING = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$", re.MULTILINE)
 
 
-def upload(
-    server: RunningServer, path: Path, endpoint: str = "transcribe", **params: str
-) -> dict[str, object]:
+def upload(server: RunningServer, path: Path, endpoint: str = "transcribe", **params: str) -> dict[str, Any]:
     with server.client() as client, path.open("rb") as audio:
         response = client.post(f"/api/v1/{endpoint}", files={"file": (path.name, audio)}, params=params)
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 

@@ -5,18 +5,15 @@ The store lives in memory and is only touched from the event loop thread, so it 
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
 from decoder.protocol import Segment, TaskType
-
-log = logging.getLogger(__name__)
 
 
 class JobStatus(str, Enum):
@@ -63,10 +60,17 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 class JobStore:
-    def __init__(self, *, keep_results_s: float, refresh_on_use: bool) -> None:
+    def __init__(
+        self,
+        *,
+        keep_results_s: float,
+        refresh_on_use: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._jobs: dict[str, Job] = {}
         self._keep_results_s = keep_results_s
         self._refresh_on_use = refresh_on_use
+        self._clock = clock
 
     def add(self, job: Job) -> None:
         self._jobs[job.task_id] = job
@@ -77,9 +81,9 @@ class JobStore:
         job = self._jobs.get(task_id)
         if job is None:
             return None
-        now = time.monotonic()
+        now = self._clock()
         if job.expires_at is not None and job.expires_at <= now:
-            self._remove(job)
+            self.remove(job)
             return None
         if job.done and self._refresh_on_use:
             job.expires_at = now + self._keep_results_s
@@ -90,24 +94,24 @@ class JobStore:
 
     def finish(self, job: Job) -> None:
         """Mark the job's end: its audio is no longer needed and its result starts to age."""
-        job.expires_at = time.monotonic() + self._keep_results_s
+        job.expires_at = self._clock() + self._keep_results_s
         job.audio_path.unlink(missing_ok=True)
 
     def expire(self) -> int:
-        now = time.monotonic()
+        now = self._clock()
         expired = [job for job in self._jobs.values() if job.expires_at is not None and job.expires_at <= now]
         for job in expired:
-            self._remove(job)
+            self.remove(job)
         return len(expired)
+
+    def remove(self, job: Job) -> None:
+        """Forget the job and delete its audio."""
+        del self._jobs[job.task_id]
+        job.audio_path.unlink(missing_ok=True)
 
     def remove_all(self) -> None:
         for job in list(self._jobs.values()):
-            self._remove(job)
-
-    def _remove(self, job: Job) -> None:
-        del self._jobs[job.task_id]
-        job.audio_path.unlink(missing_ok=True)
-        log.info("result of task %s expired", job.task_id)
+            self.remove(job)
 
     def __len__(self) -> int:
         return len(self._jobs)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from decoder.ladder import GIB, DeviceFacts, plan_models
+from decoder.ladder import GIB, DeviceFacts, ModelPlan, plan_models
 from decoder.models import MODELS, ladder_from
 
 NO_GPU = DeviceFacts(cuda_available=False, free_vram_bytes=0)
@@ -12,15 +12,21 @@ def gpu(free_gib: float) -> DeviceFacts:
     return DeviceFacts(cuda_available=True, free_vram_bytes=int(free_gib * GIB))
 
 
-def plan(facts: DeviceFacts, **overrides: object):  # type: ignore[no-untyped-def]
-    options: dict[str, object] = {
-        "max_model": None,
-        "cpu_fallback_model": "medium",
-        "use_gpu_if_available": True,
-        "develop_mode": False,
-        **overrides,
-    }
-    return plan_models(facts=facts, **options)  # type: ignore[arg-type]
+def plan(
+    facts: DeviceFacts,
+    *,
+    max_model: str | None = None,
+    cpu_fallback_model: str = "medium",
+    use_gpu_if_available: bool = True,
+    develop_mode: bool = False,
+) -> ModelPlan:
+    return plan_models(
+        max_model=max_model,
+        cpu_fallback_model=cpu_fallback_model,
+        use_gpu_if_available=use_gpu_if_available,
+        develop_mode=develop_mode,
+        facts=facts,
+    )
 
 
 def test_every_official_name_is_known() -> None:

@@ -7,6 +7,7 @@ import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -54,7 +55,7 @@ def audio(tmp_path: Path) -> Path:
     return tone(tmp_path / "tone.wav")
 
 
-def submit(client: TestClient, audio: Path, endpoint: str = "transcribe", **params: str) -> dict[str, object]:
+def submit(client: TestClient, audio: Path, endpoint: str = "transcribe", **params: str) -> dict[str, Any]:
     with audio.open("rb") as file:
         response = client.post(f"/api/v1/{endpoint}", files={"file": (audio.name, file)}, params=params)
     assert response.status_code == 200, response.text

