@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,13 @@ def supported_languages() -> tuple[tuple[str, str], ...]:
 
 
 class ModelHolder:
-    def __init__(self, plan: ModelPlan, model_dir: Path) -> None:
+    def __init__(
+        self, plan: ModelPlan, model_dir: Path, load_model: Callable[..., Any] = whisper.load_model
+    ) -> None:
         self.plan = plan
         self.model_dir = model_dir
+        # Injectable so that the out-of-memory ladder can be tested without a GPU.
+        self._load_model = load_model
         self._model: Any = None
         self.loaded_name: str | None = None
         self.last_loaded_name: str | None = None
@@ -87,10 +92,10 @@ class ModelHolder:
         try:
             if checkpoint.is_file():
                 # By path: openai-whisper would re-download an imported file whose hash differs.
-                model = whisper.load_model(str(checkpoint), device=device)
+                model = self._load_model(str(checkpoint), device=device)
                 _apply_alignment_heads(model, checkpoint)
             else:
-                model = whisper.load_model(name, device=device, download_root=str(self.model_dir))
+                model = self._load_model(name, device=device, download_root=str(self.model_dir))
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,7 +53,7 @@ class Settings:
     log_rotation_backup_count: int = 48
     log_privacy_mode: bool = True
     log_authorized_mails: frozenset[str] = frozenset()
-    model_dir: Path = Path("~/.cache/whisper")
+    model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
     data_dir: Path = Path("data")
 
     @property
