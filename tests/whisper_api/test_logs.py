@@ -25,8 +25,8 @@ def test_other_text_is_left_alone() -> None:
     assert entry.getMessage() == "loaded model tiny.en in 0.2 s"
 
 
-def test_pipeline_writes_the_file_with_privacy(tmp_path: Path) -> None:
-    settings = Settings(log_dir=tmp_path, log_level_console="CRITICAL")
+def log_through_pipeline(settings: Settings) -> str:
+    """Log one line about TASK_ID through a real pipeline; returns the log file's text."""
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
@@ -34,18 +34,15 @@ def test_pipeline_writes_the_file_with_privacy(tmp_path: Path) -> None:
     finally:
         pipeline.stop()
         logging.getLogger().handlers.clear()
-    text = (tmp_path / "whisper_api.log").read_text()
+    return settings.log_path.read_text()
+
+
+def test_pipeline_writes_the_file_with_privacy(tmp_path: Path) -> None:
+    text = log_through_pipeline(Settings(log_dir=tmp_path, log_level_console="CRITICAL"))
     assert "task 01234567… finished" in text
     assert TASK_ID not in text
 
 
 def test_privacy_mode_off_keeps_ids(tmp_path: Path) -> None:
     settings = Settings(log_dir=tmp_path, log_level_console="CRITICAL", log_privacy_mode=False)
-    pipeline = LogPipeline(settings)
-    pipeline.start()
-    try:
-        logging.getLogger("test").info("task %s finished", TASK_ID)
-    finally:
-        pipeline.stop()
-        logging.getLogger().handlers.clear()
-    assert f"task {TASK_ID} finished" in (tmp_path / "whisper_api.log").read_text()
+    assert f"task {TASK_ID} finished" in log_through_pipeline(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import wave
@@ -39,8 +40,9 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[TestClient]:
+    """The app, its lifespan and a fake decoder process, with logging as the server sets it up."""
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
@@ -48,6 +50,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
             yield test_client
     finally:
         pipeline.stop()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with serving(settings) as test_client:
+        yield test_client
 
 
 @pytest.fixture
@@ -167,15 +175,10 @@ def test_decoder_status_counts_the_queue(client: TestClient, audio: Path) -> Non
 def test_english_only_model_refuses_other_languages(tmp_path: Path, audio: Path) -> None:
     settings = Settings(max_model="tiny.en", data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
                         log_level_console="CRITICAL")  # fmt: skip
-    pipeline = LogPipeline(settings)
-    pipeline.start()
-    try:
-        with TestClient(create_app(settings, pipeline.queue, run_fake_decoder)) as client:
-            with audio.open("rb") as file:
-                refused = client.post("/api/v1/translate", files={"file": file}, params={"language": "fr"})
-            accepted = submit(client, audio, endpoint="translate", language="en")
-    finally:
-        pipeline.stop()
+    with serving(settings) as client:
+        with audio.open("rb") as file:
+            refused = client.post("/api/v1/translate", files={"file": file}, params={"language": "fr"})
+        accepted = submit(client, audio, endpoint="translate", language="en")
     assert refused.status_code == 400
     assert "tiny.en is English-only" in refused.json()["detail"]
     assert "multilingual model" in refused.json()["detail"]
@@ -185,17 +188,12 @@ def test_english_only_model_refuses_other_languages(tmp_path: Path, audio: Path)
 def test_logs_only_for_authorised_mails(tmp_path: Path) -> None:
     settings = Settings(log_authorized_mails=frozenset({"ops@example.org"}), data_dir=tmp_path / "data",
                         log_dir=tmp_path / "logs", log_level_console="CRITICAL")  # fmt: skip
-    pipeline = LogPipeline(settings)
-    pipeline.start()
-    try:
-        with TestClient(create_app(settings, pipeline.queue, run_fake_decoder)) as client:
-            stranger = client.get("/api/v1/logs", headers={"X-Email": "eve@example.org"})
-            operator = client.get("/api/v1/logs", headers={"X-Email": "Ops@Example.org"})
-            info = client.get("/api/v1/userinfo", headers={"X-Email": "ops@example.org"}).json()
-            open_redirect = client.get("/api/v1/login?redirect=//evil.example", follow_redirects=False)
-            local_redirect = client.get("/api/v1/login?redirect=/page", follow_redirects=False)
-    finally:
-        pipeline.stop()
+    with serving(settings) as client:
+        stranger = client.get("/api/v1/logs", headers={"X-Email": "eve@example.org"})
+        operator = client.get("/api/v1/logs", headers={"X-Email": "Ops@Example.org"})
+        info = client.get("/api/v1/userinfo", headers={"X-Email": "ops@example.org"}).json()
+        open_redirect = client.get("/api/v1/login?redirect=//evil.example", follow_redirects=False)
+        local_redirect = client.get("/api/v1/login?redirect=/page", follow_redirects=False)
     assert stranger.status_code == 403
     assert operator.status_code == 200 and operator.headers["content-type"] == "application/zip"
     assert info["may_download_logs"] is True and info["authenticated"] is True
