@@ -4,6 +4,7 @@
     ├── BadRequest           400: the request itself is wrong (missing file, not audio, ...)
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
     ├── Forbidden            403
+    ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
     ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
     └── ServiceUnavailable   503: the decoder is not running
 
@@ -43,6 +44,11 @@ class TaskNotFound(ApiError):
 class Forbidden(ApiError):
     status_code = 403
     code = "forbidden"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
 
 
 class QueueFull(ApiError):
