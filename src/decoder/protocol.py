@@ -4,7 +4,7 @@ Every message is a frozen dataclass of primitives (str, int, float, bool, None a
 them), so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's
 runtime objects. This module imports nothing heavy: the front end loads it without torch.
 
-    front end  --SubmitTask / RequestStatus / Shutdown-->  decoder
+    front end  --SubmitTask / CancelTask / RequestStatus / Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskFinished / TaskFailed--  decoder
 """
 
@@ -44,6 +44,13 @@ class SubmitTask:
 
 
 @dataclass(frozen=True)
+class CancelTask:
+    """Drop a task that is still waiting; one already decoding is not interrupted."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
 class RequestStatus:
     """Asks for a fresh DecoderStatus now."""
 
@@ -53,7 +60,7 @@ class Shutdown:
     """Finish the task in hand, then exit."""
 
 
-ToDecoder = SubmitTask | RequestStatus | Shutdown
+ToDecoder = SubmitTask | CancelTask | RequestStatus | Shutdown
 
 
 # Decoder -> front end.

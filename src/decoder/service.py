@@ -19,6 +19,7 @@ from typing import Any
 from decoder.ladder import plan_models
 from decoder.model_holder import ModelHolder, ModelLoadError, probe_device, supported_languages
 from decoder.protocol import (
+    CancelTask,
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
@@ -117,6 +118,10 @@ class DecoderService:
                 return
             if isinstance(message, SubmitTask):
                 self._queue.put(message)
+                self._send_status()
+            elif isinstance(message, CancelTask):
+                if self._queue.remove(message.task_id):
+                    log.info("cancelled waiting task %s", message.task_id)
                 self._send_status()
             elif isinstance(message, RequestStatus):
                 self._send_status()

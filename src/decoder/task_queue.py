@@ -42,6 +42,15 @@ class TaskQueue:
                 raise QueueClosed
             return self._tasks.popleft()
 
+    def remove(self, task_id: str) -> bool:
+        """Drop a waiting task; False if it is not waiting (any more)."""
+        with self._changed:
+            for task in self._tasks:
+                if task.task_id == task_id:
+                    self._tasks.remove(task)
+                    return True
+            return False
+
     def position(self, task_id: str) -> int | None:
         with self._changed:
             for index, task in enumerate(self._tasks):

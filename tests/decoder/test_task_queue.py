@@ -60,3 +60,12 @@ def test_close_wakes_a_waiting_worker() -> None:
     queue.put(task("after"))
     with pytest.raises(QueueClosed):
         queue.pop(timeout=0)
+
+
+def test_remove_drops_only_waiting_tasks() -> None:
+    queue = TaskQueue()
+    for name in "abc":
+        queue.put(task(name))
+    assert queue.remove("b") is True
+    assert queue.remove("b") is False
+    assert queue.task_ids() == ("a", "c")
