@@ -1,0 +1,246 @@
+"""Receives a multipart/form-data upload by streaming it to disk, never holding the file in memory.
+
+The body goes through python-multipart's push parser chunk by chunk as the client sends it. The
+part named `file` is appended to `<stem>.part` in batches, written from a worker thread so that the
+event loop keeps serving other requests; once the body is complete the file is renamed to its
+final name. The size limit is enforced as bytes arrive, and whatever goes wrong (a bad body, the
+limit, a client that disconnects, a cancelled request) the partial file is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+
+from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
+
+from whisper_api.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+FILE_FIELD = "file"
+MAX_FIELDS = 16
+MAX_FIELD_BYTES = 64 * 1024
+# Room in the body besides the file: the text fields, each part's headers and the boundaries.
+MULTIPART_OVERHEAD = MAX_FIELDS * MAX_FIELD_BYTES + 1024 * 1024
+# File data is written in batches of this size: large enough that handing each batch to a worker
+# thread costs little, small enough that a batch is no memory concern.
+WRITE_BATCH_BYTES = 1024 * 1024
+_MIB = 1024 * 1024
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,15}")
+_DIGITS = re.compile(r"[0-9]+")
+_HOW_TO_SEND = "send the audio or video as the multipart form field 'file'"
+
+
+@dataclass(frozen=True)
+class ReceivedUpload:
+    path: Path
+    """The stored file, already renamed to its final name."""
+    filename: str
+    """The client's file name, reduced to a safe base name ("upload" if it gave none)."""
+    size: int
+    """Bytes in the file."""
+    fields: dict[str, str]
+    """The other (text) form fields; of a name sent twice, the last value."""
+
+
+async def receive_upload(request: Request, directory: Path, stem: str, max_bytes: int) -> ReceivedUpload:
+    """Store the form field `file` as `directory/<stem><suffix>`, the suffix from the client's name.
+
+    Raises BadRequest for a body that is not a multipart form with one file in `file`, and
+    PayloadTooLarge when the file is over `max_bytes`. Nothing stays in `directory` unless it
+    returns.
+    """
+    boundary = _boundary(request.headers.get("content-type", ""))
+    body_limit = max_bytes + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if _DIGITS.fullmatch(declared) and int(declared) > body_limit:
+        raise _too_large(max_bytes)
+    directory.mkdir(parents=True, exist_ok=True)
+    form = _FormReader(directory / f"{stem}.part", max_bytes)
+    try:
+        parser = MultipartParser(boundary, form.callbacks())
+        received = 0
+        async with aclosing(request.stream()) as chunks:
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > body_limit:
+                    raise _too_large(max_bytes)
+                parser.write(chunk)
+                if len(form.pending) >= WRITE_BATCH_BYTES:
+                    await form.write_pending()
+        await form.write_pending()
+        return form.result(directory, stem)
+    except FormParserError as exc:
+        form.partial.unlink(missing_ok=True)
+        raise BadRequest(f"the body is not a valid multipart form ({exc}): {_HOW_TO_SEND}") from exc
+    except BaseException:
+        form.partial.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    is_file: bool = False
+    data: bytearray = field(default_factory=bytearray)
+
+
+class _FormReader:
+    """The parser's callbacks: they collect the text fields and queue the file's bytes for writing."""
+
+    def __init__(self, partial: Path, max_bytes: int) -> None:
+        self.partial = partial
+        self.max_bytes = max_bytes
+        self.pending = bytearray()
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self.file_size = 0
+        self.file_complete = False
+        self.ended = False
+        self._field_count = 0
+        self._part = _Part()
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self._on_part_begin,
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+            "on_part_data": self._on_part_data,
+            "on_part_end": self._on_part_end,
+            "on_end": self._on_end,
+        }
+
+    async def write_pending(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, bytearray()
+        await asyncio.to_thread(_append, self.partial, batch)
+
+    def result(self, directory: Path, stem: str) -> ReceivedUpload:
+        if not self.ended:
+            raise BadRequest("the multipart body ended before its closing boundary: the upload is incomplete")
+        if self.filename is None or not self.file_complete:
+            raise BadRequest(f"the form has no file in the field 'file': {_HOW_TO_SEND}")
+        path = directory / f"{stem}{_suffix(self.filename)}"
+        # Renamed on the event loop (it is quick) rather than in a thread that could outlive a
+        # cancellation and leave the file behind under its final name.
+        os.replace(self.partial, path)
+        return ReceivedUpload(path, self.filename, self.file_size, self.fields)
+
+    def _on_part_begin(self) -> None:
+        self._part = _Part()
+        self._disposition = b""
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        if self._header_name.strip().lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        if b"name" not in options:
+            raise BadRequest(
+                "a part of the multipart form has no name (Content-Disposition: form-data; name=...)"
+            )
+        self._part.name = _decode(options[b"name"])
+        if b"filename" in options:
+            if self._part.name != FILE_FIELD or self.filename is not None:
+                raise BadRequest(f"the form may hold only one file, in the field 'file': {_HOW_TO_SEND}")
+            self._part.is_file = True
+            self.filename = _safe_filename(_decode(options[b"filename"]))
+            # Created here on the event loop, so that a write still running in a worker thread
+            # after a cancellation can only append to it, never create it again once deleted.
+            self.partial.write_bytes(b"")
+        elif self._part.name == FILE_FIELD:
+            raise BadRequest(f"the field 'file' holds text, not a file: {_HOW_TO_SEND}")
+        else:
+            self._field_count += 1
+            if self._field_count > MAX_FIELDS:
+                raise BadRequest(f"the form has more than {MAX_FIELDS} text fields")
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = memoryview(data)[start:end]
+        if self._part.is_file:
+            self.file_size += len(chunk)
+            if self.file_size > self.max_bytes:
+                raise _too_large(self.max_bytes)
+            self.pending += chunk
+        else:
+            self._part.data += chunk
+            if len(self._part.data) > MAX_FIELD_BYTES:
+                raise BadRequest(
+                    f"the form field {self._part.name!r} is longer than {MAX_FIELD_BYTES // 1024} KiB"
+                )
+
+    def _on_part_end(self) -> None:
+        if self._part.is_file:
+            self.file_complete = True
+        else:
+            self.fields[self._part.name] = _decode(bytes(self._part.data))
+
+    def _on_end(self) -> None:
+        self.ended = True
+
+
+def _boundary(content_type: str) -> bytes:
+    media_type, options = parse_options_header(content_type)
+    if media_type != b"multipart/form-data":
+        raise BadRequest(
+            f"the request is not a multipart form (Content-Type multipart/form-data): {_HOW_TO_SEND}"
+        )
+    boundary = options.get(b"boundary", b"")
+    if not boundary:
+        raise BadRequest(f"the multipart Content-Type has no boundary: {_HOW_TO_SEND}")
+    return boundary
+
+
+def _append(path: Path, data: bytearray) -> None:
+    # No O_CREAT: a write that outlives its cancelled request must not recreate a deleted file.
+    with open(os.open(path, os.O_WRONLY | os.O_APPEND), "wb") as target:
+        target.write(data)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the upload is larger than the limit of {max_bytes / _MIB:g} MB (MAX_UPLOAD_MB)")
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 as browsers send it, or Latin-1 for the odd client that sends that instead."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _safe_filename(raw: str) -> str:
+    """The base name of a client's path, without control characters; "upload" where none is left."""
+    base = re.split(r"[/\\]", raw)[-1]
+    name = "".join(char for char in base if char.isprintable()).strip()
+    return name[:255] if name not in ("", ".", "..") else "upload"
+
+
+def _suffix(filename: str) -> str:
+    suffix = PurePath(filename).suffix.lower()
+    return suffix if _SUFFIX.fullmatch(suffix) else ""
