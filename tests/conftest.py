@@ -19,6 +19,7 @@ import pytest
 from tests.speech import PARAGRAPHS, speak
 
 SERVER_START_DEADLINE_S = 180.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +66,22 @@ class RunningServer:
     def client(self, timeout: float = 30.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
+    def kill_all(self) -> None:
+        """SIGKILL the front end and its decoder at once, as a power cut would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
 
-def start_server(home: Path, model_dir: Path, **settings: str) -> RunningServer:
-    """`python -m whisper_api` with the real decoder and model; returns once the decoder is up."""
+def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **settings: str) -> RunningServer:
+    """`python -m whisper_api` with the real decoder and model; returns once the decoder is up.
+
+    The server runs in a session of its own, so that a test can kill it with its decoder.
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -85,11 +94,18 @@ def start_server(home: Path, model_dir: Path, **settings: str) -> RunningServer:
         "DATA_DIR": str(home / "data"),
         "LOG_DIR": str(home / "logs"),
         "LOG_LEVEL_CONSOLE": "WARNING",
+        # For `python -m tests.…` servers started outside the repository.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         **settings,
     }
     with (home / "server.out").open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "whisper_api"], cwd=home, env=env, stdout=output, stderr=output
+            [sys.executable, "-m", module],
+            cwd=home,
+            env=env,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, home, env)
     deadline = time.monotonic() + SERVER_START_DEADLINE_S

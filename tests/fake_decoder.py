@@ -1,7 +1,8 @@
 """A stand-in decoder process that speaks the real protocol without a model, for fast route tests.
 
-Submitted tasks wait in its queue until the next RequestStatus (GET decoder_status_refresh),
-which "transcribes" them all as `heard <language or auto>`; so tests control the queue exactly.
+The first task it gets starts at once and stays "decoding"; later ones wait in its queue.
+The next RequestStatus (GET decoder_status_refresh) "transcribes" them all as
+`heard <language or auto>`, so tests control the queue exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from multiprocessing.queues import Queue
 from typing import Any
 
 from decoder.protocol import (
+    CancelTask,
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
@@ -33,26 +35,32 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
     logging.getLogger().setLevel(logging.INFO)
     model = config.max_model or config.cpu_fallback_model
     conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES))
+    decoding: SubmitTask | None = None
     queued: list[SubmitTask] = []
-
-    def send_status() -> None:
-        conn.send(DecoderStatus(False, model, model, True, False, tuple(t.task_id for t in queued)))
 
     while True:
         message = conn.recv()
         if isinstance(message, Shutdown):
             return
         if isinstance(message, SubmitTask):
-            logging.getLogger("fake").info("fake decoder queued task %s", message.task_id)
-            queued.append(message)
+            logging.getLogger("fake").info("fake decoder got task %s", message.task_id)
+            if decoding is None:
+                decoding = message
+                conn.send(TaskStarted(message.task_id, model, time.time()))
+            else:
+                queued.append(message)
+        elif isinstance(message, CancelTask):
+            queued = [task for task in queued if task.task_id != message.task_id]
         elif isinstance(message, RequestStatus):
-            for task in queued:
+            for task in [decoding, *queued] if decoding else queued:
                 now = time.time()
+                if task is not decoding:
+                    conn.send(TaskStarted(task.task_id, model, now))
                 text = f"heard {task.language or 'auto'}"
-                conn.send(TaskStarted(task.task_id, model, now))
-                conn.send(
-                    TaskFinished(task.task_id, text, task.language or "en", ((0.0, 1.5, text),),
-                                 model, model, "cpu", now, now + 0.5)
-                )  # fmt: skip
-            queued.clear()
-        send_status()
+                segments = ((0.0, 1.5, text),)
+                language = task.language or "en"
+                end = now + 0.5
+                conn.send(TaskFinished(task.task_id, text, language, segments, model, model, "cpu", now, end))
+            decoding, queued = None, []
+        waiting = tuple(task.task_id for task in queued)
+        conn.send(DecoderStatus(False, model, model, True, decoding is not None, waiting))

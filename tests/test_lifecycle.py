@@ -51,7 +51,7 @@ def test_lazy_load_instant_unload_and_clean_shutdown(
     log_text = server.log_file.read_text()
     assert "unloading model tiny.en" in log_text
     assert "decoder shutting down" in log_text
-    # Jobs live in memory: no upload outlives the server.
+    # An ended job keeps no upload.
     assert list((server.data_dir / "uploads").iterdir()) == []
 
 

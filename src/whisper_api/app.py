@@ -1,31 +1,29 @@
-"""The Starlette application: routes, the error mapping, and a lifespan that owns the decoder."""
+"""The Starlette application: routes, the error mapping, and a lifespan that owns the job
+store, the decoder and the tracker between them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import queue
 from collections.abc import AsyncIterator
-from multiprocessing.queues import Queue
-from typing import Any
 
 from starlette.applications import Starlette
 
 from decoder.entry import run_decoder
 from decoder.protocol import DecoderConfig
-from whisper_api.decoder_client import DecoderClient, DecoderTarget
+from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderTarget
 from whisper_api.errors import EXCEPTION_HANDLERS
-from whisper_api.jobs import JobStore
 from whisper_api.routes import ROUTES
 from whisper_api.settings import Settings
+from whisper_api.sqlite_store import SQLiteJobStore
 from whisper_api.tracker import TaskTracker
 
 log = logging.getLogger(__name__)
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
 DECODER_START_TIMEOUT_S = 180.0
-# How long shutdown waits for the task in hand before it kills the decoder.
-DECODER_STOP_TIMEOUT_S = 30.0
 
 
 def decoder_config(settings: Settings) -> DecoderConfig:
@@ -42,40 +40,56 @@ def decoder_config(settings: Settings) -> DecoderConfig:
 
 
 def create_app(
-    settings: Settings, log_queue: Queue[Any], decoder_target: DecoderTarget = run_decoder
+    settings: Settings,
+    log_queue: queue.SimpleQueue[logging.LogRecord],
+    decoder_target: DecoderTarget = run_decoder,
 ) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
-        jobs = JobStore(
+        store = SQLiteJobStore(
+            settings.database_path,
             keep_results_s=settings.delete_results_after_m * 60,
             refresh_on_use=settings.refresh_expiration_time_on_usage,
         )
-        tracker = TaskTracker(jobs)
-        decoder = DecoderClient(decoder_config(settings), log_queue, tracker.handle, decoder_target)
-        await decoder.start(DECODER_START_TIMEOUT_S)
-        app.state.settings, app.state.jobs, app.state.tracker = settings, jobs, tracker
-        app.state.decoder = decoder
+        await store.open()
+
+        def on_decoder_event(event: DecoderEvent) -> None:
+            tracker.on_decoder_event(event)
+
+        decoder = DecoderClient(decoder_config(settings), log_queue, on_decoder_event, decoder_target)
+        tracker = TaskTracker(store, decoder, DECODER_START_TIMEOUT_S)
+        await tracker.start(settings.upload_dir)
+        app.state.settings, app.state.store, app.state.tracker = settings, store, tracker
+        app.state.decoder, app.state.draining = decoder, False
         sweeper = None
         if settings.run_result_expiry_check_m:
-            sweeper = asyncio.create_task(_expire_every(jobs, settings.run_result_expiry_check_m * 60))
+            sweeper = asyncio.create_task(_expire_every(store, settings.run_result_expiry_check_m * 60))
         log.info("whisper-api is ready on %s:%d", settings.listen, settings.port)
         try:
             yield
         finally:
+            app.state.draining = True
             if sweeper is not None:
                 sweeper.cancel()
-            await decoder.stop(DECODER_STOP_TIMEOUT_S)
-            # Jobs live in memory: their uploads would only be orphans after this process.
-            jobs.remove_all()
+            # The task in hand may finish within the grace period; the rest stay pending in
+            # the store and are queued again by the next start.
+            await decoder.stop(settings.shutdown_grace_s)
+            await tracker.close()
+            await store.close()
             log.info("whisper-api stopped")
 
     return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
 
 
-async def _expire_every(jobs: JobStore, interval_s: float) -> None:
+def begin_shutdown(app: Starlette) -> None:
+    """Refuse new uploads from now on (503); called when SIGTERM or SIGINT arrives."""
+    app.state.draining = True
+
+
+async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        removed = jobs.expire()
+        removed = await store.expire()
         if removed:
             log.info("removed %d expired results", removed)

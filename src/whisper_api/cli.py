@@ -14,7 +14,9 @@ from pathlib import Path
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from whisper_api.app import create_app
+from decoder.entry import run_decoder
+from whisper_api.app import begin_shutdown, create_app
+from whisper_api.decoder_client import DecoderTarget
 from whisper_api.logs import LogPipeline
 from whisper_api.settings import Settings, SettingsError, load_settings
 
@@ -49,28 +51,31 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, decoder_target: DecoderTarget = run_decoder) -> int:
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
-        asyncio.run(_serve(settings, pipeline))
+        asyncio.run(_serve(settings, pipeline, decoder_target))
     finally:
         pipeline.stop()
     return 0
 
 
-async def _serve(settings: Settings, pipeline: LogPipeline) -> None:
+async def _serve(settings: Settings, pipeline: LogPipeline, decoder_target: DecoderTarget) -> None:
     config = HypercornConfig()
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
     config.bind = [f"{host}:{settings.port}"]
     config.errorlog = logging.getLogger("hypercorn.error")
-    # Decoding happens elsewhere, so the front end needs no time limit on graceful shutdown beyond
-    # the decoder's own; hypercorn's default is fine for open connections.
+    app = create_app(settings, pipeline.queue, decoder_target)
     shutdown = asyncio.Event()
+
+    def on_signal() -> None:
+        begin_shutdown(app)
+        shutdown.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, shutdown.set)
-    app = create_app(settings, pipeline.queue)
+        loop.add_signal_handler(signum, on_signal)
     await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
 
 

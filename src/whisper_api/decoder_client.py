@@ -2,6 +2,7 @@
 
 A reader thread blocks on the pipe and hands every message to the event loop, so that all
 job state changes happen on the loop thread and the HTTP side never waits on the decoder.
+When the process ends, for whatever reason, the handler receives DecoderExited.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
@@ -25,29 +28,42 @@ from decoder.protocol import (
     FromDecoder,
     RequestStatus,
     Shutdown,
-    SubmitTask,
+    ToDecoder,
 )
 
 log = logging.getLogger(__name__)
 
 DecoderTarget = Callable[[Connection, "Queue[Any]", DecoderConfig], None]
+# How often the log forwarder checks whether its decoder is still alive.
+LOG_POLL_S = 0.5
 
 
 class DecoderUnavailable(Exception):
     """The decoder process did not start, or is gone."""
 
 
+@dataclass(frozen=True)
+class DecoderExited:
+    """The decoder process ended (the front end's own event, never sent over the pipe)."""
+
+    pid: int | None
+    exitcode: int | None
+
+
+DecoderEvent = FromDecoder | DecoderExited
+
+
 class DecoderClient:
     def __init__(
         self,
         config: DecoderConfig,
-        log_queue: Queue[Any],
-        on_message: Callable[[FromDecoder], None],
+        log_records: queue.SimpleQueue[logging.LogRecord],
+        on_event: Callable[[DecoderEvent], None],
         target: DecoderTarget,
     ) -> None:
         self._config = config
-        self._log_queue = log_queue
-        self._on_message = on_message
+        self._log_records = log_records
+        self._on_event = on_event
         self._target = target
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
@@ -57,20 +73,34 @@ class DecoderClient:
         self.ready: DecoderReady | None = None
         self.status: DecoderStatus | None = None
         self.status_received_at: float | None = None
-        self._stopping = False
+        self.started_at: float | None = None
+        # The pid of the latest decoder, kept after it ended, to tell its exit from older ones.
+        self.last_pid: int | None = None
+        # The process stop() is ending: its exit is expected and is not reported.
+        self._stopping: BaseProcess | None = None
 
     async def start(self, timeout_s: float) -> DecoderReady:
+        """Spawn a decoder process (again, after one ended) and wait for its DecoderReady."""
         self._loop = asyncio.get_running_loop()
         self._ready = self._loop.create_future()
+        self.ready, self.status = None, None
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe()
-        self._process = context.Process(
-            target=self._target, args=(child_end, self._log_queue, self._config), name="decoder"
+        # A new queue for every process: one killed mid-write can only break its own queue.
+        decoder_logs: Queue[logging.LogRecord] = context.Queue()
+        process = context.Process(
+            target=self._target, args=(child_end, decoder_logs, self._config), name="decoder"
         )
-        self._process.start()
+        process.start()
         child_end.close()
-        self._conn = parent_end
-        threading.Thread(target=self._read_pipe, args=(parent_end,), name="decoder-pipe", daemon=True).start()
+        threading.Thread(
+            target=self._forward_logs, args=(decoder_logs, process), name="decoder-logs", daemon=True
+        ).start()
+        self._conn, self._process, self.started_at = parent_end, process, time.monotonic()
+        self.last_pid = process.pid
+        threading.Thread(
+            target=self._read_pipe, args=(parent_end, process), name="decoder-pipe", daemon=True
+        ).start()
         try:
             self.ready = await asyncio.wait_for(self._ready, timeout_s)
         except (TimeoutError, EOFError) as exc:
@@ -82,41 +112,11 @@ class DecoderClient:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def submit(self, task: SubmitTask) -> None:
-        self._send(task)
+    @property
+    def running(self) -> bool:
+        return self.ready is not None and self._conn is not None
 
-    async def refresh_status(self, timeout_s: float) -> DecoderStatus:
-        """Ask the decoder for its state and wait for the answer."""
-        assert self._loop is not None
-        waiter: asyncio.Future[DecoderStatus] = self._loop.create_future()
-        self._status_waiters.append(waiter)
-        self._send(RequestStatus())
-        try:
-            return await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError as exc:
-            raise DecoderUnavailable(f"the decoder did not answer within {timeout_s:.0f} s") from exc
-        finally:
-            if waiter in self._status_waiters:
-                self._status_waiters.remove(waiter)
-
-    async def stop(self, timeout_s: float) -> None:
-        """Ask the decoder to exit after its current task; kill it if it overstays."""
-        process = self._process
-        if process is None:
-            return
-        self._stopping = True
-        with contextlib.suppress(DecoderUnavailable):
-            self._send(Shutdown())
-        await asyncio.to_thread(process.join, timeout_s)
-        if process.is_alive():
-            log.warning("decoder did not exit within %.0f s, terminating it", timeout_s)
-            process.terminate()
-            await asyncio.to_thread(process.join, 5)
-        if self._conn is not None:
-            self._conn.close()
-        self._process = None
-
-    def _send(self, message: SubmitTask | RequestStatus | Shutdown) -> None:
+    def send(self, message: ToDecoder) -> None:
         if self._conn is None:
             raise DecoderUnavailable("the decoder is not running")
         try:
@@ -124,14 +124,63 @@ class DecoderClient:
         except (OSError, ValueError) as exc:
             raise DecoderUnavailable("the decoder process is gone") from exc
 
-    def _read_pipe(self, conn: Connection) -> None:
+    async def refresh_status(self, timeout_s: float) -> DecoderStatus:
+        """Ask the decoder for its state and wait for the answer."""
+        assert self._loop is not None
+        waiter: asyncio.Future[DecoderStatus] = self._loop.create_future()
+        self._status_waiters.append(waiter)
+        try:
+            self.send(RequestStatus())
+            return await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError as exc:
+            raise DecoderUnavailable(f"the decoder did not answer within {timeout_s:.0f} s") from exc
+        finally:
+            self._status_waiters.remove(waiter)
+
+    async def stop(self, timeout_s: float) -> None:
+        """Ask the decoder to exit after its current task; kill it if it overstays."""
+        process = self._process
+        if process is None:
+            return
+        self._stopping = process
+        with contextlib.suppress(DecoderUnavailable):
+            self.send(Shutdown())
+        await asyncio.to_thread(process.join, timeout_s)
+        if process.is_alive():
+            log.warning("decoder did not finish within %.0f s, killing it", timeout_s)
+            process.kill()
+            await asyncio.to_thread(process.join, 5)
+        self._forget(process)
+
+    def _forget(self, process: BaseProcess) -> None:
+        if self._process is process:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self._process, self.ready = None, None, None
+
+    def _read_pipe(self, conn: Connection, process: BaseProcess) -> None:
         while True:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                self._call_on_loop(self._on_pipe_closed)
-                return
+                break
             self._call_on_loop(self._dispatch, message)
+        # The pipe closes when the process ends; wait for its exit code off the event loop.
+        process.join(timeout=10)
+        self._call_on_loop(self._on_exit, process)
+
+    def _forward_logs(self, decoder_logs: Queue[logging.LogRecord], process: BaseProcess) -> None:
+        """Move the decoder's log records to the front end's queue until the process is gone."""
+        while True:
+            try:
+                self._log_records.put(decoder_logs.get(timeout=LOG_POLL_S))
+            except queue.Empty:
+                if not process.is_alive():
+                    break
+            except (EOFError, OSError, ValueError):
+                break  # a record cut off by a killed process: nothing more will come
+        decoder_logs.close()
+        decoder_logs.cancel_join_thread()
 
     def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None
@@ -148,10 +197,12 @@ class DecoderClient:
             for waiter in self._status_waiters:
                 if not waiter.done():
                     waiter.set_result(message)
-        self._on_message(message)
+        self._on_event(message)
 
-    def _on_pipe_closed(self) -> None:
+    def _on_exit(self, process: BaseProcess) -> None:
+        if self._process is not process or self._stopping is process:
+            return  # stopped on purpose
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(EOFError("decoder pipe closed"))
-        if not self._stopping:
-            log.error("the decoder process exited unexpectedly")
+        self._forget(process)
+        self._on_event(DecoderExited(process.pid, process.exitcode))

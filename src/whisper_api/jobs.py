@@ -1,19 +1,25 @@
-"""Jobs: what the front end knows of every accepted upload, from upload to expiry.
+"""Jobs: what the front end knows of every accepted upload, from upload to expiry, and the
+interface of the store that keeps them.
 
-The store lives in memory and is only touched from the event loop thread, so it needs no lock.
+    JobStore (Protocol)          one small async interface
+    └── SQLiteJobStore           the embedded default (whisper_api.sqlite_store)
+
+A store for several hosts (PostgreSQL, say) implements the same protocol.
 """
 
 from __future__ import annotations
 
-import time
+import re
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 from decoder.protocol import Segment, TaskType
+
+TASK_ID_FORMAT = re.compile(r"^[0-9a-f]{32}$")
 
 
 class JobStatus(str, Enum):
@@ -30,7 +36,9 @@ class Job:
     language: str | None
     audio_path: Path
     original_file_name: str
-    uploaded_at: float = field(default_factory=time.time)
+    uploaded_at: float
+    # Who uploaded it, as the authenticating proxy said (X-Email or X-User); "" if nobody.
+    owner: str = ""
     status: JobStatus = JobStatus.PENDING
     target_model_size: str | None = None
     used_model_size: str | None = None
@@ -41,8 +49,12 @@ class Job:
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    # Monotonic deadline after which a finished or failed job is deleted.
+    # How often a decoder started this job; a second crash on it fails the job.
+    attempts: int = 0
+    # Wall-clock time after which a finished or failed job is deleted; it survives restarts.
     expires_at: float | None = None
+    # Set by DELETE while the job decodes: its result is dropped once the decoder is done.
+    cancel_requested: bool = field(default=False)
 
     @property
     def done(self) -> bool:
@@ -59,59 +71,33 @@ def iso_time(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 
 
-class JobStore:
-    def __init__(
-        self,
-        *,
-        keep_results_s: float,
-        refresh_on_use: bool,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._jobs: dict[str, Job] = {}
-        self._keep_results_s = keep_results_s
-        self._refresh_on_use = refresh_on_use
-        self._clock = clock
+class JobStore(Protocol):
+    """Durable job records. Implementations keep the HTTP event loop free of blocking I/O."""
 
-    def add(self, job: Job) -> None:
-        self._jobs[job.task_id] = job
+    async def add(self, job: Job) -> None:
+        """Record a new job; it is durable when this returns."""
 
-    def get(self, task_id: str) -> Job | None:
-        """The job, unless it has expired (expiry is checked here too, so that a result is never
-        served late, whatever RUN_RESULT_EXPIRY_CHECK_M says)."""
-        job = self._jobs.get(task_id)
-        if job is None:
-            return None
-        now = self._clock()
-        if job.expires_at is not None and job.expires_at <= now:
-            self.remove(job)
-            return None
-        if job.done and self._refresh_on_use:
-            job.expires_at = now + self._keep_results_s
-        return job
+    async def save(self, job: Job) -> None:
+        """Write every field of an existing job."""
 
-    def pending(self) -> Iterator[Job]:
-        return (job for job in self._jobs.values() if job.status is JobStatus.PENDING)
+    async def finish(self, job: Job) -> None:
+        """Save a job that just ended: its result starts to age and its audio is deleted."""
 
-    def finish(self, job: Job) -> None:
-        """Mark the job's end: its audio is no longer needed and its result starts to age."""
-        job.expires_at = self._clock() + self._keep_results_s
-        job.audio_path.unlink(missing_ok=True)
+    async def get(self, task_id: str) -> Job | None:
+        """The job, or None if unknown or expired (an expired one is deleted on the spot).
+        Reading a finished job restarts its lifetime when the store refreshes on use."""
 
-    def expire(self) -> int:
-        now = self._clock()
-        expired = [job for job in self._jobs.values() if job.expires_at is not None and job.expires_at <= now]
-        for job in expired:
-            self.remove(job)
-        return len(expired)
+    async def unfinished(self) -> list[Job]:
+        """Pending and processing jobs, in upload order."""
 
-    def remove(self, job: Job) -> None:
-        """Forget the job and delete its audio."""
-        del self._jobs[job.task_id]
-        job.audio_path.unlink(missing_ok=True)
+    async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
+        """The owner's jobs, newest first."""
 
-    def remove_all(self) -> None:
-        for job in list(self._jobs.values()):
-            self.remove(job)
+    async def remove(self, job: Job) -> None:
+        """Delete the job's record and every file of it."""
 
-    def __len__(self) -> int:
-        return len(self._jobs)
+    async def expire(self) -> int:
+        """Delete every expired job; returns how many."""
+
+    async def close(self) -> None:
+        """Finish pending writes and release the store."""

@@ -1,19 +1,20 @@
 """Logging for both processes: every record goes through one queue to one QueueListener.
 
-The front end and the decoder process put records on a multiprocessing queue; a single
-listener thread in the front end writes them to the console and to a timed rotating file.
-Writing on that thread keeps slow disks off the event loop, and having one writer keeps the
-two processes' lines whole and in order.
+The front end puts its records on an in-process queue; the decoder client forwards the decoder
+process's records into the same queue. A single listener thread writes them to the console and
+to a timed rotating file: writing on that thread keeps slow disks off the event loop, and one
+writer keeps the two processes' lines whole and in order.
+
+The front end never writes to a multiprocessing queue itself: a decoder killed while holding
+such a queue's lock would leave every later writer blocked for ever.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import multiprocessing
+import queue
 import re
-from multiprocessing.queues import Queue
-from typing import Any
 
 from whisper_api.settings import Settings
 
@@ -39,7 +40,7 @@ class LogPipeline:
     """The shared record queue and its listener; start() before the decoder, stop() last."""
 
     def __init__(self, settings: Settings) -> None:
-        self.queue: Queue[Any] = multiprocessing.get_context("spawn").Queue()
+        self.queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         formatter = logging.Formatter(settings.log_format, settings.log_date_format, style="{")
         console = logging.StreamHandler()
         console.setLevel(settings.log_level_console)

@@ -53,6 +53,8 @@ class Settings:
     log_rotation_backup_count: int = 48
     log_privacy_mode: bool = True
     log_authorized_mails: frozenset[str] = frozenset()
+    max_upload_mb: int = 1024
+    shutdown_grace_s: int = 30
     model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
     data_dir: Path = Path("data")
 
@@ -63,6 +65,10 @@ class Settings:
     @property
     def upload_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -93,6 +99,8 @@ class Settings:
             log_rotation_backup_count=read("LOG_ROTATION_BACKUP_COUNT", 48, _int_in(0)),
             log_privacy_mode=read("LOG_PRIVACY_MODE", True, _bool),
             log_authorized_mails=read("LOG_AUTHORIZED_MAILS", frozenset(), _mail_set),
+            max_upload_mb=read("MAX_UPLOAD_MB", 1024, _int_in(1)),
+            shutdown_grace_s=read("SHUTDOWN_GRACE_S", 30, _int_in(0)),
             model_dir=Path(environ.get("MODEL_DIR") or Path(cache_home) / "whisper").expanduser(),
             data_dir=Path(environ.get("DATA_DIR") or "data").expanduser(),
         )

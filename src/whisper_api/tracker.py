@@ -1,65 +1,255 @@
-"""Applies the decoder's reports to the job store and answers where a job stands in the queue."""
+"""Moves jobs through their life: submits them to the decoder, applies the decoder's reports
+to the store, and restarts the decoder when it dies.
+
+One consumer task is the only writer of existing jobs: decoder events, cancellations and
+re-queueing after a restart are applied one at a time, in arrival order, so no two updates
+of a job can interleave. The front end's view of the queue (`_waiting`) mirrors the
+decoder's FIFO and gives every pending job its position.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
 
-from decoder.protocol import DecoderStatus, FromDecoder, TaskFailed, TaskFinished, TaskStarted
+from decoder.protocol import CancelTask, SubmitTask, TaskFailed, TaskFinished, TaskStarted
+from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
 from whisper_api.jobs import Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
 
+CRASHED_TWICE = "the decoder crashed twice on this file"
+INTERRUPTED_TWICE = "decoding this file was interrupted twice by a stop of the server"
+# A decoder that dies sooner than this after its start counts as failing to start.
+STABLE_AFTER_S = 10.0
+MAX_RESTART_DELAY_S = 30.0
+
+
+class CancelOutcome(str, Enum):
+    CANCELLED = "cancelled"  # it was waiting
+    DELETED = "deleted"  # it had ended
+    CANCELLING = "cancelling"  # it is decoding; its result is dropped when it ends
+
+
+@dataclass
+class _Cancel:
+    task_id: str
+    outcome: asyncio.Future[CancelOutcome | None] = field(default_factory=asyncio.Future)
+
+
+class _Requeue:
+    """A new decoder is up: send it every unfinished job."""
+
+
+_Work = DecoderEvent | _Cancel | _Requeue | None
+
 
 class TaskTracker:
-    def __init__(self, jobs: JobStore) -> None:
-        self.jobs = jobs
-        # The decoder's queue as it last reported it, next task first.
-        self._decoder_queue: tuple[str, ...] = ()
+    def __init__(self, store: JobStore, decoder: DecoderClient, decoder_start_timeout_s: float) -> None:
+        self.store = store
+        self.decoder = decoder
+        self._start_timeout_s = decoder_start_timeout_s
+        # Pending jobs in upload order, and which of them the current decoder has been sent.
+        self._waiting: OrderedDict[str, SubmitTask] = OrderedDict()
+        self._sent: set[str] = set()
+        self._in_flight: str | None = None
+        self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
+        self._restarter: asyncio.Task[None] | None = None
+        self.restarts = 0
 
-    def handle(self, message: FromDecoder) -> None:
-        if isinstance(message, DecoderStatus):
-            self._decoder_queue = message.queued_task_ids
-            return
-        if not isinstance(message, TaskStarted | TaskFinished | TaskFailed):
-            return
-        job = self.jobs.get(message.task_id)
-        if job is None:
-            log.warning("decoder reported on unknown task %s", message.task_id)
-            return
-        if isinstance(message, TaskStarted):
-            job.status = JobStatus.PROCESSING
-            job.started_at = message.started_at
-            job.target_model_size = message.target_model_size
-            self._decoder_queue = tuple(i for i in self._decoder_queue if i != job.task_id)
-        elif isinstance(message, TaskFinished):
-            job.status = JobStatus.FINISHED
-            job.transcript = message.text
-            job.source_language = message.language
-            job.segments = message.segments
-            job.target_model_size = message.target_model_size
-            job.used_model_size = message.used_model_size
-            job.used_device = message.used_device
-            job.started_at, job.finished_at = message.started_at, message.finished_at
-            self.jobs.finish(job)
-        else:
-            job.status = JobStatus.FAILED
-            job.error = message.reason
-            job.finished_at = message.finished_at
-            self.jobs.finish(job)
+    @property
+    def restarting(self) -> bool:
+        return self._restarter is not None and not self._restarter.done()
+
+    async def start(self, upload_dir: Path) -> None:
+        """Start the decoder and queue every unfinished job again, in upload order.
+
+        Files in `upload_dir` that no unfinished job needs (uploads cut off by a crash, audio
+        of jobs that ended just before one) are deleted first.
+        """
+        needed = {job.audio_path.name for job in await self.store.unfinished()}
+        await asyncio.to_thread(_remove_files_except, upload_dir, needed)
+        await self.decoder.start(self._start_timeout_s)
+        await self._requeue_unfinished()
+        self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
+
+    async def close(self) -> None:
+        """Apply all work still queued (the last task's result included), then stop."""
+        if self._restarter is not None:
+            self._restarter.cancel()
+        if self._consumer is not None:
+            self._work.put_nowait(None)
+            await self._consumer
+
+    def on_decoder_event(self, event: DecoderEvent) -> None:
+        self._work.put_nowait(event)
+
+    async def submit(self, job: Job) -> None:
+        await self.store.add(job)
+        self._waiting[job.task_id] = _submission(job)
+        self._send_waiting()
+
+    async def cancel(self, task_id: str) -> CancelOutcome | None:
+        """Cancel or delete a job; None if there is no such job (any more)."""
+        request = _Cancel(task_id)
+        self._work.put_nowait(request)
+        return await request.outcome
 
     def position(self, job: Job) -> int | None:
-        """0-based place in the queue of a pending job (0 runs next), None once it runs.
-
-        The decoder owns the queue; jobs it has not acknowledged yet follow its report in
-        upload order, which is the order they were sent in.
-        """
-        if job.status is not JobStatus.PENDING:
+        """0-based place in the queue of a pending job (0 runs next), None otherwise."""
+        if job.status is not JobStatus.PENDING or job.task_id not in self._waiting:
             return None
-        if job.task_id in self._decoder_queue:
-            return self._decoder_queue.index(job.task_id)
-        reported = set(self._decoder_queue)
-        unacknowledged = [j.task_id for j in self.jobs.pending() if j.task_id not in reported]
-        return len(self._decoder_queue) + unacknowledged.index(job.task_id)
+        return list(self._waiting).index(job.task_id)
 
-    def queued_count(self) -> int:
-        return sum(1 for _ in self.jobs.pending())
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    def _send_waiting(self) -> None:
+        """Send the decoder every waiting job it has not been sent, in order."""
+        if not self.decoder.running:
+            return  # the restart sends them
+        for task_id, submission in self._waiting.items():
+            if task_id in self._sent:
+                continue
+            try:
+                self.decoder.send(submission)
+            except DecoderUnavailable:
+                return  # it just died: the next decoder is sent the queue
+            self._sent.add(task_id)
+
+    async def _consume(self) -> None:
+        while (work := await self._work.get()) is not None:
+            try:
+                await self._apply(work)
+            except Exception:
+                log.exception("could not apply %s", type(work).__name__)
+                if isinstance(work, _Cancel) and not work.outcome.done():
+                    work.outcome.set_result(None)
+
+    async def _apply(self, work: DecoderEvent | _Cancel | _Requeue) -> None:
+        if isinstance(work, _Cancel):
+            work.outcome.set_result(await self._cancel(work.task_id))
+        elif isinstance(work, _Requeue):
+            await self._requeue_unfinished()
+        elif isinstance(work, DecoderExited):
+            await self._decoder_died(work)
+        elif isinstance(work, TaskStarted):
+            await self._started(work)
+        elif isinstance(work, TaskFinished | TaskFailed):
+            await self._ended(work)
+
+    async def _started(self, event: TaskStarted) -> None:
+        self._waiting.pop(event.task_id, None)
+        self._sent.discard(event.task_id)
+        self._in_flight = event.task_id
+        job = await self.store.get(event.task_id)
+        if job is not None:
+            job.status, job.started_at = JobStatus.PROCESSING, event.started_at
+            job.target_model_size = event.target_model_size
+            job.attempts += 1
+            await self.store.save(job)
+
+    async def _ended(self, event: TaskFinished | TaskFailed) -> None:
+        self._in_flight = None
+        job = await self.store.get(event.task_id)
+        if job is None:
+            return
+        if job.cancel_requested:
+            await self.store.remove(job)
+            log.info("task %s was cancelled while decoding; its result is dropped", job.task_id)
+            return
+        if isinstance(event, TaskFinished):
+            job.status = JobStatus.FINISHED
+            job.transcript, job.source_language, job.segments = event.text, event.language, event.segments
+            job.target_model_size, job.used_model_size = event.target_model_size, event.used_model_size
+            job.used_device = event.used_device
+            job.started_at, job.finished_at = event.started_at, event.finished_at
+        else:
+            job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
+        await self.store.finish(job)
+
+    async def _cancel(self, task_id: str) -> CancelOutcome | None:
+        job = await self.store.get(task_id)
+        if job is None:
+            return None
+        if job.status is JobStatus.PROCESSING:
+            job.cancel_requested = True
+            await self.store.save(job)
+            return CancelOutcome.CANCELLING
+        self._waiting.pop(task_id, None)
+        if task_id in self._sent:
+            self._sent.discard(task_id)
+            # A decoder that is gone took its queue along; a new one is sent only what waits.
+            with contextlib.suppress(DecoderUnavailable):
+                self.decoder.send(CancelTask(task_id))
+        await self.store.remove(job)
+        return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
+
+    async def _requeue_unfinished(self) -> None:
+        self._waiting.clear()
+        self._sent.clear()
+        for job in await self.store.unfinished():
+            if job.status is JobStatus.PROCESSING and job.attempts >= 2:
+                # Retried once already: a file that takes the server down must not do so for ever.
+                await self._fail(job, INTERRUPTED_TWICE)
+                continue
+            if job.status is JobStatus.PROCESSING:
+                job.status = JobStatus.PENDING
+                await self.store.save(job)
+            self._waiting[job.task_id] = _submission(job)
+        if self._waiting:
+            log.info("queueing %d unfinished tasks again", len(self._waiting))
+        self._send_waiting()
+
+    async def _decoder_died(self, exited: DecoderExited) -> None:
+        if exited.pid != self.decoder.last_pid:
+            return  # a decoder that never came up; the restart in progress handles it
+        log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
+        crashed_on, self._in_flight = self._in_flight, None
+        if crashed_on is not None:
+            job = await self.store.get(crashed_on)
+            if job is not None and job.attempts >= 2:
+                await self._fail(job, CRASHED_TWICE)
+        if not self.restarting:
+            self._restarter = asyncio.create_task(self._restart(), name="decoder-restart")
+
+    async def _fail(self, job: Job, reason: str) -> None:
+        job.status, job.error, job.finished_at = JobStatus.FAILED, reason, time.time()
+        await self.store.finish(job)
+        log.error("task %s failed: %s", job.task_id, reason)
+
+    async def _restart(self) -> None:
+        """Start decoders until one comes up, backing off while they keep dying at once."""
+        delay = 0.0
+        last_start = self.decoder.started_at or 0.0
+        while True:
+            if time.monotonic() - last_start < STABLE_AFTER_S:
+                delay = min(MAX_RESTART_DELAY_S, max(1.0, delay * 2))
+                await asyncio.sleep(delay)
+            last_start = time.monotonic()
+            try:
+                await self.decoder.start(self._start_timeout_s)
+                break
+            except DecoderUnavailable as exc:
+                log.error("restarting the decoder failed: %s", exc)
+        self.restarts += 1
+        log.info("decoder restarted (pid %s)", self.decoder.pid)
+        self._work.put_nowait(_Requeue())
+
+
+def _remove_files_except(directory: Path, keep: set[str]) -> None:
+    for path in directory.iterdir():
+        if path.name not in keep:
+            log.info("removing orphaned upload %s", path.name)
+            path.unlink(missing_ok=True)
+
+
+def _submission(job: Job) -> SubmitTask:
+    return SubmitTask(job.task_id, str(job.audio_path), job.task_type, job.language)

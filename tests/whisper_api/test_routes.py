@@ -2,95 +2,39 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 import subprocess
-import wave
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.fake_decoder import run_fake_decoder
-from whisper_api.app import create_app
-from whisper_api.logs import LogPipeline
+from tests.whisper_api.helpers import serving, status_of, submit, submit_decoding, wait_until
 from whisper_api.settings import Settings
 
 
-def tone(path: Path, seconds: float = 0.5) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        samples = (int(8000 * math.sin(2 * math.pi * 440 * n / 16000)) for n in range(int(16000 * seconds)))
-        out.writeframes(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
-    return path
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        max_model="base",
-        max_task_queue_size=2,
-        data_dir=tmp_path / "data",
-        log_dir=tmp_path / "logs",
-        log_level_console="CRITICAL",
-    )
-
-
-@contextlib.contextmanager
-def serving(settings: Settings) -> Iterator[TestClient]:
-    """The app, its lifespan and a fake decoder process, with logging as the server sets it up."""
-    pipeline = LogPipeline(settings)
-    pipeline.start()
-    try:
-        with TestClient(create_app(settings, pipeline.queue, run_fake_decoder)) as test_client:
-            yield test_client
-    finally:
-        pipeline.stop()
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with serving(settings) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def audio(tmp_path: Path) -> Path:
-    return tone(tmp_path / "tone.wav")
-
-
-def submit(client: TestClient, audio: Path, endpoint: str = "transcribe", **params: str) -> dict[str, Any]:
-    with audio.open("rb") as file:
-        response = client.post(f"/api/v1/{endpoint}", files={"file": (audio.name, file)}, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 def test_upload_poll_and_download(client: TestClient, audio: Path, settings: Settings) -> None:
-    first = submit(client, audio)
+    first = submit_decoding(client, audio)
     second = submit(client, audio, endpoint="translate", language="German")
-    assert (first["status"], first["position_in_queue"]) == ("pending", 0)
-    assert (second["task_type"], second["language"], second["position_in_queue"]) == ("translate", "de", 1)
+    assert status_of(client, first["task_id"])["position_in_queue"] is None
+    assert (second["status"], second["position_in_queue"]) == ("pending", 0)
+    assert (second["task_type"], second["language"]) == ("translate", "de")
     assert len(list(settings.upload_dir.iterdir())) == 2
 
     client.get("/api/v1/decoder_status_refresh")
-    done = client.get("/api/v1/status", params={"task_id": second["task_id"]}).json()
-    assert done["status"] == "finished"
+    wait_until(lambda: status_of(client, second["task_id"])["status"] == "finished")
+    done = status_of(client, second["task_id"])
     assert done["transcript"] == "heard de"
     assert done["processing_duration"] == 0.5
     assert done["position_in_queue"] is None
     srt = client.get("/api/v1/srt", params={"task_id": second["task_id"]})
     assert srt.text == "1\n00:00:00,000 --> 00:00:01,500\nheard de\n"
     assert srt.headers["content-disposition"] == 'attachment; filename="tone.srt"'
-    # Finished jobs no longer need their audio.
-    assert list(settings.upload_dir.iterdir()) == []
+    # Ended jobs no longer need their audio.
+    wait_until(lambda: list(settings.upload_dir.iterdir()) == [])
 
 
 def test_full_queue_answers_429(client: TestClient, audio: Path, settings: Settings) -> None:
+    submit_decoding(client, audio)
     submit(client, audio)
     submit(client, audio)
     with audio.open("rb") as file:
@@ -98,7 +42,7 @@ def test_full_queue_answers_429(client: TestClient, audio: Path, settings: Setti
     assert response.status_code == 429
     assert response.headers["retry-after"]
     assert response.json()["error"]["code"] == "queue_full"
-    assert len(list(settings.upload_dir.iterdir())) == 2
+    assert len(list(settings.upload_dir.iterdir())) == 3
 
 
 @pytest.mark.parametrize(
@@ -122,13 +66,20 @@ def test_missing_file_field_is_400(client: TestClient, audio: Path, settings: Se
     assert list(settings.upload_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("content", [b"", b"plain text, not audio\n" * 10, b"RIFF\x00\x00\x00\x00WAVEfmt "])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"plain text, not audio\n" * 10, "audio"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio"),
+    ],
+)
 def test_unreadable_uploads_are_400_and_not_kept(
-    client: TestClient, settings: Settings, content: bytes
+    client: TestClient, settings: Settings, content: bytes, message: str
 ) -> None:
     response = client.post("/api/v1/transcribe", files={"file": ("song.mp3", content)})
     assert response.status_code == 400
-    assert "audio" in response.json()["detail"]
+    assert message in response.json()["detail"]
     assert list(settings.upload_dir.iterdir()) == []
 
 
@@ -150,11 +101,11 @@ def test_unknown_and_missing_task_ids(client: TestClient) -> None:
     assert missing.status_code == 400 and "task_id" in missing.json()["detail"]
 
 
-def test_srt_of_pending_task_is_refused(client: TestClient, audio: Path) -> None:
-    task = submit(client, audio)
+def test_srt_of_unfinished_task_is_refused(client: TestClient, audio: Path) -> None:
+    task = submit_decoding(client, audio)
     response = client.get("/api/v1/srt", params={"task_id": task["task_id"]})
     assert response.status_code == 400
-    assert "pending" in response.json()["detail"]
+    assert response.json()["detail"] == "the task is processing; subtitles exist once it is finished"
 
 
 def test_routing_errors_are_json(client: TestClient) -> None:
@@ -165,10 +116,12 @@ def test_routing_errors_are_json(client: TestClient) -> None:
 
 
 def test_decoder_status_counts_the_queue(client: TestClient, audio: Path) -> None:
+    submit_decoding(client, audio)
     submit(client, audio)
+    wait_until(lambda: client.get("/api/v1/decoder_status").json()["tasks_in_queue"] == 1)
     status = client.get("/api/v1/decoder_status").json()
-    assert status["max_model_to_use"] == "base"
-    assert status["tasks_in_queue"] == 1
+    assert (status["max_model_to_use"], status["currently_busy"]) == ("base", True)
+    assert (status["restarting"], status["restarts"]) == (False, 0)
     assert client.get("/api/v1/decoder_status_refresh").json()["tasks_in_queue"] == 0
 
 

@@ -2,6 +2,6 @@
 
 from starlette.routing import BaseRoute
 
-from whisper_api.routes import account, service, tasks
+from whisper_api.routes import account, service, task_control, tasks
 
-ROUTES: list[BaseRoute] = [*tasks.ROUTES, *service.ROUTES, *account.ROUTES]
+ROUTES: list[BaseRoute] = [*tasks.ROUTES, *task_control.ROUTES, *service.ROUTES, *account.ROUTES]

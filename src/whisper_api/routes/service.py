@@ -9,27 +9,29 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
-from whisper_api.decoder_client import DecoderClient, DecoderUnavailable
+from whisper_api.decoder_client import DecoderUnavailable
 from whisper_api.errors import ServiceUnavailable
 from whisper_api.jobs import iso_time
+from whisper_api.tracker import TaskTracker
 
 REFRESH_TIMEOUT_S = 10.0
 
 
 async def decoder_status(request: Request) -> Response:
-    return JSONResponse(decoder_status_json(request.app.state.decoder))
+    return JSONResponse(decoder_status_json(request.app.state.tracker))
 
 
 async def decoder_status_refresh(request: Request) -> Response:
-    decoder: DecoderClient = request.app.state.decoder
+    tracker: TaskTracker = request.app.state.tracker
     try:
-        await decoder.refresh_status(REFRESH_TIMEOUT_S)
+        await tracker.decoder.refresh_status(REFRESH_TIMEOUT_S)
     except DecoderUnavailable as exc:
-        raise ServiceUnavailable(str(exc)) from exc
-    return JSONResponse(decoder_status_json(decoder))
+        raise ServiceUnavailable(str(exc), headers={"Retry-After": "10"}) from exc
+    return JSONResponse(decoder_status_json(tracker))
 
 
-def decoder_status_json(decoder: DecoderClient) -> dict[str, Any]:
+def decoder_status_json(tracker: TaskTracker) -> dict[str, Any]:
+    decoder = tracker.decoder
     ready, status = decoder.ready, decoder.status
     return {
         "gpu_mode": ready.gpu_mode if ready else None,
@@ -40,6 +42,8 @@ def decoder_status_json(decoder: DecoderClient) -> dict[str, Any]:
         "tasks_in_queue": len(status.queued_task_ids) if status else 0,
         "received_at": iso_time(decoder.status_received_at),
         "pid": decoder.pid,
+        "restarting": tracker.restarting,
+        "restarts": tracker.restarts,
     }
 
 

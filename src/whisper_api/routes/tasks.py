@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path, PurePath
-from typing import IO, Any
+import time
+from pathlib import PurePath
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecoderReady, SubmitTask, TaskType
-from whisper_api.decoder_client import DecoderUnavailable
+from decoder.protocol import DecoderReady, TaskType
 from whisper_api.errors import BadRequest, QueueFull, ServiceUnavailable, TaskNotFound
-from whisper_api.jobs import Job, JobStatus, iso_time, new_task_id
+from whisper_api.jobs import TASK_ID_FORMAT, Job, JobStatus, iso_time, new_task_id
 from whisper_api.media import NotAudioError, probe_audio
+from whisper_api.routes.account import owner_of
 from whisper_api.srt import format_srt
 from whisper_api.tracker import TaskTracker
+from whisper_api.uploads import receive_upload
+
+MB = 1024 * 1024
 
 
 async def transcribe(request: Request) -> Response:
@@ -30,12 +32,12 @@ async def translate(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    job = _job_from_query(request)
+    job = await find_job(request, request.query_params.get("task_id", ""))
     return JSONResponse(task_json(job, request.app.state.tracker))
 
 
 async def srt(request: Request) -> Response:
-    job = _job_from_query(request)
+    job = await find_job(request, request.query_params.get("task_id", ""))
     if job.status is not JobStatus.FINISHED:
         raise BadRequest(f"the task is {job.status.value}; subtitles exist once it is finished")
     name = PurePath(job.original_file_name).stem or "transcript"
@@ -70,50 +72,58 @@ def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:
     }
 
 
-def _job_from_query(request: Request) -> Job:
-    task_id = request.query_params.get("task_id", "").strip()
+async def find_job(request: Request, raw_task_id: str) -> Job:
+    task_id = raw_task_id.strip()
     if not task_id:
         raise BadRequest("the query parameter task_id is required")
-    job = request.app.state.jobs.get(task_id)
+    if not TASK_ID_FORMAT.match(task_id):
+        raise BadRequest("malformed task_id: expected 32 lowercase hexadecimal characters")
+    job: Job | None = await request.app.state.store.get(task_id)
     if job is None:
         raise TaskNotFound("task_id not valid: no such task, or its result has expired")
-    return job  # type: ignore[no-any-return]
+    return job
 
 
 async def _submit(request: Request, task_type: TaskType) -> Response:
     state = request.app.state
     tracker: TaskTracker = state.tracker
-    async with request.form(max_files=1, max_fields=8) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise BadRequest("send the audio or video as the multipart form field 'file'")
-        raw_language = form.get("language") or request.query_params.get("language")
-        language = check_language(
-            raw_language if isinstance(raw_language, str) else None, state.decoder.ready
+    if state.draining:
+        raise ServiceUnavailable(
+            "the server is shutting down; try again shortly", headers={"Retry-After": "30"}
         )
-        if tracker.queued_count() >= state.settings.max_task_queue_size:
-            raise QueueFull(
-                f"{state.settings.max_task_queue_size} tasks are already waiting; try again later",
-                headers={"Retry-After": "30"},
-            )
-        task_id = new_task_id()
-        original_name = PurePath(upload.filename or "upload").name
-        audio_path = state.settings.upload_dir / f"{task_id}{PurePath(original_name).suffix[:16]}"
-        await run_in_threadpool(_store_checked_upload, upload.file, audio_path)
-    job = Job(task_id, task_type, language, audio_path, original_name)
-    state.jobs.add(job)
+    # Checked before the body is read, so that a refused upload costs no disk and no time.
+    if tracker.waiting_count() >= state.settings.max_task_queue_size:
+        raise QueueFull(
+            f"{state.settings.max_task_queue_size} tasks are already waiting; try again later",
+            headers={"Retry-After": "30"},
+        )
+    task_id = new_task_id()
+    upload = await receive_upload(
+        request, state.settings.upload_dir, task_id, state.settings.max_upload_mb * MB
+    )
     try:
-        state.decoder.submit(SubmitTask(task_id, str(audio_path), task_type, language))
-    except DecoderUnavailable as exc:
-        state.jobs.remove(job)
-        raise ServiceUnavailable(f"the task was not accepted: {exc}") from exc
+        raw_language = upload.fields.get("language") or request.query_params.get("language")
+        language = check_language(raw_language, state.decoder.ready)
+        try:
+            await run_in_threadpool(probe_audio, upload.path)
+        except NotAudioError as exc:
+            raise BadRequest(str(exc)) from exc
+        job = Job(task_id, task_type, language, upload.path, upload.filename, time.time(), owner_of(request))
+        await tracker.submit(job)
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
     return JSONResponse(task_json(job, tracker))
 
 
-def check_language(raw: str | None, ready: DecoderReady) -> str | None:
+def check_language(raw: str | None, ready: DecoderReady | None) -> str | None:
     """The language code for a code or English name, None for auto-detection."""
     if raw is None or not raw.strip():
         return None
+    if ready is None:
+        raise ServiceUnavailable(
+            "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
+        )
     wanted = raw.strip().lower()
     names = {name: code for code, name in ready.languages}
     code = wanted if wanted in dict(ready.languages) else names.get(wanted)
@@ -125,21 +135,6 @@ def check_language(raw: str | None, ready: DecoderReady) -> str | None:
             "multilingual model (set MAX_MODEL to a name without '.en')"
         )
     return code
-
-
-def _store_checked_upload(source: IO[bytes], destination: Path) -> None:
-    """Copy the upload to its place and probe it; nothing stays behind if it is not audio."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with destination.open("wb") as target:
-            shutil.copyfileobj(source, target, length=1024 * 1024)
-        probe_audio(destination)
-    except NotAudioError as exc:
-        destination.unlink(missing_ok=True)
-        raise BadRequest(str(exc)) from exc
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
 
 
 def _header_safe(name: str) -> str:

@@ -1,0 +1,79 @@
+"""Listing, reading and cancelling tasks by path: /api/v1/tasks and /api/v1/tasks/{task_id}."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from whisper_api.errors import BadRequest, TaskNotFound
+from whisper_api.jobs import iso_time
+from whisper_api.routes.account import owner_of
+from whisper_api.routes.tasks import find_job, task_json
+from whisper_api.tracker import CancelOutcome, TaskTracker
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+
+async def list_tasks(request: Request) -> Response:
+    """The caller's tasks, newest first; `limit` (≤ 200) and `offset` page through them."""
+    limit = _query_int(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    offset = _query_int(request, "offset", 0, 0, None)
+    tracker: TaskTracker = request.app.state.tracker
+    jobs = await request.app.state.store.page(owner_of(request), limit, offset)
+    return JSONResponse(
+        {
+            "tasks": [
+                {
+                    "task_id": job.task_id,
+                    "status": job.status.value,
+                    "task_type": job.task_type,
+                    "original_file_name": job.original_file_name,
+                    "position_in_queue": tracker.position(job),
+                    "time_uploaded": iso_time(job.uploaded_at),
+                }
+                for job in jobs
+            ],
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+async def get_task(request: Request) -> Response:
+    job = await find_job(request, request.path_params["task_id"])
+    return JSONResponse(task_json(job, request.app.state.tracker))
+
+
+async def delete_task(request: Request) -> Response:
+    """Cancel a waiting task, or delete an ended one with its files (200); a decoding task is
+    cancelled when its decoding ends (202)."""
+    job = await find_job(request, request.path_params["task_id"])
+    tracker: TaskTracker = request.app.state.tracker
+    outcome = await tracker.cancel(job.task_id)
+    if outcome is None:
+        raise TaskNotFound("task_id not valid: no such task, or its result has expired")
+    status_code = 202 if outcome is CancelOutcome.CANCELLING else 200
+    return JSONResponse({"task_id": job.task_id, "status": outcome.value}, status_code=status_code)
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        accepted = f"from {low} to {high}" if high is not None else f"≥ {low}"
+        raise BadRequest(f"{name} must be a whole number {accepted}")
+    return value
+
+
+ROUTES = [
+    Route("/api/v1/tasks", list_tasks, methods=["GET"]),
+    Route("/api/v1/tasks/{task_id}", get_task, methods=["GET"]),
+    Route("/api/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
+]

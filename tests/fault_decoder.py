@@ -1,0 +1,43 @@
+"""A fault hook for tests only: the real decoder, except that it kills its own process (as a
+segfault or the OOM killer would) when asked to decode a file that carries CRASH_MARKER.
+
+`python -m tests.fault_decoder` serves whisper-api with this decoder; the settings come from
+the environment as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+from decoder.protocol import DecoderConfig, SubmitTask
+
+CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
+
+
+def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
+    from decoder import model_holder, service
+
+    real_transcribe = model_holder.ModelHolder.transcribe
+
+    def transcribe(self: model_holder.ModelHolder, task: SubmitTask) -> model_holder.Transcript:
+        if CRASH_MARKER in Path(task.audio_path).read_bytes()[-len(CRASH_MARKER) :]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_transcribe(self, task)
+
+    model_holder.ModelHolder.transcribe = transcribe  # type: ignore[method-assign]
+    service.serve(conn, log_queue, config)
+
+
+if __name__ == "__main__":
+    from tests.fault_decoder import run_crashing_decoder as importable_target
+    from whisper_api.cli import serve
+    from whisper_api.settings import load_settings
+
+    # Imported by its module name, so that the spawned process can find it (not as __main__).
+    sys.exit(serve(load_settings(), importable_target))

@@ -1,0 +1,171 @@
+"""The SQLite job store on a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from whisper_api.jobs import Job, JobStatus
+from whisper_api.sqlite_store import SQLiteJobStore, StoreError
+
+T = TypeVar("T")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(scenario())
+
+
+def make_job(tmp_path: Path, letter: str, owner: str = "") -> Job:
+    audio = tmp_path / f"{letter}.wav"
+    audio.write_bytes(b"RIFF")
+    return Job(letter * 32, "transcribe", None, audio, f"{letter}.wav", 1000.0, owner)
+
+
+async def open_store(tmp_path: Path, clock: Clock, refresh: bool = False) -> SQLiteJobStore:
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite3", keep_results_s=60, refresh_on_use=refresh, clock=clock)
+    await store.open()
+    return store
+
+
+def test_jobs_survive_reopening_with_every_field(tmp_path: Path) -> None:
+    async def scenario() -> Job | None:
+        store = await open_store(tmp_path, Clock())
+        job = make_job(tmp_path, "a", owner="ada@example.org")
+        await store.add(job)
+        job.status, job.transcript, job.segments = JobStatus.PROCESSING, "hello", ((0.0, 1.25, "hello"),)
+        job.attempts, job.cancel_requested = 1, True
+        await store.save(job)
+        await store.close()
+        reopened = await open_store(tmp_path, Clock())
+        try:
+            return await reopened.get(job.task_id)
+        finally:
+            await reopened.close()
+
+    job = run(scenario)
+    assert job is not None
+    assert (job.status, job.transcript, job.segments) == (
+        JobStatus.PROCESSING,
+        "hello",
+        ((0.0, 1.25, "hello"),),
+    )
+    assert (job.attempts, job.cancel_requested, job.owner) == (1, True, "ada@example.org")
+    assert job.audio_path == tmp_path / "a.wav"
+
+
+def test_unfinished_in_upload_order_and_pages_newest_first(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        store = await open_store(tmp_path, Clock())
+        jobs = [make_job(tmp_path, letter, owner="x") for letter in "abcd"]
+        for job in jobs:
+            await store.add(job)
+        jobs[1].status = JobStatus.FINISHED
+        await store.finish(jobs[1])
+        unfinished = [job.task_id[0] for job in await store.unfinished()]
+        page = [job.task_id[0] for job in await store.page("x", limit=2, offset=1)]
+        nobody = [job.task_id for job in await store.page("", limit=10, offset=0)]
+        await store.close()
+        return unfinished, page, nobody
+
+    assert run(scenario) == (["a", "c", "d"], ["c", "b"], [])
+
+
+def test_results_expire_with_their_files(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        store = await open_store(tmp_path, clock)
+        job = make_job(tmp_path, "e")
+        await store.add(job)
+        job.status = JobStatus.FINISHED
+        await store.finish(job)
+        assert not job.audio_path.exists()
+        clock.now += 59
+        assert await store.get(job.task_id) is not None
+        clock.now += 1
+        assert await store.get(job.task_id) is None
+        await store.close()
+
+    run(scenario)
+    rows = sqlite3.connect(tmp_path / "jobs.sqlite3").execute("SELECT count(*) FROM jobs").fetchone()
+    assert rows == (0,)
+
+
+def test_refresh_on_use_extends_the_lifetime(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        store = await open_store(tmp_path, clock, refresh=True)
+        job = make_job(tmp_path, "f")
+        await store.add(job)
+        job.status = JobStatus.FAILED
+        await store.finish(job)
+        for _ in range(3):
+            clock.now += 50
+            assert await store.get(job.task_id) is not None
+        clock.now += 61
+        assert await store.get(job.task_id) is None
+        await store.close()
+
+    run(scenario)
+
+
+def test_sweep_removes_only_expired_results_and_never_pending_ones(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        store = await open_store(tmp_path, clock)
+        old, young, waiting = (make_job(tmp_path, letter) for letter in "ghi")
+        for job in (old, young, waiting):
+            await store.add(job)
+        old.status = JobStatus.FINISHED
+        await store.finish(old)
+        clock.now += 30
+        young.status = JobStatus.FINISHED
+        await store.finish(young)
+        clock.now += 40
+        assert await store.expire() == 1
+        assert await store.get(old.task_id) is None
+        assert await store.get(young.task_id) is not None
+        clock.now += 10_000
+        assert await store.expire() == 1
+        assert [job.task_id for job in await store.unfinished()] == [waiting.task_id]
+        assert waiting.audio_path.exists()
+        await store.close()
+
+    run(scenario)
+
+
+def test_remove_deletes_row_and_audio(tmp_path: Path) -> None:
+    async def scenario() -> Job | None:
+        store = await open_store(tmp_path, Clock())
+        job = make_job(tmp_path, "j")
+        await store.add(job)
+        await store.remove(job)
+        found = await store.get(job.task_id)
+        await store.close()
+        assert not job.audio_path.exists()
+        return found
+
+    assert run(scenario) is None
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.execute("PRAGMA user_version=99")
+    database.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        run(lambda: open_store(tmp_path, Clock()))

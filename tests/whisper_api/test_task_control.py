@@ -1,0 +1,77 @@
+"""Listing, reading and cancelling tasks, against the fake decoder process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.whisper_api.helpers import status_of, submit, submit_decoding, wait_until
+from whisper_api.app import begin_shutdown
+from whisper_api.settings import Settings
+
+
+def test_cancelling_a_waiting_task(client: TestClient, audio: Path, settings: Settings) -> None:
+    decoding = submit_decoding(client, audio)
+    waiting = submit(client, audio)
+    response = client.delete(f"/api/v1/tasks/{waiting['task_id']}")
+    assert response.status_code == 200
+    assert response.json() == {"task_id": waiting["task_id"], "status": "cancelled"}
+    assert client.get(f"/api/v1/tasks/{waiting['task_id']}").status_code == 400
+    assert len(list(settings.upload_dir.iterdir())) == 1
+    client.get("/api/v1/decoder_status_refresh")
+    wait_until(lambda: status_of(client, decoding["task_id"])["status"] == "finished")
+    assert client.get("/api/v1/tasks").json()["tasks"][0]["task_id"] == decoding["task_id"]
+    assert len(client.get("/api/v1/tasks").json()["tasks"]) == 1
+
+
+def test_cancelling_a_decoding_task_drops_its_result(client: TestClient, audio: Path) -> None:
+    decoding = submit_decoding(client, audio)
+    response = client.delete(f"/api/v1/tasks/{decoding['task_id']}")
+    assert (response.status_code, response.json()["status"]) == (202, "cancelling")
+    client.get("/api/v1/decoder_status_refresh")
+    wait_until(lambda: client.get(f"/api/v1/tasks/{decoding['task_id']}").status_code == 400)
+
+
+def test_deleting_an_ended_task(client: TestClient, audio: Path) -> None:
+    task = submit_decoding(client, audio)
+    client.get("/api/v1/decoder_status_refresh")
+    wait_until(lambda: status_of(client, task["task_id"])["status"] == "finished")
+    assert client.get(f"/api/v1/tasks/{task['task_id']}").json()["transcript"] == "heard auto"
+    assert client.delete(f"/api/v1/tasks/{task['task_id']}").json()["status"] == "deleted"
+    assert status_of(client, task["task_id"])["error"]["code"] == "task_not_found"
+
+
+def test_listing_shows_only_the_callers_tasks(client: TestClient, audio: Path) -> None:
+    for email in ("ada@example.org", "bob@example.org", "ada@example.org"):
+        with audio.open("rb") as file:
+            client.post("/api/v1/transcribe", files={"file": file}, headers={"X-Email": email})
+    listing = client.get("/api/v1/tasks", params={"limit": 1}, headers={"X-Email": "Ada@Example.org"}).json()
+    assert listing["limit"] == 1 and len(listing["tasks"]) == 1
+    everything = client.get("/api/v1/tasks", headers={"X-Email": "ada@example.org"}).json()["tasks"]
+    assert len(everything) == 2
+    assert set(everything[0]) >= {"task_id", "status", "position_in_queue", "time_uploaded"}
+    assert client.get("/api/v1/tasks").json()["tasks"] == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "offset=-1"])
+def test_bad_paging_is_400(client: TestClient, query: str) -> None:
+    response = client.get(f"/api/v1/tasks?{query}")
+    assert response.status_code == 400
+    assert "must be a whole number" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("task_id", ["xyz", "A" * 32, "0" * 31, "../../etc/passwd"])
+def test_malformed_task_ids_are_400(client: TestClient, task_id: str) -> None:
+    assert "malformed task_id" in status_of(client, task_id)["detail"]
+    assert client.delete(f"/api/v1/tasks/{task_id}").status_code in (400, 404)
+
+
+def test_uploads_are_refused_while_shutting_down(client: TestClient, audio: Path, settings: Settings) -> None:
+    begin_shutdown(client.app)  # type: ignore[arg-type]
+    with audio.open("rb") as file:
+        response = client.post("/api/v1/transcribe", files={"file": file})
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert list(settings.upload_dir.iterdir()) == []
