@@ -33,6 +33,9 @@ def test_defaults_match_the_seed() -> None:
     assert settings.log_authorized_mails == frozenset()
     assert settings.model_dir == Path("/cache/whisper")
     assert settings.data_dir == Path("data")
+    assert settings.database_path == Path("data/jobs.sqlite3")
+    assert settings.max_upload_mb == 1024
+    assert settings.shutdown_grace_s == 30
 
 
 def test_values_are_parsed() -> None:
@@ -72,6 +75,8 @@ def test_values_are_parsed() -> None:
         ("UNLOAD_MODEL_AFTER_S", "-1", "a whole number ≥ 0"),
         ("LOG_ROTATION_WHEN", "W7", "one of S, M, H"),
         ("LOG_FORMAT", "{nosuchfield}", "'{'-style logging format"),
+        ("MAX_UPLOAD_MB", "0", "a whole number ≥ 1"),
+        ("SHUTDOWN_GRACE_S", "soon", "a whole number ≥ 0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, accepted: str) -> None:
