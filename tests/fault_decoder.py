@@ -21,14 +21,16 @@ CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
 
 def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
-    from decoder import model_holder, service
+    from decoder import model_holder, service, transcription
 
     real_transcribe = model_holder.ModelHolder.transcribe
 
-    def transcribe(self: model_holder.ModelHolder, task: SubmitTask) -> model_holder.Transcript:
+    def transcribe(
+        self: model_holder.ModelHolder, task: SubmitTask, on_progress: transcription.ProgressCallback
+    ) -> transcription.Transcript:
         if CRASH_MARKER in Path(task.audio_path).read_bytes()[-len(CRASH_MARKER) :]:
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_transcribe(self, task)
+        return real_transcribe(self, task, on_progress)
 
     model_holder.ModelHolder.transcribe = transcribe  # type: ignore[method-assign]
     service.serve(conn, log_queue, config)

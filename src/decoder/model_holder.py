@@ -6,31 +6,23 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import whisper
 
+from decoder import transcription
 from decoder.ladder import DeviceFacts, ModelPlan
 from decoder.models import MODELS
-from decoder.protocol import Segment, SubmitTask
+from decoder.protocol import SubmitTask
+from decoder.transcription import ProgressCallback
 
 log = logging.getLogger(__name__)
 
 
 class ModelLoadError(Exception):
     """No model of the plan could be loaded; the message says why."""
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-    segments: tuple[Segment, ...]
-    used_model_size: str
-    used_device: str
 
 
 def probe_device(use_gpu_if_available: bool) -> DeviceFacts:
@@ -65,6 +57,8 @@ class ModelHolder:
         self.loaded_name: str | None = None
         self.last_loaded_name: str | None = None
         self.device: str | None = None
+        # What load() chose from the plan, once known; tasks without a model of their own get it.
+        self._planned_name: str | None = None
 
     @property
     def is_loaded(self) -> bool:
@@ -117,25 +111,30 @@ class ModelHolder:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def transcribe(self, task: SubmitTask) -> Transcript:
-        self.load()
-        assert self.loaded_name is not None and self.device is not None
-        english_only = MODELS[self.loaded_name].english_only
-        # English-only models have no task token: "translate" of English speech is its transcript.
-        result = self._model.transcribe(
-            task.audio_path,
-            task="transcribe" if english_only else task.task_type,
-            language="en" if english_only else task.language,
+    def use(self, requested: str | None) -> None:
+        """Have the requested model loaded (None: the plan's own choice), switching if needed."""
+        if requested is None or requested == self._planned_name:
+            if self.loaded_name is not None and self.loaded_name != self._planned_name:
+                self.unload()
+            self.load()
+            self._planned_name = self._planned_name or self.loaded_name
+            return
+        if self.loaded_name != requested:
+            device = self.device or ("cuda" if self.plan.gpu_mode else "cpu")
+            self.unload()
+            self._load(requested, device)
+
+    def transcribe(self, task: SubmitTask, on_progress: ProgressCallback) -> transcription.Transcript:
+        self.use(task.options.model)
+        assert self.loaded_name is not None
+        return transcription.transcribe(
+            self._model,
+            task,
+            english_only=MODELS[self.loaded_name].english_only,
             fp16=self.device == "cuda",
-            verbose=None,
+            on_progress=on_progress,
         )
-        segments = tuple(
-            (float(seg["start"]), float(seg["end"]), str(seg["text"]).strip()) for seg in result["segments"]
-        )
-        return Transcript(
-            text=str(result["text"]).strip(),
-            language=str(result["language"]),
-            segments=segments,
-            used_model_size=self.loaded_name,
-            used_device=self.device,
-        )
+
+    def detect_language(self, audio_path: str) -> tuple[str, float]:
+        self.use(None)
+        return transcription.detect_language(self._model, audio_path)

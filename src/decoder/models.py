@@ -6,6 +6,7 @@ Pure data, no torch: the front end validates MAX_MODEL and CPU_FALLBACK_MODEL ag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,19 @@ def ladder_from(top: str) -> tuple[str, ...]:
     ]
     lower.sort(key=lambda info: info.tier, reverse=True)
     return (top, *(info.name for info in lower))
+
+
+def available_models(max_model: str, model_dir: Path) -> tuple[str, ...]:
+    """The models a task may ask for: `max_model` (downloaded if need be) and every smaller model
+    of its family whose checkpoint is already in `model_dir`."""
+    top = MODELS[max_model]
+    return tuple(
+        info.name
+        for info in MODELS.values()
+        if info.name == max_model
+        or (
+            info.english_only == top.english_only
+            and info.tier <= top.tier
+            and (model_dir / info.checkpoint_name).is_file()
+        )
+    )

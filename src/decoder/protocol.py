@@ -4,8 +4,9 @@ Every message is a frozen dataclass of primitives (str, int, float, bool, None a
 them), so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's
 runtime objects. This module imports nothing heavy: the front end loads it without torch.
 
-    front end  --SubmitTask / CancelTask / RequestStatus / Shutdown-->  decoder
-    front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskFinished / TaskFailed--  decoder
+    front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Shutdown-->  decoder
+    front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskProgress / TaskFinished /
+                  TaskFailed / LanguageDetected--  decoder
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ from typing import Literal
 TaskType = Literal["transcribe", "translate"]
 # (start seconds, end seconds, text) of one transcript segment.
 Segment = tuple[float, float, str]
+# (start seconds, end seconds, word, probability) of one word.
+Word = tuple[float, float, str, float]
+# What the decoder knows of a segment beyond its text, as OpenAI's verbose_json reports it:
+# (seek, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob).
+SegmentStats = tuple[int, tuple[int, ...], float, float, float, float]
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Per-task choices; None leaves each to openai-whisper's default."""
+
+    initial_prompt: str | None = None
+    # None: whisper's fallback ladder of temperatures (0.0, 0.2, ... 1.0).
+    temperature: float | None = None
+    beam_size: int | None = None
+    word_timestamps: bool = False
+    # An allowed model name; None: the decoder's own choice (MAX_MODEL and the device).
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,15 @@ class SubmitTask:
     audio_path: str
     task_type: TaskType
     language: str | None
+    options: DecodeOptions = DecodeOptions()
+
+
+@dataclass(frozen=True)
+class DetectLanguage:
+    """Which language is spoken in the first 30 s; queued like a task."""
+
+    task_id: str
+    audio_path: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +88,7 @@ class Shutdown:
     """Finish the task in hand, then exit."""
 
 
-ToDecoder = SubmitTask | CancelTask | RequestStatus | Shutdown
+ToDecoder = SubmitTask | DetectLanguage | CancelTask | RequestStatus | Shutdown
 
 
 # Decoder -> front end.
@@ -76,6 +104,8 @@ class DecoderReady:
     english_only: bool
     # (code, English name) pairs of every language the model family understands.
     languages: tuple[tuple[str, str], ...]
+    # Models a task may ask for: MAX_MODEL's family, up to it, that are in MODEL_DIR.
+    available_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +129,15 @@ class TaskStarted:
 
 
 @dataclass(frozen=True)
+class TaskProgress:
+    """Sent while a task decodes, at most a few times a second."""
+
+    task_id: str
+    decoded_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class TaskFinished:
     task_id: str
     text: str
@@ -109,6 +148,10 @@ class TaskFinished:
     used_device: str
     started_at: float
     finished_at: float
+    duration_s: float = 0.0
+    # Per segment, its words (empty unless word timestamps were asked for) and its stats.
+    words: tuple[tuple[Word, ...], ...] = ()
+    stats: tuple[SegmentStats, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,4 +161,13 @@ class TaskFailed:
     finished_at: float
 
 
-FromDecoder = DecoderReady | DecoderStatus | TaskStarted | TaskFinished | TaskFailed
+@dataclass(frozen=True)
+class LanguageDetected:
+    task_id: str
+    language: str
+    probability: float
+
+
+FromDecoder = (
+    DecoderReady | DecoderStatus | TaskStarted | TaskProgress | TaskFinished | TaskFailed | LanguageDetected
+)

@@ -18,17 +18,21 @@ from typing import Any
 
 from decoder.ladder import plan_models
 from decoder.model_holder import ModelHolder, ModelLoadError, probe_device, supported_languages
+from decoder.models import available_models
 from decoder.protocol import (
     CancelTask,
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
+    DetectLanguage,
     FromDecoder,
+    LanguageDetected,
     RequestStatus,
     Shutdown,
     SubmitTask,
     TaskFailed,
     TaskFinished,
+    TaskProgress,
     TaskStarted,
 )
 from decoder.task_queue import QueueClosed, TaskQueue
@@ -82,6 +86,7 @@ class DecoderService:
                 max_model_to_use=self._plan.max_model_to_use,
                 english_only=self._plan.english_only,
                 languages=supported_languages(),
+                available_models=available_models(self._plan.max_model_to_use, Path(self._config.model_dir)),
             )
         )
         threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()
@@ -116,7 +121,7 @@ class DecoderService:
                 # The front end is gone: nobody can receive results any more.
                 self._queue.close()
                 return
-            if isinstance(message, SubmitTask):
+            if isinstance(message, SubmitTask | DetectLanguage):
                 self._queue.put(message)
                 self._send_status()
             elif isinstance(message, CancelTask):
@@ -149,7 +154,23 @@ class DecoderService:
                 self._holder.unload()
                 self._send_status()
                 continue
-            self._decode(task)
+            if isinstance(task, DetectLanguage):
+                self._detect(task)
+            else:
+                self._decode(task)
+
+    def _detect(self, task: DetectLanguage) -> None:
+        self._busy = True
+        try:
+            language, probability = self._holder.detect_language(task.audio_path)
+        except Exception as exc:
+            log.exception("language detection %s failed", task.task_id)
+            self._send(TaskFailed(task.task_id, f"language detection failed: {exc}", time.time()))
+        else:
+            self._send(LanguageDetected(task.task_id, language, probability))
+        finally:
+            self._busy = False
+        self._send_status()
 
     def _decode(self, task: SubmitTask) -> None:
         self._busy = True
@@ -158,7 +179,9 @@ class DecoderService:
         self._send_status()
         log.info("decoding task %s (%s)", task.task_id, task.task_type)
         try:
-            transcript = self._holder.transcribe(task)
+            transcript = self._holder.transcribe(
+                task, lambda decoded, total: self._send(TaskProgress(task.task_id, decoded, total))
+            )
         except Exception as exc:
             log.exception("task %s failed", task.task_id)
             self._send(TaskFailed(task.task_id, f"decoding failed: {exc}", time.time()))
@@ -171,11 +194,14 @@ class DecoderService:
                     text=transcript.text,
                     language=transcript.language,
                     segments=transcript.segments,
-                    target_model_size=self._plan.max_model_to_use,
-                    used_model_size=transcript.used_model_size,
-                    used_device=transcript.used_device,
+                    target_model_size=task.options.model or self._plan.max_model_to_use,
+                    used_model_size=self._holder.loaded_name or "",
+                    used_device=self._holder.device or "",
                     started_at=started,
                     finished_at=finished,
+                    duration_s=transcript.duration_s,
+                    words=transcript.words,
+                    stats=transcript.stats,
                 )
             )
         finally:

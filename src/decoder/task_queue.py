@@ -6,7 +6,10 @@ import threading
 import time
 from collections import deque
 
-from decoder.protocol import SubmitTask
+from decoder.protocol import DetectLanguage, SubmitTask
+
+# Language detection waits in the same queue as decoding: the model does one thing at a time.
+Queued = SubmitTask | DetectLanguage
 
 
 class QueueClosed(Exception):
@@ -15,18 +18,18 @@ class QueueClosed(Exception):
 
 class TaskQueue:
     def __init__(self) -> None:
-        self._tasks: deque[SubmitTask] = deque()
+        self._tasks: deque[Queued] = deque()
         self._changed = threading.Condition()
         self._closed = False
 
-    def put(self, task: SubmitTask) -> int:
+    def put(self, task: Queued) -> int:
         """Append a task; returns its 0-based position (0 = next to run)."""
         with self._changed:
             self._tasks.append(task)
             self._changed.notify_all()
             return len(self._tasks) - 1
 
-    def pop(self, timeout: float | None) -> SubmitTask | None:
+    def pop(self, timeout: float | None) -> Queued | None:
         """The next task, waiting up to `timeout` seconds (None: for ever) for one.
 
         Returns None on timeout; raises QueueClosed once closed, even with tasks left.

@@ -8,7 +8,7 @@ import torch
 
 from decoder.ladder import ModelPlan
 from decoder.model_holder import ModelHolder, ModelLoadError
-from decoder.protocol import SubmitTask
+from decoder.protocol import DecodeOptions, SubmitTask
 from tests.speech import PARAGRAPHS, word_error_rate
 
 
@@ -62,13 +62,38 @@ def test_a_missing_offline_model_names_the_fix(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_model_transcribes_and_translates_english(model_dir: Path, speech_dir: Path) -> None:
+def test_real_model_transcribes_translates_and_reports_progress(model_dir: Path, speech_dir: Path) -> None:
     holder = ModelHolder(ModelPlan((), "tiny.en"), model_dir)
     audio = str(speech_dir / "paragraph2.wav")
-    transcript = holder.transcribe(SubmitTask("a" * 32, audio, "transcribe", None))
-    translated = holder.transcribe(SubmitTask("b" * 32, audio, "translate", None))
-    assert transcript.used_model_size == "tiny.en"
-    assert (transcript.used_device, transcript.language) == ("cpu", "en")
+    progress: list[tuple[float, float]] = []
+    transcript = holder.transcribe(
+        SubmitTask("a" * 32, audio, "transcribe", None), lambda done, total: progress.append((done, total))
+    )
+    translated = holder.transcribe(SubmitTask("b" * 32, audio, "translate", None), lambda done, total: None)
+    assert (holder.loaded_name, holder.device, transcript.language) == ("tiny.en", "cpu", "en")
     assert word_error_rate(PARAGRAPHS[2], transcript.text) <= 0.10
     assert translated.text == transcript.text
     assert transcript.segments[0][0] == 0.0 and transcript.segments[-1][1] > transcript.segments[0][1]
+    assert 10 < transcript.duration_s < 30
+    assert progress and progress[0][1] == pytest.approx(transcript.duration_s, abs=0.05)
+    assert transcript.words == ((),) * len(transcript.segments)
+    assert len(transcript.stats) == len(transcript.segments)
+
+
+@pytest.mark.slow
+def test_word_timestamps_prompt_and_beam_search(model_dir: Path, speech_dir: Path) -> None:
+    holder = ModelHolder(ModelPlan((), "tiny.en"), model_dir)
+    options = DecodeOptions(initial_prompt="Council meeting notes.", beam_size=3, word_timestamps=True)
+    task = SubmitTask("c" * 32, str(speech_dir / "paragraph1.wav"), "transcribe", None, options)
+    transcript = holder.transcribe(task, lambda done, total: None)
+    assert word_error_rate(PARAGRAPHS[1], transcript.text) <= 0.10
+    words = [word for segment in transcript.words for word in segment]
+    assert word_error_rate(PARAGRAPHS[1], "".join(word[2] for word in words)) <= 0.10
+    starts = [word[0] for word in words]
+    assert starts == sorted(starts) and all(start <= end for start, end, _, _ in words)
+
+
+def test_language_detection_needs_a_multilingual_model(model_dir: Path, speech_dir: Path) -> None:
+    holder = ModelHolder(ModelPlan((), "tiny.en"), model_dir)
+    with pytest.raises(ValueError):
+        holder.detect_language(str(speech_dir / "paragraph0.wav"))

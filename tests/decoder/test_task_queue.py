@@ -6,7 +6,7 @@ import time
 import pytest
 
 from decoder.protocol import SubmitTask
-from decoder.task_queue import QueueClosed, TaskQueue
+from decoder.task_queue import QueueClosed, Queued, TaskQueue
 
 
 def task(task_id: str) -> SubmitTask:
@@ -33,7 +33,7 @@ def test_pop_times_out_when_empty() -> None:
 
 def test_pop_wakes_up_for_a_new_task() -> None:
     queue = TaskQueue()
-    got: list[SubmitTask | None] = []
+    got: list[Queued | None] = []
     waiter = threading.Thread(target=lambda: got.append(queue.pop(timeout=30)))
     waiter.start()
     queue.put(task("late"))
