@@ -1,0 +1,280 @@
+"""A finished transcript rendered in each download format: json, txt, srt, vtt and tsv.
+
+Subtitles (srt, vtt) follow their specs strictly enough for picky players: cues in order and
+never overlapping, no cue arrow and no blank line inside a cue's text. `openai_json` builds the
+bodies OpenAI's audio API returns, so its clients can talk to this server unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from decoder.protocol import Segment, SegmentStats, Word
+
+FORMATS: dict[str, str] = {
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "tsv": "text/tab-separated-values",
+}
+
+
+class UnknownFormat(ValueError):
+    """A format name that is not a key of FORMATS."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(FORMATS))}")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    # Language code as whisper reports it, e.g. "en".
+    language: str
+    duration_s: float
+    segments: tuple[Segment, ...]
+    # Per segment; () or empty tuples where word timestamps were not asked for.
+    words: tuple[tuple[Word, ...], ...] = ()
+    # Per segment; may be empty.
+    stats: tuple[SegmentStats, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Cue:
+    start_ms: int
+    end_ms: int
+    lines: tuple[str, ...]
+
+
+def render(
+    transcript: Transcript,
+    fmt: str,
+    *,
+    max_line_width: int | None = None,
+    max_line_count: int | None = None,
+) -> str:
+    """The transcript as a document of format `fmt`; the line options apply to srt and vtt."""
+    if fmt not in FORMATS:
+        raise UnknownFormat(fmt)
+    for name, value in (("max_line_width", max_line_width), ("max_line_count", max_line_count)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if fmt == "json":
+        return json.dumps(_json_document(transcript), ensure_ascii=False)
+    if fmt == "txt":
+        # Whitespace collapsed so a segment never spills onto a second line.
+        lines = (" ".join(text.split()) for _, _, text in transcript.segments)
+        return "".join(f"{line}\n" for line in lines if line)
+    if fmt == "tsv":
+        return _tsv(transcript)
+    cues = _cues(transcript, max_line_width, max_line_count)
+    if fmt == "srt":
+        return "\n".join(
+            f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n"
+            + "".join(f"{line}\n" for line in cue.lines)
+            for number, cue in enumerate(cues, start=1)
+        )
+    return "WEBVTT\n\n" + "\n".join(
+        f"{_timestamp(cue.start_ms, '.')} --> {_timestamp(cue.end_ms, '.')}\n"
+        + "".join(f"{_vtt_escape(line)}\n" for line in cue.lines)
+        for cue in cues
+    )
+
+
+def openai_json(
+    transcript: Transcript,
+    *,
+    verbose: bool,
+    task: str,
+    language_name: str,
+    include_words: bool,
+    include_segments: bool,
+    temperature: float,
+) -> dict[str, Any]:
+    """The body of OpenAI's `json` (verbose False) or `verbose_json` transcription response.
+
+    `language_name` is the lowercase English name OpenAI reports ("english"), and `temperature`
+    stands in for segments whose decoder stats are missing.
+    """
+    if not verbose:
+        return {"text": transcript.text}
+    body: dict[str, Any] = {
+        "task": task,
+        "language": language_name,
+        "duration": _seconds(transcript.duration_s),
+        "text": transcript.text,
+    }
+    if include_segments:
+        segments = []
+        missing: SegmentStats = (0, (), temperature, 0.0, 0.0, 0.0)
+        for index, (start, end, text) in enumerate(transcript.segments):
+            stats = transcript.stats[index] if index < len(transcript.stats) else missing
+            segment = {"id": index, "start": _seconds(start), "end": _seconds(end), "text": text}
+            segments.append(segment | _stats_fields(stats))
+        body["segments"] = segments
+    if include_words:
+        body["words"] = [
+            {"word": word.strip(), "start": _seconds(start), "end": _seconds(end)}
+            for segment_words in transcript.words
+            for start, end, word, _ in segment_words
+        ]
+    return body
+
+
+def _json_document(transcript: Transcript) -> dict[str, Any]:
+    segments = []
+    for index, (start, end, text) in enumerate(transcript.segments):
+        segment: dict[str, Any] = {"id": index, "start": _seconds(start), "end": _seconds(end), "text": text}
+        if index < len(transcript.stats):
+            segment |= _stats_fields(transcript.stats[index])
+        segments.append(segment)
+    document: dict[str, Any] = {
+        "text": transcript.text,
+        "language": transcript.language,
+        "duration": _seconds(transcript.duration_s),
+        "segments": segments,
+    }
+    words = [
+        {"word": word.strip(), "start": _seconds(start), "end": _seconds(end), "probability": _ratio(p)}
+        for segment_words in transcript.words
+        for start, end, word, p in segment_words
+    ]
+    if words:
+        document["words"] = words
+    return document
+
+
+def _stats_fields(stats: SegmentStats) -> dict[str, Any]:
+    seek, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob = stats
+    return {
+        "seek": seek,
+        "tokens": list(tokens),
+        "temperature": temperature,
+        "avg_logprob": _ratio(avg_logprob),
+        "compression_ratio": _ratio(compression_ratio),
+        "no_speech_prob": _ratio(no_speech_prob),
+    }
+
+
+def _tsv(transcript: Transcript) -> str:
+    # Integer milliseconds, as whisper's own CLI writes tsv, so existing tooling reads it.
+    rows = ["start\tend\ttext\n"]
+    for start, end, text in transcript.segments:
+        # Collapsing all whitespace keeps tabs and newlines from breaking the columns.
+        clean = " ".join(text.split())
+        if clean:
+            rows.append(f"{_milliseconds(start)}\t{_milliseconds(end)}\t{clean}\n")
+    return "".join(rows)
+
+
+def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: int | None) -> list[_Cue]:
+    cues: list[_Cue] = []
+    previous_end_ms = 0
+    for index, segment in enumerate(transcript.segments):
+        words = transcript.words[index] if index < len(transcript.words) else ()
+        for start, end, lines in _split_segment(segment, words, max_line_width, max_line_count):
+            # Clamp in whole milliseconds, after rounding, so printed cues can never overlap.
+            start_ms = max(_milliseconds(start), previous_end_ms)
+            end_ms = max(_milliseconds(end), start_ms)
+            cues.append(_Cue(start_ms, end_ms, tuple(_without_arrows(line) for line in lines)))
+            previous_end_ms = end_ms
+    return cues
+
+
+def _split_segment(
+    segment: Segment, words: tuple[Word, ...], max_line_width: int | None, max_line_count: int | None
+) -> list[tuple[float, float, list[str]]]:
+    """The segment's cues as (start, end, lines): one, or several when it has too many lines."""
+    start, end, text = segment
+    tokens = text.split()
+    if not tokens:
+        return []
+    lines = _wrap(tokens, max_line_width) if max_line_width is not None else [tokens]
+    per_cue = max_line_count or len(lines)
+    chunks = [lines[i : i + per_cue] for i in range(0, len(lines), per_cue)]
+    if len(chunks) == 1:
+        return [(start, end, [" ".join(line) for line in lines])]
+    # Each chunk's span in the text counted in non-space characters, which both the text and
+    # whisper's words (spaced differently) share.
+    spans = []
+    offset = 0
+    for chunk in chunks:
+        length = sum(len(token) for line in chunk for token in line)
+        spans.append((offset, offset + length))
+        offset += length
+    placed = _place_words(tokens, words)
+    cues = []
+    for (a, b), chunk in zip(spans, chunks, strict=True):
+        if placed is None:
+            cue_start = start + (end - start) * a / offset
+            cue_end = start + (end - start) * b / offset
+        else:
+            inside = [(w_start, w_end) for wa, wb, w_start, w_end in placed if wa < b and wb > a]
+            cue_start, cue_end = inside[0][0], inside[-1][1]
+        cues.append((cue_start, cue_end, [" ".join(line) for line in chunk]))
+    return cues
+
+
+def _wrap(tokens: list[str], width: int) -> list[list[str]]:
+    """Greedy word wrap; a token longer than `width` gets a line of its own, unbroken."""
+    lines: list[list[str]] = []
+    line: list[str] = []
+    length = 0
+    for token in tokens:
+        if line and length + 1 + len(token) <= width:
+            line.append(token)
+            length += 1 + len(token)
+        else:
+            if line:
+                lines.append(line)
+            line, length = [token], len(token)
+    lines.append(line)
+    return lines
+
+
+def _place_words(tokens: list[str], words: tuple[Word, ...]) -> list[tuple[int, int, float, float]] | None:
+    """Each word's non-space character span and times; None when the words don't spell the text."""
+    placed = []
+    offset = 0
+    for start, end, word, _ in words:
+        length = len("".join(word.split()))
+        if length:
+            placed.append((offset, offset + length, start, end))
+            offset += length
+    if not placed or "".join("".join(w[2] for w in words).split()) != "".join(tokens):
+        return None
+    return placed
+
+
+def _without_arrows(line: str) -> str:
+    # Looped because one pass turns "--->" into "-->" again.
+    while "-->" in line:
+        line = line.replace("-->", "->")
+    return line
+
+
+def _vtt_escape(line: str) -> str:
+    # WebVTT cue text reads "&" and "<" as markup, so literal ones must be character references.
+    return line.replace("&", "&amp;").replace("<", "&lt;")
+
+
+def _timestamp(milliseconds: int, decimal_mark: str) -> str:
+    hours, rest = divmod(milliseconds, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_mark}{millis:03d}"
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _seconds(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+def _ratio(value: float) -> float:
+    return round(value, 4)
