@@ -2,7 +2,8 @@
 
 The first task it gets starts at once and stays "decoding"; later ones wait in its queue.
 The next RequestStatus (GET decoder_status_refresh) "transcribes" them all as
-`heard <language or auto>`, so tests control the queue exactly.
+`heard <language or auto>`, so tests control the queue exactly. Every language it detects is
+German.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from decoder.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
+    DetectLanguage,
+    LanguageDetected,
     RequestStatus,
     Shutdown,
     SubmitTask,
@@ -34,7 +37,7 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
     logging.getLogger().handlers[:] = [logging.handlers.QueueHandler(log_queue)]
     logging.getLogger().setLevel(logging.INFO)
     model = config.max_model or config.cpu_fallback_model
-    conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES))
+    conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES, (model, "tiny")))
     decoding: SubmitTask | None = None
     queued: list[SubmitTask] = []
 
@@ -49,6 +52,8 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
                 conn.send(TaskStarted(message.task_id, model, time.time()))
             else:
                 queued.append(message)
+        elif isinstance(message, DetectLanguage):
+            conn.send(LanguageDetected(message.task_id, "de", 0.875))
         elif isinstance(message, CancelTask):
             queued = [task for task in queued if task.task_id != message.task_id]
         elif isinstance(message, RequestStatus):

@@ -15,10 +15,13 @@ from decoder.entry import run_decoder
 from decoder.protocol import DecoderConfig
 from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderTarget
 from whisper_api.errors import EXCEPTION_HANDLERS
+from whisper_api.events import EventHub
+from whisper_api.notifier import Notifier
 from whisper_api.routes import ROUTES
 from whisper_api.settings import Settings
 from whisper_api.sqlite_store import SQLiteJobStore
 from whisper_api.tracker import TaskTracker
+from whisper_api.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +61,12 @@ def create_app(
             tracker.on_decoder_event(event)
 
         decoder = DecoderClient(decoder_config(settings), log_queue, on_decoder_event, decoder_target)
-        tracker = TaskTracker(store, decoder, DECODER_START_TIMEOUT_S)
+        notifier = Notifier(EventHub(), WebhookSender())
+        tracker = TaskTracker(store, decoder, DECODER_START_TIMEOUT_S, notifier.job_changed)
+        notifier.attach(tracker)
         await tracker.start(settings.upload_dir)
         app.state.settings, app.state.store, app.state.tracker = settings, store, tracker
-        app.state.decoder, app.state.draining = decoder, False
+        app.state.decoder, app.state.hub, app.state.draining = decoder, notifier.hub, False
         sweeper = None
         if settings.run_result_expiry_check_m:
             sweeper = asyncio.create_task(_expire_every(store, settings.run_result_expiry_check_m * 60))
@@ -76,6 +81,8 @@ def create_app(
             # the store and are queued again by the next start.
             await decoder.stop(settings.shutdown_grace_s)
             await tracker.close()
+            # After the tracker: the last results it applied may have started callbacks.
+            await notifier.webhooks.close(settings.shutdown_grace_s)
             await store.close()
             log.info("whisper-api stopped")
 
@@ -83,8 +90,10 @@ def create_app(
 
 
 def begin_shutdown(app: Starlette) -> None:
-    """Refuse new uploads from now on (503); called when SIGTERM or SIGINT arrives."""
+    """Refuse new uploads from now on (503) and end the event streams, which would otherwise hold
+    the server's graceful stop open; called when SIGTERM or SIGINT arrives."""
     app.state.draining = True
+    app.state.hub.close()
 
 
 async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:

@@ -5,11 +5,12 @@
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
     ├── Forbidden            403
     ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
+    ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
     ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
     └── ServiceUnavailable   503: the decoder is not running
 
-Every error body is `{"error": {"code": ..., "message": ...}, "detail": message}`; `detail` is
-the key the seed's clients read.
+Every error body is `{"error": {"code", "message", "type", "param"}, "detail": message}`:
+`detail` is the key the seed's clients read, and `error` has the shape OpenAI clients read.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ class ApiError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
+        # The request field at fault, where there is one (OpenAI's `param`).
+        self.param = param
 
 
 class BadRequest(ApiError):
@@ -51,6 +54,13 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class Unprocessable(ApiError):
+    """422: the upload was accepted, but decoding it failed."""
+
+    status_code = 422
+    code = "decoding_failed"
+
+
 class QueueFull(ApiError):
     status_code = 429
     code = "queue_full"
@@ -62,15 +72,20 @@ class ServiceUnavailable(ApiError):
 
 
 def error_response(
-    status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+    status_code: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message}, "detail": message}
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    kind = "invalid_request_error" if status_code < 500 else "server_error"
+    error = {"code": code, "message": message, "type": kind, "param": param}
+    return JSONResponse({"error": error, "detail": message}, status_code=status_code, headers=headers)
 
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers, exc.param)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from decoder.protocol import Segment, TaskType
+from decoder.protocol import DecodeOptions, Segment, SegmentStats, TaskType, Word
 
 TASK_ID_FORMAT = re.compile(r"^[0-9a-f]{32}$")
 
@@ -55,6 +55,13 @@ class Job:
     expires_at: float | None = None
     # Set by DELETE while the job decodes: its result is dropped once the decoder is done.
     cancel_requested: bool = field(default=False)
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    duration_s: float | None = None
+    # Per segment: its words (when asked for) and the decoder's statistics.
+    words: tuple[tuple[Word, ...], ...] = ()
+    stats: tuple[SegmentStats, ...] = ()
+    # Where to POST the final status when the job ends.
+    callback_url: str | None = None
 
     @property
     def done(self) -> bool:

@@ -71,6 +71,8 @@ class LogPipeline:
         root = logging.getLogger()
         root.handlers[:] = [logging.handlers.QueueHandler(self.queue)]
         root.setLevel(self.level)
+        # httpx logs every request with its full URL at INFO: callback URLs can carry tokens.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._listener.start()
 
     def stop(self) -> None:

@@ -53,6 +53,7 @@ class Settings:
     log_rotation_backup_count: int = 48
     log_privacy_mode: bool = True
     log_authorized_mails: frozenset[str] = frozenset()
+    callback_allowed_hosts: frozenset[str] = frozenset()
     max_upload_mb: int = 1024
     shutdown_grace_s: int = 30
     model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
@@ -99,6 +100,7 @@ class Settings:
             log_rotation_backup_count=read("LOG_ROTATION_BACKUP_COUNT", 48, _int_in(0)),
             log_privacy_mode=read("LOG_PRIVACY_MODE", True, _bool),
             log_authorized_mails=read("LOG_AUTHORIZED_MAILS", frozenset(), _mail_set),
+            callback_allowed_hosts=read("CALLBACK_ALLOWED_HOSTS", frozenset(), _host_set),
             max_upload_mb=read("MAX_UPLOAD_MB", 1024, _int_in(1)),
             shutdown_grace_s=read("SHUTDOWN_GRACE_S", 30, _int_in(0)),
             model_dir=Path(environ.get("MODEL_DIR") or Path(cache_home) / "whisper").expanduser(),
@@ -183,3 +185,7 @@ def _log_format(raw: str) -> str:
 
 def _mail_set(raw: str) -> frozenset[str]:
     return frozenset(mail.strip().lower() for mail in raw.replace(";", ",").split(",") if mail.strip())
+
+
+def _host_set(raw: str) -> frozenset[str]:
+    return frozenset(host.strip().lower() for host in raw.split(",") if host.strip())

@@ -7,6 +7,7 @@ waits on the disk, and the calls apply in the order they were made.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import time
@@ -16,11 +17,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from decoder.protocol import DecodeOptions
 from whisper_api.jobs import Job, JobStatus
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added since version 1, for databases written by an older server.
+ADDED_IN_2 = (
+    "options TEXT NOT NULL DEFAULT '{}'",
+    "duration_s REAL",
+    "words TEXT NOT NULL DEFAULT '[]'",
+    "stats TEXT NOT NULL DEFAULT '[]'",
+    "callback_url TEXT",
+)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,7 +53,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     attempts INTEGER NOT NULL,
     expires_at REAL,
-    cancel_requested INTEGER NOT NULL
+    cancel_requested INTEGER NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    duration_s REAL,
+    words TEXT NOT NULL DEFAULT '[]',
+    stats TEXT NOT NULL DEFAULT '[]',
+    callback_url TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
@@ -85,10 +100,13 @@ class SQLiteJobStore:
             # FULL: an accepted job survives a power cut, not only a crash of this process.
             db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
                 )
+            if version == 1:
+                for column in ADDED_IN_2:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -185,6 +203,9 @@ def _row_values(job: Job) -> tuple[Any, ...]:
     values["status"] = job.status.value
     values["segments"] = json.dumps(job.segments)
     values["cancel_requested"] = int(job.cancel_requested)
+    values["options"] = json.dumps(dataclasses.asdict(job.options))
+    values["words"] = json.dumps(job.words)
+    values["stats"] = json.dumps(job.stats)
     return tuple(values[name] for name in COLUMNS)
 
 
@@ -194,4 +215,13 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     values["status"] = JobStatus(row["status"])
     values["segments"] = tuple((float(s), float(e), str(t)) for s, e, t in json.loads(row["segments"]))
     values["cancel_requested"] = bool(row["cancel_requested"])
+    values["options"] = DecodeOptions(**json.loads(row["options"]))
+    values["words"] = tuple(
+        tuple((float(s), float(e), str(w), float(p)) for s, e, w, p in segment)
+        for segment in json.loads(row["words"])
+    )
+    values["stats"] = tuple(
+        (int(seek), tuple(tokens), float(t), float(lp), float(cr), float(ns))
+        for seek, tokens, t, lp, cr, ns in json.loads(row["stats"])
+    )
     return Job(**values)

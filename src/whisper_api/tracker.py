@@ -14,11 +14,21 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from decoder.protocol import CancelTask, SubmitTask, TaskFailed, TaskFinished, TaskStarted
+from decoder.protocol import (
+    CancelTask,
+    DetectLanguage,
+    LanguageDetected,
+    SubmitTask,
+    TaskFailed,
+    TaskFinished,
+    TaskProgress,
+    TaskStarted,
+)
 from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
 from whisper_api.jobs import Job, JobStatus, JobStore
 
@@ -47,14 +57,45 @@ class _Requeue:
     """A new decoder is up: send it every unfinished job."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    decoded_s: float
+    duration_s: float
+    # Monotonic time at which decoding began, for the estimate of what is left.
+    started: float
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.decoded_s / self.duration_s) if self.duration_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.decoded_s <= 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return round(elapsed * (self.duration_s - self.decoded_s) / self.decoded_s, 1)
+
+
 _Work = DecoderEvent | _Cancel | _Requeue | None
 
 
 class TaskTracker:
-    def __init__(self, store: JobStore, decoder: DecoderClient, decoder_start_timeout_s: float) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        decoder: DecoderClient,
+        decoder_start_timeout_s: float,
+        on_change: Callable[[Job, bool], None] = lambda job, progressed: None,
+    ) -> None:
         self.store = store
         self.decoder = decoder
         self._start_timeout_s = decoder_start_timeout_s
+        # Called on the loop thread whenever a job starts or ends, and (progressed=True) progresses.
+        self._on_change = on_change
+        self._running: Job | None = None
+        self._progress: dict[str, Progress] = {}
+        self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
+        self._detections: dict[str, asyncio.Future[tuple[str, float]]] = {}
         # Pending jobs in upload order, and which of them the current decoder has been sent.
         self._waiting: OrderedDict[str, SubmitTask] = OrderedDict()
         self._sent: set[str] = set()
@@ -89,7 +130,31 @@ class TaskTracker:
             await self._consumer
 
     def on_decoder_event(self, event: DecoderEvent) -> None:
-        self._work.put_nowait(event)
+        if isinstance(event, TaskProgress):
+            self._record_progress(event)
+        elif isinstance(event, LanguageDetected):
+            self._answer_detection(event.task_id, (event.language, event.probability))
+        elif isinstance(event, TaskFailed) and event.task_id in self._detections:
+            self._answer_detection(event.task_id, RuntimeError(event.reason))
+        else:
+            self._work.put_nowait(event)
+
+    def _record_progress(self, event: TaskProgress) -> None:
+        """Progress is only shown, never stored: it is kept in memory and announced."""
+        known = self._progress.get(event.task_id)
+        started = known.started if known else time.monotonic()
+        self._progress[event.task_id] = Progress(event.decoded_s, event.duration_s, started)
+        if self._running is not None and self._running.task_id == event.task_id:
+            self._on_change(self._running, True)
+
+    def _answer_detection(self, task_id: str, answer: tuple[str, float] | Exception) -> None:
+        future = self._detections.get(task_id)
+        if future is None or future.done():
+            return
+        if isinstance(answer, Exception):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
@@ -102,6 +167,29 @@ class TaskTracker:
         self._work.put_nowait(request)
         return await request.outcome
 
+    async def wait_for_end(self, task_id: str) -> Job | None:
+        """The job once it has ended (None if it was cancelled or expired first)."""
+        waiter: asyncio.Future[Job | None] = asyncio.get_running_loop().create_future()
+        self._end_waiters.setdefault(task_id, []).append(waiter)
+        job = await self.store.get(task_id)
+        if job is None or job.done:
+            self._end_waiters[task_id].remove(waiter)
+            return job
+        return await waiter
+
+    async def detect_language(self, task_id: str, audio_path: str) -> tuple[str, float]:
+        """Queue a language detection behind the tasks waiting and wait for its answer."""
+        answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
+        self._detections[task_id] = answer
+        try:
+            self.decoder.send(DetectLanguage(task_id, audio_path))
+            return await answer
+        finally:
+            self._detections.pop(task_id, None)
+
+    def progress(self, task_id: str) -> Progress | None:
+        return self._progress.get(task_id)
+
     def position(self, job: Job) -> int | None:
         """0-based place in the queue of a pending job (0 runs next), None otherwise."""
         if job.status is not JobStatus.PENDING or job.task_id not in self._waiting:
@@ -110,6 +198,9 @@ class TaskTracker:
 
     def waiting_count(self) -> int:
         return len(self._waiting)
+
+    def waiting_ids(self) -> list[str]:
+        return list(self._waiting)
 
     def _send_waiting(self) -> None:
         """Send the decoder every waiting job it has not been sent, in order."""
@@ -149,21 +240,26 @@ class TaskTracker:
         self._waiting.pop(event.task_id, None)
         self._sent.discard(event.task_id)
         self._in_flight = event.task_id
+        self._progress[event.task_id] = Progress(0.0, 0.0, time.monotonic())
         job = await self.store.get(event.task_id)
         if job is not None:
             job.status, job.started_at = JobStatus.PROCESSING, event.started_at
             job.target_model_size = event.target_model_size
             job.attempts += 1
             await self.store.save(job)
+            self._running = job
+            self._on_change(job, False)
 
     async def _ended(self, event: TaskFinished | TaskFailed) -> None:
-        self._in_flight = None
+        self._in_flight, self._running = None, None
+        self._progress.pop(event.task_id, None)
         job = await self.store.get(event.task_id)
         if job is None:
             return
         if job.cancel_requested:
             await self.store.remove(job)
             log.info("task %s was cancelled while decoding; its result is dropped", job.task_id)
+            self._wake_end_waiters(job.task_id, None)
             return
         if isinstance(event, TaskFinished):
             job.status = JobStatus.FINISHED
@@ -171,9 +267,20 @@ class TaskTracker:
             job.target_model_size, job.used_model_size = event.target_model_size, event.used_model_size
             job.used_device = event.used_device
             job.started_at, job.finished_at = event.started_at, event.finished_at
+            job.duration_s, job.words, job.stats = event.duration_s, event.words, event.stats
         else:
             job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
+        await self._store_end(job)
+
+    async def _store_end(self, job: Job) -> None:
         await self.store.finish(job)
+        self._on_change(job, False)
+        self._wake_end_waiters(job.task_id, job)
+
+    def _wake_end_waiters(self, task_id: str, job: Job | None) -> None:
+        for waiter in self._end_waiters.pop(task_id, []):
+            if not waiter.done():
+                waiter.set_result(job)
 
     async def _cancel(self, task_id: str) -> CancelOutcome | None:
         job = await self.store.get(task_id)
@@ -190,6 +297,7 @@ class TaskTracker:
             with contextlib.suppress(DecoderUnavailable):
                 self.decoder.send(CancelTask(task_id))
         await self.store.remove(job)
+        self._wake_end_waiters(task_id, None)
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
 
     async def _requeue_unfinished(self) -> None:
@@ -212,7 +320,10 @@ class TaskTracker:
         if exited.pid != self.decoder.last_pid:
             return  # a decoder that never came up; the restart in progress handles it
         log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
-        crashed_on, self._in_flight = self._in_flight, None
+        crashed_on, self._in_flight, self._running = self._in_flight, None, None
+        for detection in self._detections.values():
+            if not detection.done():
+                detection.set_exception(DecoderUnavailable("the decoder crashed"))
         if crashed_on is not None:
             job = await self.store.get(crashed_on)
             if job is not None and job.attempts >= 2:
@@ -222,7 +333,7 @@ class TaskTracker:
 
     async def _fail(self, job: Job, reason: str) -> None:
         job.status, job.error, job.finished_at = JobStatus.FAILED, reason, time.time()
-        await self.store.finish(job)
+        await self._store_end(job)
         log.error("task %s failed: %s", job.task_id, reason)
 
     async def _restart(self) -> None:
@@ -252,4 +363,4 @@ def _remove_files_except(directory: Path, keep: set[str]) -> None:
 
 
 def _submission(job: Job) -> SubmitTask:
-    return SubmitTask(job.task_id, str(job.audio_path), job.task_type, job.language)
+    return SubmitTask(job.task_id, str(job.audio_path), job.task_type, job.language, job.options)

@@ -50,7 +50,8 @@ class ReceivedUpload:
     size: int
     """Bytes in the file."""
     fields: dict[str, str]
-    """The other (text) form fields; of a name sent twice, the last value."""
+    """The other (text) form fields; the values of a name sent more than once (as OpenAI clients
+    send `timestamp_granularities[]`) joined by commas."""
 
 
 async def receive_upload(request: Request, directory: Path, stem: str, max_bytes: int) -> ReceivedUpload:
@@ -198,7 +199,9 @@ class _FormReader:
         if self._part.is_file:
             self.file_complete = True
         else:
-            self.fields[self._part.name] = _decode(bytes(self._part.data))
+            value = _decode(bytes(self._part.data))
+            earlier = self.fields.get(self._part.name)
+            self.fields[self._part.name] = value if earlier is None else f"{earlier},{value}"
 
     def _on_end(self) -> None:
         self.ended = True

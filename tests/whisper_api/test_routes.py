@@ -132,6 +132,10 @@ def test_english_only_model_refuses_other_languages(tmp_path: Path, audio: Path)
         with audio.open("rb") as file:
             refused = client.post("/api/v1/translate", files={"file": file}, params={"language": "fr"})
         accepted = submit(client, audio, endpoint="translate", language="en")
+        with audio.open("rb") as file:
+            detection = client.post("/api/v1/detect-language", files={"file": file})
+    assert detection.status_code == 400
+    assert "English-only and cannot tell languages apart" in detection.json()["detail"]
     assert refused.status_code == 400
     assert "tiny.en is English-only" in refused.json()["detail"]
     assert "multilingual model" in refused.json()["detail"]

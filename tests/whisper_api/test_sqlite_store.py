@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from decoder.protocol import DecodeOptions
 from whisper_api.jobs import Job, JobStatus
 from whisper_api.sqlite_store import SQLiteJobStore, StoreError
 
@@ -169,3 +170,33 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     database.close()
     with pytest.raises(StoreError, match="schema version 99"):
         run(lambda: open_store(tmp_path, Clock()))
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.execute(
+        "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE, "
+        "task_type TEXT NOT NULL, language TEXT, audio_path TEXT NOT NULL, original_file_name TEXT NOT NULL, "
+        "uploaded_at REAL NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL, target_model_size TEXT, "
+        "used_model_size TEXT, used_device TEXT, transcript TEXT, source_language TEXT, "
+        "segments TEXT NOT NULL, error TEXT, started_at REAL, finished_at REAL, "
+        "attempts INTEGER NOT NULL, expires_at REAL, cancel_requested INTEGER NOT NULL)"
+    )
+    database.execute(
+        "INSERT INTO jobs (task_id, task_type, audio_path, original_file_name, uploaded_at, owner, status, "
+        "segments, attempts, cancel_requested) VALUES (?, 'transcribe', '/a.wav', 'a.wav', 1, '', 'pending', "
+        "'[]', 0, 0)",
+        ("k" * 32,),
+    )
+    database.execute("PRAGMA user_version=1")
+    database.commit()
+    database.close()
+
+    async def scenario() -> list[Job]:
+        store = await open_store(tmp_path, Clock())
+        jobs = await store.unfinished()
+        await store.close()
+        return jobs
+
+    (job,) = run(scenario)
+    assert (job.task_id, job.options, job.words, job.callback_url) == ("k" * 32, DecodeOptions(), (), None)

@@ -75,3 +75,38 @@ def test_uploads_are_refused_while_shutting_down(client: TestClient, audio: Path
     assert response.status_code == 503
     assert response.headers["retry-after"]
     assert list(settings.upload_dir.iterdir()) == []
+
+
+def test_result_formats_and_their_errors(client: TestClient, audio: Path) -> None:
+    task = submit_decoding(client, audio)
+    url = f"/api/v1/tasks/{task['task_id']}/result"
+    assert "processing" in client.get(url).json()["detail"]
+    client.get("/api/v1/decoder_status_refresh")
+    wait_until(lambda: status_of(client, task["task_id"])["status"] == "finished")
+    assert client.get(url).json()["text"] == "heard auto"
+    assert client.get(url, params={"format": "txt"}).text == "heard auto\n"
+    vtt = client.get(url, params={"format": "vtt"})
+    assert (vtt.headers["content-type"], vtt.text) == (
+        "text/vtt; charset=utf-8",
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nheard auto\n",
+    )
+    assert client.get(url, params={"format": "pdf"}).status_code == 400
+    assert client.get(url, params={"format": "srt", "max_line_width": "0"}).status_code == 400
+
+
+def test_language_detection(client: TestClient, audio: Path, settings: Settings) -> None:
+    with audio.open("rb") as file:
+        response = client.post("/api/v1/detect-language", files={"file": file})
+    assert response.json() == {"language": "de", "language_name": "german", "probability": 0.875}
+    assert list(settings.upload_dir.iterdir()) == []
+
+
+def test_options_reach_the_job(client: TestClient, audio: Path) -> None:
+    with audio.open("rb") as file:
+        refused = client.post("/api/v1/transcribe", files={"file": file}, data={"beam_size": "99"})
+    assert refused.status_code == 400 and "beam_size" in refused.json()["detail"]
+    with audio.open("rb") as file:
+        bad_hook = client.post(
+            "/api/v1/transcribe", files={"file": file}, data={"callback_url": "file:///etc"}
+        )
+    assert bad_hook.json()["error"]["code"] == "callback_rejected"

@@ -2,6 +2,13 @@
 
 from starlette.routing import BaseRoute
 
-from whisper_api.routes import account, service, task_control, tasks
+from whisper_api.routes import account, live, openai_api, service, task_control, tasks
 
-ROUTES: list[BaseRoute] = [*tasks.ROUTES, *task_control.ROUTES, *service.ROUTES, *account.ROUTES]
+ROUTES: list[BaseRoute] = [
+    *tasks.ROUTES,
+    *task_control.ROUTES,
+    *live.ROUTES,
+    *openai_api.ROUTES,
+    *service.ROUTES,
+    *account.ROUTES,
+]

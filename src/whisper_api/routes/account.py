@@ -55,12 +55,6 @@ async def logs(request: Request) -> Response:
     )
 
 
-def owner_of(request: Request) -> str:
-    """Who the authenticating proxy says is asking ("" without a proxy): tasks belong to them."""
-    email = request.headers.get("x-email", "").strip().lower()
-    return email or request.headers.get("x-user", "").strip()
-
-
 def may_download_logs(request: Request, settings: Settings) -> bool:
     """An authorised mail from the proxy, or a direct request from this machine.
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api.errors import BadRequest, TaskNotFound
-from whisper_api.jobs import iso_time
-from whisper_api.routes.account import owner_of
-from whisper_api.routes.tasks import find_job, task_json
+from whisper_api.formats import FORMATS, UnknownFormat, render
+from whisper_api.jobs import JobStatus, iso_time
+from whisper_api.routes.tasks import find_job
+from whisper_api.submission import owner_of, safe_stem
 from whisper_api.tracker import CancelOutcome, TaskTracker
+from whisper_api.views import task_json, transcript_of
+
+T = TypeVar("T", int, None)
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -46,6 +52,28 @@ async def get_task(request: Request) -> Response:
     return JSONResponse(task_json(job, request.app.state.tracker))
 
 
+async def task_result(request: Request) -> Response:
+    """The finished transcript as json, txt, srt, vtt or tsv; srt and vtt take max_line_width
+    and max_line_count."""
+    job = await find_job(request, request.path_params["task_id"])
+    if job.status is not JobStatus.FINISHED:
+        reason = f": {job.error}" if job.error else ""
+        raise BadRequest(f"the task is {job.status.value}{reason}; its result exists once it is finished")
+    fmt = request.query_params.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest(str(UnknownFormat(fmt)))
+    body = render(
+        transcript_of(job),
+        fmt,
+        max_line_width=_query_int(request, "max_line_width", None, 1, 1000),
+        max_line_count=_query_int(request, "max_line_count", None, 1, 100),
+    )
+    disposition = (
+        "inline" if fmt == "json" else f'attachment; filename="{safe_stem(job.original_file_name)}.{fmt}"'
+    )
+    return Response(body, media_type=FORMATS[fmt], headers={"Content-Disposition": disposition})
+
+
 async def delete_task(request: Request) -> Response:
     """Cancel a waiting task, or delete an ended one with its files (200); a decoding task is
     cancelled when its decoding ends (202)."""
@@ -58,7 +86,7 @@ async def delete_task(request: Request) -> Response:
     return JSONResponse({"task_id": job.task_id, "status": outcome.value}, status_code=status_code)
 
 
-def _query_int(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+def _query_int(request: Request, name: str, default: T, low: int, high: int | None) -> int | T:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -74,6 +102,7 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int | 
 
 ROUTES = [
     Route("/api/v1/tasks", list_tasks, methods=["GET"]),
+    Route("/api/v1/tasks/{task_id}/result", task_result, methods=["GET"]),
     Route("/api/v1/tasks/{task_id}", get_task, methods=["GET"]),
     Route("/api/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
 ]

@@ -1,0 +1,38 @@
+"""Tells the world about job changes: Server-Sent Events to watching clients, and the callback
+URL of a job that ended."""
+
+from __future__ import annotations
+
+from whisper_api.events import PROGRESS, EventHub
+from whisper_api.jobs import Job, JobStatus
+from whisper_api.tracker import TaskTracker
+from whisper_api.views import task_json
+from whisper_api.webhooks import WebhookSender
+
+STATUS = "status"
+POSITION = "position"
+
+
+class Notifier:
+    def __init__(self, hub: EventHub, webhooks: WebhookSender) -> None:
+        self.hub = hub
+        self.webhooks = webhooks
+        self._tracker: TaskTracker | None = None
+
+    def attach(self, tracker: TaskTracker) -> None:
+        """The tracker reports to the notifier, and the notifier reads positions from it."""
+        self._tracker = tracker
+
+    def job_changed(self, job: Job, progressed: bool) -> None:
+        tracker = self._tracker
+        assert tracker is not None
+        snapshot = task_json(job, tracker)
+        self.hub.publish(job.task_id, PROGRESS if progressed else STATUS, snapshot)
+        if progressed:
+            return
+        if job.status is JobStatus.PROCESSING:
+            # Every waiting task moved up one place.
+            for position, task_id in enumerate(tracker.waiting_ids()):
+                self.hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
+        if job.done and job.callback_url:
+            self.webhooks.send(job.callback_url, snapshot, task_id=job.task_id)

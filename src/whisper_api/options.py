@@ -1,0 +1,74 @@
+"""Decoding options from form fields, checked once for both the job API and the OpenAI API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from decoder.protocol import DecodeOptions, DecoderReady
+from whisper_api.errors import BadRequest
+
+MAX_PROMPT_CHARS = 4096
+MAX_BEAM_SIZE = 10
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOptions:
+    """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
+    word_timestamps and model; a bad value or combination is a BadRequest naming the field."""
+    prompt = fields.get("initial_prompt") or fields.get("prompt") or None
+    if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
+    temperature = _number(fields, "temperature", 0.0, 1.0)
+    beam_size = _whole(fields, "beam_size", 1, MAX_BEAM_SIZE)
+    if beam_size is not None and temperature not in (None, 0.0):
+        raise BadRequest("beam_size works with temperature 0 only: beam search does not sample")
+    return DecodeOptions(
+        initial_prompt=prompt,
+        temperature=temperature,
+        beam_size=beam_size,
+        word_timestamps=parse_flag(fields, "word_timestamps"),
+        model=check_model(fields.get("model") or None, ready),
+    )
+
+
+def check_model(name: str | None, ready: DecoderReady) -> str | None:
+    """An available model name, or None for the server's own choice."""
+    if name is None or name == ready.max_model_to_use:
+        return None
+    if name not in ready.available_models:
+        raise BadRequest(
+            f"model {name!r} is not available here; choose one of {', '.join(ready.available_models)}"
+        )
+    return name
+
+
+def parse_flag(fields: Mapping[str, str], name: str) -> bool:
+    value = fields.get(name, "").strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _number(fields: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses NaN
+        raise BadRequest(f"{name} must be a number from {low:g} to {high:g}")
+    return value
+
+
+def _whole(fields: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)

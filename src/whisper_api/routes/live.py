@@ -1,0 +1,69 @@
+"""Watching a task live (Server-Sent Events) and asking which language a recording speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from decoder.protocol import DecodeOptions, DecoderReady
+from whisper_api.decoder_client import DecoderUnavailable
+from whisper_api.errors import BadRequest, ServiceUnavailable
+from whisper_api.events import JobEvent, sse_response
+from whisper_api.notifier import STATUS
+from whisper_api.routes.tasks import find_job
+from whisper_api.submission import JobRequest, queue_has_room, store_checked_upload
+from whisper_api.tracker import TaskTracker
+from whisper_api.views import task_json
+
+
+async def task_events(request: Request) -> Response:
+    """status, progress and position events of one task until it ends; the first event is the
+    task as it is now."""
+    tracker: TaskTracker = request.app.state.tracker
+
+    async def snapshot() -> JobEvent:
+        job = await find_job(request, request.path_params["task_id"])
+        return STATUS, task_json(job, tracker)
+
+    def is_final(event: str, data: dict[str, Any]) -> bool:
+        return event == STATUS and data.get("status") in ("finished", "failed")
+
+    return await sse_response(request.app.state.hub, request.path_params["task_id"], snapshot, is_final)
+
+
+async def detect_language(request: Request) -> Response:
+    """The language spoken in the first 30 s of the upload, and how sure the model is."""
+    state = request.app.state
+    ready: DecoderReady | None = state.decoder.ready
+    if ready is not None and ready.english_only:
+        raise BadRequest(
+            f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "
+            "language detection needs a multilingual model (set MAX_MODEL to a name without '.en')"
+        )
+    queue_has_room(request)
+
+    def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
+        return JobRequest(language=None, options=DecodeOptions())
+
+    task_id, upload, _ = await store_checked_upload(request, read_fields)
+    tracker: TaskTracker = state.tracker
+    try:
+        language, probability = await tracker.detect_language(task_id, str(upload.path))
+    except (DecoderUnavailable, RuntimeError) as exc:
+        raise ServiceUnavailable(f"language detection failed: {exc}", headers={"Retry-After": "10"}) from exc
+    finally:
+        upload.path.unlink(missing_ok=True)
+    names = dict(ready.languages) if ready else {}
+    return JSONResponse(
+        {"language": language, "language_name": names.get(language), "probability": round(probability, 4)}
+    )
+
+
+ROUTES = [
+    Route("/api/v1/tasks/{task_id}/events", task_events, methods=["GET"]),
+    Route("/api/v1/detect-language", detect_language, methods=["POST"]),
+]

@@ -1,0 +1,128 @@
+"""OpenAI's audio API: /v1/audio/transcriptions, /v1/audio/translations and /v1/models.
+
+The requests run through the same queue and decoder as the job API; the HTTP request simply
+waits for its job. Fields this server does not use (chunking_strategy, include[], stream ...)
+are accepted and ignored, as a drop-in replacement must.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from decoder.protocol import DecoderReady, TaskType
+from whisper_api.errors import BadRequest, ServiceUnavailable, Unprocessable
+from whisper_api.formats import FORMATS, openai_json, render
+from whisper_api.jobs import JobStatus
+from whisper_api.options import check_model, decode_options
+from whisper_api.submission import JobRequest, accept_job, check_language
+from whisper_api.tracker import TaskTracker
+from whisper_api.views import transcript_of
+
+# The name OpenAI's clients send; it means "whatever model this server runs".
+OPENAI_MODEL = "whisper-1"
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+GRANULARITIES = ("segment", "word")
+
+
+async def transcriptions(request: Request) -> Response:
+    return await _answer(request, "transcribe")
+
+
+async def translations(request: Request) -> Response:
+    return await _answer(request, "translate")
+
+
+async def models(request: Request) -> Response:
+    ready: DecoderReady | None = request.app.state.decoder.ready
+    names = [OPENAI_MODEL, *(ready.available_models if ready else ())]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "whisper-api"} for name in names
+            ],
+        }
+    )
+
+
+async def _answer(request: Request, task_type: TaskType) -> Response:
+    chosen: dict[str, str | tuple[str, ...]] = {}
+
+    def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
+        response_format = fields.get("response_format") or "json"
+        if response_format not in RESPONSE_FORMATS:
+            raise BadRequest(
+                f"response_format must be one of {', '.join(RESPONSE_FORMATS)}", param="response_format"
+            )
+        granularities = _granularities(fields)
+        if granularities and response_format != "verbose_json":
+            raise BadRequest(
+                "timestamp_granularities needs response_format verbose_json", param="timestamp_granularities"
+            )
+        model = fields.get("model") or OPENAI_MODEL
+        try:
+            check_model(None if model == OPENAI_MODEL else model, ready)
+        except BadRequest as exc:
+            raise BadRequest(exc.message, param="model") from exc
+        # OpenAI's temperature 0 means "start at 0 and raise it where decoding fails", which is
+        # openai-whisper's own default ladder.
+        own = {key: value for key, value in fields.items() if key in ("prompt", "temperature")}
+        if own.get("temperature", "").strip() in ("0", "0.0"):
+            del own["temperature"]
+        own["word_timestamps"] = "true" if "word" in granularities else "false"
+        if model != OPENAI_MODEL:
+            own["model"] = model
+        chosen.update(response_format=response_format, granularities=granularities)
+        language = fields.get("language") if task_type == "transcribe" else None
+        return JobRequest(language=check_language(language, ready), options=decode_options(own, ready))
+
+    job = await accept_job(request, task_type, read_fields)
+    tracker: TaskTracker = request.app.state.tracker
+    ended = await tracker.wait_for_end(job.task_id)
+    if ended is None:
+        raise ServiceUnavailable("the task was cancelled before it finished")
+    if ended.status is not JobStatus.FINISHED:
+        raise Unprocessable(f"decoding failed: {ended.error}")
+    transcript = transcript_of(ended)
+    response_format = str(chosen["response_format"])
+    if response_format in ("srt", "vtt"):
+        return Response(render(transcript, response_format), media_type=FORMATS[response_format])
+    if response_format == "text":
+        return PlainTextResponse(transcript.text + "\n")
+    ready = request.app.state.decoder.ready
+    names = dict(ready.languages) if ready else {}
+    granularities = chosen["granularities"]
+    return JSONResponse(
+        openai_json(
+            transcript,
+            verbose=response_format == "verbose_json",
+            task=task_type,
+            language_name=names.get(transcript.language, transcript.language),
+            include_words="word" in granularities,
+            include_segments="segment" in granularities or not granularities,
+            temperature=ended.options.temperature or 0.0,
+        )
+    )
+
+
+def _granularities(fields: Mapping[str, str]) -> tuple[str, ...]:
+    raw = fields.get("timestamp_granularities[]") or fields.get("timestamp_granularities") or ""
+    wanted = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for granularity in wanted:
+        if granularity not in GRANULARITIES:
+            raise BadRequest(
+                f"timestamp_granularities may hold {' and '.join(GRANULARITIES)}, not {granularity!r}",
+                param="timestamp_granularities",
+            )
+    return wanted
+
+
+ROUTES = [
+    Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+    Route("/v1/audio/translations", translations, methods=["POST"]),
+    Route("/v1/models", models, methods=["GET"]),
+]

@@ -1,0 +1,133 @@
+"""Accepting an upload as a job: the checks and steps both upload APIs share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from decoder.protocol import DecodeOptions, DecoderReady, TaskType
+from whisper_api.errors import BadRequest, QueueFull, ServiceUnavailable
+from whisper_api.jobs import Job, new_task_id
+from whisper_api.media import NotAudioError, probe_audio
+from whisper_api.uploads import receive_upload
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What an API read from the form fields, besides the file."""
+
+    language: str | None
+    options: DecodeOptions
+    callback_url: str | None = None
+
+
+# Reads the form fields (query parameters merged in) for the running decoder; raises ApiErrors.
+FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
+
+
+async def accept_job(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
+    """Store the upload, check it, and queue it as a job. Nothing stays behind on any error."""
+    queue_has_room(request)
+    task_id, upload, wanted = await store_checked_upload(request, read_fields)
+    try:
+        job = Job(
+            task_id,
+            task_type,
+            wanted.language,
+            upload.path,
+            upload.filename,
+            time.time(),
+            owner_of(request),
+            options=wanted.options,
+            duration_s=upload.duration_s,
+            callback_url=wanted.callback_url,
+        )
+        await request.app.state.tracker.submit(job)
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    return job
+
+
+def queue_has_room(request: Request) -> None:
+    """Refuse work while shutting down or with a full queue, before the body is read, so that a
+    refused upload costs no disk and no time."""
+    state = request.app.state
+    if state.draining:
+        raise ServiceUnavailable(
+            "the server is shutting down; try again shortly", headers={"Retry-After": "30"}
+        )
+    if state.tracker.waiting_count() >= state.settings.max_task_queue_size:
+        raise QueueFull(
+            f"{state.settings.max_task_queue_size} tasks are already waiting; try again later",
+            headers={"Retry-After": "30"},
+        )
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    path: Path
+    filename: str
+    duration_s: float | None
+
+
+async def store_checked_upload(
+    request: Request, read_fields: FieldReader
+) -> tuple[str, CheckedUpload, JobRequest]:
+    """A new task id, the upload stored under it and probed, and what the fields ask for."""
+    state = request.app.state
+    task_id = new_task_id()
+    upload = await receive_upload(
+        request, state.settings.upload_dir, task_id, state.settings.max_upload_mb * MB
+    )
+    try:
+        ready: DecoderReady | None = state.decoder.ready
+        if ready is None:
+            raise ServiceUnavailable(
+                "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
+            )
+        wanted = read_fields({**request.query_params, **upload.fields}, ready)
+        try:
+            duration = await run_in_threadpool(probe_audio, upload.path)
+        except NotAudioError as exc:
+            raise BadRequest(str(exc)) from exc
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    return task_id, CheckedUpload(upload.path, upload.filename, duration), wanted
+
+
+def check_language(raw: str | None, ready: DecoderReady) -> str | None:
+    """The language code for a code or English name, None for auto-detection."""
+    if raw is None or not raw.strip():
+        return None
+    wanted = raw.strip().lower()
+    names = {name: code for code, name in ready.languages}
+    code = wanted if wanted in dict(ready.languages) else names.get(wanted)
+    if code is None:
+        raise BadRequest(f"unknown language {raw!r}: use a code such as 'en' or 'de', or leave it out")
+    if ready.english_only and code != "en":
+        raise BadRequest(
+            f"the model {ready.max_model_to_use} is English-only: language {code!r} needs a "
+            "multilingual model (set MAX_MODEL to a name without '.en')"
+        )
+    return code
+
+
+def owner_of(request: Request) -> str:
+    """Who the authenticating proxy says is asking ("" without a proxy): tasks belong to them."""
+    email = request.headers.get("x-email", "").strip().lower()
+    return email or request.headers.get("x-user", "").strip()
+
+
+def safe_stem(file_name: str) -> str:
+    """A download name derived from the upload's name, safe inside a quoted header value."""
+    stem = PurePath(file_name).stem or "transcript"
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in stem)

@@ -1,0 +1,59 @@
+"""The JSON a client sees of a job: in status answers, task lists, events and callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whisper_api.formats import Transcript
+from whisper_api.jobs import Job, JobStatus, iso_time
+from whisper_api.tracker import TaskTracker
+
+
+def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:
+    duration = None
+    if job.started_at is not None and job.finished_at is not None:
+        duration = round(job.finished_at - job.started_at, 2)
+    progress, eta_s = progress_of(job, tracker)
+    return {
+        "task_id": job.task_id,
+        "status": job.status.value,
+        "task_type": job.task_type,
+        "original_file_name": job.original_file_name,
+        "language": job.language,
+        "position_in_queue": tracker.position(job),
+        "progress": progress,
+        "eta_s": eta_s,
+        "time_uploaded": iso_time(job.uploaded_at),
+        "time_processing_started": iso_time(job.started_at),
+        "time_processing_finished": iso_time(job.finished_at),
+        "processing_duration": duration,
+        "audio_duration": job.duration_s,
+        "transcript": job.transcript,
+        "source_language": job.source_language,
+        "target_model_size": job.target_model_size,
+        "used_model_size": job.used_model_size,
+        "used_device": job.used_device,
+        "error": job.error,
+    }
+
+
+def progress_of(job: Job, tracker: TaskTracker) -> tuple[float, float | None]:
+    """The share of the audio decoded (0-1), and the seconds still needed where known."""
+    if job.done:
+        return 1.0, 0.0
+    report = tracker.progress(job.task_id)
+    if job.status is not JobStatus.PROCESSING or report is None:
+        return 0.0, None
+    return report.fraction, report.eta_s
+
+
+def transcript_of(job: Job) -> Transcript:
+    """A finished job's result, as the output formats take it."""
+    return Transcript(
+        text=job.transcript or "",
+        language=job.source_language or "",
+        duration_s=job.duration_s or 0.0,
+        segments=job.segments,
+        words=job.words,
+        stats=job.stats,
+    )
