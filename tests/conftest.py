@@ -113,7 +113,7 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {(home / 'server.out').read_text()}")
         try:
-            if httpx.get(f"{server.url}/api/v1/version", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server
         except httpx.TransportError:
             pass

@@ -3,7 +3,7 @@
 The first task it gets starts at once and stays "decoding"; later ones wait in its queue.
 The next RequestStatus (GET decoder_status_refresh) "transcribes" them all as
 `heard <language or auto>`, so tests control the queue exactly. Every language it detects is
-German.
+German. Its "model" counts as loaded from the first RequestStatus on.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
     conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES, (model, "tiny")))
     decoding: SubmitTask | None = None
     queued: list[SubmitTask] = []
+    # Its "model" counts as loaded from the first RequestStatus on, so tests see readiness flip.
+    loaded = False
+    conn.send(DecoderStatus(False, model, None, loaded, False, ()))
 
     while True:
         message = conn.recv()
@@ -57,6 +60,7 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
         elif isinstance(message, CancelTask):
             queued = [task for task in queued if task.task_id != message.task_id]
         elif isinstance(message, RequestStatus):
+            loaded = True
             for task in [decoding, *queued] if decoding else queued:
                 now = time.time()
                 if task is not decoding:
@@ -68,4 +72,4 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
                 conn.send(TaskFinished(task.task_id, text, language, segments, model, model, "cpu", now, end))
             decoding, queued = None, []
         waiting = tuple(task.task_id for task in queued)
-        conn.send(DecoderStatus(False, model, model, True, decoding is not None, waiting))
+        conn.send(DecoderStatus(False, model, model, loaded, decoding is not None, waiting))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -66,3 +67,27 @@ def test_front_end_process_never_loads_torch(server: RunningServer) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=dict(os.environ)
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_systemd_hears_ready_once_the_model_is_loaded(
+    tmp_path: Path, model_dir: Path, speech_dir: Path
+) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(tmp_path / "notify"))
+        systemd.settimeout(60)
+        server = start_server(tmp_path / "server", model_dir, NOTIFY_SOCKET=str(tmp_path / "notify"))
+        try:
+            assert systemd.recv(64) == b"READY=1"
+            with server.client() as client:
+                assert client.get("/readyz").json() == {"ready": True}
+                assert client.get("/api/v1/decoder_status").json()["is_model_loaded"] is True
+                with (speech_dir / "paragraph0.wav").open("rb") as audio:
+                    task = client.post("/api/v1/transcribe", files={"file": audio}).json()
+                wait_for_task(client, task["task_id"])
+                metrics = client.get("/metrics").text
+        finally:
+            server.stop()
+        assert systemd.recv(64) == b"STOPPING=1"
+    # Loaded once at start-up, and used as it is for the task.
+    assert 'whisper_api_model_loads_total{device="cpu",model="tiny.en"} 1.0' in metrics
+    assert 'whisper_api_tasks_ended_total{status="finished"} 1.0' in metrics

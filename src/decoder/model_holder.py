@@ -15,7 +15,7 @@ import whisper
 from decoder import transcription
 from decoder.ladder import DeviceFacts, ModelPlan
 from decoder.models import MODELS
-from decoder.protocol import SubmitTask
+from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.transcription import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,23 @@ def supported_languages() -> tuple[tuple[str, str], ...]:
 
 class ModelHolder:
     def __init__(
-        self, plan: ModelPlan, model_dir: Path, load_model: Callable[..., Any] = whisper.load_model
+        self,
+        plan: ModelPlan,
+        model_dir: Path,
+        load_model: Callable[..., Any] = whisper.load_model,
+        report: Callable[[ModelLoaded | ModelUnloaded], None] = lambda message: None,
     ) -> None:
         self.plan = plan
         self.model_dir = model_dir
+        # Tells the front end of every load and unload, for its metrics.
+        self._report = report
         # Injectable so that the out-of-memory ladder can be tested without a GPU.
         self._load_model = load_model
         self._model: Any = None
         self.loaded_name: str | None = None
         self.last_loaded_name: str | None = None
         self.device: str | None = None
-        # What load() chose from the plan, once known; tasks without a model of their own get it.
+        # What load() last chose from the plan; tasks without a model of their own get it.
         self._planned_name: str | None = None
 
     @property
@@ -68,6 +74,10 @@ class ModelHolder:
         """Load the plan's best model that works: each GPU candidate in turn, then the CPU model."""
         if self.is_loaded:
             return
+        self._load_planned()
+        self._planned_name = self.loaded_name
+
+    def _load_planned(self) -> None:
         for name in self.plan.gpu_candidates:
             try:
                 self._load(name, "cuda")
@@ -100,12 +110,15 @@ class ModelHolder:
                 "import one with `whisper-api import-model`"
             ) from exc
         self._model, self.loaded_name, self.last_loaded_name, self.device = model, name, name, device
-        log.info("loaded model %s on %s in %.1f s", name, device, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        log.info("loaded model %s on %s in %.1f s", name, device, seconds)
+        self._report(ModelLoaded(name, device, seconds))
 
     def unload(self) -> None:
         if not self.is_loaded:
             return
         log.info("unloading model %s", self.loaded_name)
+        self._report(ModelUnloaded(self.loaded_name or ""))
         self._model, self.loaded_name, self.device = None, None, None
         gc.collect()
         if torch.cuda.is_available():
@@ -117,7 +130,6 @@ class ModelHolder:
             if self.loaded_name is not None and self.loaded_name != self._planned_name:
                 self.unload()
             self.load()
-            self._planned_name = self._planned_name or self.loaded_name
             return
         if self.loaded_name != requested:
             device = self.device or ("cuda" if self.plan.gpu_mode else "cpu")

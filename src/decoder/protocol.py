@@ -6,7 +6,7 @@ runtime objects. This module imports nothing heavy: the front end loads it witho
 
     front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskProgress / TaskFinished /
-                  TaskFailed / LanguageDetected--  decoder
+                  TaskFailed / LanguageDetected / ModelLoaded / ModelUnloaded--  decoder
 """
 
 from __future__ import annotations
@@ -162,6 +162,20 @@ class TaskFailed:
 
 
 @dataclass(frozen=True)
+class ModelLoaded:
+    """For the front end's metrics."""
+
+    model: str
+    device: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelUnloaded:
+    model: str
+
+
+@dataclass(frozen=True)
 class LanguageDetected:
     task_id: str
     language: str
@@ -169,5 +183,13 @@ class LanguageDetected:
 
 
 FromDecoder = (
-    DecoderReady | DecoderStatus | TaskStarted | TaskProgress | TaskFinished | TaskFailed | LanguageDetected
+    DecoderReady
+    | DecoderStatus
+    | TaskStarted
+    | TaskProgress
+    | TaskFinished
+    | TaskFailed
+    | LanguageDetected
+    | ModelLoaded
+    | ModelUnloaded
 )

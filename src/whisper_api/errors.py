@@ -3,6 +3,8 @@
     ApiError                 a request the server refuses, with status, code and message
     ├── BadRequest           400: the request itself is wrong (missing file, not audio, ...)
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
+    │   (401, an API key is needed, is answered by whisper_api.auth before any route)
+    ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
     ├── Forbidden            403
     ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
     ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
@@ -41,6 +43,11 @@ class BadRequest(ApiError):
 
 
 class TaskNotFound(ApiError):
+    code = "task_not_found"
+
+
+class TaskMissing(ApiError):
+    status_code = 404
     code = "task_not_found"
 
 

@@ -1,10 +1,11 @@
-"""Tells the world about job changes: Server-Sent Events to watching clients, and the callback
-URL of a job that ended."""
+"""Tells the world about job changes: Server-Sent Events to watching clients, the callback URL
+of a job that ended, and the metrics."""
 
 from __future__ import annotations
 
 from whisper_api.events import PROGRESS, EventHub
 from whisper_api.jobs import Job, JobStatus
+from whisper_api.metrics import Metrics
 from whisper_api.tracker import TaskTracker
 from whisper_api.views import task_json
 from whisper_api.webhooks import WebhookSender
@@ -14,9 +15,10 @@ POSITION = "position"
 
 
 class Notifier:
-    def __init__(self, hub: EventHub, webhooks: WebhookSender) -> None:
+    def __init__(self, hub: EventHub, webhooks: WebhookSender, metrics: Metrics) -> None:
         self.hub = hub
         self.webhooks = webhooks
+        self.metrics = metrics
         self._tracker: TaskTracker | None = None
 
     def attach(self, tracker: TaskTracker) -> None:
@@ -34,5 +36,7 @@ class Notifier:
             # Every waiting task moved up one place.
             for position, task_id in enumerate(tracker.waiting_ids()):
                 self.hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
-        if job.done and job.callback_url:
-            self.webhooks.send(job.callback_url, snapshot, task_id=job.task_id)
+        if job.done:
+            self.metrics.job_ended(job)
+            if job.callback_url:
+                self.webhooks.send(job.callback_url, snapshot, task_id=job.task_id)

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +19,7 @@ from dotenv import find_dotenv, load_dotenv
 from decoder.models import model_names
 
 T = TypeVar("T")
+IPNetwork = IPv4Network | IPv6Network
 
 DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -54,6 +56,10 @@ class Settings:
     log_privacy_mode: bool = True
     log_authorized_mails: frozenset[str] = frozenset()
     callback_allowed_hosts: frozenset[str] = frozenset()
+    # Bearer keys, from API_KEYS and the lines of API_KEYS_FILE; empty: no keys needed.
+    api_keys: frozenset[str] = frozenset()
+    # Only requests from these networks may name a user with X-Email / X-User.
+    trusted_proxies: tuple[IPNetwork, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
     max_upload_mb: int = 1024
     shutdown_grace_s: int = 30
     model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
@@ -101,6 +107,9 @@ class Settings:
             log_privacy_mode=read("LOG_PRIVACY_MODE", True, _bool),
             log_authorized_mails=read("LOG_AUTHORIZED_MAILS", frozenset(), _mail_set),
             callback_allowed_hosts=read("CALLBACK_ALLOWED_HOSTS", frozenset(), _host_set),
+            api_keys=read("API_KEYS", frozenset[str](), _key_set)
+            | read("API_KEYS_FILE", frozenset[str](), _key_file),
+            trusted_proxies=read("TRUSTED_PROXIES", cls.trusted_proxies, _networks),
             max_upload_mb=read("MAX_UPLOAD_MB", 1024, _int_in(1)),
             shutdown_grace_s=read("SHUTDOWN_GRACE_S", 30, _int_in(0)),
             model_dir=Path(environ.get("MODEL_DIR") or Path(cache_home) / "whisper").expanduser(),
@@ -189,3 +198,26 @@ def _mail_set(raw: str) -> frozenset[str]:
 
 def _host_set(raw: str) -> frozenset[str]:
     return frozenset(host.strip().lower() for host in raw.split(",") if host.strip())
+
+
+def _key_set(raw: str) -> frozenset[str]:
+    return frozenset(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _key_file(raw: str) -> frozenset[str]:
+    try:
+        lines = Path(raw).expanduser().read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"a readable file with one key per line ({exc.strerror})") from None
+    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    if raw.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            "IP addresses or networks separated by commas (e.g. 127.0.0.1,10.0.0.0/8), or none"
+        ) from None

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
+from whisper_api.auth import identity_of
 from whisper_api.errors import BadRequest, QueueFull, ServiceUnavailable
 from whisper_api.jobs import Job, new_task_id
 from whisper_api.media import NotAudioError, probe_audio
@@ -50,6 +51,7 @@ async def accept_job(request: Request, task_type: TaskType, read_fields: FieldRe
             callback_url=wanted.callback_url,
         )
         await request.app.state.tracker.submit(job)
+        request.app.state.metrics.tasks_submitted.labels(task_type).inc()
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
@@ -87,6 +89,7 @@ async def store_checked_upload(
     upload = await receive_upload(
         request, state.settings.upload_dir, task_id, state.settings.max_upload_mb * MB
     )
+    state.metrics.upload_bytes.inc(upload.size)
     try:
         ready: DecoderReady | None = state.decoder.ready
         if ready is None:
@@ -122,9 +125,8 @@ def check_language(raw: str | None, ready: DecoderReady) -> str | None:
 
 
 def owner_of(request: Request) -> str:
-    """Who the authenticating proxy says is asking ("" without a proxy): tasks belong to them."""
-    email = request.headers.get("x-email", "").strip().lower()
-    return email or request.headers.get("x-user", "").strip()
+    """Whose tasks the caller's are: their API key's, their proxy user's, or nobody's ("")."""
+    return identity_of(request).owner
 
 
 def safe_stem(file_name: str) -> str:

@@ -267,7 +267,9 @@ class TaskTracker:
             job.target_model_size, job.used_model_size = event.target_model_size, event.used_model_size
             job.used_device = event.used_device
             job.started_at, job.finished_at = event.started_at, event.finished_at
-            job.duration_s, job.words, job.stats = event.duration_s, event.words, event.stats
+            # The decoder measures the decoded audio; the probe's figure stands where it does not.
+            job.duration_s = event.duration_s or job.duration_s
+            job.words, job.stats = event.words, event.stats
         else:
             job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
         await self._store_end(job)

@@ -97,3 +97,15 @@ def test_language_detection_needs_a_multilingual_model(model_dir: Path, speech_d
     holder = ModelHolder(ModelPlan((), "tiny.en"), model_dir)
     with pytest.raises(ValueError):
         holder.detect_language(str(speech_dir / "paragraph0.wav"))
+
+
+def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> None:
+    loader = FakeLoader(set())
+    holder = ModelHolder(ModelPlan((), "small"), tmp_path, loader)
+    holder.load()
+    holder.use(None)
+    holder.use("small")
+    assert loader.calls == [("small", "cpu")]
+    holder.use("base")
+    holder.use(None)
+    assert loader.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]

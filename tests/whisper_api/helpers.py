@@ -34,7 +34,9 @@ def serving(settings: Settings) -> Iterator[TestClient]:
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
-        with TestClient(create_app(settings, pipeline.queue, run_fake_decoder)) as test_client:
+        # From loopback, where proxy headers are trusted by default, as behind a local proxy.
+        app = create_app(settings, pipeline.queue, run_fake_decoder)
+        with TestClient(app, client=("127.0.0.1", 50000)) as test_client:
             yield test_client
     finally:
         pipeline.stop()

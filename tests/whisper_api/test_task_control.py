@@ -18,7 +18,7 @@ def test_cancelling_a_waiting_task(client: TestClient, audio: Path, settings: Se
     response = client.delete(f"/api/v1/tasks/{waiting['task_id']}")
     assert response.status_code == 200
     assert response.json() == {"task_id": waiting["task_id"], "status": "cancelled"}
-    assert client.get(f"/api/v1/tasks/{waiting['task_id']}").status_code == 400
+    assert client.get(f"/api/v1/tasks/{waiting['task_id']}").status_code == 404
     assert len(list(settings.upload_dir.iterdir())) == 1
     client.get("/api/v1/decoder_status_refresh")
     wait_until(lambda: status_of(client, decoding["task_id"])["status"] == "finished")
@@ -31,7 +31,7 @@ def test_cancelling_a_decoding_task_drops_its_result(client: TestClient, audio: 
     response = client.delete(f"/api/v1/tasks/{decoding['task_id']}")
     assert (response.status_code, response.json()["status"]) == (202, "cancelling")
     client.get("/api/v1/decoder_status_refresh")
-    wait_until(lambda: client.get(f"/api/v1/tasks/{decoding['task_id']}").status_code == 400)
+    wait_until(lambda: client.get(f"/api/v1/tasks/{decoding['task_id']}").status_code == 404)
 
 
 def test_deleting_an_ended_task(client: TestClient, audio: Path) -> None:

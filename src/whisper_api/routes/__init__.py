@@ -2,6 +2,7 @@
 
 from starlette.routing import BaseRoute
 
+from whisper_api import health, metrics, openapi
 from whisper_api.routes import account, live, openai_api, service, task_control, tasks
 
 ROUTES: list[BaseRoute] = [
@@ -11,4 +12,7 @@ ROUTES: list[BaseRoute] = [
     *openai_api.ROUTES,
     *service.ROUTES,
     *account.ROUTES,
+    *health.ROUTES,
+    *metrics.ROUTES,
+    *openapi.ROUTES,
 ]

@@ -7,7 +7,6 @@ X-User and X-Email for signed-in people.
 from __future__ import annotations
 
 import io
-import ipaddress
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,17 +16,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from whisper_api.auth import identity_of
 from whisper_api.errors import Forbidden
 from whisper_api.settings import Settings
 
 
 async def userinfo(request: Request) -> Response:
-    user, email = request.headers.get("x-user"), request.headers.get("x-email")
+    identity = identity_of(request)
     return JSONResponse(
         {
-            "user": user,
-            "email": email,
-            "authenticated": bool(user or email),
+            "user": identity.user,
+            "email": identity.email,
+            "authenticated": bool(identity.owner),
             "may_download_logs": may_download_logs(request, request.app.state.settings),
         }
     )
@@ -56,19 +56,15 @@ async def logs(request: Request) -> Response:
 
 
 def may_download_logs(request: Request, settings: Settings) -> bool:
-    """An authorised mail from the proxy, or a direct request from this machine.
+    """An authorised mail from a trusted proxy, or a direct request from this machine.
 
-    A request that carries a proxy identity is judged by its mail alone: behind a proxy on the
+    A request that carries proxy headers is judged by its mail alone: behind a proxy on the
     same host every request comes from loopback.
     """
-    email = request.headers.get("x-email")
-    if email is not None:
-        return email.strip().lower() in settings.log_authorized_mails
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    identity = identity_of(request)
+    if identity.email is not None:
+        return identity.email in settings.log_authorized_mails
+    return identity.local
 
 
 def zip_log_files(log_dir: Path, log_file: str) -> bytes:

@@ -26,7 +26,7 @@ async def task_events(request: Request) -> Response:
     tracker: TaskTracker = request.app.state.tracker
 
     async def snapshot() -> JobEvent:
-        job = await find_job(request, request.path_params["task_id"])
+        job = await find_job(request, request.path_params["task_id"], by_path=True)
         return STATUS, task_json(job, tracker)
 
     def is_final(event: str, data: dict[str, Any]) -> bool:

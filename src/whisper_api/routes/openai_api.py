@@ -70,7 +70,8 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
             raise BadRequest(exc.message, param="model") from exc
         # OpenAI's temperature 0 means "start at 0 and raise it where decoding fails", which is
         # openai-whisper's own default ladder.
-        own = {key: value for key, value in fields.items() if key in ("prompt", "temperature")}
+        # beam_size is no OpenAI field, but a client of this server may send it here too.
+        own = {key: value for key, value in fields.items() if key in ("prompt", "temperature", "beam_size")}
         if own.get("temperature", "").strip() in ("0", "0.0"):
             del own["temperature"]
         own["word_timestamps"] = "true" if "word" in granularities else "false"

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.errors import BadRequest, TaskNotFound
+from whisper_api.errors import BadRequest, TaskMissing
 from whisper_api.formats import FORMATS, UnknownFormat, render
 from whisper_api.jobs import JobStatus, iso_time
 from whisper_api.routes.tasks import find_job
@@ -48,14 +48,14 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def get_task(request: Request) -> Response:
-    job = await find_job(request, request.path_params["task_id"])
+    job = await find_job(request, request.path_params["task_id"], by_path=True)
     return JSONResponse(task_json(job, request.app.state.tracker))
 
 
 async def task_result(request: Request) -> Response:
     """The finished transcript as json, txt, srt, vtt or tsv; srt and vtt take max_line_width
     and max_line_count."""
-    job = await find_job(request, request.path_params["task_id"])
+    job = await find_job(request, request.path_params["task_id"], by_path=True)
     if job.status is not JobStatus.FINISHED:
         reason = f": {job.error}" if job.error else ""
         raise BadRequest(f"the task is {job.status.value}{reason}; its result exists once it is finished")
@@ -77,11 +77,11 @@ async def task_result(request: Request) -> Response:
 async def delete_task(request: Request) -> Response:
     """Cancel a waiting task, or delete an ended one with its files (200); a decoding task is
     cancelled when its decoding ends (202)."""
-    job = await find_job(request, request.path_params["task_id"])
+    job = await find_job(request, request.path_params["task_id"], by_path=True)
     tracker: TaskTracker = request.app.state.tracker
     outcome = await tracker.cancel(job.task_id)
     if outcome is None:
-        raise TaskNotFound("task_id not valid: no such task, or its result has expired")
+        raise TaskMissing("task_id not valid: no such task, or its result has expired")
     status_code = 202 if outcome is CancelOutcome.CANCELLING else 200
     return JSONResponse({"task_id": job.task_id, "status": outcome.value}, status_code=status_code)
 

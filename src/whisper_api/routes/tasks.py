@@ -9,11 +9,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
-from whisper_api.errors import BadRequest, TaskNotFound
+from whisper_api.errors import BadRequest, TaskMissing, TaskNotFound
 from whisper_api.formats import render
 from whisper_api.jobs import TASK_ID_FORMAT, Job, JobStatus
 from whisper_api.options import decode_options
-from whisper_api.submission import JobRequest, accept_job, check_language, safe_stem
+from whisper_api.submission import JobRequest, accept_job, check_language, owner_of, safe_stem
 from whisper_api.views import task_json, transcript_of
 from whisper_api.webhooks import check_callback_url
 
@@ -42,15 +42,18 @@ async def srt(request: Request) -> Response:
     )
 
 
-async def find_job(request: Request, raw_task_id: str) -> Job:
+async def find_job(request: Request, raw_task_id: str, *, by_path: bool = False) -> Job:
+    """The caller's job. Another owner's job is reported exactly like an unknown one: 400 on the
+    seed's query routes (its clients expect that), 404 on /api/v1/tasks/{task_id}."""
     task_id = raw_task_id.strip()
     if not task_id:
         raise BadRequest("the query parameter task_id is required")
     if not TASK_ID_FORMAT.match(task_id):
         raise BadRequest("malformed task_id: expected 32 lowercase hexadecimal characters")
     job: Job | None = await request.app.state.store.get(task_id)
-    if job is None:
-        raise TaskNotFound("task_id not valid: no such task, or its result has expired")
+    if job is None or job.owner != owner_of(request):
+        message = "task_id not valid: no such task, or its result has expired"
+        raise TaskMissing(message) if by_path else TaskNotFound(message)
     return job
 
 

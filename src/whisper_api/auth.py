@@ -1,0 +1,99 @@
+"""Who is asking, and whether they may: API keys and identities from a trusted proxy.
+
+- With API_KEYS (or API_KEYS_FILE) set, every route but the public ones needs
+  `Authorization: Bearer <key>`; without it the answer is 401. Tasks belong to the key that
+  created them (to a hash of it: keys are never stored).
+- An authenticating proxy may name the user with X-Email / X-User. Those headers are believed
+  only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
+  owns the tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from whisper_api.errors import error_response
+from whisper_api.settings import Settings
+
+# Liveness, readiness and the page and documents a browser loads before it has a key.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/openapi.json"})
+PUBLIC_PREFIXES = ("/static/",)
+
+
+@dataclass(frozen=True)
+class Identity:
+    # Whose tasks these are: "key:<hash>", the proxy's user, or "" for anonymous.
+    owner: str
+    user: str | None = None
+    email: str | None = None
+    # The request came directly from this machine, through no proxy.
+    local: bool = False
+
+
+def identity_of(request: Request) -> Identity:
+    """The identity AuthMiddleware found for this request."""
+    identity: Identity = request.state.identity
+    return identity
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self._key_digests = [_digest(key) for key in settings.api_keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        key_owner = None
+        if self._key_digests and not _is_public(request.url.path):
+            key_owner = self._key_owner(request.headers.get("authorization", ""))
+            if key_owner is None:
+                response = error_response(
+                    401,
+                    "unauthorized",
+                    "this server needs an API key: send it as 'Authorization: Bearer <key>'",
+                    headers={"WWW-Authenticate": 'Bearer realm="whisper-api"'},
+                )
+                await response(scope, receive, send)
+                return
+        scope.setdefault("state", {})["identity"] = self._identify(request, key_owner)
+        await self.app(scope, receive, send)
+
+    def _key_owner(self, authorization: str) -> str | None:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        digest = _digest(key.strip())
+        # Every key is compared, in constant time, so timing tells nothing about which matched.
+        matched = [hmac.compare_digest(digest, known) for known in self._key_digests]
+        return f"key:{digest[:16]}" if any(matched) else None
+
+    def _identify(self, request: Request, key_owner: str | None) -> Identity:
+        host = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        trusted = address is not None and any(address in network for network in self.settings.trusted_proxies)
+        email = request.headers.get("x-email", "").strip().lower() or None if trusted else None
+        user = request.headers.get("x-user", "").strip() or None if trusted else None
+        has_proxy_headers = "x-email" in request.headers or "x-user" in request.headers
+        local = address is not None and address.is_loopback and not has_proxy_headers
+        return Identity(owner=key_owner or email or user or "", user=user, email=email, local=local)
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
