@@ -20,10 +20,11 @@ system-packages:
 	@missing=""; \
 	for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v nix-instantiate >/dev/null || missing="$$missing nix-bin"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing with apt-get"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else \
 			echo "missing system packages:$$missing — install them (e.g. sudo apt-get install$$missing) and run make again"; \
 			exit 1; \
@@ -47,6 +48,8 @@ run: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	# Parses without nixpkgs, store or daemon: all a machine without network can check.
+	nix-instantiate --store dummy:// --parse flake.nix $$(find nix -name '*.nix') >/dev/null
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

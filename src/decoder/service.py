@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -42,6 +43,11 @@ log = logging.getLogger(__name__)
 
 def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
     """Entry point of the decoder process."""
+    # The front end decides when the decoder stops (Shutdown, then SIGKILL after the grace
+    # period). Ctrl-C reaches the whole process group, and systemd may signal every process:
+    # neither may cut a task short behind the front end's back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
     root.setLevel(config.log_level)
