@@ -48,6 +48,7 @@ run: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/hadolint Containerfile
 	# Parses without nixpkgs, store or daemon: all a machine without network can check.
 	nix-instantiate --store dummy:// --parse flake.nix $$(find nix -name '*.nix') >/dev/null
 

@@ -24,6 +24,8 @@ from whisper_api.settings import Settings
 # Liveness, readiness and the page and documents a browser loads before it has a key.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/openapi.json"})
 PUBLIC_PREFIXES = ("/static/",)
+# Headers that mark a request as passed on by a proxy (identity or forwarding headers).
+PROXY_HEADERS = ("x-email", "x-user", "x-forwarded-for", "forwarded", "x-real-ip")
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ class AuthMiddleware:
         trusted = address is not None and any(address in network for network in self.settings.trusted_proxies)
         email = request.headers.get("x-email", "").strip().lower() or None if trusted else None
         user = request.headers.get("x-user", "").strip() or None if trusted else None
-        has_proxy_headers = "x-email" in request.headers or "x-user" in request.headers
-        local = address is not None and address.is_loopback and not has_proxy_headers
+        # Through a proxy on this host every request comes from loopback; proxies say so.
+        proxied = any(name in request.headers for name in PROXY_HEADERS)
+        local = address is not None and address.is_loopback and not proxied
         return Identity(owner=key_owner or email or user or "", user=user, email=email, local=local)
 
 

@@ -92,3 +92,9 @@ def test_proxy_users_own_their_tasks(client: TestClient, audio: Path) -> None:
     assert client.get(f"/api/v1/tasks/{task_id}", headers={"X-User": "ada"}).status_code == 200
     assert client.get(f"/api/v1/tasks/{task_id}", headers={"X-User": "bob"}).status_code == 404
     assert client.get(f"/api/v1/tasks/{task_id}").status_code == 404
+
+
+def test_logs_are_not_for_forwarded_requests(client: TestClient) -> None:
+    # From loopback but through a local reverse proxy: not the operator at the machine.
+    assert client.get("/api/v1/logs", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    assert client.get("/api/v1/logs").status_code == 200
