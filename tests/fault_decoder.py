@@ -15,7 +15,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from decoder.protocol import DecoderConfig, SubmitTask
+from decoder.protocol import DecoderConfig, SubmitTask, Transcript
 
 CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
@@ -27,7 +27,7 @@ def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: Decode
 
     def transcribe(
         self: model_holder.ModelHolder, task: SubmitTask, on_progress: transcription.ProgressCallback
-    ) -> transcription.Transcript:
+    ) -> Transcript:
         if CRASH_MARKER in Path(task.audio_path).read_bytes()[-len(CRASH_MARKER) :]:
             os.kill(os.getpid(), signal.SIGKILL)
         return real_transcribe(self, task, on_progress)

@@ -15,7 +15,7 @@ import whisper
 from decoder import transcription
 from decoder.ladder import DeviceFacts, ModelPlan
 from decoder.models import MODELS
-from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 from decoder.transcription import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class ModelHolder:
             self.unload()
             self._load(requested, device)
 
-    def transcribe(self, task: SubmitTask, on_progress: ProgressCallback) -> transcription.Transcript:
+    def transcribe(self, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
         self.use(task.options.model)
         assert self.loaded_name is not None
         return transcription.transcribe(

@@ -25,6 +25,21 @@ SegmentStats = tuple[int, tuple[int, ...], float, float, float, float]
 
 
 @dataclass(frozen=True)
+class Transcript:
+    """What decoding a file gives: the decoder returns it, the front end renders it."""
+
+    text: str
+    # Language code as whisper reports it, e.g. "en".
+    language: str
+    duration_s: float
+    segments: tuple[Segment, ...]
+    # Per segment; () or empty tuples where word timestamps were not asked for.
+    words: tuple[tuple[Word, ...], ...] = ()
+    # Per segment; may be empty.
+    stats: tuple[SegmentStats, ...] = ()
+
+
+@dataclass(frozen=True)
 class DecodeOptions:
     """Per-task choices; None leaves each to openai-whisper's default."""
 

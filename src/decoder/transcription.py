@@ -7,13 +7,12 @@ import importlib
 import time
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import whisper
 from whisper.audio import HOP_LENGTH, SAMPLE_RATE
 
-from decoder.protocol import Segment, SegmentStats, SubmitTask, Word
+from decoder.protocol import SubmitTask, Transcript
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
@@ -22,16 +21,6 @@ whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
 ProgressCallback = Callable[[float, float], None]
 # Progress is reported at most this often; decoding a 30 s window takes longer than that anyway.
 PROGRESS_INTERVAL_S = 0.5
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-    duration_s: float
-    segments: tuple[Segment, ...]
-    words: tuple[tuple[Word, ...], ...]
-    stats: tuple[SegmentStats, ...]
 
 
 def transcribe(

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from decoder.protocol import Segment, SegmentStats, Word
+from decoder.protocol import Segment, SegmentStats, Transcript, Word
 
 FORMATS: dict[str, str] = {
     "json": "application/json",
@@ -27,19 +27,6 @@ class UnknownFormat(ValueError):
 
     def __init__(self, fmt: str) -> None:
         super().__init__(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(FORMATS))}")
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    # Language code as whisper reports it, e.g. "en".
-    language: str
-    duration_s: float
-    segments: tuple[Segment, ...]
-    # Per segment; () or empty tuples where word timestamps were not asked for.
-    words: tuple[tuple[Word, ...], ...] = ()
-    # Per segment; may be empty.
-    stats: tuple[SegmentStats, ...] = ()
 
 
 @dataclass(frozen=True)

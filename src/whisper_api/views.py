@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from whisper_api.formats import Transcript
+from decoder.protocol import Transcript
 from whisper_api.jobs import Job, JobStatus, iso_time
 from whisper_api.tracker import TaskTracker
 

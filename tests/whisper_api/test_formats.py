@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decoder.protocol import Segment, SegmentStats, Word
-from whisper_api.formats import FORMATS, Transcript, UnknownFormat, openai_json, render
+from decoder.protocol import Segment, SegmentStats, Transcript, Word
+from whisper_api.formats import FORMATS, UnknownFormat, openai_json, render
 
 TIMING = re.compile(r"(\d{2,}):(\d{2}):(\d{2})([,.])(\d{3}) --> (\d{2,}):(\d{2}):(\d{2})([,.])(\d{3})")
 
