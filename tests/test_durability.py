@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import time
@@ -142,14 +144,26 @@ def test_orphaned_uploads_are_removed_at_start(tmp_path: Path, model_dir: Path) 
 
 def test_the_upload_limit_holds_on_the_real_server(tmp_path: Path, model_dir: Path) -> None:
     server = start_server(tmp_path / "server", model_dir, MAX_UPLOAD_MB="1", LOAD_MODEL_ON_STARTUP="0")
-    too_big = tmp_path / "big.wav"
-    too_big.write_bytes(b"\0" * (3 * 1024 * 1024))
+    host, port = server.url.removeprefix("http://").split(":")
+    # Headers announcing 50 MB and the first bytes only: the answer must come before the rest,
+    # which a client that insists on sending everything first would never see.
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        with server.client() as client, too_big.open("rb") as audio:
-            response = client.post("/api/v1/transcribe", files={"file": audio})
+        connection.putrequest("POST", "/api/v1/transcribe")
+        connection.putheader("Content-Type", "multipart/form-data; boundary=xyz")
+        connection.putheader("Content-Length", str(50 * 1024 * 1024))
+        connection.endheaders(
+            b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        )
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    try:
+        with server.client() as client:
             assert client.get("/api/v1/version").status_code == 200
     finally:
         server.stop()
-    assert response.status_code == 413
-    assert "1 MB (MAX_UPLOAD_MB)" in response.json()["detail"]
+    assert response.status == 413
+    assert "1 MB (MAX_UPLOAD_MB)" in body["detail"]
     assert list((server.data_dir / "uploads").iterdir()) == []

@@ -142,6 +142,8 @@ rec {
     "transformers"
     "mypy"
     "openapi-spec-validator"
+    "pyyaml"
+    "types-pyyaml"
   ];
 
   # nixpkgs for one system; cudaSupport as nixpkgs' config.cudaSupport.
@@ -186,6 +188,7 @@ rec {
         ffmpeg-headless = fakeDrv "ffmpeg-headless";
         espeak-ng = fakeDrv "espeak-ng";
         ruff = fakeDrv "ruff";
+        hadolint = fakeDrv "hadolint";
       };
     in
     pkgs;

@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
     """Entry point of the decoder process."""
     # The front end decides when the decoder stops (Shutdown, then SIGKILL after the grace
-    # period). Ctrl-C reaches the whole process group, and systemd may signal every process:
-    # neither may cut a task short behind the front end's back.
+    # period). A process group of its own keeps Ctrl-C in a terminal away from the decoder and
+    # from the ffmpeg it runs for each file; ignoring the signals covers a service manager
+    # that signals every process. Neither may cut a task short behind the front end's back.
+    os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     root = logging.getLogger()
