@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-packages run test lint typecheck unit clean
+.PHONY: install system-packages browser run test lint typecheck clean
 
 install: system-packages $(VENV)/.installed .env
 	@$(VENV)/bin/whisper-api ensure-model
@@ -30,6 +30,18 @@ system-packages:
 			exit 1; \
 		fi; \
 	fi
+
+# The browser test drives Debian's chromium; only `make test` needs it.
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else \
+			echo "missing chromium (for the browser test) — install it (e.g. sudo apt-get install chromium) and run make again"; \
+			exit 1; \
+		fi; \
+	}
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +67,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-test: install lint typecheck
+test: install browser lint typecheck
 	$(VENV)/bin/pytest
 
 clean:

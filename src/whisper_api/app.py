@@ -72,7 +72,9 @@ def create_app(
 
         decoder = DecoderClient(decoder_config(settings), log_queue, on_decoder_event, decoder_target)
         notifier = Notifier(EventHub(), WebhookSender(), metrics)
-        tracker = TaskTracker(store, decoder, DECODER_START_TIMEOUT_S, notifier.job_changed)
+        tracker = TaskTracker(
+            store, decoder, DECODER_START_TIMEOUT_S, notifier.job_changed, notifier.job_cancelled
+        )
         readiness = Readiness(tracker, model_needed=settings.load_model_on_startup)
         notifier.attach(tracker)
         metrics.watch(tracker)

@@ -22,7 +22,9 @@ from whisper_api.errors import error_response
 from whisper_api.settings import Settings
 
 # Liveness, readiness and the page and documents a browser loads before it has a key.
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/", "/index.html", "/script.js", "/styles.css", "/healthz", "/readyz", "/docs", "/openapi.json"}
+)
 PUBLIC_PREFIXES = ("/static/",)
 # Headers that mark a request as passed on by a proxy (identity or forwarding headers).
 PROXY_HEADERS = ("x-email", "x-user", "x-forwarded-for", "forwarded", "x-real-ip")

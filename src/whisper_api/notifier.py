@@ -12,6 +12,8 @@ from whisper_api.webhooks import WebhookSender
 
 STATUS = "status"
 POSITION = "position"
+# The status a watcher is told last when the job it watches was cancelled and deleted.
+CANCELLED = "cancelled"
 
 
 class Notifier:
@@ -40,3 +42,6 @@ class Notifier:
             self.metrics.job_ended(job)
             if job.callback_url:
                 self.webhooks.send(job.callback_url, snapshot, task_id=job.task_id)
+
+    def job_cancelled(self, task_id: str) -> None:
+        self.hub.publish(task_id, STATUS, {"task_id": task_id, "status": CANCELLED})

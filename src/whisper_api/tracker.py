@@ -86,12 +86,15 @@ class TaskTracker:
         decoder: DecoderClient,
         decoder_start_timeout_s: float,
         on_change: Callable[[Job, bool], None] = lambda job, progressed: None,
+        on_cancelled: Callable[[str], None] = lambda task_id: None,
     ) -> None:
         self.store = store
         self.decoder = decoder
         self._start_timeout_s = decoder_start_timeout_s
         # Called on the loop thread whenever a job starts or ends, and (progressed=True) progresses.
         self._on_change = on_change
+        # Called when a cancelled job is gone, so that its watchers stop waiting.
+        self._on_cancelled = on_cancelled
         self._running: Job | None = None
         self._progress: dict[str, Progress] = {}
         self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
@@ -260,6 +263,7 @@ class TaskTracker:
             await self.store.remove(job)
             log.info("task %s was cancelled while decoding; its result is dropped", job.task_id)
             self._wake_end_waiters(job.task_id, None)
+            self._on_cancelled(job.task_id)
             return
         if isinstance(event, TaskFinished):
             job.status = JobStatus.FINISHED
@@ -300,6 +304,8 @@ class TaskTracker:
                 self.decoder.send(CancelTask(task_id))
         await self.store.remove(job)
         self._wake_end_waiters(task_id, None)
+        if not job.done:
+            self._on_cancelled(task_id)
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
 
     async def _requeue_unfinished(self) -> None:

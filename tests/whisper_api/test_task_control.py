@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,14 @@ def test_options_reach_the_job(client: TestClient, audio: Path) -> None:
             "/api/v1/transcribe", files={"file": file}, data={"callback_url": "file:///etc"}
         )
     assert bad_hook.json()["error"]["code"] == "callback_rejected"
+
+
+def test_watchers_of_a_cancelled_task_are_told(client: TestClient, audio: Path) -> None:
+    decoding = submit_decoding(client, audio)
+    lines: list[str] = []
+    with client.stream("GET", f"/api/v1/tasks/{decoding['task_id']}/events") as stream:
+        assert client.delete(f"/api/v1/tasks/{decoding['task_id']}").status_code == 202
+        client.get("/api/v1/decoder_status_refresh")
+        lines.extend(line for line in stream.iter_lines() if line.startswith("data: "))
+    last = json.loads(lines[-1].removeprefix("data: "))
+    assert last == {"task_id": decoding["task_id"], "status": "cancelled"}

@@ -3,7 +3,7 @@
 from starlette.routing import BaseRoute
 
 from whisper_api import health, metrics, openapi
-from whisper_api.routes import account, live, openai_api, service, task_control, tasks
+from whisper_api.routes import account, live, openai_api, page, service, task_control, tasks
 
 ROUTES: list[BaseRoute] = [
     *tasks.ROUTES,
@@ -15,4 +15,5 @@ ROUTES: list[BaseRoute] = [
     *health.ROUTES,
     *metrics.ROUTES,
     *openapi.ROUTES,
+    *page.ROUTES,
 ]

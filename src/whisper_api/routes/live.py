@@ -13,7 +13,7 @@ from decoder.protocol import DecodeOptions, DecoderReady
 from whisper_api.decoder_client import DecoderUnavailable
 from whisper_api.errors import BadRequest, ServiceUnavailable
 from whisper_api.events import JobEvent, sse_response
-from whisper_api.notifier import STATUS
+from whisper_api.notifier import CANCELLED, STATUS
 from whisper_api.routes.tasks import find_job
 from whisper_api.submission import JobRequest, queue_has_room, store_checked_upload
 from whisper_api.tracker import TaskTracker
@@ -30,7 +30,7 @@ async def task_events(request: Request) -> Response:
         return STATUS, task_json(job, tracker)
 
     def is_final(event: str, data: dict[str, Any]) -> bool:
-        return event == STATUS and data.get("status") in ("finished", "failed")
+        return event == STATUS and data.get("status") in ("finished", "failed", CANCELLED)
 
     return await sse_response(request.app.state.hub, request.path_params["task_id"], snapshot, is_final)
 

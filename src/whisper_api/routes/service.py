@@ -1,11 +1,11 @@
-"""The service's own endpoints: the decoder's state, the version, a landing page."""
+"""The service's own endpoints: the decoder's state and the version."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
@@ -51,20 +51,7 @@ async def version(request: Request) -> Response:
     return JSONResponse({"version": __version__})
 
 
-LANDING_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>whisper-api</title></head>
-<body><h1>whisper-api</h1>
-<p>Speech to text. Upload with <code>POST /api/v1/transcribe</code> (multipart field
-<code>file</code>), then poll <code>GET /api/v1/status?task_id=…</code>.</p></body></html>
-"""
-
-
-async def landing_page(request: Request) -> Response:
-    return HTMLResponse(LANDING_PAGE)
-
-
 ROUTES = [
-    Route("/", landing_page, methods=["GET"]),
     Route("/api/v1/decoder_status", decoder_status, methods=["GET"]),
     Route("/api/v1/decoder_status_refresh", decoder_status_refresh, methods=["GET"]),
     Route("/api/v1/version", version, methods=["GET"]),
