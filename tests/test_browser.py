@@ -5,6 +5,7 @@ Set UPDATE_SCREENSHOT=1 to also write docs/screenshot.png from the finished page
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -89,6 +90,21 @@ def test_page_files_are_served_from_an_allow_list(server: RunningServer) -> None
             assert client.get(path).status_code == 404, path
 
 
+def drop_file(page: Page, target: str, path: Path) -> None:
+    """Drop a file on an element as a person dragging it from their desktop would."""
+    transfer = page.evaluate_handle(
+        """([name, encoded]) => {
+            const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "audio/wav" }));
+            return transfer;
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+    for event in ("dragenter", "dragover", "drop"):
+        page.dispatch_event(target, event, {"dataTransfer": transfer})
+
+
 def test_upload_follow_read_download_reload_and_delete(
     server: RunningServer, speech_dir: Path, page: Page, tmp_path: Path
 ) -> None:
@@ -96,7 +112,7 @@ def test_upload_follow_read_download_reload_and_delete(
     expect(page.get_by_role("heading", name="whisper-api")).to_be_visible()
     expect(page.locator("#language option")).to_have_count(1 + 100)
 
-    page.set_input_files("#file-input", speech_dir / "paragraph0.wav")
+    drop_file(page, "#drop-zone", speech_dir / "paragraph0.wav")
     card = card_for(page, "paragraph0.wav")
     expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
     expect(card.locator(".segment-text").first).to_be_visible()
