@@ -25,6 +25,7 @@ mkShell {
         ps.openapi-spec-validator
         ps.pyyaml
         ps.types-pyyaml
+        ps.playwright
       ]
     ))
     # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech.

@@ -144,6 +144,7 @@ rec {
     "openapi-spec-validator"
     "pyyaml"
     "types-pyyaml"
+    "playwright"
   ];
 
   # nixpkgs for one system; cudaSupport as nixpkgs' config.cudaSupport.

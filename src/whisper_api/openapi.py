@@ -244,12 +244,21 @@ def _paths() -> dict[str, Any]:
                 {"200": {"description": "HTML", "content": {"text/html": {"schema": TEXT}}}},
             )
         },
-        "/": {
-            "get": _operation(
-                "The web page", {"200": {"description": "HTML", "content": {"text/html": {"schema": TEXT}}}}
-            )
-        },
+        **{path: {"get": _operation(summary, _text(media_type))} for path, summary, media_type in PAGE_FILES},
     }
+
+
+# The web page's files (whisper_api.routes.page); the route test keeps the two in step.
+PAGE_FILES = (
+    ("/", "The web page", "text/html"),
+    ("/index.html", "The web page", "text/html"),
+    ("/script.js", "The web page's script", "text/javascript"),
+    ("/styles.css", "The web page's stylesheet", "text/css"),
+)
+
+
+def _text(media_type: str) -> dict[str, Any]:
+    return {"200": {"description": "OK", "content": {media_type: {"schema": TEXT}}}}
 
 
 def openapi_document() -> dict[str, Any]:
