@@ -95,6 +95,7 @@ class TaskTracker:
         self._on_change = on_change
         # Called when a cancelled job is gone, so that its watchers stop waiting.
         self._on_cancelled = on_cancelled
+        # The job the decoder is decoding, as it was when it started.
         self._running: Job | None = None
         self._progress: dict[str, Progress] = {}
         self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
@@ -102,7 +103,6 @@ class TaskTracker:
         # Pending jobs in upload order, and which of them the current decoder has been sent.
         self._waiting: OrderedDict[str, SubmitTask] = OrderedDict()
         self._sent: set[str] = set()
-        self._in_flight: str | None = None
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._restarter: asyncio.Task[None] | None = None
@@ -242,7 +242,6 @@ class TaskTracker:
     async def _started(self, event: TaskStarted) -> None:
         self._waiting.pop(event.task_id, None)
         self._sent.discard(event.task_id)
-        self._in_flight = event.task_id
         self._progress[event.task_id] = Progress(0.0, 0.0, time.monotonic())
         job = await self.store.get(event.task_id)
         if job is not None:
@@ -254,7 +253,7 @@ class TaskTracker:
             self._on_change(job, False)
 
     async def _ended(self, event: TaskFinished | TaskFailed) -> None:
-        self._in_flight, self._running = None, None
+        self._running = None
         self._progress.pop(event.task_id, None)
         job = await self.store.get(event.task_id)
         if job is None:
@@ -328,12 +327,13 @@ class TaskTracker:
         if exited.pid != self.decoder.last_pid:
             return  # a decoder that never came up; the restart in progress handles it
         log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
-        crashed_on, self._in_flight, self._running = self._in_flight, None, None
+        crashed_on, self._running = self._running, None
         for detection in self._detections.values():
             if not detection.done():
                 detection.set_exception(DecoderUnavailable("the decoder crashed"))
         if crashed_on is not None:
-            job = await self.store.get(crashed_on)
+            # Read again: a cancellation may have changed or deleted it meanwhile.
+            job = await self.store.get(crashed_on.task_id)
             if job is not None and job.attempts >= 2:
                 await self._fail(job, CRASHED_TWICE)
         if not self.restarting:
