@@ -22,12 +22,10 @@ class TaskQueue:
         self._changed = threading.Condition()
         self._closed = False
 
-    def put(self, task: Queued) -> int:
-        """Append a task; returns its 0-based position (0 = next to run)."""
+    def put(self, task: Queued) -> None:
         with self._changed:
             self._tasks.append(task)
             self._changed.notify_all()
-            return len(self._tasks) - 1
 
     def pop(self, timeout: float | None) -> Queued | None:
         """The next task, waiting up to `timeout` seconds (None: for ever) for one.
@@ -53,13 +51,6 @@ class TaskQueue:
                     self._tasks.remove(task)
                     return True
             return False
-
-    def position(self, task_id: str) -> int | None:
-        with self._changed:
-            for index, task in enumerate(self._tasks):
-                if task.task_id == task_id:
-                    return index
-            return None
 
     def task_ids(self) -> tuple[str, ...]:
         with self._changed:
