@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from decoder.engines import ENGINE_NAMES
 from tests.speech import PARAGRAPHS, speak
 
 SERVER_START_DEADLINE_S = 180.0
@@ -128,8 +129,29 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[RunningServer]:
+def default_engine_server(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("server"), model_dir)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def server(default_engine_server: RunningServer) -> RunningServer:
+    """A server with the default engine; the end-to-end modules override it with engine_server."""
+    return default_engine_server
+
+
+@pytest.fixture(scope="session", params=ENGINE_NAMES)
+def engine_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[RunningServer]:
+    """A server for each engine; the end-to-end tests run against both through it."""
+    if request.param == "openai-whisper":
+        yield request.getfixturevalue("default_engine_server")
+        return
+    running = start_server(tmp_path_factory.mktemp("server"), model_dir, ENGINE=request.param)
     yield running
     running.stop()
 

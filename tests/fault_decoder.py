@@ -21,12 +21,12 @@ CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
 
 def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
-    from decoder import model_holder, service, transcription
+    from decoder import engines, model_holder, service
 
     real_transcribe = model_holder.ModelHolder.transcribe
 
     def transcribe(
-        self: model_holder.ModelHolder, task: SubmitTask, on_progress: transcription.ProgressCallback
+        self: model_holder.ModelHolder, task: SubmitTask, on_progress: engines.ProgressCallback
     ) -> Transcript:
         if CRASH_MARKER in Path(task.audio_path).read_bytes()[-len(CRASH_MARKER) :]:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -19,6 +19,12 @@ from tests.speech import PARAGRAPHS, speak, word_error_rate
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def server(engine_server: RunningServer) -> RunningServer:
+    """Every test here runs against each engine."""
+    return engine_server
+
+
 def upload(server: RunningServer, path: Path, **fields: str) -> str:
     with server.client() as client, path.open("rb") as audio:
         response = client.post("/api/v1/transcribe", files={"file": (path.name, audio)}, data=fields)

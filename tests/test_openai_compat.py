@@ -18,6 +18,12 @@ TIMING_LINE = re.compile(r"^\d\d:\d\d:\d\d[,.]\d{3} --> \d\d:\d\d:\d\d[,.]\d{3}$
 
 
 @pytest.fixture(scope="module")
+def server(engine_server: RunningServer) -> RunningServer:
+    """Every test here runs against each engine."""
+    return engine_server
+
+
+@pytest.fixture(scope="module")
 def client(server: RunningServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key="not-checked", max_retries=0) as client:
         yield client

@@ -5,8 +5,8 @@ Pure data, no torch: the front end validates MAX_MODEL and CPU_FALLBACK_MODEL ag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -17,12 +17,17 @@ class ModelInfo:
     english_only: bool
     # Rough VRAM need in GiB, from openai-whisper's published table.
     vram_gib: float
-    # openai-whisper names its download after the URL, so aliases share a file.
-    checkpoint_name: str
+    # openai-whisper names its download after the URL, so aliases share a file (and a
+    # CTranslate2 directory): "<file_stem>.pt" and "ctranslate2/<file_stem>/" under MODEL_DIR.
+    file_stem: str
+
+    @property
+    def checkpoint_name(self) -> str:
+        return f"{self.file_stem}.pt"
 
 
-def _model(name: str, tier: int, vram_gib: float, checkpoint: str | None = None) -> ModelInfo:
-    return ModelInfo(name, tier, name.endswith(".en"), vram_gib, f"{checkpoint or name}.pt")
+def _model(name: str, tier: int, vram_gib: float, stem: str | None = None) -> ModelInfo:
+    return ModelInfo(name, tier, name.endswith(".en"), vram_gib, stem or name)
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -73,17 +78,13 @@ def ladder_from(top: str) -> tuple[str, ...]:
     return (top, *(info.name for info in lower))
 
 
-def available_models(max_model: str, model_dir: Path) -> tuple[str, ...]:
+def available_models(max_model: str, is_present: Callable[[str], bool]) -> tuple[str, ...]:
     """The models a task may ask for: `max_model` (downloaded if need be) and every smaller model
-    of its family whose checkpoint is already in `model_dir`."""
+    of its family that `is_present` in MODEL_DIR already."""
     top = MODELS[max_model]
     return tuple(
         info.name
         for info in MODELS.values()
         if info.name == max_model
-        or (
-            info.english_only == top.english_only
-            and info.tier <= top.tier
-            and (model_dir / info.checkpoint_name).is_file()
-        )
+        or (info.english_only == top.english_only and info.tier <= top.tier and is_present(info.name))
     )

@@ -64,6 +64,12 @@ class DecoderConfig:
     unload_model_after_s: int | None
     model_dir: str
     log_level: int
+    # "openai-whisper" or "faster-whisper".
+    engine: str = "openai-whisper"
+    # "auto", "int8", "float16" or "float32"; openai-whisper knows all but int8.
+    compute_type: str = "auto"
+    # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
+    vad_filter: bool = False
 
 
 # Front end -> decoder.
@@ -121,6 +127,8 @@ class DecoderReady:
     languages: tuple[tuple[str, str], ...]
     # Models a task may ask for: MAX_MODEL's family, up to it, that are in MODEL_DIR.
     available_models: tuple[str, ...] = ()
+    # ENGINE: "openai-whisper" or "faster-whisper".
+    engine: str = "openai-whisper"
 
 
 @dataclass(frozen=True)

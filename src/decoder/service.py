@@ -17,8 +17,10 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
+from decoder.engines import ModelLoadError, create_engine
 from decoder.ladder import plan_models
-from decoder.model_holder import ModelHolder, ModelLoadError, probe_device, supported_languages
+from decoder.machine import probe_device, supported_languages, usable_cpus
+from decoder.model_holder import ModelHolder
 from decoder.models import available_models
 from decoder.protocol import (
     CancelTask,
@@ -78,13 +80,17 @@ class DecoderService:
             develop_mode=config.develop_mode,
             facts=facts,
         )
-        self._holder = ModelHolder(self._plan, Path(config.model_dir), report=self._send)
+        engine = create_engine(
+            config.engine, Path(config.model_dir), config.compute_type, config.vad_filter, usable_cpus()
+        )
+        self._holder = ModelHolder(self._plan, engine, report=self._send)
 
     def run(self) -> None:
         log.info(
-            "decoder started (pid %d): %s mode, max model %s",
+            "decoder started (pid %d): %s mode, %s engine, max model %s",
             os.getpid(),
             "GPU" if self._plan.gpu_mode else "CPU",
+            self._holder.engine.name,
             self._plan.max_model_to_use,
         )
         self._send(
@@ -94,7 +100,8 @@ class DecoderService:
                 max_model_to_use=self._plan.max_model_to_use,
                 english_only=self._plan.english_only,
                 languages=supported_languages(),
-                available_models=available_models(self._plan.max_model_to_use, Path(self._config.model_dir)),
+                available_models=available_models(self._plan.max_model_to_use, self._holder.engine.has_model),
+                engine=self._holder.engine.name,
             )
         )
         threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()

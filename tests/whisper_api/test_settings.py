@@ -77,6 +77,9 @@ def test_values_are_parsed() -> None:
         ("LOG_FORMAT", "{nosuchfield}", "'{'-style logging format"),
         ("MAX_UPLOAD_MB", "0", "a whole number ≥ 1"),
         ("SHUTDOWN_GRACE_S", "soon", "a whole number ≥ 0"),
+        ("ENGINE", "whisper.cpp", "one of openai-whisper, faster-whisper"),
+        ("COMPUTE_TYPE", "int4", "one of auto, int8, float16, float32"),
+        ("VAD_FILTER", "sometimes", "1 (yes) or 0 (no)"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, accepted: str) -> None:
@@ -116,3 +119,22 @@ def test_dotenv_is_read_but_environment_wins(tmp_path: Path) -> None:
         check=True,
     )
     assert result.stdout.split() == ["tiny.en", "5000"]
+
+
+def test_engine_settings() -> None:
+    default = Settings.from_environ({})
+    assert (default.engine, default.compute_type, default.vad_filter) == ("openai-whisper", "auto", False)
+    faster = Settings.from_environ({"ENGINE": "faster-whisper", "COMPUTE_TYPE": "int8", "VAD_FILTER": "1"})
+    assert (faster.engine, faster.compute_type, faster.vad_filter) == ("faster-whisper", "int8", True)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"COMPUTE_TYPE": "int8"}, "openai-whisper has no int8"),
+        ({"VAD_FILTER": "1"}, "only ENGINE=faster-whisper filters"),
+    ],
+)
+def test_faster_whisper_options_need_that_engine(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_environ(environ)

@@ -2,13 +2,17 @@
 
 Supported sources are CTranslate2 / faster-whisper directories (model.bin + config.json)
 and Hugging Face transformers Whisper directories (config.json + safetensors or
-pytorch_model.bin weights, sharded or not).
+pytorch_model.bin weights, sharded or not). A CTranslate2 source is also copied as it is to
+MODEL_DIR/ctranslate2/<name>/, where the faster-whisper engine loads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 
 from decoder.model_import.checkpoint import WhisperWeights, write_checkpoint
@@ -54,17 +58,39 @@ def _load(source: Path) -> WhisperWeights:
     return load_ct2(source) if _detect(source) == "ct2" else load_huggingface(source)
 
 
+def copy_ct2_directory(source: Path, destination: Path) -> None:
+    """Copy a CTranslate2 model directory; the destination appears whole or not at all."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if destination.exists():
+            shutil.rmtree(destination)
+        staging.rename(destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def import_model(source: Path, name: str, model_dir: Path) -> Path:
     """Converts the model directory `source` into model_dir/<name>.pt and returns that path.
 
     The file is written atomically; on any failure ModelImportError is raised and no
     checkpoint (complete or partial) is left under model_dir.
     """
-    if not name or Path(name).name != name or name in {".", ".."}:
+    if not name or Path(name).name != name or name in {".", ".."} or name.startswith("."):
         raise ModelImportError(f"invalid model name {name!r}: it must be a plain file name")
     destination = model_dir / f"{name}.pt"
+    ct2_copy = model_dir / "ctranslate2" / name if _detect(source) == "ct2" else None
     try:
-        write_checkpoint(_load(source), destination)
+        weights = _load(source)
+        if ct2_copy is not None:
+            copy_ct2_directory(source, ct2_copy)
+        write_checkpoint(weights, destination)
     except _FOREIGN_ERRORS as exc:
+        if ct2_copy is not None and not destination.exists():
+            shutil.rmtree(ct2_copy, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                ct2_copy.parent.rmdir()
         raise ModelImportError(f"cannot import {source}: {type(exc).__name__}: {exc}") from exc
     return destination

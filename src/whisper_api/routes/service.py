@@ -36,6 +36,7 @@ def decoder_status_json(tracker: TaskTracker) -> dict[str, Any]:
     return {
         "gpu_mode": ready.gpu_mode if ready else None,
         "max_model_to_use": ready.max_model_to_use if ready else None,
+        "engine": ready.engine if ready else None,
         "last_loaded_model_size": status.last_loaded_model_size if status else None,
         "is_model_loaded": status.is_model_loaded if status else False,
         "currently_busy": status.currently_busy if status else False,

@@ -1,0 +1,90 @@
+"""Speech-recognition engines behind one interface, chosen with ENGINE.
+
+    Engine.load(name, device) -> LoadedModel
+        LoadedModel.transcribe(task, english_only=..., on_progress=...) -> Transcript
+        LoadedModel.detect_language(audio_path) -> (language, probability)
+
+Errors an engine raises while loading, translated from its library's own:
+
+    ModelLoadError     the model is missing or unreadable; the message says how to fix it
+    ModelDoesNotFit    the GPU has too little memory for it; ModelHolder tries a smaller model
+
+The engines' libraries are imported only by the engine that needs them, so a decoder running
+faster-whisper never initialises torch's CUDA state, and the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from decoder.protocol import SubmitTask, Transcript
+
+ENGINE_NAMES = ("openai-whisper", "faster-whisper")
+COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
+
+# (decoded seconds, total seconds)
+ProgressCallback = Callable[[float, float], None]
+# Progress is reported at most this often; decoding a 30 s window takes longer than that anyway.
+PROGRESS_INTERVAL_S = 0.5
+
+
+class ModelLoadError(Exception):
+    """No model could be loaded; the message says why."""
+
+
+class ModelDoesNotFit(Exception):
+    """The model does not fit into the GPU's free memory."""
+
+
+class LoadedModel(Protocol):
+    def transcribe(
+        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+    ) -> Transcript:
+        """Decode the task's file; `on_progress` hears of it at most every PROGRESS_INTERVAL_S."""
+
+    def detect_language(self, audio_path: str) -> tuple[str, float]:
+        """The most probable language of the first 30 s and its probability."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def has_model(self, model: str) -> bool:
+        """Whether the model's files are in MODEL_DIR already."""
+
+    def load(self, model: str, device: str) -> LoadedModel:
+        """Load the model onto "cuda" or "cpu"; raises ModelLoadError or ModelDoesNotFit."""
+
+    def release_memory(self) -> None:
+        """Give cached device memory back after a model was dropped or did not fit."""
+
+
+class ProgressThrottle:
+    """Forwards progress to a callback, at most once every PROGRESS_INTERVAL_S."""
+
+    def __init__(self, on_progress: ProgressCallback, clock: Callable[[], float]) -> None:
+        self._on_progress = on_progress
+        self._clock = clock
+        self._last_report: float | None = None
+
+    def __call__(self, decoded_s: float, total_s: float) -> None:
+        now = self._clock()
+        if self._last_report is None or now - self._last_report >= PROGRESS_INTERVAL_S:
+            self._last_report = now
+            self._on_progress(decoded_s, total_s)
+
+
+def create_engine(
+    name: str, model_dir: Path, compute_type: str, vad_filter: bool, cpu_threads: int
+) -> Engine:
+    if name == "faster-whisper":
+        from decoder.engines.faster_whisper_engine import FasterWhisperEngine
+
+        return FasterWhisperEngine(model_dir, compute_type, vad_filter, cpu_threads)
+    if name == "openai-whisper":
+        from decoder.engines.openai_whisper_engine import OpenAIWhisperEngine
+
+        return OpenAIWhisperEngine(model_dir, compute_type, cpu_threads)
+    raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

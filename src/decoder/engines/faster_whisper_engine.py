@@ -1,0 +1,131 @@
+"""The faster-whisper engine: the same Whisper weights on CTranslate2, with int8 on the CPU.
+
+It loads CTranslate2 model directories from MODEL_DIR/ctranslate2/<model>/ (what
+`whisper-api import-model` stores for a CTranslate2 source) and never downloads one.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+from faster_whisper import WhisperModel, decode_audio
+
+from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.models import MODELS
+from decoder.protocol import SubmitTask, Transcript
+
+# openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SAMPLE_RATE = 16_000
+
+
+def ct2_directory(model_dir: Path, model: str) -> Path:
+    return model_dir / "ctranslate2" / MODELS[model].file_stem
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, model_dir: Path, compute_type: str, vad_filter: bool, cpu_threads: int) -> None:
+        self._model_dir = model_dir
+        self._compute_type = compute_type
+        self._vad_filter = vad_filter
+        self._cpu_threads = cpu_threads
+
+    def has_model(self, model: str) -> bool:
+        return (ct2_directory(self._model_dir, model) / "model.bin").is_file()
+
+    def load(self, model: str, device: str) -> FasterWhisperModel:
+        directory = ct2_directory(self._model_dir, model)
+        if not self.has_model(model):
+            raise ModelLoadError(
+                f"model {model} is not in {directory}: the faster-whisper engine loads CTranslate2 "
+                "directories and downloads nothing; import one with `whisper-api import-model`"
+            )
+        try:
+            loaded = WhisperModel(
+                str(directory),
+                device=device,
+                compute_type=self._resolved_compute_type(device),
+                cpu_threads=self._cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            if "out of memory" in str(exc).lower():
+                raise ModelDoesNotFit(str(exc)) from exc
+            raise ModelLoadError(f"model {model} could not be loaded from {directory}: {exc}") from exc
+        return FasterWhisperModel(loaded, self._vad_filter)
+
+    def _resolved_compute_type(self, device: str) -> str:
+        # CTranslate2's own "auto" differs between GPUs; this one is documented and predictable.
+        if self._compute_type == "auto":
+            return "float16" if device == "cuda" else "int8"
+        return self._compute_type
+
+    def release_memory(self) -> None:
+        # CTranslate2 frees a model's device memory when its last reference goes.
+        gc.collect()
+
+
+class FasterWhisperModel:
+    def __init__(self, model: WhisperModel, vad_filter: bool) -> None:
+        self._model = model
+        self._vad_filter = vad_filter
+
+    def transcribe(
+        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+    ) -> Transcript:
+        options = task.options
+        report = ProgressThrottle(on_progress, time.monotonic)
+        # Defaults follow openai-whisper's (greedy search, one sample per fallback temperature),
+        # so that switching engines changes the speed, not the decoding.
+        segments, info = self._model.transcribe(
+            decode_audio(task.audio_path, sampling_rate=SAMPLE_RATE),
+            # English-only models have no task token: "translate" of English speech is its transcript.
+            task="transcribe" if english_only else task.task_type,
+            language="en" if english_only else task.language,
+            initial_prompt=options.initial_prompt,
+            word_timestamps=options.word_timestamps,
+            beam_size=options.beam_size or 1,
+            best_of=1,
+            temperature=FALLBACK_TEMPERATURES if options.temperature is None else options.temperature,
+            vad_filter=self._vad_filter,
+        )
+        decoded: list[Any] = []
+        # The segments come from a generator: each one is decoded when it is asked for.
+        for segment in segments:
+            decoded.append(segment)
+            report(min(float(segment.end), info.duration), info.duration)
+        return Transcript(
+            text="".join(segment.text for segment in decoded).strip(),
+            language=str(info.language),
+            duration_s=round(float(info.duration), 3),
+            segments=tuple((float(s.start), float(s.end), str(s.text).strip()) for s in decoded),
+            words=tuple(
+                tuple(
+                    (float(w.start), float(w.end), str(w.word), float(w.probability)) for w in s.words or ()
+                )
+                for s in decoded
+            ),
+            stats=tuple(
+                (
+                    int(s.seek),
+                    tuple(int(token) for token in s.tokens),
+                    float(s.temperature or 0.0),
+                    float(s.avg_logprob),
+                    float(s.compression_ratio),
+                    float(s.no_speech_prob),
+                )
+                for s in decoded
+            ),
+        )
+
+    def detect_language(self, audio_path: str) -> tuple[str, float]:
+        if not self._model.model.is_multilingual:
+            raise ValueError("this model is English-only and cannot detect a language")
+        audio = decode_audio(audio_path, sampling_rate=SAMPLE_RATE)
+        language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
+        return str(language), float(probability)

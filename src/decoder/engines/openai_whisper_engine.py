@@ -1,0 +1,170 @@
+"""The openai-whisper engine: the reference implementation, on torch (CUDA or CPU)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import whisper
+from whisper.audio import HOP_LENGTH, SAMPLE_RATE
+
+from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.models import MODELS
+from decoder.protocol import SubmitTask, Transcript
+
+# The module itself: the package attribute `whisper.transcribe` is the function of that name.
+whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, model_dir: Path, compute_type: str, cpu_threads: int) -> None:
+        self._model_dir = model_dir
+        # Settings refuse int8 for this engine; float32 is the one way to turn fp16 off on a GPU.
+        self._fp16_on_gpu = compute_type != "float32"
+        torch.set_num_threads(cpu_threads)
+
+    def checkpoint(self, model: str) -> Path:
+        return self._model_dir / MODELS[model].checkpoint_name
+
+    def has_model(self, model: str) -> bool:
+        return self.checkpoint(model).is_file()
+
+    def load(self, model: str, device: str) -> OpenAIWhisperModel:
+        checkpoint = self.checkpoint(model)
+        try:
+            if checkpoint.is_file():
+                # By path: openai-whisper would re-download an imported file whose hash differs.
+                loaded = whisper.load_model(str(checkpoint), device=device)
+                _apply_alignment_heads(loaded, checkpoint)
+            else:
+                loaded = whisper.load_model(model, device=device, download_root=str(self._model_dir))
+        except torch.cuda.OutOfMemoryError as exc:
+            raise ModelDoesNotFit(str(exc)) from exc
+        except Exception as exc:
+            if checkpoint.is_file():
+                raise ModelLoadError(f"model {model} could not be loaded from {checkpoint}: {exc}") from exc
+            raise ModelLoadError(
+                f"model {model} is not in {self._model_dir} and could not be downloaded ({exc}); "
+                "import one with `whisper-api import-model`"
+            ) from exc
+        return OpenAIWhisperModel(loaded, fp16=device == "cuda" and self._fp16_on_gpu)
+
+    def release_memory(self) -> None:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _apply_alignment_heads(model: Any, checkpoint: Path) -> None:
+    """Word timestamps need the model's alignment heads; openai-whisper sets them only for
+    models it downloaded, and `whisper-api import-model` stores them in the checkpoint."""
+    stored = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True)
+    heads = stored.get("alignment_heads")
+    if isinstance(heads, bytes):
+        model.set_alignment_heads(heads)
+
+
+class OpenAIWhisperModel:
+    def __init__(self, model: Any, fp16: bool) -> None:
+        self._model = model
+        self._fp16 = fp16
+
+    def transcribe(
+        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+    ) -> Transcript:
+        audio = whisper.load_audio(task.audio_path)
+        duration_s = len(audio) / SAMPLE_RATE
+        options = task.options
+        extra: dict[str, Any] = {}
+        if options.temperature is not None:
+            extra["temperature"] = options.temperature
+        if options.beam_size is not None:
+            extra["beam_size"] = options.beam_size
+        with _progress_reported(on_progress):
+            # English-only models have no task token: "translate" of English speech is its transcript.
+            result = self._model.transcribe(
+                audio,
+                task="transcribe" if english_only else task.task_type,
+                language="en" if english_only else task.language,
+                initial_prompt=options.initial_prompt,
+                word_timestamps=options.word_timestamps,
+                fp16=self._fp16,
+                verbose=None,
+                **extra,
+            )
+        segments = result["segments"]
+        return Transcript(
+            text=str(result["text"]).strip(),
+            language=str(result["language"]),
+            duration_s=round(duration_s, 3),
+            segments=tuple((float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in segments),
+            words=tuple(
+                tuple(
+                    (float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"]))
+                    for w in s.get("words", ())
+                )
+                for s in segments
+            ),
+            stats=tuple(
+                (
+                    int(s["seek"]),
+                    tuple(int(token) for token in s["tokens"]),
+                    float(s["temperature"]),
+                    float(s["avg_logprob"]),
+                    float(s["compression_ratio"]),
+                    float(s["no_speech_prob"]),
+                )
+                for s in segments
+            ),
+        )
+
+    def detect_language(self, audio_path: str) -> tuple[str, float]:
+        audio = whisper.pad_or_trim(whisper.load_audio(audio_path))
+        mel = whisper.log_mel_spectrogram(audio, n_mels=self._model.dims.n_mels).to(self._model.device)
+        _, probabilities = self._model.detect_language(mel)
+        language = max(probabilities, key=probabilities.get)
+        return str(language), float(probabilities[language])
+
+
+@contextlib.contextmanager
+def _progress_reported(on_progress: ProgressCallback) -> Iterator[None]:
+    """openai-whisper reports decoded mel frames to a tqdm bar; a stand-in bar forwards them.
+
+    The decoder runs one task at a time, so swapping the module's reference is safe.
+    """
+
+    def progress_bar(**kwargs: Any) -> _ProgressBar:
+        return _ProgressBar(kwargs["total"], ProgressThrottle(on_progress, time.monotonic))
+
+    real_tqdm = whisper_transcribe.tqdm
+    whisper_transcribe.tqdm = types.SimpleNamespace(tqdm=progress_bar)
+    try:
+        yield
+    finally:
+        whisper_transcribe.tqdm = real_tqdm
+
+
+class _ProgressBar:
+    def __init__(self, total_frames: int, report: ProgressThrottle) -> None:
+        self._total_s = total_frames * HOP_LENGTH / SAMPLE_RATE
+        self._frames = 0
+        self._report = report
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def update(self, frames: int) -> None:
+        self._frames += frames
+        self._report(self._frames * HOP_LENGTH / SAMPLE_RATE, self._total_s)

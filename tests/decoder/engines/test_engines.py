@@ -1,0 +1,114 @@
+"""Both engines against the real tiny.en weights: same results shape, progress and options."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from decoder.engines import ENGINE_NAMES, Engine, ModelLoadError, ProgressThrottle, create_engine
+from decoder.protocol import DecodeOptions, SubmitTask
+from tests.speech import PARAGRAPHS, word_error_rate
+
+
+def engine_for(name: str, model_dir: Path, compute_type: str = "auto", vad_filter: bool = False) -> Engine:
+    return create_engine(name, model_dir, compute_type, vad_filter, cpu_threads=2)
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest, model_dir: Path) -> Engine:
+    return engine_for(request.param, model_dir)
+
+
+@pytest.mark.slow
+def test_transcribes_translates_and_reports_progress(engine: Engine, speech_dir: Path) -> None:
+    model = engine.load("tiny.en", "cpu")
+    audio = str(speech_dir / "paragraph2.wav")
+    progress: list[tuple[float, float]] = []
+    task = SubmitTask("a" * 32, audio, "transcribe", None)
+    transcript = model.transcribe(
+        task, english_only=True, on_progress=lambda done, total: progress.append((done, total))
+    )
+    translated = model.transcribe(
+        SubmitTask("b" * 32, audio, "translate", None),
+        english_only=True,
+        on_progress=lambda done, total: None,
+    )
+    assert transcript.language == "en"
+    assert word_error_rate(PARAGRAPHS[2], transcript.text) <= 0.10
+    assert translated.text == transcript.text
+    assert transcript.segments[0][0] == 0.0 and transcript.segments[-1][1] > transcript.segments[0][1]
+    assert 10 < transcript.duration_s < 30
+    assert progress and progress[0][1] == pytest.approx(transcript.duration_s, abs=0.05)
+    assert all(0 < done <= total for done, total in progress)
+    assert transcript.words == ((),) * len(transcript.segments)
+    assert len(transcript.stats) == len(transcript.segments)
+    assert all(stats[1] and stats[3] < 0 for stats in transcript.stats)
+
+
+@pytest.mark.slow
+def test_word_timestamps_prompt_and_beam_search(engine: Engine, speech_dir: Path) -> None:
+    model = engine.load("tiny.en", "cpu")
+    options = DecodeOptions(
+        initial_prompt="Council meeting notes.", beam_size=3, word_timestamps=True, temperature=0.0
+    )
+    task = SubmitTask("c" * 32, str(speech_dir / "paragraph1.wav"), "transcribe", None, options)
+    transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
+    assert word_error_rate(PARAGRAPHS[1], transcript.text) <= 0.10
+    words = [word for segment in transcript.words for word in segment]
+    assert word_error_rate(PARAGRAPHS[1], "".join(word[2] for word in words)) <= 0.10
+    starts = [word[0] for word in words]
+    assert starts == sorted(starts) and all(start <= end for start, end, _, _ in words)
+    assert all(0.0 <= probability <= 1.0 for _, _, _, probability in words)
+    assert {stats[2] for stats in transcript.stats} == {0.0}
+
+
+def test_language_detection_needs_a_multilingual_model(engine: Engine, speech_dir: Path) -> None:
+    model = engine.load("tiny.en", "cpu")
+    with pytest.raises(ValueError):
+        model.detect_language(str(speech_dir / "paragraph0.wav"))
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_a_missing_offline_model_names_the_fix(name: str, tmp_path: Path) -> None:
+    engine = engine_for(name, tmp_path)
+    assert not engine.has_model("medium")
+    with pytest.raises(ModelLoadError) as caught:
+        engine.load("medium", "cpu")
+    assert "whisper-api import-model" in str(caught.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_damaged_ct2_model_is_a_load_error(model_dir: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "ctranslate2" / "tiny.en"
+    shutil.copytree(model_dir / "ctranslate2" / "tiny.en", damaged)
+    (damaged / "model.bin").write_bytes(b"\0" * 64)
+    engine = engine_for("faster-whisper", tmp_path)
+    assert engine.has_model("tiny.en")
+    with pytest.raises(ModelLoadError, match="could not be loaded from"):
+        engine.load("tiny.en", "cpu")
+
+
+@pytest.mark.slow
+def test_faster_whisper_runs_each_compute_type_on_the_cpu(model_dir: Path, speech_dir: Path) -> None:
+    task = SubmitTask("d" * 32, str(speech_dir / "paragraph3.wav"), "transcribe", None)
+    for compute_type in ("int8", "float32"):
+        model = engine_for("faster-whisper", model_dir, compute_type, vad_filter=True).load("tiny.en", "cpu")
+        transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
+        assert word_error_rate(PARAGRAPHS[3], transcript.text) <= 0.10, compute_type
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown engine"):
+        engine_for("whisper.cpp", tmp_path)
+
+
+def test_progress_is_throttled() -> None:
+    now = [0.0]
+    heard: list[float] = []
+    throttle = ProgressThrottle(lambda done, total: heard.append(done), lambda: now[0])
+    for step in range(10):
+        now[0] = step * 0.2
+        throttle(float(step), 10.0)
+    assert heard == [0.0, 3.0, 6.0, 9.0]
