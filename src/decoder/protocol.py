@@ -70,6 +70,8 @@ class DecoderConfig:
     compute_type: str = "auto"
     # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
     vad_filter: bool = False
+    # Threads one decoding may use; 0: every CPU in the decoder's affinity mask.
+    cpu_threads: int = 0
 
 
 # Front end -> decoder.

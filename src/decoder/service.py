@@ -81,7 +81,11 @@ class DecoderService:
             facts=facts,
         )
         engine = create_engine(
-            config.engine, Path(config.model_dir), config.compute_type, config.vad_filter, usable_cpus()
+            config.engine,
+            Path(config.model_dir),
+            config.compute_type,
+            config.vad_filter,
+            config.cpu_threads or usable_cpus(),
         )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
 

@@ -46,6 +46,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         engine=settings.engine,
         compute_type=settings.compute_type,
         vad_filter=settings.vad_filter,
+        cpu_threads=settings.cpu_threads,
     )
 
 

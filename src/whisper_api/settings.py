@@ -68,6 +68,7 @@ class Settings:
     engine: str = "openai-whisper"
     compute_type: str = "auto"
     vad_filter: bool = False
+    cpu_threads: int = 0
 
     @property
     def log_path(self) -> Path:
@@ -122,6 +123,7 @@ class Settings:
             engine=engine,
             compute_type=compute_type,
             vad_filter=vad_filter,
+            cpu_threads=read("CPU_THREADS", 0, _int_in(0)),
         )
 
 

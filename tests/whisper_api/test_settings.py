@@ -80,6 +80,7 @@ def test_values_are_parsed() -> None:
         ("ENGINE", "whisper.cpp", "one of openai-whisper, faster-whisper"),
         ("COMPUTE_TYPE", "int4", "one of auto, int8, float16, float32"),
         ("VAD_FILTER", "sometimes", "1 (yes) or 0 (no)"),
+        ("CPU_THREADS", "-2", "a whole number ≥ 0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, accepted: str) -> None:
@@ -124,6 +125,8 @@ def test_dotenv_is_read_but_environment_wins(tmp_path: Path) -> None:
 def test_engine_settings() -> None:
     default = Settings.from_environ({})
     assert (default.engine, default.compute_type, default.vad_filter) == ("openai-whisper", "auto", False)
+    assert default.cpu_threads == 0
+    assert Settings.from_environ({"CPU_THREADS": "1"}).cpu_threads == 1
     faster = Settings.from_environ({"ENGINE": "faster-whisper", "COMPUTE_TYPE": "int8", "VAD_FILTER": "1"})
     assert (faster.engine, faster.compute_type, faster.vad_filter) == ("faster-whisper", "int8", True)
 
