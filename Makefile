@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-packages browser run test lint typecheck clean
+.PHONY: install system-packages browser run test lint typecheck bench clean
 
 install: system-packages $(VENV)/.installed .env
 	@$(VENV)/bin/whisper-api ensure-model
@@ -58,8 +58,8 @@ run: install
 	$(VENV)/bin/whisper-api serve
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/hadolint Containerfile
 	# Parses without nixpkgs, store or daemon: all a machine without network can check.
 	nix-instantiate --store dummy:// --parse flake.nix $$(find nix -name '*.nix') >/dev/null
@@ -69,6 +69,10 @@ typecheck: $(VENV)/.installed
 
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
+
+# About a quarter of an hour on a 2-core CPU; rewrites docs/benchmarks.md. Not part of `make test`.
+bench: install
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,8 @@ Whisper models know."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 
 import torch
@@ -22,6 +24,18 @@ def usable_cpus() -> int:
     """CPUs this process may run on: its affinity mask (taskset, cgroup cpusets), not the host's
     count, so that a decoder pinned to 2 of 64 cores runs 2 threads instead of 64 that contend."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def return_freed_memory() -> None:
+    """Collect garbage and hand the freed heap back to the system. glibc keeps freed pages for
+    reuse, so without malloc_trim an unloaded model would go on counting in the decoder's RSS."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        # Not glibc (musl, macOS): nothing to trim.
+        return
+    libc.malloc_trim(0)
 
 
 def supported_languages() -> tuple[tuple[str, str], ...]:

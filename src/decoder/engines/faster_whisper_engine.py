@@ -6,7 +6,6 @@ It loads CTranslate2 model directories from MODEL_DIR/ctranslate2/<model>/ (what
 
 from __future__ import annotations
 
-import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from faster_whisper import WhisperModel, decode_audio
 
 from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.machine import return_freed_memory
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
 
@@ -66,8 +66,8 @@ class FasterWhisperEngine:
         return self._compute_type
 
     def release_memory(self) -> None:
-        # CTranslate2 frees a model's device memory when its last reference goes.
-        gc.collect()
+        # CTranslate2 frees a model's memory when its last reference goes.
+        return_freed_memory()
 
 
 class FasterWhisperModel:

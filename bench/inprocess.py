@@ -1,0 +1,102 @@
+"""Engines measured in this process, through the decoder's own Engine classes: real-time factor
+and word error rate per engine, compute type, thread count and beam size, on the same clip."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.speech import word_error_rate
+
+from decoder.engines import LoadedModel, create_engine
+from decoder.protocol import DecodeOptions, SubmitTask
+
+MODEL = "tiny.en"
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    engine: str
+    compute_type: str
+    cpu_threads: int
+    vad_filter: bool = False
+    # openai-whisper only: torch's fused attention kernel (off is openai-whisper before SDPA).
+    sdpa: bool = True
+
+    @property
+    def label(self) -> str:
+        parts = [
+            self.engine,
+            self.compute_type,
+            f"{self.cpu_threads} thread{'s' if self.cpu_threads > 1 else ''}",
+        ]
+        if self.vad_filter:
+            parts.append("VAD")
+        if not self.sdpa:
+            parts.append("no SDPA")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    setup: EngineSetup
+    beam_size: int | None
+    seconds: float
+    audio_s: float
+    wer: float
+
+    @property
+    def rtf(self) -> float:
+        return self.seconds / self.audio_s
+
+
+def load(setup: EngineSetup, model_dir: Path) -> LoadedModel:
+    engine = create_engine(setup.engine, model_dir, setup.compute_type, setup.vad_filter, setup.cpu_threads)
+    return engine.load(MODEL, "cpu")
+
+
+def transcribe_once(model: LoadedModel, audio: Path, beam_size: int | None = None) -> tuple[float, str]:
+    """Seconds and text of one transcription, exactly as the decoder runs it."""
+    task = SubmitTask("b" * 32, str(audio), "transcribe", None, DecodeOptions(beam_size=beam_size))
+    started = time.perf_counter()
+    transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
+    return time.perf_counter() - started, transcript.text
+
+
+@contextmanager
+def _sdpa(enabled: bool) -> Iterator[None]:
+    import whisper.model
+
+    with nullcontext() if enabled else whisper.model.disable_sdpa():
+        yield
+
+
+def engine_matrix(
+    setups: list[tuple[EngineSetup, tuple[int | None, ...]]],
+    model_dir: Path,
+    audio: Path,
+    audio_s: float,
+    reference: str,
+    warm_up: Path,
+) -> list[EngineRun]:
+    runs: list[EngineRun] = []
+    for setup, beams in setups:
+        model = load(setup, model_dir)
+        with _sdpa(setup.sdpa):
+            # The first call pays for one-time set-up (kernels, caches); a real server has paid it.
+            transcribe_once(model, warm_up)
+            for beam_size in beams:
+                seconds, text = transcribe_once(model, audio, beam_size)
+                runs.append(EngineRun(setup, beam_size, seconds, audio_s, word_error_rate(reference, text)))
+                print(f"  {setup.label}, beam {beam_size or 1}: {seconds:.1f} s", flush=True)
+        del model
+    return runs
+
+
+def median_seconds(model: LoadedModel, audio: Path, repeats: int) -> tuple[float, list[float]]:
+    samples = [transcribe_once(model, audio)[0] for _ in range(repeats)]
+    return statistics.median(samples), samples

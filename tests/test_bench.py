@@ -1,0 +1,40 @@
+"""The benchmark suite runs and writes its report (`python -m bench --quick`, a short plan)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_run_writes_every_table(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = output.read_text()
+    for heading in ("# Benchmarks", "## Targets", "## Engines", "## The server", "## Memory"):
+        assert heading in report
+    # Every engine configuration got a row with a time, an RTF and a word error rate.
+    engine_rows = re.findall(
+        r"^\| (openai|faster)-whisper, [^|]+ \| \d \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|", report, re.M
+    )
+    assert len(engine_rows) >= 8
+    assert all(float(wer) < 0.2 for _, wer in engine_rows)
+    assert "| 4 queued tasks, openai-whisper | no failures | 0 failed | met |" in report
+    assert "| 4 queued tasks, faster-whisper | no failures | 0 failed | met |" in report
+    # The bad upload was refused as such, and every latency row has numbers.
+    assert "answered 400" in report
+    assert len(re.findall(r"^\| \S+-whisper \| (idle|decoding) \| `/", report, re.M)) == 8
