@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -78,20 +79,27 @@ def measure_engine_service(
 ) -> EngineService:
     settings = SERVER_SETTINGS[engine]
     threads = int(settings.get("CPU_THREADS", "0")) or usable_cpus()
-    model = inprocess.load(
-        EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads), model_dir
-    )
-    inprocess.transcribe_once(model, recordings.short)
     overhead_clip = recordings.long if plan.long_clip else recordings.minute
-    in_process_s, _ = inprocess.median_seconds(model, overhead_clip, 3)
-    del model
-    print(f"{engine}: in process {in_process_s:.2f} s; starting the server", flush=True)
     server, startup = service.start_timed(work / f"{engine}-server", model_dir, **settings)
     try:
+        model = inprocess.load(
+            EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads), model_dir
+        )
         with server.client() as client:
+            inprocess.transcribe_once(model, recordings.short)
             service.one_task_seconds(client, recordings.short)
-            api_s = sorted(service.one_task_seconds(client, overhead_clip) for _ in range(3))[1]
-        print(f"{engine}: through the API {api_s:.2f} s", flush=True)
+            # In turns, so that a drift of the machine's speed during the run touches both alike.
+            pairs = [
+                (
+                    inprocess.transcribe_once(model, overhead_clip)[0],
+                    service.one_task_seconds(client, overhead_clip),
+                )
+                for _ in range(3)
+            ]
+        del model
+        in_process_s = statistics.median(in_process for in_process, _ in pairs)
+        api_s = statistics.median(api for _, api in pairs)
+        print(f"{engine}: {in_process_s:.2f} s in process, {api_s:.2f} s through the API", flush=True)
         latencies = service.responsiveness(server, overhead_clip, recordings.short, plan.latency_window_s)
         queue = service.throughput(server, recordings.short, plan.queued_tasks)
         print(f"{engine}: {plan.queued_tasks} queued tasks in {queue.total_s:.1f} s", flush=True)

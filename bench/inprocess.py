@@ -3,7 +3,6 @@ and word error rate per engine, compute type, thread count and beam size, on the
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -95,8 +94,3 @@ def engine_matrix(
                 print(f"  {setup.label}, beam {beam_size or 1}: {seconds:.1f} s", flush=True)
         del model
     return runs
-
-
-def median_seconds(model: LoadedModel, audio: Path, repeats: int) -> tuple[float, list[float]]:
-    samples = [transcribe_once(model, audio)[0] for _ in range(repeats)]
-    return statistics.median(samples), samples

@@ -234,7 +234,7 @@ def service_rows(
                 service.engine,
                 f"{service.in_process_s:.2f}",
                 f"{service.api_s:.2f}",
-                f"{service.api_s / service.in_process_s:.3f} (+{service.api_s - service.in_process_s:.2f} s)",
+                f"{service.api_s / service.in_process_s:.3f} ({service.api_s - service.in_process_s:+.2f} s)",
                 f"{queue.tasks} x {queue.single_s:.2f} s = {queue.tasks * queue.single_s:.1f} s",
                 f"{queue.total_s:.1f} s ({queue.total_s / (queue.tasks * queue.single_s):.2f})",
                 str(queue.failures),
@@ -258,6 +258,29 @@ def service_rows(
                     )
                 )
     return startup, overhead, latency
+
+
+READING_THE_NUMBERS = """## Reading the numbers
+
+- **Which engine.** On a CPU, `ENGINE=faster-whisper` (int8 with `COMPUTE_TYPE=auto`) is the
+  fast choice at the same word error rate; openai-whisper stays the default because it is the
+  reference implementation and the one that downloads models by name.
+- **Threads.** CTranslate2 runs a model as small as tiny.en faster on one thread than on two,
+  while torch wants every CPU; the server runs above use each engine's faster setting. One
+  decoder thread also leaves a core to the front end, which shows in the latency while decoding.
+  Larger models spread better over threads, so measure before setting `CPU_THREADS` for them.
+- **API overhead.** Its fixed part is the upload and the upload check (ffprobe and two decodes
+  of at most 5 s each), a few tenths of a second whatever the file's length: it weighs more on
+  a short file than on this one. A ratio below 1 is the run-to-run noise of the machine.
+- **The queue.** Queued tasks run back to back on the loaded model, and their uploads and
+  upload checks overlap the decoding, so all at once takes no longer than one at a time.
+- **Memory.** The decoder's RSS after unloading is mostly its libraries (torch is imported by
+  both engines' decoders, for the GPU probe and the language table); most of the model's memory
+  is given back. The front end streams uploads to disk, so a large one costs it no memory.
+- **Not measured here.** This machine has no GPU, and only tiny.en can be had offline: the CUDA
+  path (fp16, larger models, the out-of-memory ladder) and faster-whisper's batched pipeline
+  have no figures yet.
+"""
 
 
 def render(results: Results) -> str:
@@ -305,8 +328,8 @@ def render(results: Results) -> str:
         "",
         *_table(("engine", "settings", "/healthz", "/readyz"), startup),
         f"API overhead: one {results.overhead_clip_s:.0f} s file, from the upload until the task's event "
-        "stream says finished, against the same transcription in one process (medians of 3). Throughput: "
-        "tasks queued at once, against one at a time:",
+        "stream says finished, against the same transcription in one process (medians of 3, taken in "
+        "turns). Throughput: tasks queued at once, against one at a time:",
         "",
         *_table(
             (
@@ -345,5 +368,6 @@ def render(results: Results) -> str:
                 ),
             ],
         ),
+        READING_THE_NUMBERS,
     ]
     return "\n".join(lines)
