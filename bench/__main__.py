@@ -67,10 +67,12 @@ def engine_setups() -> list[tuple[EngineSetup, tuple[int | None, ...]]]:
         (EngineSetup("faster-whisper", "int8", 1), (None, 5)),
         (EngineSetup("faster-whisper", "float32", 1), (None, 5)),
         (EngineSetup("faster-whisper", "int8", 1, vad_filter=True), (None,)),
+        (EngineSetup("faster-whisper", "int8", 1, batch_size=8), (None,)),
     ]
     if cpus > 1:
         setups[1:1] = [(EngineSetup("openai-whisper", "float32", 1), (None,))]
         setups.append((EngineSetup("faster-whisper", "int8", cpus), (None, 5)))
+        setups.append((EngineSetup("faster-whisper", "int8", cpus, batch_size=8), (None,)))
     return setups
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.speech import word_error_rate
 
-from decoder.engines import LoadedModel, create_engine
+from decoder.engines import EngineOptions, LoadedModel, create_engine
 from decoder.protocol import DecodeOptions, SubmitTask
 
 MODEL = "tiny.en"
@@ -23,6 +23,7 @@ class EngineSetup:
     compute_type: str
     cpu_threads: int
     vad_filter: bool = False
+    batch_size: int = 1
     # openai-whisper only: torch's fused attention kernel (off is openai-whisper before SDPA).
     sdpa: bool = True
 
@@ -35,6 +36,8 @@ class EngineSetup:
         ]
         if self.vad_filter:
             parts.append("VAD")
+        if self.batch_size > 1:
+            parts.append(f"batches of {self.batch_size}")
         if not self.sdpa:
             parts.append("no SDPA")
         return ", ".join(parts)
@@ -54,7 +57,8 @@ class EngineRun:
 
 
 def load(setup: EngineSetup, model_dir: Path) -> LoadedModel:
-    engine = create_engine(setup.engine, model_dir, setup.compute_type, setup.vad_filter, setup.cpu_threads)
+    options = EngineOptions(setup.compute_type, setup.vad_filter, setup.cpu_threads, setup.batch_size)
+    engine = create_engine(setup.engine, model_dir, options)
     return engine.load(MODEL, "cpu")
 
 

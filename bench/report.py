@@ -116,7 +116,9 @@ def _fastest_faster(runs: list[EngineRun], beam_size: int | None) -> EngineRun:
             run
             for run in runs
             if run.setup.engine == "faster-whisper"
+            # The same decoding as openai-whisper's: no skipped silence, no independent chunks.
             and not run.setup.vad_filter
+            and run.setup.batch_size == 1
             and run.beam_size == beam_size
         ),
         key=lambda run: run.seconds,
@@ -277,9 +279,11 @@ READING_THE_NUMBERS = """## Reading the numbers
 - **Memory.** The decoder's RSS after unloading is mostly its libraries (torch is imported by
   both engines' decoders, for the GPU probe and the language table); most of the model's memory
   is given back. The front end streams uploads to disk, so a large one costs it no memory.
+- **Batches.** `BATCH_SIZE` runs faster-whisper's batched pipeline: it cuts a file at pauses
+  and decodes the chunks side by side, each without the previous one's text as context, so its
+  word error rate may differ. It is meant for GPUs; the rows above show what it does on a CPU.
 - **Not measured here.** This machine has no GPU, and only tiny.en can be had offline: the CUDA
-  path (fp16, larger models, the out-of-memory ladder) and faster-whisper's batched pipeline
-  have no figures yet.
+  path (fp16, larger models, the out-of-memory ladder, batches on a GPU) has no figures yet.
 """
 
 

@@ -72,6 +72,8 @@ class DecoderConfig:
     vad_filter: bool = False
     # Threads one decoding may use; 0: every CPU in the decoder's affinity mask.
     cpu_threads: int = 0
+    # faster-whisper only: above 1, decode this many chunks of a file at once.
+    batch_size: int = 1
 
 
 # Front end -> decoder.

@@ -17,7 +17,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from decoder.engines import ModelLoadError, create_engine
+from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
 from decoder.machine import probe_device, supported_languages, usable_cpus
 from decoder.model_holder import ModelHolder
@@ -80,13 +80,13 @@ class DecoderService:
             develop_mode=config.develop_mode,
             facts=facts,
         )
-        engine = create_engine(
-            config.engine,
-            Path(config.model_dir),
-            config.compute_type,
-            config.vad_filter,
-            config.cpu_threads or usable_cpus(),
+        options = EngineOptions(
+            compute_type=config.compute_type,
+            vad_filter=config.vad_filter,
+            cpu_threads=config.cpu_threads or usable_cpus(),
+            batch_size=config.batch_size,
         )
+        engine = create_engine(config.engine, Path(config.model_dir), options)
         self._holder = ModelHolder(self._plan, engine, report=self._send)
 
     def run(self) -> None:

@@ -47,6 +47,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         compute_type=settings.compute_type,
         vad_filter=settings.vad_filter,
         cpu_threads=settings.cpu_threads,
+        batch_size=settings.batch_size,
     )
 
 

@@ -69,6 +69,7 @@ class Settings:
     compute_type: str = "auto"
     vad_filter: bool = False
     cpu_threads: int = 0
+    batch_size: int = 1
 
     @property
     def log_path(self) -> Path:
@@ -86,7 +87,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         read = _Reader(environ)
         cache_home = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        engine, compute_type, vad_filter = _engine_settings(read)
+        engine, compute_type, vad_filter, batch_size = _engine_settings(read)
         return cls(
             port=read("PORT", 3001, _int_in(1, 65535)),
             listen=read("LISTEN", "127.0.0.1", _text),
@@ -124,6 +125,7 @@ class Settings:
             compute_type=compute_type,
             vad_filter=vad_filter,
             cpu_threads=read("CPU_THREADS", 0, _int_in(0)),
+            batch_size=batch_size,
         )
 
 
@@ -136,17 +138,22 @@ def load_settings() -> Settings:
     return Settings.from_environ(os.environ)
 
 
-def _engine_settings(read: _Reader) -> tuple[str, str, bool]:
+def _engine_settings(read: _Reader) -> tuple[str, str, bool, int]:
     engine = read("ENGINE", "openai-whisper", _one_of(ENGINE_NAMES))
     compute_type = read("COMPUTE_TYPE", "auto", _one_of(COMPUTE_TYPES))
     vad_filter = read("VAD_FILTER", False, _bool)
+    batch_size = read("BATCH_SIZE", 1, _int_in(1))
     if engine == "openai-whisper" and compute_type == "int8":
         raise SettingsError(
             "COMPUTE_TYPE='int8' is not valid: openai-whisper has no int8; use ENGINE=faster-whisper"
         )
     if engine == "openai-whisper" and vad_filter:
         raise SettingsError("VAD_FILTER=1 is not valid: only ENGINE=faster-whisper filters by voice activity")
-    return engine, compute_type, vad_filter
+    if engine == "openai-whisper" and batch_size > 1:
+        raise SettingsError(
+            f"BATCH_SIZE={batch_size} is not valid: only ENGINE=faster-whisper decodes in batches"
+        )
+    return engine, compute_type, vad_filter, batch_size
 
 
 class _Reader:

@@ -81,6 +81,7 @@ def test_values_are_parsed() -> None:
         ("COMPUTE_TYPE", "int4", "one of auto, int8, float16, float32"),
         ("VAD_FILTER", "sometimes", "1 (yes) or 0 (no)"),
         ("CPU_THREADS", "-2", "a whole number ≥ 0"),
+        ("BATCH_SIZE", "0", "a whole number ≥ 1"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, accepted: str) -> None:
@@ -125,7 +126,8 @@ def test_dotenv_is_read_but_environment_wins(tmp_path: Path) -> None:
 def test_engine_settings() -> None:
     default = Settings.from_environ({})
     assert (default.engine, default.compute_type, default.vad_filter) == ("openai-whisper", "auto", False)
-    assert default.cpu_threads == 0
+    assert (default.cpu_threads, default.batch_size) == (0, 1)
+    assert Settings.from_environ({"ENGINE": "faster-whisper", "BATCH_SIZE": "8"}).batch_size == 8
     assert Settings.from_environ({"CPU_THREADS": "1"}).cpu_threads == 1
     faster = Settings.from_environ({"ENGINE": "faster-whisper", "COMPUTE_TYPE": "int8", "VAD_FILTER": "1"})
     assert (faster.engine, faster.compute_type, faster.vad_filter) == ("faster-whisper", "int8", True)
@@ -136,6 +138,7 @@ def test_engine_settings() -> None:
     [
         ({"COMPUTE_TYPE": "int8"}, "openai-whisper has no int8"),
         ({"VAD_FILTER": "1"}, "only ENGINE=faster-whisper filters"),
+        ({"BATCH_SIZE": "8"}, "only ENGINE=faster-whisper decodes in batches"),
     ],
 )
 def test_faster_whisper_options_need_that_engine(environ: dict[str, str], message: str) -> None:

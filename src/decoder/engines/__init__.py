@@ -16,6 +16,7 @@ faster-whisper never initialises torch's CUDA state, and the other way round.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +29,18 @@ COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
 ProgressCallback = Callable[[float, float], None]
 # Progress is reported at most this often; decoding a 30 s window takes longer than that anyway.
 PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    # One of COMPUTE_TYPES; openai-whisper knows all but int8.
+    compute_type: str = "auto"
+    # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
+    vad_filter: bool = False
+    cpu_threads: int = 1
+    # faster-whisper only: above 1, its batched pipeline decodes this many of a file's
+    # voice-activity chunks at once (with VAD, and without conditioning on the previous text).
+    batch_size: int = 1
 
 
 class ModelLoadError(Exception):
@@ -76,15 +89,13 @@ class ProgressThrottle:
             self._on_progress(decoded_s, total_s)
 
 
-def create_engine(
-    name: str, model_dir: Path, compute_type: str, vad_filter: bool, cpu_threads: int
-) -> Engine:
+def create_engine(name: str, model_dir: Path, options: EngineOptions) -> Engine:
     if name == "faster-whisper":
         from decoder.engines.faster_whisper_engine import FasterWhisperEngine
 
-        return FasterWhisperEngine(model_dir, compute_type, vad_filter, cpu_threads)
+        return FasterWhisperEngine(model_dir, options)
     if name == "openai-whisper":
         from decoder.engines.openai_whisper_engine import OpenAIWhisperEngine
 
-        return OpenAIWhisperEngine(model_dir, compute_type, cpu_threads)
+        return OpenAIWhisperEngine(model_dir, options)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from faster_whisper import WhisperModel, decode_audio
+from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
-from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
 from decoder.machine import return_freed_memory
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
@@ -29,11 +29,9 @@ def ct2_directory(model_dir: Path, model: str) -> Path:
 class FasterWhisperEngine:
     name = "faster-whisper"
 
-    def __init__(self, model_dir: Path, compute_type: str, vad_filter: bool, cpu_threads: int) -> None:
+    def __init__(self, model_dir: Path, options: EngineOptions) -> None:
         self._model_dir = model_dir
-        self._compute_type = compute_type
-        self._vad_filter = vad_filter
-        self._cpu_threads = cpu_threads
+        self._options = options
 
     def has_model(self, model: str) -> bool:
         return (ct2_directory(self._model_dir, model) / "model.bin").is_file()
@@ -50,20 +48,20 @@ class FasterWhisperEngine:
                 str(directory),
                 device=device,
                 compute_type=self._resolved_compute_type(device),
-                cpu_threads=self._cpu_threads,
+                cpu_threads=self._options.cpu_threads,
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
             if "out of memory" in str(exc).lower():
                 raise ModelDoesNotFit(str(exc)) from exc
             raise ModelLoadError(f"model {model} could not be loaded from {directory}: {exc}") from exc
-        return FasterWhisperModel(loaded, self._vad_filter)
+        return FasterWhisperModel(loaded, self._options)
 
     def _resolved_compute_type(self, device: str) -> str:
         # CTranslate2's own "auto" differs between GPUs; this one is documented and predictable.
-        if self._compute_type == "auto":
+        if self._options.compute_type == "auto":
             return "float16" if device == "cuda" else "int8"
-        return self._compute_type
+        return self._options.compute_type
 
     def release_memory(self) -> None:
         # CTranslate2 frees a model's memory when its last reference goes.
@@ -71,9 +69,10 @@ class FasterWhisperEngine:
 
 
 class FasterWhisperModel:
-    def __init__(self, model: WhisperModel, vad_filter: bool) -> None:
+    def __init__(self, model: WhisperModel, options: EngineOptions) -> None:
         self._model = model
-        self._vad_filter = vad_filter
+        self._vad_filter = options.vad_filter
+        self._batch_size = options.batch_size
 
     def transcribe(
         self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
@@ -82,7 +81,10 @@ class FasterWhisperModel:
         report = ProgressThrottle(on_progress, time.monotonic)
         # Defaults follow openai-whisper's (greedy search, one sample per fallback temperature),
         # so that switching engines changes the speed, not the decoding.
-        segments, info = self._model.transcribe(
+        batched = self._batch_size > 1
+        runner = BatchedInferencePipeline(self._model) if batched else self._model
+        extra: dict[str, Any] = {"batch_size": self._batch_size} if batched else {}
+        segments, info = runner.transcribe(
             decode_audio(task.audio_path, sampling_rate=SAMPLE_RATE),
             # English-only models have no task token: "translate" of English speech is its transcript.
             task="transcribe" if english_only else task.task_type,
@@ -92,7 +94,9 @@ class FasterWhisperModel:
             beam_size=options.beam_size or 1,
             best_of=1,
             temperature=FALLBACK_TEMPERATURES if options.temperature is None else options.temperature,
-            vad_filter=self._vad_filter,
+            # The batched pipeline cuts the file at pauses that VAD finds.
+            vad_filter=self._vad_filter or batched,
+            **extra,
         )
         decoded: list[Any] = []
         # The segments come from a generator: each one is decoded when it is asked for.

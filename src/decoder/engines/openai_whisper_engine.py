@@ -14,7 +14,7 @@ import torch
 import whisper
 from whisper.audio import HOP_LENGTH, SAMPLE_RATE
 
-from decoder.engines import ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
 from decoder.machine import return_freed_memory
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
@@ -26,11 +26,11 @@ whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
 class OpenAIWhisperEngine:
     name = "openai-whisper"
 
-    def __init__(self, model_dir: Path, compute_type: str, cpu_threads: int) -> None:
+    def __init__(self, model_dir: Path, options: EngineOptions) -> None:
         self._model_dir = model_dir
         # Settings refuse int8 for this engine; float32 is the one way to turn fp16 off on a GPU.
-        self._fp16_on_gpu = compute_type != "float32"
-        torch.set_num_threads(cpu_threads)
+        self._fp16_on_gpu = options.compute_type != "float32"
+        torch.set_num_threads(options.cpu_threads)
 
     def checkpoint(self, model: str) -> Path:
         return self._model_dir / MODELS[model].checkpoint_name

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from decoder.engines import ENGINE_NAMES, Engine, ModelLoadError, ProgressThrottle, create_engine
+from decoder.engines import (
+    ENGINE_NAMES,
+    Engine,
+    EngineOptions,
+    ModelLoadError,
+    ProgressThrottle,
+    create_engine,
+)
 from decoder.protocol import DecodeOptions, SubmitTask
 from tests.speech import PARAGRAPHS, word_error_rate
 
 
-def engine_for(name: str, model_dir: Path, compute_type: str = "auto", vad_filter: bool = False) -> Engine:
-    return create_engine(name, model_dir, compute_type, vad_filter, cpu_threads=2)
+def engine_for(name: str, model_dir: Path, **options: Any) -> Engine:
+    return create_engine(name, model_dir, EngineOptions(cpu_threads=2, **options))
 
 
 @pytest.fixture(params=ENGINE_NAMES)
@@ -94,9 +103,32 @@ def test_a_damaged_ct2_model_is_a_load_error(model_dir: Path, tmp_path: Path) ->
 def test_faster_whisper_runs_each_compute_type_on_the_cpu(model_dir: Path, speech_dir: Path) -> None:
     task = SubmitTask("d" * 32, str(speech_dir / "paragraph3.wav"), "transcribe", None)
     for compute_type in ("int8", "float32"):
-        model = engine_for("faster-whisper", model_dir, compute_type, vad_filter=True).load("tiny.en", "cpu")
+        engine = engine_for("faster-whisper", model_dir, compute_type=compute_type, vad_filter=True)
+        model = engine.load("tiny.en", "cpu")
         transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
         assert word_error_rate(PARAGRAPHS[3], transcript.text) <= 0.10, compute_type
+
+
+@pytest.mark.slow
+def test_faster_whisper_batched_pipeline(model_dir: Path, speech_dir: Path, tmp_path: Path) -> None:
+    # Two paragraphs with a pause between them: more than one chunk to batch.
+    audio = tmp_path / "two.wav"
+    inputs = ["-i", str(speech_dir / "paragraph0.wav"), "-i", str(speech_dir / "paragraph1.wav")]
+    joined = "[0]apad=pad_dur=1[a];[a][1]concat=n=2:v=0:a=1"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", *inputs, "-filter_complex", joined, str(audio)], check=True
+    )
+    model = engine_for("faster-whisper", model_dir, batch_size=4).load("tiny.en", "cpu")
+    progress: list[tuple[float, float]] = []
+    transcript = model.transcribe(
+        SubmitTask("e" * 32, str(audio), "transcribe", None, DecodeOptions(word_timestamps=True)),
+        english_only=True,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert word_error_rate(f"{PARAGRAPHS[0]} {PARAGRAPHS[1]}", transcript.text) <= 0.10
+    assert len(transcript.segments) >= 2 and len(transcript.words) == len(transcript.segments)
+    assert all(segment_words for segment_words in transcript.words)
+    assert progress and progress[-1][1] == pytest.approx(transcript.duration_s, abs=0.05)
 
 
 def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
