@@ -22,6 +22,7 @@ let
     python-multipart
     httpx
     prometheus-client
+    faster-whisper
     tqdm
   ];
 in

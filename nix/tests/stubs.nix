@@ -134,6 +134,7 @@ rec {
     "python-multipart"
     "httpx"
     "prometheus-client"
+    "faster-whisper"
     "tqdm"
     "pytest"
     "hypothesis"
