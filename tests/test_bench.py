@@ -35,6 +35,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert all(float(wer) < 0.2 for _, wer in engine_rows)
     assert "| 4 queued tasks, openai-whisper | no failures | 0 failed | met |" in report
     assert "| 4 queued tasks, faster-whisper | no failures | 0 failed | met |" in report
+    assert re.search(r"^\| API overhead, faster-whisper \| ≤ 1.05 \| \d+\.\d{3} \|", report, re.M)
     # The bad upload was refused as such, and every latency row has numbers.
     assert "answered 400" in report
     assert len(re.findall(r"^\| \S+-whisper \| (idle|decoding) \| `/", report, re.M)) == 8
