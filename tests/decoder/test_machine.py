@@ -6,6 +6,22 @@ import sys
 
 from decoder.machine import probe_device, supported_languages, usable_cpus
 
+# Allocates 200 MB in blocks glibc serves from its heap (below its mmap threshold), frees them
+# all but one at the end that keeps the heap from shrinking by itself, and reports RSS in MiB.
+FREED_HEAP = """
+import ctypes
+from decoder.machine import return_freed_memory
+def rss():
+    status = open("/proc/self/status").read().split("VmRSS:")[1]
+    return int(status.split()[0]) // 1024
+blocks = [ctypes.create_string_buffer(100_000) for _ in range(2000)]
+last = ctypes.create_string_buffer(100_000)
+del blocks
+before = rss()
+return_freed_memory()
+print(before, rss())
+"""
+
 
 def test_usable_cpus_follow_the_affinity_mask() -> None:
     assert usable_cpus() == len(os.sched_getaffinity(0)) >= 1
@@ -31,3 +47,9 @@ def test_no_gpu_when_told_not_to_use_one() -> None:
 def test_languages_have_codes_and_names() -> None:
     languages = dict(supported_languages())
     assert languages["en"] == "english" and languages["de"] == "german"
+
+
+def test_freed_heap_goes_back_to_the_system() -> None:
+    measured = subprocess.run([sys.executable, "-c", FREED_HEAP], capture_output=True, text=True, check=True)
+    before, after = (int(value) for value in measured.stdout.split())
+    assert before - after > 150, (before, after)
