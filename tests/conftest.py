@@ -143,6 +143,13 @@ def server(default_engine_server: RunningServer) -> RunningServer:
     return default_engine_server
 
 
+@pytest.fixture(params=ENGINE_NAMES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn, for tests that start servers of their own."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="session", params=ENGINE_NAMES)
 def engine_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_dir: Path

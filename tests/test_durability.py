@@ -48,15 +48,17 @@ def wait_for_restart(client: httpx.Client, restarts: int, deadline_s: float = 12
         time.sleep(0.1)
 
 
-def test_killing_the_whole_server_loses_nothing(tmp_path: Path, model_dir: Path, speech_dir: Path) -> None:
+def test_killing_the_whole_server_loses_nothing(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, engine_name: str
+) -> None:
     home = tmp_path / "server"
-    server = start_server(home, model_dir)
+    server = start_server(home, model_dir, ENGINE=engine_name)
     with server.client() as client:
         task_ids = [upload(client, speech_dir / f"paragraph{i}.wav") for i in range(len(PARAGRAPHS))]
         wait_for_status(client, task_ids[0], "processing")
     server.kill_all()
 
-    restarted = start_server(home, model_dir)
+    restarted = start_server(home, model_dir, ENGINE=engine_name)
     try:
         with restarted.client() as client:
             results = [wait_for_task(client, task_id) for task_id in task_ids]
@@ -69,9 +71,11 @@ def test_killing_the_whole_server_loses_nothing(tmp_path: Path, model_dir: Path,
     assert list((home / "data" / "uploads").iterdir()) == []
 
 
-def test_graceful_shutdown_keeps_the_queue(tmp_path: Path, model_dir: Path, speech_dir: Path) -> None:
+def test_graceful_shutdown_keeps_the_queue(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, engine_name: str
+) -> None:
     home = tmp_path / "server"
-    server = start_server(home, model_dir, SHUTDOWN_GRACE_S="120")
+    server = start_server(home, model_dir, SHUTDOWN_GRACE_S="120", ENGINE=engine_name)
     long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
     with server.client() as client:
         first = upload(client, long_audio)
@@ -82,7 +86,7 @@ def test_graceful_shutdown_keeps_the_queue(tmp_path: Path, model_dir: Path, spee
     os.killpg(server.process.pid, signal.SIGINT)
     assert server.process.wait(timeout=120) == 0
 
-    restarted = start_server(home, model_dir)
+    restarted = start_server(home, model_dir, ENGINE=engine_name)
     try:
         with restarted.client() as client:
             finished_in_grace = client.get("/api/v1/status", params={"task_id": first}).json()
@@ -94,7 +98,10 @@ def test_graceful_shutdown_keeps_the_queue(tmp_path: Path, model_dir: Path, spee
     assert "queueing 1 unfinished tasks again" in log_text
 
 
-def test_a_killed_decoder_is_restarted_and_its_task_retried(server: RunningServer, tmp_path: Path) -> None:
+def test_a_killed_decoder_is_restarted_and_its_task_retried(
+    engine_server: RunningServer, tmp_path: Path
+) -> None:
+    server = engine_server
     long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
     with server.client() as client:
         before = decoder_status(client)

@@ -29,9 +29,11 @@ def wait_until_unloaded(client: httpx.Client, deadline_s: float = 30.0) -> dict[
 
 
 def test_lazy_load_instant_unload_and_clean_shutdown(
-    tmp_path: Path, model_dir: Path, speech_dir: Path
+    tmp_path: Path, model_dir: Path, speech_dir: Path, engine_name: str
 ) -> None:
-    server = start_server(tmp_path, model_dir, LOAD_MODEL_ON_STARTUP="0", UNLOAD_MODEL_AFTER_S="0")
+    server = start_server(
+        tmp_path, model_dir, LOAD_MODEL_ON_STARTUP="0", UNLOAD_MODEL_AFTER_S="0", ENGINE=engine_name
+    )
     try:
         with server.client() as client:
             status = client.get("/api/v1/decoder_status_refresh").json()
