@@ -289,9 +289,10 @@ READING_THE_NUMBERS = """## Reading the numbers
   a short file than on this one. A ratio below 1 is the run-to-run noise of the machine.
 - **The queue.** Queued tasks run back to back on the loaded model, and their uploads and
   upload checks overlap the decoding, so all at once takes no longer than one at a time.
-- **Memory.** The decoder's RSS after unloading is mostly its libraries (torch is imported by
-  both engines' decoders, for the GPU probe and the language table); most of the model's memory
-  is given back. The front end streams uploads to disk, so a large one costs it no memory.
+- **Memory.** The decoder's RSS after unloading is mostly its libraries: torch and openai-whisper
+  for the default engine, CTranslate2 and faster-whisper (without torch, on a CPU host) for the
+  other; most of the model's memory is given back. The front end streams uploads to disk, so a
+  large one costs it no memory.
 - **Batches.** `BATCH_SIZE` runs faster-whisper's batched pipeline: it cuts a file at pauses
   and decodes the chunks side by side, each without the previous one's text as context, so its
   word error rate may differ. It is meant for GPUs; the rows above show what it does on a CPU.

@@ -24,6 +24,9 @@ class DeviceFacts:
     free_vram_bytes: int
 
 
+NO_GPU = DeviceFacts(cuda_available=False, free_vram_bytes=0)
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     # Tried in order on the GPU; empty in CPU mode.

@@ -1,5 +1,6 @@
-"""What the decoder learns about its machine: the GPU, the CPUs it may use, and the languages
-Whisper models know."""
+"""What the decoder learns about and asks of its machine: the CPUs it may use, the GPU torch
+sees, and freed memory handed back. torch is imported only when asked for, so that a
+faster-whisper decoder on a CPU host never loads it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,7 @@ import ctypes
 import gc
 import os
 
-import torch
-import whisper
-
-from decoder.ladder import DeviceFacts
-
-
-def probe_device(use_gpu_if_available: bool) -> DeviceFacts:
-    if not (use_gpu_if_available and torch.cuda.is_available()):
-        return DeviceFacts(cuda_available=False, free_vram_bytes=0)
-    free_bytes, _total = torch.cuda.mem_get_info()
-    return DeviceFacts(cuda_available=True, free_vram_bytes=free_bytes)
+from decoder.ladder import NO_GPU, DeviceFacts
 
 
 def usable_cpus() -> int:
@@ -38,5 +29,12 @@ def return_freed_memory() -> None:
     libc.malloc_trim(0)
 
 
-def supported_languages() -> tuple[tuple[str, str], ...]:
-    return tuple(whisper.tokenizer.LANGUAGES.items())
+def torch_device_facts() -> DeviceFacts:
+    """Whether torch reaches a CUDA GPU, and its free memory."""
+    # Imported here: a decoder that never asks has no reason to load torch.
+    import torch
+
+    if not torch.cuda.is_available():
+        return NO_GPU
+    free_bytes, _total = torch.cuda.mem_get_info()
+    return DeviceFacts(cuda_available=True, free_vram_bytes=free_bytes)

@@ -19,7 +19,8 @@ from typing import Any
 
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
-from decoder.machine import probe_device, supported_languages, usable_cpus
+from decoder.languages import LANGUAGES
+from decoder.machine import usable_cpus
 from decoder.model_holder import ModelHolder
 from decoder.models import available_models
 from decoder.protocol import (
@@ -72,14 +73,6 @@ class DecoderService:
         self._send_lock = threading.Lock()
         self._queue = TaskQueue()
         self._busy = False
-        facts = probe_device(config.use_gpu_if_available)
-        self._plan = plan_models(
-            max_model=config.max_model,
-            cpu_fallback_model=config.cpu_fallback_model,
-            use_gpu_if_available=config.use_gpu_if_available,
-            develop_mode=config.develop_mode,
-            facts=facts,
-        )
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
@@ -87,6 +80,13 @@ class DecoderService:
             batch_size=config.batch_size,
         )
         engine = create_engine(config.engine, Path(config.model_dir), options)
+        self._plan = plan_models(
+            max_model=config.max_model,
+            cpu_fallback_model=config.cpu_fallback_model,
+            use_gpu_if_available=config.use_gpu_if_available,
+            develop_mode=config.develop_mode,
+            facts=engine.probe_device(config.use_gpu_if_available),
+        )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
 
     def run(self) -> None:
@@ -103,7 +103,7 @@ class DecoderService:
                 gpu_mode=self._plan.gpu_mode,
                 max_model_to_use=self._plan.max_model_to_use,
                 english_only=self._plan.english_only,
-                languages=supported_languages(),
+                languages=LANGUAGES,
                 available_models=available_models(self._plan.max_model_to_use, self._holder.engine.has_model),
                 engine=self._holder.engine.name,
             )

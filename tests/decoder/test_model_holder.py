@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from decoder.engines import LoadedModel, ModelDoesNotFit, ModelLoadError
-from decoder.ladder import ModelPlan
+from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.model_holder import ModelHolder
 from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 
@@ -32,6 +32,9 @@ class FakeEngine:
         self.missing = missing
         self.calls: list[tuple[str, str]] = []
         self.releases = 0
+
+    def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
+        return NO_GPU
 
     def has_model(self, model: str) -> bool:
         return model not in self.missing

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from decoder.ladder import DeviceFacts
 from decoder.protocol import SubmitTask, Transcript
 
 ENGINE_NAMES = ("openai-whisper", "faster-whisper")
@@ -63,6 +64,9 @@ class LoadedModel(Protocol):
 
 class Engine(Protocol):
     name: str
+
+    def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
+        """Whether this engine can reach a CUDA GPU, and its free memory."""
 
     def has_model(self, model: str) -> bool:
         """Whether the model's files are in MODEL_DIR already."""

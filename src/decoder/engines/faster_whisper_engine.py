@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ctranslate2
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
 from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
-from decoder.machine import return_freed_memory
+from decoder.ladder import NO_GPU, DeviceFacts
+from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
 
@@ -32,6 +34,12 @@ class FasterWhisperEngine:
     def __init__(self, model_dir: Path, options: EngineOptions) -> None:
         self._model_dir = model_dir
         self._options = options
+
+    def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
+        if not use_gpu_if_available or ctranslate2.get_cuda_device_count() == 0:
+            return NO_GPU
+        # CTranslate2 cannot tell free memory; torch can, and only a GPU host pays for loading it.
+        return torch_device_facts()
 
     def has_model(self, model: str) -> bool:
         return (ct2_directory(self._model_dir, model) / "model.bin").is_file()

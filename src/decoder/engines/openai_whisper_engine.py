@@ -15,7 +15,8 @@ import whisper
 from whisper.audio import HOP_LENGTH, SAMPLE_RATE
 
 from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
-from decoder.machine import return_freed_memory
+from decoder.ladder import NO_GPU, DeviceFacts
+from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
 
@@ -31,6 +32,9 @@ class OpenAIWhisperEngine:
         # Settings refuse int8 for this engine; float32 is the one way to turn fp16 off on a GPU.
         self._fp16_on_gpu = options.compute_type != "float32"
         torch.set_num_threads(options.cpu_threads)
+
+    def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
+        return torch_device_facts() if use_gpu_if_available else NO_GPU
 
     def checkpoint(self, model: str) -> Path:
         return self._model_dir / MODELS[model].checkpoint_name

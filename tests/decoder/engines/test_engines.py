@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from decoder.engines import (
     ProgressThrottle,
     create_engine,
 )
+from decoder.ladder import NO_GPU
 from decoder.protocol import DecodeOptions, SubmitTask
 from tests.speech import PARAGRAPHS, word_error_rate
 
@@ -129,6 +131,28 @@ def test_faster_whisper_batched_pipeline(model_dir: Path, speech_dir: Path, tmp_
     assert len(transcript.segments) >= 2 and len(transcript.words) == len(transcript.segments)
     assert all(segment_words for segment_words in transcript.words)
     assert progress and progress[-1][1] == pytest.approx(transcript.duration_s, abs=0.05)
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_no_gpu_when_told_not_to_use_one(name: str, tmp_path: Path) -> None:
+    assert engine_for(name, tmp_path).probe_device(use_gpu_if_available=False) == NO_GPU
+
+
+def test_faster_whisper_probes_without_torch_on_a_cpu_host(tmp_path: Path) -> None:
+    script = (
+        "import sys, ctranslate2; from pathlib import Path; "
+        "from decoder.engines import EngineOptions, create_engine; "
+        "engine = create_engine('faster-whisper', Path('.'), EngineOptions()); "
+        "facts = engine.probe_device(True); "
+        "print(ctranslate2.get_cuda_device_count(), facts.cuda_available, 'torch' in sys.modules)"
+    )
+    probed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    devices, cuda_available, torch_loaded = probed.stdout.split()
+    assert cuda_available == str(devices != "0")
+    # Only a host with a CUDA device needs torch, to learn the free memory.
+    assert torch_loaded == str(devices != "0")
 
 
 def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
