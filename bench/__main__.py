@@ -44,6 +44,7 @@ QUICK = Plan(
     upload_mib=20,
     latency_window_s=1.0,
     long_clip=False,
+    overhead_pairs=2,
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -85,21 +86,15 @@ def measure_engine_service(
     overhead_clip = recordings.long if plan.long_clip else recordings.minute
     server, startup = service.start_timed(work / f"{engine}-server", model_dir, **settings)
     try:
-        model = inprocess.load(
-            EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads), model_dir
-        )
-        with server.client() as client:
-            inprocess.transcribe_once(model, recordings.short)
+        setup = EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads)
+        with server.client() as client, inprocess.SeparateProcessTimer(setup, model_dir) as in_process:
+            in_process.seconds(recordings.short)
             service.one_task_seconds(client, recordings.short)
             # In turns, so that a drift of the machine's speed during the run touches both alike.
             pairs = [
-                (
-                    inprocess.transcribe_once(model, overhead_clip)[0],
-                    service.one_task_seconds(client, overhead_clip),
-                )
+                (in_process.seconds(overhead_clip), service.one_task_seconds(client, overhead_clip))
                 for _ in range(plan.overhead_pairs)
             ]
-        del model
         print(f"{engine}: (in process, through the API) {pairs}", flush=True)
         latencies = service.responsiveness(server, overhead_clip, recordings.short, plan.latency_window_s)
         queue = service.throughput(server, recordings.short, plan.queued_tasks)

@@ -3,6 +3,8 @@ and word error rate per engine, compute type, thread count and beam size, on the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -98,3 +100,35 @@ def engine_matrix(
                 print(f"  {setup.label}, beam {beam_size or 1}: {seconds:.1f} s", flush=True)
         del model
     return runs
+
+
+class SeparateProcessTimer:
+    """The in-process side of the API overhead, in a fresh process like the decoder's: the bench's
+    own process has run every engine by then, and carries their libraries and settings."""
+
+    def __init__(self, setup: EngineSetup, model_dir: Path) -> None:
+        command = [sys.executable, "-m", "bench.timing_worker"]
+        arguments = [setup.engine, setup.compute_type, str(setup.cpu_threads), str(model_dir)]
+        self._worker = subprocess.Popen(
+            [*command, *arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        if self._read() != "ready":
+            raise RuntimeError("the timing worker did not start")
+
+    def _read(self) -> str:
+        assert self._worker.stdout is not None
+        return self._worker.stdout.readline().strip()
+
+    def seconds(self, audio: Path) -> float:
+        assert self._worker.stdin is not None
+        self._worker.stdin.write(f"{audio}\n")
+        self._worker.stdin.flush()
+        return float(self._read())
+
+    def __enter__(self) -> SeparateProcessTimer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._worker.stdin is not None
+        self._worker.stdin.close()
+        self._worker.wait(timeout=60)
