@@ -288,7 +288,8 @@ READING_THE_NUMBERS = """## Reading the numbers
   of at most 5 s each), a few tenths of a second whatever the file's length: it weighs more on
   a short file than on this one. A ratio below 1 is the run-to-run noise of the machine.
 - **The queue.** Queued tasks run back to back on the loaded model, and their uploads and
-  upload checks overlap the decoding, so all at once takes no longer than one at a time.
+  upload checks overlap the decoding, so all at once takes about as long as one at a time, or
+  less; what remains is the machine's noise.
 - **Memory.** The decoder's RSS after unloading is mostly its libraries: torch and openai-whisper
   for the default engine, CTranslate2 and faster-whisper (without torch, on a CPU host) for the
   other; most of the model's memory is given back. The front end streams uploads to disk, so a
