@@ -280,6 +280,11 @@ def test_unknown_formats(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(ModelImportError, match="is not a directory"):
         import_model(tmp_path / "file", "x", tmp_path / "models")
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "config.json").write_text('{"model_type": ')
+    with pytest.raises(ModelImportError, match=r"cannot import .*JSONDecodeError"):
+        import_model(tmp_path / "garbled", "x", tmp_path / "models")
+    assert_nothing_written(tmp_path / "models")
 
 
 def test_invalid_name(tiny_en_source: Path, tmp_path: Path) -> None:

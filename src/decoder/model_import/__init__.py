@@ -15,7 +15,7 @@ import struct
 import tempfile
 from pathlib import Path
 
-from decoder.model_import.checkpoint import WhisperWeights, write_checkpoint
+from decoder.model_import.checkpoint import write_checkpoint
 from decoder.model_import.ct2 import load_ct2
 from decoder.model_import.errors import ModelImportError
 from decoder.model_import.huggingface import load_huggingface
@@ -54,10 +54,6 @@ def _detect(source: Path) -> str:
     )
 
 
-def _load(source: Path) -> WhisperWeights:
-    return load_ct2(source) if _detect(source) == "ct2" else load_huggingface(source)
-
-
 def copy_ct2_directory(source: Path, destination: Path) -> None:
     """Copy a CTranslate2 model directory; the destination appears whole or not at all."""
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -81,11 +77,15 @@ def import_model(source: Path, name: str, model_dir: Path) -> Path:
     if not name or Path(name).name != name or name in {".", ".."} or name.startswith("."):
         raise ModelImportError(f"invalid model name {name!r}: it must be a plain file name")
     destination = model_dir / f"{name}.pt"
-    ct2_copy = model_dir / "ctranslate2" / name if _detect(source) == "ct2" else None
+    ct2_copy: Path | None = None
     try:
-        weights = _load(source)
-        if ct2_copy is not None:
+        # Inside the try: reading config.json to tell the format can fail like any other read.
+        if _detect(source) == "ct2":
+            weights = load_ct2(source)
+            ct2_copy = model_dir / "ctranslate2" / name
             copy_ct2_directory(source, ct2_copy)
+        else:
+            weights = load_huggingface(source)
         write_checkpoint(weights, destination)
     except _FOREIGN_ERRORS as exc:
         if ct2_copy is not None and not destination.exists():
