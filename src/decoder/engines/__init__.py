@@ -15,10 +15,10 @@ faster-whisper never initialises torch's CUDA state, and the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from decoder.ladder import DeviceFacts
 from decoder.protocol import SubmitTask, Transcript
@@ -91,6 +91,40 @@ class ProgressThrottle:
         if self._last_report is None or now - self._last_report >= PROGRESS_INTERVAL_S:
             self._last_report = now
             self._on_progress(decoded_s, total_s)
+
+
+def transcript_of(
+    text: str, language: str, duration_s: float, segments: Iterable[Mapping[str, Any]]
+) -> Transcript:
+    """The Transcript of segments as openai-whisper writes them (dicts with "start", "end",
+    "text", "seek", "tokens", the statistics and, where asked for, "words"); faster-whisper's
+    segment dataclasses give the same dicts through dataclasses.asdict."""
+    segments = list(segments)
+    return Transcript(
+        text=text.strip(),
+        language=language,
+        duration_s=round(duration_s, 3),
+        segments=tuple((float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in segments),
+        words=tuple(
+            tuple(
+                (float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"]))
+                for w in s.get("words") or ()
+            )
+            for s in segments
+        ),
+        stats=tuple(
+            (
+                int(s["seek"]),
+                tuple(int(token) for token in s["tokens"]),
+                # faster-whisper leaves it unset where no fallback temperature was needed.
+                float(s["temperature"] or 0.0),
+                float(s["avg_logprob"]),
+                float(s["compression_ratio"]),
+                float(s["no_speech_prob"]),
+            )
+            for s in segments
+        ),
+    )
 
 
 def create_engine(name: str, model_dir: Path, options: EngineOptions) -> Engine:

@@ -6,6 +6,7 @@ It loads CTranslate2 model directories from MODEL_DIR/ctranslate2/<model>/ (what
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ from typing import Any
 import ctranslate2
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
-from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.engines import (
+    EngineOptions,
+    ModelDoesNotFit,
+    ModelLoadError,
+    ProgressCallback,
+    ProgressThrottle,
+    transcript_of,
+)
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
@@ -79,8 +87,12 @@ class FasterWhisperEngine:
 class FasterWhisperModel:
     def __init__(self, model: WhisperModel, options: EngineOptions) -> None:
         self._model = model
-        self._vad_filter = options.vad_filter
-        self._batch_size = options.batch_size
+        batched = options.batch_size > 1
+        # Both have the same transcribe(); the pipeline only wraps the model.
+        self._runner = BatchedInferencePipeline(model) if batched else model
+        self._batch_arguments: dict[str, Any] = {"batch_size": options.batch_size} if batched else {}
+        # The batched pipeline cuts the file at pauses that VAD finds.
+        self._vad_filter = options.vad_filter or batched
 
     def transcribe(
         self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
@@ -89,10 +101,7 @@ class FasterWhisperModel:
         report = ProgressThrottle(on_progress, time.monotonic)
         # Defaults follow openai-whisper's (greedy search, one sample per fallback temperature),
         # so that switching engines changes the speed, not the decoding.
-        batched = self._batch_size > 1
-        runner = BatchedInferencePipeline(self._model) if batched else self._model
-        extra: dict[str, Any] = {"batch_size": self._batch_size} if batched else {}
-        segments, info = runner.transcribe(
+        segments, info = self._runner.transcribe(
             decode_audio(task.audio_path, sampling_rate=SAMPLE_RATE),
             # English-only models have no task token: "translate" of English speech is its transcript.
             task="transcribe" if english_only else task.task_type,
@@ -102,38 +111,16 @@ class FasterWhisperModel:
             beam_size=options.beam_size or 1,
             best_of=1,
             temperature=FALLBACK_TEMPERATURES if options.temperature is None else options.temperature,
-            # The batched pipeline cuts the file at pauses that VAD finds.
-            vad_filter=self._vad_filter or batched,
-            **extra,
+            vad_filter=self._vad_filter,
+            **self._batch_arguments,
         )
-        decoded: list[Any] = []
+        decoded: list[dict[str, Any]] = []
         # The segments come from a generator: each one is decoded when it is asked for.
         for segment in segments:
-            decoded.append(segment)
+            decoded.append(dataclasses.asdict(segment))
             report(min(float(segment.end), info.duration), info.duration)
-        return Transcript(
-            text="".join(segment.text for segment in decoded).strip(),
-            language=str(info.language),
-            duration_s=round(float(info.duration), 3),
-            segments=tuple((float(s.start), float(s.end), str(s.text).strip()) for s in decoded),
-            words=tuple(
-                tuple(
-                    (float(w.start), float(w.end), str(w.word), float(w.probability)) for w in s.words or ()
-                )
-                for s in decoded
-            ),
-            stats=tuple(
-                (
-                    int(s.seek),
-                    tuple(int(token) for token in s.tokens),
-                    float(s.temperature or 0.0),
-                    float(s.avg_logprob),
-                    float(s.compression_ratio),
-                    float(s.no_speech_prob),
-                )
-                for s in decoded
-            ),
-        )
+        text = "".join(segment["text"] for segment in decoded)
+        return transcript_of(text, str(info.language), float(info.duration), decoded)
 
     def detect_language(self, audio_path: str) -> tuple[str, float]:
         if not self._model.model.is_multilingual:

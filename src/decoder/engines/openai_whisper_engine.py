@@ -14,7 +14,14 @@ import torch
 import whisper
 from whisper.audio import HOP_LENGTH, SAMPLE_RATE
 
-from decoder.engines import EngineOptions, ModelDoesNotFit, ModelLoadError, ProgressCallback, ProgressThrottle
+from decoder.engines import (
+    EngineOptions,
+    ModelDoesNotFit,
+    ModelLoadError,
+    ProgressCallback,
+    ProgressThrottle,
+    transcript_of,
+)
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
@@ -105,31 +112,7 @@ class OpenAIWhisperModel:
                 verbose=None,
                 **extra,
             )
-        segments = result["segments"]
-        return Transcript(
-            text=str(result["text"]).strip(),
-            language=str(result["language"]),
-            duration_s=round(duration_s, 3),
-            segments=tuple((float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in segments),
-            words=tuple(
-                tuple(
-                    (float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"]))
-                    for w in s.get("words", ())
-                )
-                for s in segments
-            ),
-            stats=tuple(
-                (
-                    int(s["seek"]),
-                    tuple(int(token) for token in s["tokens"]),
-                    float(s["temperature"]),
-                    float(s["avg_logprob"]),
-                    float(s["compression_ratio"]),
-                    float(s["no_speech_prob"]),
-                )
-                for s in segments
-            ),
-        )
+        return transcript_of(str(result["text"]), str(result["language"]), duration_s, result["segments"])
 
     def detect_language(self, audio_path: str) -> tuple[str, float]:
         audio = whisper.pad_or_trim(whisper.load_audio(audio_path))
