@@ -97,8 +97,8 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def _verdict(met: bool) -> str:
-    return "met" if met else "**missed**"
+def _target(measure: str, target: str, result: str, met: bool) -> tuple[str, ...]:
+    return (measure, target, result, "met" if met else "**missed**")
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -145,66 +145,66 @@ def targets(results: Results) -> list[tuple[str, ...]]:
         speed_up = reference.seconds / fastest.seconds
         wer_gap = fastest.wer - reference.wer
         rows.append(
-            (
+            _target(
                 f"faster-whisper speed-up, beam {beam_size or 1} ({fastest.setup.label})",
                 f"≥ {wanted:g}x" if beam_size else "> 1x",
                 f"{speed_up:.2f}x",
-                _verdict(speed_up >= wanted if beam_size else speed_up > wanted),
+                speed_up >= wanted if beam_size else speed_up > wanted,
             )
         )
         rows.append(
-            (
+            _target(
                 f"its word error rate against openai-whisper's, beam {beam_size or 1}",
                 f"≤ +{WER_TOLERANCE}",
                 f"{wer_gap:+.3f} ({fastest.wer:.3f} vs {reference.wer:.3f})",
-                _verdict(wer_gap <= WER_TOLERANCE),
+                wer_gap <= WER_TOLERANCE,
             )
         )
     for service in results.services:
         ratio = service.api_s / service.in_process_s
         rows.append(
-            (
+            _target(
                 f"API overhead, {service.engine}",
                 f"≤ {OVERHEAD_TARGET}",
                 f"{ratio:.3f}",
-                _verdict(ratio <= OVERHEAD_TARGET),
+                ratio <= OVERHEAD_TARGET,
             )
         )
         for endpoint, samples in service.latencies.busy_ms.items():
             p99 = percentile(samples, 0.99)
             rows.append(
-                (
+                _target(
                     f"`{endpoint}` p99 while {service.engine} decodes",
                     f"≤ {LATENCY_TARGET_MS:g} ms",
                     f"{p99:.1f} ms",
-                    _verdict(p99 <= LATENCY_TARGET_MS),
+                    p99 <= LATENCY_TARGET_MS,
                 )
             )
         queue = service.throughput
         rows.append(
-            (
+            _target(
                 f"{queue.tasks} queued tasks, {service.engine}",
                 "no failures",
                 f"{queue.failures} failed",
-                _verdict(queue.failures == 0),
+                queue.failures == 0,
             )
         )
     growth = results.front_end.after_all_mib - results.front_end.after_warm_up_mib
     rows.append(
-        (
+        _target(
             f"front end RSS growth over {results.front_end.tasks} tasks (after warm-up)",
             f"≤ {FRONT_END_GROWTH_LIMIT_MIB:g} MiB",
             f"{growth:+.1f} MiB",
-            _verdict(growth <= FRONT_END_GROWTH_LIMIT_MIB),
+            growth <= FRONT_END_GROWTH_LIMIT_MIB,
         )
     )
     upload_growth = results.upload.peak_mib - results.upload.idle_mib
     rows.append(
-        (
+        _target(
             f"front end RSS while {results.upload.size_mib} MiB stream in",
             f"≤ +{UPLOAD_GROWTH_LIMIT_MIB:g} MiB",
             f"{upload_growth:+.1f} MiB",
-            _verdict(upload_growth <= UPLOAD_GROWTH_LIMIT_MIB),
+            upload_growth <= UPLOAD_GROWTH_LIMIT_MIB,
         )
     )
     return rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def wait_until_ended(client: httpx.Client, task_id: str) -> dict[str, Any]:
     return body
 
 
-def wait_until(check: Any, deadline_s: float = 120.0, interval_s: float = 0.05) -> None:
+def wait_until(check: Callable[[], object], deadline_s: float = 120.0, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if check():
