@@ -65,15 +65,15 @@ class DecoderConfig:
     model_dir: str
     log_level: int
     # "openai-whisper" or "faster-whisper".
-    engine: str = "openai-whisper"
+    engine: str
     # "auto", "int8", "float16" or "float32"; openai-whisper knows all but int8.
-    compute_type: str = "auto"
+    compute_type: str
     # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
-    vad_filter: bool = False
+    vad_filter: bool
     # Threads one decoding may use; 0: every CPU in the decoder's affinity mask.
-    cpu_threads: int = 0
+    cpu_threads: int
     # faster-whisper only: above 1, decode this many chunks of a file at once.
-    batch_size: int = 1
+    batch_size: int
 
 
 # Front end -> decoder.
