@@ -13,9 +13,12 @@ import sys
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from decoder.protocol import DecoderConfig, SubmitTask, Transcript
+
+if TYPE_CHECKING:
+    from decoder.audio import Samples
 
 CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
@@ -26,11 +29,14 @@ def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: Decode
     real_transcribe = model_holder.ModelHolder.transcribe
 
     def transcribe(
-        self: model_holder.ModelHolder, task: SubmitTask, on_progress: engines.ProgressCallback
+        self: model_holder.ModelHolder,
+        audio: Samples,
+        task: SubmitTask,
+        on_progress: engines.ProgressCallback,
     ) -> Transcript:
         if CRASH_MARKER in Path(task.audio_path).read_bytes()[-len(CRASH_MARKER) :]:
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_transcribe(self, task, on_progress)
+        return real_transcribe(self, audio, task, on_progress)
 
     model_holder.ModelHolder.transcribe = transcribe  # type: ignore[method-assign]
     service.serve(conn, log_queue, config)

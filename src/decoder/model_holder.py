@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from decoder.engines import Engine, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.ladder import ModelPlan
 from decoder.models import MODELS
 from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
+
+if TYPE_CHECKING:
+    from decoder.audio import Samples
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +88,12 @@ class ModelHolder:
         assert self._model is not None
         return self._model
 
-    def transcribe(self, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
+    def transcribe(self, audio: Samples, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
         model = self.use(task.options.model)
         assert self.loaded_name is not None
         return model.transcribe(
-            task, english_only=MODELS[self.loaded_name].english_only, on_progress=on_progress
+            audio, task, english_only=MODELS[self.loaded_name].english_only, on_progress=on_progress
         )
 
-    def detect_language(self, audio_path: str) -> tuple[str, float]:
-        return self.use(None).detect_language(audio_path)
+    def detect_language(self, audio: Samples) -> tuple[str, float]:
+        return self.use(None).detect_language(audio)

@@ -10,6 +10,9 @@ The check has three steps, each as quick for an hour of audio as for a minute (a
    first error: it finds no audio there, or a short last packet, when the data stops short of
    that end, as in an MP3 (with a duration header), FLAC, WebM or MP4 file cut off mid-way.
 
+Every run is held to the upload (decoder.containers): only accepted container formats, only the
+file itself, never a playlist's segments or a URL, each run within PROBE_TIMEOUT_S.
+
 What such a check cannot tell from a good file is accepted, since whisper decodes whatever is
 there: a WAV, Ogg, or MP3 file without a duration header cut off mid-way (a WAV header written
 before its length was known looks just the same), damage in the middle of a long file, and random
@@ -21,10 +24,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
+
+from decoder.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
 
 # Long enough to hold several packets of any codec, short enough to decode in milliseconds.
 CHECK_SECONDS = 5.0
@@ -33,20 +39,37 @@ _CHECK_SAMPLE_RATE = 8000
 # ffmpeg's words for a packet shorter than the header promised: the data ends too early.
 _SHORT_PACKET_MARKERS = (b"corrupt input packet", b"partial file")
 _LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+# Each step reads a bounded part of the file; a run that takes longer than this is stuck.
+PROBE_TIMEOUT_S = 30.0
+REFUSED_FORMAT = (
+    "the file is not in an accepted audio or video format (playlists such as HLS/m3u8, concat "
+    "scripts and other formats that refer to other files or URLs are refused)"
+)
+
+
+@dataclass(frozen=True)
+class ProbedAudio:
+    # Seconds of audio (None where unknown).
+    duration_s: float | None
+    # The container's demuxer (decoder.containers), pinned when the decoder decodes it.
+    demuxer: str
 
 
 class NotAudioError(Exception):
     """The file is not media ffmpeg can read, has no audio track, or its audio is damaged."""
 
 
-def probe_audio(path: Path) -> float | None:
-    """The duration in seconds of a readable file with an audio track (None where unknown).
+def probe_audio(path: Path) -> ProbedAudio:
+    """The duration and format of a readable file with an audio track.
 
     Blocking (it runs ffprobe and ffmpeg): call it from a worker thread.
     """
     if path.stat().st_size == 0:
         raise NotAudioError("the file is empty")
     info, estimated = _probe(path)
+    demuxer = demuxer_of(str(info.get("format", {}).get("format_name", "")))
+    if demuxer is None:
+        raise NotAudioError(REFUSED_FORMAT)
     streams: list[dict[str, Any]] = info.get("streams", [])
     audio = next((stream for stream in streams if stream.get("codec_type") == "audio"), None)
     if audio is None:
@@ -61,16 +84,16 @@ def probe_audio(path: Path) -> float | None:
     # long the audio is (an MP3 without a duration header, a WAV written to a pipe or cut off):
     # the estimate may lie past the real end, so only damage counts there, not an early end.
     length_known = not estimated
-    if not _decodes(path, 0.0, length_known):
+    if not _decodes(path, demuxer, 0.0, length_known):
         raise NotAudioError("the audio track holds no audio that can be decoded")
     if duration is not None and duration > CHECK_SECONDS:
-        end_decodes = _decodes(path, duration - CHECK_SECONDS, length_known)
+        end_decodes = _decodes(path, demuxer, duration - CHECK_SECONDS, length_known)
         if not end_decodes and length_known:
             raise NotAudioError(
                 f"the file is cut off: it declares {duration:.1f} s of audio, but its data ends "
                 f"more than {CHECK_SECONDS:g} s before that"
             )
-    return duration if duration is not None else file_duration
+    return ProbedAudio(duration if duration is not None else file_duration, demuxer)
 
 
 def _probe(path: Path) -> tuple[dict[str, Any], bool]:
@@ -78,12 +101,21 @@ def _probe(path: Path) -> tuple[dict[str, Any], bool]:
 
     ffmpeg-python's probe drops ffprobe's warnings, and the estimate shows only in one of them.
     """
-    result = subprocess.run(
-        ["ffprobe", "-v", "warning", "-of", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True,
-        check=False,
-    )
+    command = [
+        "ffprobe",
+        "-v",
+        "warning",
+        *input_arguments(None),
+        "-of",
+        "json",
+        "-show_format",
+        "-show_streams",
+        f"file:{path}",
+    ]
+    result = _run(command)
     if result.returncode != 0:
+        if NOT_ON_WHITELIST in result.stderr:
+            raise NotAudioError(REFUSED_FORMAT)
         if b"moov atom not found" in result.stderr:
             raise NotAudioError(
                 "the file is incomplete: its MP4/MOV index (moov atom) is missing, as when a "
@@ -97,36 +129,43 @@ def _probe(path: Path) -> tuple[dict[str, Any], bool]:
     return info, b"Estimating duration from bitrate" in result.stderr
 
 
-def _decodes(path: Path, start: float, length_known: bool) -> bool:
+def _decodes(path: Path, demuxer: str, start: float, length_known: bool) -> bool:
     """Whether up to CHECK_SECONDS of the first audio track from `start` on decode to any audio.
 
     Raises NotAudioError at the first decoding error (ffmpeg alone would skip damaged packets),
     and at a short last packet where the header promised more data.
     """
-    source = ffmpeg.input(str(path), ss=start) if start > 0 else ffmpeg.input(str(path))
+    # ffmpeg-python writes the command line; the run itself needs a time limit it cannot set.
+    source = ffmpeg.input(f"file:{path}", ss=start) if start > 0 else ffmpeg.input(f"file:{path}")
     output = source["a:0"].output(
         "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=_CHECK_SAMPLE_RATE, t=CHECK_SECONDS
     )
-    command = output.global_args("-nostdin", "-v", "error", "-xerror")
-    try:
-        samples, _ = command.run(capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as exc:
-        stderr: bytes = exc.stderr
-        if not any(marker in stderr for marker in _SHORT_PACKET_MARKERS):
-            damage = _first_error(stderr, path)
-            raise NotAudioError(f"the audio is damaged and cannot be decoded ({damage})") from exc
+    arguments = output.global_args("-nostdin", "-v", "error", "-xerror").get_args()
+    # The input options go before the input's `-ss`/`-i`.
+    result = _run(["ffmpeg", *input_arguments(demuxer), *arguments])
+    if result.returncode != 0:
+        if not any(marker in result.stderr for marker in _SHORT_PACKET_MARKERS):
+            damage = _first_error(result.stderr, path)
+            raise NotAudioError(f"the audio is damaged and cannot be decoded ({damage})")
         if length_known:
-            raise NotAudioError(
-                "the file is cut off: its data ends before the length its header declares"
-            ) from exc
-        return bool(exc.stdout)
-    return bool(samples)
+            raise NotAudioError("the file is cut off: its data ends before the length its header declares")
+        return bool(result.stdout)
+    return bool(result.stdout)
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(command, capture_output=True, check=False, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise NotAudioError(
+            f"checking the file took longer than {PROBE_TIMEOUT_S:g} s: it cannot be read as it is"
+        ) from exc
 
 
 def _first_error(stderr: bytes, path: Path) -> str:
     """ffmpeg's first error line, without its log prefix or the server-side path."""
     for line in stderr.decode("utf-8", "replace").splitlines():
-        text = _LOG_PREFIX.sub("", line.strip()).replace(f"{path}: ", "")
+        text = _LOG_PREFIX.sub("", line.strip()).replace(f"file:{path}: ", "").replace(f"{path}: ", "")
         if text and not text.startswith("Last message repeated"):
             return text
     return "ffmpeg gave no reason"

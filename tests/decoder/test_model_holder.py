@@ -3,8 +3,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from decoder.audio import Samples
 from decoder.engines import LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.model_holder import ModelHolder
@@ -15,10 +17,12 @@ class FakeModel:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def transcribe(self, task: SubmitTask, *, english_only: bool, on_progress: object) -> Transcript:
+    def transcribe(
+        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: object
+    ) -> Transcript:
         return Transcript(text=self.name, language="en", duration_s=1.0, segments=())
 
-    def detect_language(self, audio_path: str) -> tuple[str, float]:
+    def detect_language(self, audio: Samples) -> tuple[str, float]:
         return "de", 0.9
 
 
@@ -94,7 +98,8 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     holder.use("small")
     assert engine.calls == [("small", "cpu")]
     task = SubmitTask("a" * 32, str(tmp_path / "x.wav"), "transcribe", None)
-    assert holder.transcribe(task, lambda done, total: None).text == "small"
+    silence = np.zeros(16_000, np.float32)
+    assert holder.transcribe(silence, task, lambda done, total: None).text == "small"
     holder.use("base")
-    assert holder.detect_language("x.wav") == ("de", 0.9)
+    assert holder.detect_language(silence) == ("de", 0.9)
     assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.speech import PARAGRAPHS, speak
-from whisper_api.media import NotAudioError, probe_audio
+from whisper_api.media import PROBE_TIMEOUT_S, NotAudioError, probe_audio
 
 
 def ffmpeg(*args: str | Path) -> None:
@@ -91,7 +92,7 @@ def spoken_seconds(media: Path) -> float:
     ],
 )
 def test_audio_ffmpeg_reads_passes_with_its_duration(media: Path, name: str) -> None:
-    duration = probe_audio(media / name)
+    duration = probe_audio(media / name).duration_s
     assert duration == pytest.approx(spoken_seconds(media), abs=0.3)
 
 
@@ -114,7 +115,8 @@ def test_what_cannot_be_told_from_good_audio_passes(media: Path, name: str) -> N
         ("empty.wav", "the file is empty"),
         ("text.mp3", "not an audio or video file that ffmpeg can read"),
         ("random.wav", "not an audio or video file that ffmpeg can read"),
-        ("image.png", "the file has no audio track"),
+        # An image's format is not even opened: only audio and video containers are.
+        ("image.png", "not in an accepted audio or video format"),
         ("silent_video.mp4", "the file has no audio track"),
         ("cut_video.mp4", "its MP4/MOV index (moov atom) is missing"),
         ("cut_speech.m4a", "its MP4/MOV index (moov atom) is missing"),
@@ -138,7 +140,7 @@ def test_a_bad_file_is_refused_with_what_is_wrong(media: Path, name: str, reason
 
 def test_an_hour_of_audio_is_checked_in_well_under_a_second_or_two(media: Path) -> None:
     started = time.monotonic()
-    duration = probe_audio(media / "hour.mp3")
+    duration = probe_audio(media / "hour.mp3").duration_s
     whole = time.monotonic() - started
     started = time.monotonic()
     with pytest.raises(NotAudioError, match="cut off"):
@@ -147,3 +149,35 @@ def test_an_hour_of_audio_is_checked_in_well_under_a_second_or_two(media: Path) 
     print(f"1-hour MP3: {whole:.2f} s; cut in half: {cut:.2f} s")
     assert duration == pytest.approx(3600, abs=2)
     assert whole < 5 and cut < 5
+
+
+def hls_playlist(target: Path, segment: Path, *, live: bool = False) -> Path:
+    """An HLS playlist whose one segment is a file on the server, named by its absolute path."""
+    end = "" if live else "#EXT-X-ENDLIST\n"
+    target.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n{segment}\n{end}")
+    return target
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["ended", "live"])
+def test_a_playlist_naming_a_server_file_is_refused_unread(tmp_path: Path, live: bool) -> None:
+    # The segment is a FIFO with no writer: a run that opened it would hang until its time limit.
+    fifo = tmp_path / "segment.wav"
+    os.mkfifo(fifo)
+    playlist = hls_playlist(tmp_path / "upload.m3u8", fifo, live=live)
+    started = time.monotonic()
+    with pytest.raises(NotAudioError, match="playlists such as HLS/m3u8"):
+        probe_audio(playlist)
+    assert time.monotonic() - started < PROBE_TIMEOUT_S / 3
+
+
+def test_a_concat_script_is_refused(media: Path, tmp_path: Path) -> None:
+    script = tmp_path / "list.wav"
+    script.write_text(f"ffconcat version 1.0\nfile '{media / 'speech.wav'}'\n")
+    with pytest.raises(NotAudioError, match="not in an accepted audio or video format"):
+        probe_audio(script)
+
+
+def test_the_probe_names_the_format_to_pin(media: Path) -> None:
+    assert probe_audio(media / "speech.m4a").demuxer == "mov"
+    assert probe_audio(media / "mp3_named.wav").demuxer == "mp3"
+    assert probe_audio(media / "speech.webm").demuxer == "matroska"

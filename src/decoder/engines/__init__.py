@@ -1,8 +1,10 @@
 """Speech-recognition engines behind one interface, chosen with ENGINE.
 
     Engine.load(name, device) -> LoadedModel
-        LoadedModel.transcribe(task, english_only=..., on_progress=...) -> Transcript
-        LoadedModel.detect_language(audio_path) -> (language, probability)
+        LoadedModel.transcribe(audio, task, english_only=..., on_progress=...) -> Transcript
+        LoadedModel.detect_language(audio) -> (language, probability)
+
+The audio is the 16 kHz samples decoder.audio decoded: no engine opens an upload itself.
 
 Errors an engine raises while loading, translated from its library's own:
 
@@ -18,10 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from decoder.ladder import DeviceFacts
 from decoder.protocol import SubmitTask, Transcript
+
+if TYPE_CHECKING:
+    # Only for the annotations: the front end imports this module and must not load numpy.
+    from decoder.audio import Samples
 
 ENGINE_NAMES = ("openai-whisper", "faster-whisper")
 COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
@@ -54,11 +60,12 @@ class ModelDoesNotFit(Exception):
 
 class LoadedModel(Protocol):
     def transcribe(
-        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        """Decode the task's file; `on_progress` hears of it at most every PROGRESS_INTERVAL_S."""
+        """Decode the task's audio; `on_progress` hears of it at most every PROGRESS_INTERVAL_S,
+        and whatever it raises ends the decoding."""
 
-    def detect_language(self, audio_path: str) -> tuple[str, float]:
+    def detect_language(self, audio: Samples) -> tuple[str, float]:
         """The most probable language of the first 30 s and its probability."""
 
 

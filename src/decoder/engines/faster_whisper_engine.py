@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import ctranslate2
-from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+from decoder.audio import SAMPLE_RATE, Samples
 from decoder.engines import (
     EngineOptions,
     ModelDoesNotFit,
@@ -29,7 +30,6 @@ from decoder.protocol import SubmitTask, Transcript
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-SAMPLE_RATE = 16_000
 
 
 def ct2_directory(model_dir: Path, model: str) -> Path:
@@ -95,14 +95,14 @@ class FasterWhisperModel:
         self._vad_filter = options.vad_filter or batched
 
     def transcribe(
-        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
         options = task.options
         report = ProgressThrottle(on_progress, time.monotonic)
         # Defaults follow openai-whisper's (greedy search, one sample per fallback temperature),
         # so that switching engines changes the speed, not the decoding.
         segments, info = self._runner.transcribe(
-            decode_audio(task.audio_path, sampling_rate=SAMPLE_RATE),
+            audio,
             # English-only models have no task token: "translate" of English speech is its transcript.
             task="transcribe" if english_only else task.task_type,
             language="en" if english_only else task.language,
@@ -122,9 +122,8 @@ class FasterWhisperModel:
         text = "".join(segment["text"] for segment in decoded)
         return transcript_of(text, str(info.language), float(info.duration), decoded)
 
-    def detect_language(self, audio_path: str) -> tuple[str, float]:
+    def detect_language(self, audio: Samples) -> tuple[str, float]:
         if not self._model.model.is_multilingual:
             raise ValueError("this model is English-only and cannot detect a language")
-        audio = decode_audio(audio_path, sampling_rate=SAMPLE_RATE)
         language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
         return str(language), float(probability)

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 import whisper
-from whisper.audio import HOP_LENGTH, SAMPLE_RATE
+from whisper.audio import HOP_LENGTH
 
+from decoder.audio import SAMPLE_RATE, Samples
 from decoder.engines import (
     EngineOptions,
     ModelDoesNotFit,
@@ -90,9 +91,8 @@ class OpenAIWhisperModel:
         self._fp16 = fp16
 
     def transcribe(
-        self, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        audio = whisper.load_audio(task.audio_path)
         duration_s = len(audio) / SAMPLE_RATE
         options = task.options
         extra: dict[str, Any] = {}
@@ -114,9 +114,10 @@ class OpenAIWhisperModel:
             )
         return transcript_of(str(result["text"]), str(result["language"]), duration_s, result["segments"])
 
-    def detect_language(self, audio_path: str) -> tuple[str, float]:
-        audio = whisper.pad_or_trim(whisper.load_audio(audio_path))
-        mel = whisper.log_mel_spectrogram(audio, n_mels=self._model.dims.n_mels).to(self._model.device)
+    def detect_language(self, audio: Samples) -> tuple[str, float]:
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=self._model.dims.n_mels).to(
+            self._model.device
+        )
         _, probabilities = self._model.detect_language(mel)
         language = max(probabilities, key=probabilities.get)
         return str(language), float(probabilities[language])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from decoder.audio import Samples, load_audio
 from decoder.engines import (
     ENGINE_NAMES,
     Engine,
@@ -21,6 +22,10 @@ from decoder.engines import (
 from decoder.ladder import NO_GPU
 from decoder.protocol import DecodeOptions, SubmitTask
 from tests.speech import PARAGRAPHS, word_error_rate
+
+
+def samples(task: SubmitTask) -> Samples:
+    return load_audio(task.audio_path, None, timeout_s=60)
 
 
 def engine_for(name: str, model_dir: Path, **options: Any) -> Engine:
@@ -39,10 +44,12 @@ def test_transcribes_translates_and_reports_progress(engine: Engine, speech_dir:
     progress: list[tuple[float, float]] = []
     task = SubmitTask("a" * 32, audio, "transcribe", None)
     transcript = model.transcribe(
-        task, english_only=True, on_progress=lambda done, total: progress.append((done, total))
+        samples(task), task, english_only=True, on_progress=lambda done, total: progress.append((done, total))
     )
+    translate = SubmitTask("b" * 32, audio, "translate", None)
     translated = model.transcribe(
-        SubmitTask("b" * 32, audio, "translate", None),
+        samples(translate),
+        translate,
         english_only=True,
         on_progress=lambda done, total: None,
     )
@@ -65,7 +72,9 @@ def test_word_timestamps_prompt_and_beam_search(engine: Engine, speech_dir: Path
         initial_prompt="Council meeting notes.", beam_size=3, word_timestamps=True, temperature=0.0
     )
     task = SubmitTask("c" * 32, str(speech_dir / "paragraph1.wav"), "transcribe", None, options)
-    transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
+    transcript = model.transcribe(
+        samples(task), task, english_only=True, on_progress=lambda done, total: None
+    )
     assert word_error_rate(PARAGRAPHS[1], transcript.text) <= 0.10
     words = [word for segment in transcript.words for word in segment]
     assert word_error_rate(PARAGRAPHS[1], "".join(word[2] for word in words)) <= 0.10
@@ -78,7 +87,7 @@ def test_word_timestamps_prompt_and_beam_search(engine: Engine, speech_dir: Path
 def test_language_detection_needs_a_multilingual_model(engine: Engine, speech_dir: Path) -> None:
     model = engine.load("tiny.en", "cpu")
     with pytest.raises(ValueError):
-        model.detect_language(str(speech_dir / "paragraph0.wav"))
+        model.detect_language(load_audio(str(speech_dir / "paragraph0.wav"), "wav", timeout_s=60))
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)
@@ -107,7 +116,9 @@ def test_faster_whisper_runs_each_compute_type_on_the_cpu(model_dir: Path, speec
     for compute_type in ("int8", "float32"):
         engine = engine_for("faster-whisper", model_dir, compute_type=compute_type, vad_filter=True)
         model = engine.load("tiny.en", "cpu")
-        transcript = model.transcribe(task, english_only=True, on_progress=lambda done, total: None)
+        transcript = model.transcribe(
+            samples(task), task, english_only=True, on_progress=lambda done, total: None
+        )
         assert word_error_rate(PARAGRAPHS[3], transcript.text) <= 0.10, compute_type
 
 
@@ -122,8 +133,10 @@ def test_faster_whisper_batched_pipeline(model_dir: Path, speech_dir: Path, tmp_
     )
     model = engine_for("faster-whisper", model_dir, batch_size=4).load("tiny.en", "cpu")
     progress: list[tuple[float, float]] = []
+    task = SubmitTask("e" * 32, str(audio), "transcribe", None, DecodeOptions(word_timestamps=True))
     transcript = model.transcribe(
-        SubmitTask("e" * 32, str(audio), "transcribe", None, DecodeOptions(word_timestamps=True)),
+        samples(task),
+        task,
         english_only=True,
         on_progress=lambda done, total: progress.append((done, total)),
     )

@@ -1,0 +1,73 @@
+"""The container formats whisper-api decodes, and the ffmpeg arguments that hold it to them.
+
+An upload is decoded only from the bytes it holds. ffmpeg detects formats by content, and some
+of the formats it knows read other files or URLs: an HLS playlist (`.m3u8`) whose segment line
+is a path on the server, a concat script, SDP and RTP descriptions, image sequences. So every
+ffprobe and ffmpeg run on an upload names the accepted demuxers (`-format_whitelist`), lets the
+input open nothing but a plain file (`-protocol_whitelist file`), and, once the upload check has
+found the format, decodes with that format pinned (`-f`). This module is plain data: the front end
+(the upload check) and the decoder (decoding) both read it.
+"""
+
+from __future__ import annotations
+
+# ffmpeg demuxer names of audio and video containers that hold their media themselves. Formats
+# that refer to other files or URLs (hls, dash, concat, sdp, rtp, rtsp, image2, imf, ...) are
+# missing on purpose; so are raw streams that any file could be mistaken for.
+ACCEPTED_DEMUXERS = (
+    "aac",
+    "ac3",
+    "aiff",
+    "amr",
+    "ape",
+    "asf",
+    "au",
+    "avi",
+    "caf",
+    "dsf",
+    "dts",
+    "dtshd",
+    "eac3",
+    "flac",
+    "flv",
+    "gsm",
+    "loas",
+    "matroska",
+    "mlp",
+    "mov",
+    "mp3",
+    "mpc",
+    "mpc8",
+    "mpeg",
+    "mpegts",
+    "nistsphere",
+    "nut",
+    "ogg",
+    "oma",
+    "rm",
+    "shn",
+    "tak",
+    "truehd",
+    "tta",
+    "voc",
+    "w64",
+    "wav",
+    "wv",
+    "xwma",
+)
+# What ffmpeg logs when a file's detected format is not in the whitelist.
+NOT_ON_WHITELIST = b"Format not on whitelist"
+
+
+def demuxer_of(format_name: str) -> str | None:
+    """The accepted demuxer for ffprobe's `format_name` ("mov,mp4,m4a,3gp,3g2,mj2" is "mov"),
+    or None where the format is not accepted."""
+    first = format_name.split(",")[0].strip()
+    return first if first in ACCEPTED_DEMUXERS else None
+
+
+def input_arguments(demuxer: str | None) -> list[str]:
+    """ffmpeg/ffprobe options to put before `-i`: only accepted formats, only a plain file, and
+    the format pinned where it is known."""
+    pinned = ["-f", demuxer] if demuxer else []
+    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(ACCEPTED_DEMUXERS), *pinned]

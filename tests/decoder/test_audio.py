@@ -1,0 +1,56 @@
+"""Decoding an upload in the decoder: the pinned format, no indirection, short errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decoder.audio import SAMPLE_RATE, AudioError, load_audio
+from decoder.containers import ACCEPTED_DEMUXERS, demuxer_of
+from tests.speech import PARAGRAPHS, speak
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speak(PARAGRAPHS[0], tmp_path_factory.mktemp("audio") / "speech.wav")
+
+
+def test_decodes_16khz_mono_samples(speech: Path) -> None:
+    samples = load_audio(str(speech), "wav", timeout_s=60)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert 5 < len(samples) / SAMPLE_RATE < 60
+    assert 0 < float(np.abs(samples).max()) <= 1.0
+
+
+def test_the_pinned_format_is_the_only_one_tried(speech: Path) -> None:
+    with pytest.raises(AudioError) as refused:
+        load_audio(str(speech), "mp3", timeout_s=60)
+    assert str(refused.value) == "the audio could not be decoded"
+
+
+def test_a_playlist_is_not_followed_even_unpinned(tmp_path: Path) -> None:
+    fifo = tmp_path / "segment.wav"
+    os.mkfifo(fifo)
+    playlist = tmp_path / "upload.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n{fifo}\n")
+    started = time.monotonic()
+    with pytest.raises(AudioError) as refused:
+        load_audio(str(playlist), None, timeout_s=30)
+    assert time.monotonic() - started < 10
+    assert str(tmp_path) not in str(refused.value)
+
+
+def test_a_run_past_its_time_limit_is_ended(speech: Path) -> None:
+    with pytest.raises(AudioError, match="took longer than"):
+        load_audio(str(speech), "wav", timeout_s=0.001)
+
+
+def test_demuxer_names() -> None:
+    assert demuxer_of("mov,mp4,m4a,3gp,3g2,mj2") == "mov"
+    assert demuxer_of("matroska,webm") == "matroska"
+    assert demuxer_of("hls") is None and demuxer_of("concat") is None and demuxer_of("") is None
+    assert not {"hls", "dash", "concat", "sdp", "rtp", "rtsp", "image2", "imf"} & set(ACCEPTED_DEMUXERS)
