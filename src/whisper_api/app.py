@@ -14,11 +14,13 @@ from starlette.middleware import Middleware
 
 from decoder.entry import run_decoder
 from decoder.protocol import DecoderConfig, DecoderStatus, ModelLoaded, ModelUnloaded
+from whisper_api.admission import Admission
 from whisper_api.auth import AuthMiddleware
 from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderTarget
 from whisper_api.errors import EXCEPTION_HANDLERS
 from whisper_api.events import EventHub
 from whisper_api.health import Readiness, notify_systemd
+from whisper_api.jobs import StoreUnavailable
 from whisper_api.metrics import Metrics, MetricsMiddleware
 from whisper_api.notifier import Notifier
 from whisper_api.routes import ROUTES
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
 DECODER_START_TIMEOUT_S = 180.0
+# How often the job store's file and writability are checked, for /readyz.
+STORE_CHECK_INTERVAL_S = 5.0
 
 
 def decoder_config(settings: Settings) -> DecoderConfig:
@@ -48,6 +52,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         vad_filter=settings.vad_filter,
         cpu_threads=settings.cpu_threads,
         batch_size=settings.batch_size,
+        ffmpeg_timeout_s=settings.ffmpeg_timeout_s,
     )
 
 
@@ -76,28 +81,39 @@ def create_app(
                 readiness.update()
 
         decoder = DecoderClient(decoder_config(settings), log_queue, on_decoder_event, decoder_target)
-        notifier = Notifier(EventHub(), WebhookSender(), metrics)
+        webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
+        notifier = Notifier(EventHub(), webhooks, metrics)
         tracker = TaskTracker(
-            store, decoder, DECODER_START_TIMEOUT_S, notifier.job_changed, notifier.job_cancelled
+            store,
+            decoder,
+            DECODER_START_TIMEOUT_S,
+            settings.decoder_watchdog_s,
+            notifier.job_changed,
+            notifier.job_cancelled,
         )
-        readiness = Readiness(tracker, model_needed=settings.load_model_on_startup)
+        readiness = Readiness(tracker, store, model_needed=settings.load_model_on_startup)
         notifier.attach(tracker)
         metrics.watch(tracker)
         await tracker.start(settings.upload_dir)
         readiness.update()
+        admission = Admission(
+            settings.max_task_queue_size, settings.max_concurrent_uploads, tracker.waiting_count
+        )
         app.state.settings, app.state.store, app.state.tracker = settings, store, tracker
-        app.state.decoder, app.state.hub, app.state.draining = decoder, notifier.hub, False
+        app.state.decoder, app.state.hub, app.state.admission = decoder, notifier.hub, admission
         app.state.readiness = readiness
-        sweeper = None
+        background = [asyncio.create_task(_check_every(store, STORE_CHECK_INTERVAL_S))]
         if settings.run_result_expiry_check_m:
-            sweeper = asyncio.create_task(_expire_every(store, settings.run_result_expiry_check_m * 60))
+            background.append(
+                asyncio.create_task(_expire_every(store, settings.run_result_expiry_check_m * 60))
+            )
         log.info("whisper-api is ready on %s:%d", settings.listen, settings.port)
         try:
             yield
         finally:
-            app.state.draining = True
-            if sweeper is not None:
-                sweeper.cancel()
+            admission.draining = True
+            for task in background:
+                task.cancel()
             # The task in hand may finish within the grace period; the rest stay pending in
             # the store and are queued again by the next start.
             await decoder.stop(settings.shutdown_grace_s)
@@ -124,14 +140,25 @@ def create_app(
 def begin_shutdown(app: Starlette) -> None:
     """Refuse new uploads from now on (503) and end the event streams, which would otherwise hold
     the server's graceful stop open; called when SIGTERM or SIGINT arrives."""
-    app.state.draining = True
-    app.state.hub.close()
+    admission: Admission | None = getattr(app.state, "admission", None)
+    if admission is not None:
+        admission.draining = True
+        app.state.hub.close()
     notify_systemd("STOPPING=1")
 
 
 async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        removed = await store.expire()
+        try:
+            removed = await store.expire()
+        except StoreUnavailable:
+            continue  # the store logs it once; the next round tries again
         if removed:
             log.info("removed %d expired results", removed)
+
+
+async def _check_every(store: SQLiteJobStore, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        await store.check()

@@ -15,11 +15,13 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from decoder.entry import run_decoder
+from whisper_api import protocol_errors
 from whisper_api.app import begin_shutdown, create_app
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
 from whisper_api.decoder_client import DecoderTarget
 from whisper_api.logs import LogPipeline
 from whisper_api.settings import Settings, SettingsError, load_settings
+from whisper_api.sqlite_store import SQLiteJobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(settings: Settings, decoder_target: DecoderTarget = run_decoder) -> int:
+    problem = asyncio.run(_store_problem(settings))
+    if problem is not None:
+        # One line for the operator rather than the traceback of a failed lifespan.
+        print(f"whisper-api: {problem}", file=sys.stderr)
+        return 1
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
@@ -66,11 +73,24 @@ def serve(settings: Settings, decoder_target: DecoderTarget = run_decoder) -> in
     return 0
 
 
+async def _store_problem(settings: Settings) -> str | None:
+    """Why the job store cannot be used, or None: checked before anything else starts."""
+    store = SQLiteJobStore(settings.database_path, keep_results_s=0, refresh_on_use=False)
+    try:
+        await store.open()
+    except StoreError as exc:
+        return str(exc)
+    finally:
+        await store.close()
+    return None
+
+
 async def _serve(settings: Settings, pipeline: LogPipeline, decoder_target: DecoderTarget) -> None:
     config = HypercornConfig()
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
     config.bind = [f"{host}:{settings.port}"]
     config.errorlog = logging.getLogger("hypercorn.error")
+    protocol_errors.install()
     app = create_app(settings, pipeline.queue, decoder_target)
     shutdown = asyncio.Event()
 

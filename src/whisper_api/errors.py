@@ -6,10 +6,17 @@
     │   (401, an API key is needed, is answered by whisper_api.auth before any route)
     ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
     ├── Forbidden            403
+    ├── RequestTimeout       408: the upload arrived too slowly
     ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
     ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
     ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
     └── ServiceUnavailable   503: the decoder is not running
+
+Errors of the job domain are mapped here too: StoreUnavailable (whisper_api.jobs) is 507 where
+the disk is full and 503 otherwise, both with Retry-After; the client hears a short reason and
+the log has the full one. Protocol errors that hypercorn answers before any route runs (431 for
+headers that are too large, 400 for a malformed request) get the same body through
+whisper_api.protocol_errors.
 
 Every error body is `{"error": {"code", "message", "type", "param"}, "detail": message}`:
 `detail` is the key the seed's clients read, and `error` has the shape OpenAI clients read.
@@ -22,6 +29,8 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+
+from whisper_api.jobs import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,11 @@ class TaskMissing(ApiError):
 class Forbidden(ApiError):
     status_code = 403
     code = "forbidden"
+
+
+class RequestTimeout(ApiError):
+    status_code = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(ApiError):
@@ -107,6 +121,24 @@ async def handle_client_disconnect(request: Request, exc: Exception) -> Response
     return error_response(400, "client_disconnected", "the client closed the connection")
 
 
+async def handle_store_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreUnavailable)
+    log.error("%s %s refused: %s", request.method, request.url.path, exc)
+    if exc.full:
+        return error_response(
+            507,
+            "insufficient_storage",
+            "the server has no disk space left for this request; try again later",
+            headers={"Retry-After": "60"},
+        )
+    return error_response(
+        503,
+        "storage_unavailable",
+        "the server cannot store anything right now; try again later",
+        headers={"Retry-After": "30"},
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error")
@@ -116,5 +148,6 @@ EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
     ClientDisconnect: handle_client_disconnect,
+    StoreUnavailable: handle_store_unavailable,
     Exception: handle_unexpected,
 }

@@ -1,8 +1,10 @@
 """Liveness and readiness, for load balancers, container health checks and systemd.
 
 The server is ready once a decoder runs and, with LOAD_MODEL_ON_STARTUP, has loaded its model
-once; it stops being ready while a crashed decoder restarts. Under systemd (Type=notify),
-readiness is announced once with READY=1 on NOTIFY_SOCKET: a unix datagram, no library needed.
+once; it stops being ready while a crashed decoder restarts, while the decoder does not answer
+(the watchdog), and while the job store cannot write (a full or read-only disk, a lost file).
+Under systemd (Type=notify), readiness is announced once with READY=1 on NOTIFY_SOCKET: a unix
+datagram, no library needed.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from whisper_api.sqlite_store import SQLiteJobStore
 from whisper_api.tracker import TaskTracker
 
 log = logging.getLogger(__name__)
 
 
 class Readiness:
-    def __init__(self, tracker: TaskTracker, model_needed: bool) -> None:
+    def __init__(self, tracker: TaskTracker, store: SQLiteJobStore, model_needed: bool) -> None:
         self._tracker = tracker
+        self._store = store
         self._model_needed = model_needed
         self._model_seen = False
         self._announced = False
@@ -30,8 +34,12 @@ class Readiness:
     def reason_not_ready(self) -> str | None:
         """Why the server cannot take work yet, or None when it can."""
         decoder = self._tracker.decoder
+        if self._store.failing is not None:
+            return "the job store cannot write (see the server's log)"
         if self._tracker.restarting or not decoder.running:
             return "the decoder is starting" if not self._tracker.restarts else "the decoder is restarting"
+        if self._tracker.watchdog.unresponsive:
+            return "the decoder does not answer"
         self._model_seen = self._model_seen or bool(decoder.status and decoder.status.is_model_loaded)
         if self._model_needed and not self._model_seen:
             return "the model is loading"

@@ -4,11 +4,16 @@ interface of the store that keeps them.
     JobStore (Protocol)          one small async interface
     └── SQLiteJobStore           the embedded default (whisper_api.sqlite_store)
 
-A store for several hosts (PostgreSQL, say) implements the same protocol.
+A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors:
+
+    StoreError              the store cannot be used at all (start-up: a corrupt or newer file)
+    └── StoreUnavailable    a write failed now (disk full, read-only, the file gone); try again
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +25,33 @@ from typing import Protocol
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, TaskType, Word
 
 TASK_ID_FORMAT = re.compile(r"^[0-9a-f]{32}$")
+
+
+class StoreError(Exception):
+    """The job store cannot be used; the message is one line for the operator."""
+
+
+class StoreUnavailable(StoreError):
+    """The store (or DATA_DIR) cannot take a write now. `full`: more disk space would help."""
+
+    def __init__(self, message: str, *, full: bool) -> None:
+        super().__init__(message)
+        self.full = full
+
+
+def storage_failure(exc: OSError) -> StoreUnavailable:
+    """A write under DATA_DIR that failed, as the store's error."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return StoreUnavailable(f"writing under DATA_DIR failed: {exc.strerror or exc}", full=full)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory's entries, to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class JobStatus(str, Enum):
@@ -62,6 +94,8 @@ class Job:
     stats: tuple[SegmentStats, ...] = ()
     # Where to POST the final status when the job ends.
     callback_url: str | None = None
+    # The upload's container format as the upload check found it; the decoder pins it.
+    audio_format: str | None = None
 
     @property
     def done(self) -> bool:

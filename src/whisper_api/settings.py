@@ -70,6 +70,13 @@ class Settings:
     vad_filter: bool = False
     cpu_threads: int = 0
     batch_size: int = 1
+    ffmpeg_timeout_s: int = 600
+    decoder_watchdog_s: int = 60
+    upload_timeout_s: int = 30
+    min_upload_kib_per_s: int = 4
+    max_concurrent_uploads: int = 16
+    # Internal networks callbacks may reach; every other non-public address is refused.
+    callback_allowed_networks: tuple[IPNetwork, ...] = ()
 
     @property
     def log_path(self) -> Path:
@@ -126,6 +133,12 @@ class Settings:
             vad_filter=vad_filter,
             cpu_threads=read("CPU_THREADS", 0, _int_in(0)),
             batch_size=batch_size,
+            ffmpeg_timeout_s=read("FFMPEG_TIMEOUT_S", 600, _int_in(1)),
+            decoder_watchdog_s=read("DECODER_WATCHDOG_S", 60, _int_in(2)),
+            upload_timeout_s=read("UPLOAD_TIMEOUT_S", 30, _int_in(1)),
+            min_upload_kib_per_s=read("MIN_UPLOAD_KIB_PER_S", 4, _int_in(0)),
+            max_concurrent_uploads=read("MAX_CONCURRENT_UPLOADS", 16, _int_in(1)),
+            callback_allowed_networks=read("CALLBACK_ALLOWED_NETWORKS", (), _networks),
         )
 
 

@@ -1,36 +1,56 @@
 """The embedded job store: one SQLite file (WAL mode) under DATA_DIR.
 
 Every call runs on one dedicated thread, which owns the connection: the event loop never
-waits on the disk, and the calls apply in the order they were made.
+waits on the disk, and the calls apply in the order they were made. A write the disk refuses
+(full, read-only, failing) raises StoreUnavailable and marks the store as failing until a write
+works again; the file itself is watched, so that deleting it while the server runs loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from decoder.protocol import DecodeOptions
-from whisper_api.jobs import Job, JobStatus
+from whisper_api.jobs import Job, JobStatus, StoreError, StoreUnavailable, fsync_path, storage_failure
+
+__all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
-# Columns added since version 1, for databases written by an older server.
-ADDED_IN_2 = (
-    "options TEXT NOT NULL DEFAULT '{}'",
-    "duration_s REAL",
-    "words TEXT NOT NULL DEFAULT '[]'",
-    "stats TEXT NOT NULL DEFAULT '[]'",
-    "callback_url TEXT",
-)
+SCHEMA_VERSION = 3
+# Columns each version added, for databases written by an older server.
+ADDED_IN = {
+    2: (
+        "options TEXT NOT NULL DEFAULT '{}'",
+        "duration_s REAL",
+        "words TEXT NOT NULL DEFAULT '[]'",
+        "stats TEXT NOT NULL DEFAULT '[]'",
+        "callback_url TEXT",
+    ),
+    3: ("audio_format TEXT",),
+}
+# Statements each version runs after adding its columns.
+MIGRATED_IN = {
+    # Proxy identities became two name spaces: an address came from X-Email, a name from X-User.
+    3: (
+        "UPDATE jobs SET owner = CASE WHEN owner LIKE '%@%' THEN 'email:' || owner "
+        "ELSE 'user:' || owner END WHERE owner != '' AND owner NOT LIKE 'key:%'",
+    ),
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,7 +78,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     duration_s REAL,
     words TEXT NOT NULL DEFAULT '[]',
     stats TEXT NOT NULL DEFAULT '[]',
-    callback_url TEXT
+    callback_url TEXT,
+    audio_format TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
@@ -68,8 +89,11 @@ COLUMNS = tuple(f.name for f in fields(Job))
 UNFINISHED = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 
 
-class StoreError(Exception):
-    """The job database cannot be used (wrong schema version, unreadable file)."""
+# A result's lifetime is refreshed on use at most this often (or a tenth of the lifetime, if
+# shorter): a poll of a finished task then costs no write (and no fsync) most of the time.
+REFRESH_GRANULARITY_S = 60.0
+# SQLite's word for a disk that has no room left.
+_FAILURE_CODES_FULL = ("SQLITE_FULL",)
 
 
 class SQLiteJobStore:
@@ -87,13 +111,20 @@ class SQLiteJobStore:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-store")
         self._db: sqlite3.Connection | None = None
+        # (device, inode) of the file opened, to notice it deleted or replaced while running.
+        self._identity: tuple[int, int] | None = None
+        # Why the last write failed; None while writes work.
+        self.failing: str | None = None
 
     async def open(self) -> None:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self._path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the job database {self._path}: {exc}") from None
         db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -104,15 +135,29 @@ class SQLiteJobStore:
                 raise StoreError(
                     f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
                 )
-            if version == 1:
-                for column in ADDED_IN_2:
+            problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(problem)
+            # Version 0 is a new file, which SCHEMA creates whole.
+            for added_in in range(version + 1, SCHEMA_VERSION + 1) if version else ():
+                for column in ADDED_IN[added_in]:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+                for statement in MIGRATED_IN.get(added_in, ()):
+                    db.execute(statement)
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"cannot use the job database {self._path}: {exc}") from exc
+            raise StoreError(
+                f"cannot use the job database {self._path}: {exc} (restore it from a backup, or move "
+                "it away to start with an empty one)"
+            ) from None
+        except StoreError:
+            db.close()
+            raise
         self._db = db
+        status = os.stat(self._path)
+        self._identity = (status.st_dev, status.st_ino)
 
     async def close(self) -> None:
         await self._run(self._close)
@@ -126,35 +171,45 @@ class SQLiteJobStore:
     async def add(self, job: Job) -> None:
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-        await self._run(self._execute, sql, _row_values(job))
+        await self._run(self._write, sql, _row_values(job))
 
     async def save(self, job: Job) -> None:
         assignments = ", ".join(f"{name} = ?" for name in COLUMNS if name != "task_id")
         values = [value for name, value in zip(COLUMNS, _row_values(job), strict=True) if name != "task_id"]
         await self._run(
-            self._execute, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
+            self._write, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
         )
 
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
         await self.save(job)
-        await self._run(job.audio_path.unlink, True)
+        await self._run(_delete_file, job.audio_path)
 
-    async def get(self, task_id: str) -> Job | None:
-        return await self._run(self._get, task_id)
+    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
+        """The job; with `owner`, only if it is theirs: another's costs what an unknown one does."""
+        return await self._run(self._get, task_id, owner)
 
-    def _get(self, task_id: str) -> Job | None:
-        row = self._connection().execute("SELECT * FROM jobs WHERE task_id = ?", (task_id,)).fetchone()
+    def _get(self, task_id: str, owner: str | None) -> Job | None:
+        query, parameters = "SELECT * FROM jobs WHERE task_id = ?", [task_id]
+        if owner is not None:
+            query, parameters = f"{query} AND owner = ?", [task_id, owner]
+        row = self._connection().execute(query, parameters).fetchone()
         if row is None:
             return None
         job = _job_from_row(row)
         now = self._clock()
         if job.expires_at is not None and job.expires_at <= now:
-            self._remove(job)
+            with contextlib.suppress(StoreUnavailable):
+                self._remove(job)
             return None
-        if job.done and self._refresh_on_use:
-            job.expires_at = now + self._keep_results_s
-            self._execute("UPDATE jobs SET expires_at = ? WHERE task_id = ?", (job.expires_at, task_id))
+        refreshed = now + self._keep_results_s
+        granularity = min(REFRESH_GRANULARITY_S, self._keep_results_s / 10)
+        stale = job.expires_at is not None and refreshed - job.expires_at >= granularity
+        if job.done and self._refresh_on_use and stale:
+            job.expires_at = refreshed
+            # A lost refresh only shortens the result's life: a read never fails for it.
+            with contextlib.suppress(StoreUnavailable):
+                self._write("UPDATE jobs SET expires_at = ? WHERE task_id = ?", (refreshed, task_id))
         return job
 
     async def unfinished(self) -> list[Job]:
@@ -169,8 +224,8 @@ class SQLiteJobStore:
         await self._run(self._remove, job)
 
     def _remove(self, job: Job) -> None:
-        self._execute("DELETE FROM jobs WHERE task_id = ?", (job.task_id,))
-        job.audio_path.unlink(missing_ok=True)
+        self._write("DELETE FROM jobs WHERE task_id = ?", (job.task_id,))
+        _delete_file(job.audio_path)
 
     async def expire(self) -> int:
         return await self._run(self._expire)
@@ -181,12 +236,87 @@ class SQLiteJobStore:
             self._remove(job)
         return len(expired)
 
+    async def check(self) -> str | None:
+        """Whether the store can be written now (None) or why not; run it every few seconds.
+
+        A database file deleted while the server runs is written again from the open copy; one
+        replaced by another file is refused until a restart. After a failed write, a small write
+        tells whether the disk takes them again.
+        """
+        return await self._run(self._check)
+
+    def _check(self) -> str | None:
+        with contextlib.suppress(StoreUnavailable):
+            self._check_file()
+            if self.failing is not None:
+                self._write(f"PRAGMA user_version={SCHEMA_VERSION}", ())
+        return self.failing
+
     def _select(self, where: str, parameters: tuple[Any, ...]) -> list[Job]:
         rows = self._connection().execute(f"SELECT * FROM jobs {where}", parameters).fetchall()
         return [_job_from_row(row) for row in rows]
 
-    def _execute(self, sql: str, parameters: tuple[Any, ...]) -> None:
-        self._connection().execute(sql, parameters)
+    def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        """Run one write; a failure the disk causes becomes StoreUnavailable, and sets `failing`."""
+        try:
+            self._check_file()
+            self._connection().execute(sql, parameters)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # a bug, not the disk: retrying would not help
+        except sqlite3.DatabaseError as exc:
+            full = exc.sqlite_errorname in _FAILURE_CODES_FULL
+            self._failed(StoreUnavailable(f"the job database cannot be written: {exc}", full=full))
+        except OSError as exc:
+            self._failed(storage_failure(exc))
+        except StoreUnavailable as exc:
+            self._failed(exc)
+        if self.failing is not None:
+            log.warning("the job database takes writes again")
+            self.failing = None
+
+    def _failed(self, error: StoreUnavailable) -> NoReturn:
+        if self.failing is None:
+            log.error("%s", error)
+        self.failing = str(error)
+        raise error
+
+    def _check_file(self) -> None:
+        try:
+            status = os.stat(self._path)
+        except FileNotFoundError:
+            try:
+                self._write_again()
+            except (OSError, sqlite3.Error, StoreError) as exc:
+                raise StoreUnavailable(
+                    f"the job database {self._path} was deleted, and writing it again failed: {exc}",
+                    full=isinstance(exc, OSError) and storage_failure(exc).full,
+                ) from exc
+            return
+        if (status.st_dev, status.st_ino) != self._identity:
+            raise StoreUnavailable(
+                f"the job database {self._path} was replaced by another file while the server ran; "
+                "restart the server to use the new one",
+                full=False,
+            )
+
+    def _write_again(self) -> None:
+        """The file was deleted under the open connection: copy the open database to its path."""
+        log.error("the job database %s was deleted while the server ran; writing it again", self._path)
+        db = self._connection()
+        restored = self._path.with_name(f"{self._path.name}.restore")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        copy = sqlite3.connect(restored)
+        try:
+            db.backup(copy)
+        finally:
+            copy.close()
+        fsync_path(restored)
+        # Closing the old connection removes the WAL files by name, so it goes before the rename.
+        db.close()
+        self._db = None
+        os.replace(restored, self._path)
+        fsync_path(self._path.parent)
+        self._open()
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -195,6 +325,14 @@ class SQLiteJobStore:
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+
+def _delete_file(path: Path) -> None:
+    """Delete a job's file; where the disk refuses, the next start removes it as an orphan."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not delete %s: %s", path.name, exc.strerror)
 
 
 def _row_values(job: Job) -> tuple[Any, ...]:

@@ -12,10 +12,10 @@ from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.auth import identity_of
-from whisper_api.errors import BadRequest, QueueFull, ServiceUnavailable
+from whisper_api.errors import BadRequest, ServiceUnavailable
 from whisper_api.jobs import Job, new_task_id
 from whisper_api.media import NotAudioError, probe_audio
-from whisper_api.uploads import receive_upload
+from whisper_api.uploads import UploadLimits, receive_upload
 
 MB = 1024 * 1024
 
@@ -35,7 +35,11 @@ FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
 
 async def accept_job(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
     """Store the upload, check it, and queue it as a job. Nothing stays behind on any error."""
-    queue_has_room(request)
+    with request.app.state.admission.place():
+        return await _accept(request, task_type, read_fields)
+
+
+async def _accept(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
     task_id, upload, wanted = await store_checked_upload(request, read_fields)
     try:
         job = Job(
@@ -49,6 +53,7 @@ async def accept_job(request: Request, task_type: TaskType, read_fields: FieldRe
             options=wanted.options,
             duration_s=upload.duration_s,
             callback_url=wanted.callback_url,
+            audio_format=upload.audio_format,
         )
         await request.app.state.tracker.submit(job)
         request.app.state.metrics.tasks_submitted.labels(task_type).inc()
@@ -58,26 +63,12 @@ async def accept_job(request: Request, task_type: TaskType, read_fields: FieldRe
     return job
 
 
-def queue_has_room(request: Request) -> None:
-    """Refuse work while shutting down or with a full queue, before the body is read, so that a
-    refused upload costs no disk and no time."""
-    state = request.app.state
-    if state.draining:
-        raise ServiceUnavailable(
-            "the server is shutting down; try again shortly", headers={"Retry-After": "30"}
-        )
-    if state.tracker.waiting_count() >= state.settings.max_task_queue_size:
-        raise QueueFull(
-            f"{state.settings.max_task_queue_size} tasks are already waiting; try again later",
-            headers={"Retry-After": "30"},
-        )
-
-
 @dataclass(frozen=True)
 class CheckedUpload:
     path: Path
     filename: str
     duration_s: float | None
+    audio_format: str
 
 
 async def store_checked_upload(
@@ -85,10 +76,14 @@ async def store_checked_upload(
 ) -> tuple[str, CheckedUpload, JobRequest]:
     """A new task id, the upload stored under it and probed, and what the fields ask for."""
     state = request.app.state
+    settings = state.settings
     task_id = new_task_id()
-    upload = await receive_upload(
-        request, state.settings.upload_dir, task_id, state.settings.max_upload_mb * MB
+    limits = UploadLimits(
+        max_bytes=settings.max_upload_mb * MB,
+        idle_timeout_s=settings.upload_timeout_s,
+        min_bytes_per_s=settings.min_upload_kib_per_s * 1024,
     )
+    upload = await receive_upload(request, settings.upload_dir, task_id, limits)
     state.metrics.upload_bytes.inc(upload.size)
     try:
         ready: DecoderReady | None = state.decoder.ready
@@ -98,13 +93,13 @@ async def store_checked_upload(
             )
         wanted = read_fields({**request.query_params, **upload.fields}, ready)
         try:
-            duration = await run_in_threadpool(probe_audio, upload.path)
+            probed = await run_in_threadpool(probe_audio, upload.path)
         except NotAudioError as exc:
             raise BadRequest(str(exc)) from exc
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
-    return task_id, CheckedUpload(upload.path, upload.filename, duration), wanted
+    return task_id, CheckedUpload(upload.path, upload.filename, probed.duration_s, probed.demuxer), wanted
 
 
 def check_language(raw: str | None, ready: DecoderReady) -> str | None:

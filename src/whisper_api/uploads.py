@@ -2,16 +2,23 @@
 
 The body goes through python-multipart's push parser chunk by chunk as the client sends it. The
 part named `file` is appended to `<stem>.part` in batches, written from a worker thread so that the
-event loop keeps serving other requests; once the body is complete the file is renamed to its
-final name. The size limit is enforced as bytes arrive, and whatever goes wrong (a bad body, the
-limit, a client that disconnects, a cancelled request) the partial file is deleted.
+event loop keeps serving other requests; once the body is complete the file is flushed to disk
+(fsync of the file, then of the directory after the rename to its final name), so that an upload
+the client hears accepted survives a power cut as its job row does. The size limit is enforced
+as bytes arrive, and so is the pace: a client that sends nothing for UPLOAD_TIMEOUT_S, or whose
+average rate falls below MIN_UPLOAD_KIB_PER_S after that long, is cut off with 408. Whatever goes
+wrong (a bad body, a limit, a client that disconnects, a cancelled request, a full disk) the
+partial file is deleted. The memory an upload holds is one batch, however slowly it arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -22,7 +29,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
-from whisper_api.errors import BadRequest, PayloadTooLarge
+from whisper_api.errors import BadRequest, PayloadTooLarge, RequestTimeout
+from whisper_api.jobs import fsync_path, storage_failure
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -33,8 +41,8 @@ MAX_FIELD_BYTES = 64 * 1024
 # Room in the body besides the file: the text fields, each part's headers and the boundaries.
 MULTIPART_OVERHEAD = MAX_FIELDS * MAX_FIELD_BYTES + 1024 * 1024
 # File data is written in batches of this size: large enough that handing each batch to a worker
-# thread costs little, small enough that a batch is no memory concern.
-WRITE_BATCH_BYTES = 1024 * 1024
+# thread costs little, small enough that many uploads in progress are no memory concern.
+WRITE_BATCH_BYTES = 256 * 1024
 _MIB = 1024 * 1024
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,15}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -54,39 +62,102 @@ class ReceivedUpload:
     send `timestamp_granularities[]`) joined by commas."""
 
 
-async def receive_upload(request: Request, directory: Path, stem: str, max_bytes: int) -> ReceivedUpload:
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    """The largest file accepted (MAX_UPLOAD_MB)."""
+    idle_timeout_s: float
+    """The longest pause between two parts of the body; also the time before the rate counts."""
+    min_bytes_per_s: float
+    """The lowest average rate accepted once idle_timeout_s have passed; 0: any rate."""
+
+
+async def receive_upload(
+    request: Request, directory: Path, stem: str, limits: UploadLimits
+) -> ReceivedUpload:
     """Store the form field `file` as `directory/<stem><suffix>`, the suffix from the client's name.
 
-    Raises BadRequest for a body that is not a multipart form with one file in `file`, and
-    PayloadTooLarge when the file is over `max_bytes`. Nothing stays in `directory` unless it
+    Raises BadRequest for a body that is not a multipart form with one file in `file`,
+    PayloadTooLarge when the file is over the limit, RequestTimeout for a client too slow, and
+    StoreUnavailable when the disk refuses the file. Nothing stays in `directory` unless it
     returns.
     """
     boundary = _boundary(request.headers.get("content-type", ""))
-    body_limit = max_bytes + MULTIPART_OVERHEAD
+    body_limit = limits.max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
     if _DIGITS.fullmatch(declared) and int(declared) > body_limit:
-        raise _too_large(max_bytes)
-    directory.mkdir(parents=True, exist_ok=True)
-    form = _FormReader(directory / f"{stem}.part", max_bytes)
+        raise _too_large(limits.max_bytes)
+    form = _FormReader(directory / f"{stem}.part", limits.max_bytes)
+    final: Path | None = None
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         parser = MultipartParser(boundary, form.callbacks())
         received = 0
-        async with aclosing(request.stream()) as chunks:
+        async with aclosing(_paced(request.stream(), limits)) as chunks:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > body_limit:
-                    raise _too_large(max_bytes)
+                    raise _too_large(limits.max_bytes)
                 parser.write(chunk)
                 if len(form.pending) >= WRITE_BATCH_BYTES:
                     await form.write_pending()
         await form.write_pending()
-        return form.result(directory, stem)
+        form.check_complete()
+        await asyncio.to_thread(fsync_path, form.partial)
+        # Renamed on the event loop (it is quick) rather than in a thread that could outlive a
+        # cancellation and leave the file behind under its final name.
+        final = directory / f"{stem}{_suffix(form.filename or '')}"
+        os.replace(form.partial, final)
+        await asyncio.to_thread(fsync_path, directory)
+        return ReceivedUpload(final, form.filename or "upload", form.file_size, form.fields)
     except FormParserError as exc:
         form.partial.unlink(missing_ok=True)
         raise BadRequest(f"the body is not a valid multipart form ({exc}): {_HOW_TO_SEND}") from exc
+    except OSError as exc:
+        _discard(form.partial, final)
+        raise storage_failure(exc) from exc
     except BaseException:
-        form.partial.unlink(missing_ok=True)
+        _discard(form.partial, final)
         raise
+
+
+async def _paced(chunks: AsyncGenerator[bytes, None], limits: UploadLimits) -> AsyncGenerator[bytes, None]:
+    """The body's chunks, cut off with RequestTimeout where the client is too slow."""
+    started = time.monotonic()
+    received = 0
+    async with aclosing(chunks):
+        while True:
+            now = time.monotonic()
+            deadline = now + limits.idle_timeout_s
+            if limits.min_bytes_per_s:
+                # The average since the start must stay at the minimum once the grace time is over.
+                needed_by = started + received / limits.min_bytes_per_s
+                deadline = min(deadline, max(started + limits.idle_timeout_s, needed_by))
+            try:
+                async with asyncio.timeout(deadline - now):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _too_slow(limits) from None
+            received += len(chunk)
+            yield chunk
+
+
+def _too_slow(limits: UploadLimits) -> RequestTimeout:
+    return RequestTimeout(
+        f"the upload arrived too slowly: at least {limits.min_bytes_per_s / 1024:g} KiB/s on average, "
+        f"with no pause over {limits.idle_timeout_s:g} s (UPLOAD_TIMEOUT_S, MIN_UPLOAD_KIB_PER_S)",
+        headers={"Connection": "close"},
+    )
+
+
+def _discard(partial: Path, final: Path | None) -> None:
+    for path in (partial, final):
+        if path is not None:
+            # On a read-only disk it stays: the next start removes it as an orphan.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -132,16 +203,11 @@ class _FormReader:
         batch, self.pending = self.pending, bytearray()
         await asyncio.to_thread(_append, self.partial, batch)
 
-    def result(self, directory: Path, stem: str) -> ReceivedUpload:
+    def check_complete(self) -> None:
         if not self.ended:
             raise BadRequest("the multipart body ended before its closing boundary: the upload is incomplete")
         if self.filename is None or not self.file_complete:
             raise BadRequest(f"the form has no file in the field 'file': {_HOW_TO_SEND}")
-        path = directory / f"{stem}{_suffix(self.filename)}"
-        # Renamed on the event loop (it is quick) rather than in a thread that could outlive a
-        # cancellation and leave the file behind under its final name.
-        os.replace(self.partial, path)
-        return ReceivedUpload(path, self.filename, self.file_size, self.fields)
 
     def _on_part_begin(self) -> None:
         self._part = _Part()

@@ -12,7 +12,7 @@ import pytest
 
 from decoder.protocol import DecodeOptions
 from whisper_api.jobs import Job, JobStatus
-from whisper_api.sqlite_store import SQLiteJobStore, StoreError
+from whisper_api.sqlite_store import SQLiteJobStore, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -200,3 +200,119 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
 
     (job,) = run(scenario)
     assert (job.task_id, job.options, job.words, job.callback_url) == ("k" * 32, DecodeOptions(), (), None)
+
+
+def test_a_version_2_database_gets_the_format_column_and_two_owner_name_spaces(tmp_path: Path) -> None:
+    async def write_version_2() -> None:
+        store = await open_store(tmp_path, Clock())
+        for letter, owner in zip("lmno", ("ada@example.org", "ada", "key:0123456789abcdef", ""), strict=True):
+            await store.add(make_job(tmp_path, letter, owner=owner))
+        await store.close()
+
+    run(write_version_2)
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.execute("ALTER TABLE jobs DROP COLUMN audio_format")
+    database.execute("UPDATE jobs SET owner = replace(replace(owner, 'email:', ''), 'user:', '')")
+    database.execute("PRAGMA user_version=2")
+    database.commit()
+    database.close()
+
+    async def scenario() -> list[Job]:
+        store = await open_store(tmp_path, Clock())
+        jobs = await store.unfinished()
+        await store.close()
+        return jobs
+
+    jobs = run(scenario)
+    assert [job.owner for job in jobs] == ["email:ada@example.org", "user:ada", "key:0123456789abcdef", ""]
+    assert all(job.audio_format is None for job in jobs)
+
+
+def test_get_by_owner_finds_only_the_owners_job_and_leaves_others_untouched(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        store = await open_store(tmp_path, clock, refresh=True)
+        job = make_job(tmp_path, "p", owner="user:ada")
+        await store.add(job)
+        job.status = JobStatus.FINISHED
+        await store.finish(job)
+        expires = job.expires_at
+        clock.now += 30
+        assert await store.get(job.task_id, "user:bob") is None
+        untouched = await store._run(
+            lambda: store._connection().execute("SELECT expires_at FROM jobs").fetchone()[0]
+        )
+        assert untouched == expires
+        owned = await store.get(job.task_id, "user:ada")
+        assert owned is not None and expires is not None and owned.expires_at == expires + 30
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_corrupt_database_is_one_line_at_start(tmp_path: Path) -> None:
+    (tmp_path / "jobs.sqlite3").write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)
+    with pytest.raises(StoreError) as refused:
+        run(lambda: open_store(tmp_path, Clock()))
+    assert "\n" not in str(refused.value) and "cannot use the job database" in str(refused.value)
+
+
+def test_a_database_deleted_while_running_is_written_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await open_store(tmp_path, Clock())
+        await store.add(make_job(tmp_path, "q"))
+        for path in tmp_path.glob("jobs.sqlite3*"):
+            path.unlink()
+        assert await store.check() is None
+        await store.add(make_job(tmp_path, "r"))
+        await store.close()
+
+    run(scenario)
+
+    async def reopened() -> list[str]:
+        store = await open_store(tmp_path, Clock())
+        jobs = await store.unfinished()
+        await store.close()
+        return [job.task_id for job in jobs]
+
+    assert run(reopened) == ["q" * 32, "r" * 32]
+
+
+def test_a_replaced_database_refuses_writes_and_says_so(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await open_store(tmp_path, Clock())
+        await store.add(make_job(tmp_path, "s"))
+        replacement = tmp_path / "other.sqlite3"
+        sqlite3.connect(replacement).close()
+        replacement.replace(tmp_path / "jobs.sqlite3")
+        with pytest.raises(StoreUnavailable, match="replaced by another file") as refused:
+            await store.add(make_job(tmp_path, "t"))
+        assert not refused.value.full
+        assert store.failing is not None and "replaced" in (await store.check() or "")
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_read_only_database_fails_writes_but_reads_still_work(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        store = await open_store(tmp_path, clock, refresh=True)
+        job = make_job(tmp_path, "u")
+        await store.add(job)
+        job.status = JobStatus.FINISHED
+        await store.finish(job)
+        # What a read-only remount does to writes, without needing one: SQLite's own switch.
+        await store._run(lambda: store._connection().execute("PRAGMA query_only=1"))
+        clock.now += 30
+        assert await store.get(job.task_id) is not None  # its refresh fails quietly
+        with pytest.raises(StoreUnavailable):
+            await store.add(make_job(tmp_path, "v"))
+        assert await store.check() is not None
+        await store._run(lambda: store._connection().execute("PRAGMA query_only=0"))
+        assert await store.check() is None and store.failing is None
+        await store.close()
+
+    run(scenario)

@@ -24,12 +24,17 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive
 
 from whisper_api.errors import EXCEPTION_HANDLERS, PayloadTooLarge
-from whisper_api.uploads import MAX_FIELD_BYTES, MAX_FIELDS, WRITE_BATCH_BYTES, receive_upload
+from whisper_api.uploads import MAX_FIELD_BYTES, MAX_FIELDS, WRITE_BATCH_BYTES, UploadLimits, receive_upload
 
 MIB = 1024 * 1024
 BOUNDARY = "test-boundary-7d1f"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 REPO = Path(__file__).resolve().parents[2]
+
+
+def limits(max_bytes: int) -> UploadLimits:
+    """The size limit, and a pace no test client is too slow for."""
+    return UploadLimits(max_bytes=max_bytes, idle_timeout_s=600, min_bytes_per_s=0)
 
 
 def upload_app(directory: Path) -> Starlette:
@@ -38,7 +43,7 @@ def upload_app(directory: Path) -> Starlette:
     async def upload(request: Request) -> Response:
         stem = request.query_params.get("stem", "task")
         max_bytes = int(request.query_params.get("max_bytes", MIB))
-        received = await receive_upload(request, directory, stem, max_bytes)
+        received = await receive_upload(request, directory, stem, limits(max_bytes))
         return JSONResponse(
             {
                 "path": received.path.name,
@@ -208,7 +213,7 @@ def test_a_declared_length_over_the_limit_is_413_before_the_body_is_read(store: 
 
     request = direct_request(receive, content_length=100 * MIB)
     with pytest.raises(PayloadTooLarge, match="limit of 5 MB"):
-        asyncio.run(receive_upload(request, store, "task", 5 * MIB))
+        asyncio.run(receive_upload(request, store, "task", limits(5 * MIB)))
     assert not store.exists()
 
 
@@ -222,7 +227,7 @@ def test_a_body_without_length_stops_being_read_at_the_limit(store: Path) -> Non
         return {"type": "http.request", "body": body, "more_body": True}
 
     with pytest.raises(PayloadTooLarge, match="limit of 5 MB"):
-        asyncio.run(receive_upload(direct_request(receive), store, "task", 5 * MIB))
+        asyncio.run(receive_upload(direct_request(receive), store, "task", limits(5 * MIB)))
     assert read == 7  # the head, 5 MiB within the limit, and the chunk that crosses it
     assert list(store.iterdir()) == []
 
@@ -237,7 +242,7 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing_behind(store: Path)
 
     request = direct_request(receive)
     with pytest.raises(ClientDisconnect):
-        asyncio.run(receive_upload(request, store, "task", 100 * MIB))
+        asyncio.run(receive_upload(request, store, "task", limits(100 * MIB)))
     assert list(store.iterdir()) == []
 
 
@@ -253,7 +258,7 @@ def test_a_cancelled_upload_leaves_nothing_behind(store: Path) -> None:
             await asyncio.Event().wait()  # the client goes quiet
             raise AssertionError("never set")
 
-        task = asyncio.create_task(receive_upload(direct_request(receive), store, "task", 100 * MIB))
+        task = asyncio.create_task(receive_upload(direct_request(receive), store, "task", limits(100 * MIB)))
         await asyncio.wait_for(stalled.wait(), timeout=5)
         assert (store / "task.part").stat().st_size >= 2 * MIB
         task.cancel()

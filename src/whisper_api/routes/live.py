@@ -15,7 +15,7 @@ from whisper_api.errors import BadRequest, ServiceUnavailable
 from whisper_api.events import JobEvent, sse_response
 from whisper_api.notifier import CANCELLED, STATUS
 from whisper_api.routes.tasks import find_job
-from whisper_api.submission import JobRequest, queue_has_room, store_checked_upload
+from whisper_api.submission import JobRequest, store_checked_upload
 from whisper_api.tracker import TaskTracker
 from whisper_api.views import task_json
 
@@ -44,19 +44,23 @@ async def detect_language(request: Request) -> Response:
             f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "
             "language detection needs a multilingual model (set MAX_MODEL to a name without '.en')"
         )
-    queue_has_room(request)
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         return JobRequest(language=None, options=DecodeOptions())
 
-    task_id, upload, _ = await store_checked_upload(request, read_fields)
     tracker: TaskTracker = state.tracker
-    try:
-        language, probability = await tracker.detect_language(task_id, str(upload.path))
-    except (DecoderUnavailable, RuntimeError) as exc:
-        raise ServiceUnavailable(f"language detection failed: {exc}", headers={"Retry-After": "10"}) from exc
-    finally:
-        upload.path.unlink(missing_ok=True)
+    with state.admission.place():
+        task_id, upload, _ = await store_checked_upload(request, read_fields)
+        try:
+            language, probability = await tracker.detect_language(
+                task_id, str(upload.path), upload.audio_format
+            )
+        except (DecoderUnavailable, RuntimeError) as exc:
+            raise ServiceUnavailable(
+                f"language detection failed: {exc}", headers={"Retry-After": "10"}
+            ) from exc
+        finally:
+            upload.path.unlink(missing_ok=True)
     names = dict(ready.languages) if ready else {}
     return JSONResponse(
         {"language": language, "language_name": names.get(language), "probability": round(probability, 4)}

@@ -1,0 +1,48 @@
+"""Which uploads may start: room in the queue, counting the uploads still arriving.
+
+The queue limit is checked before the body is read, so that a refused upload costs no disk
+and no time. Uploads in progress hold a place from then until their job is queued (or they
+fail), so that however many arrive at once, no more than MAX_TASK_QUEUE_SIZE tasks are ever
+accepted; MAX_CONCURRENT_UPLOADS caps how many bodies are read at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from whisper_api.errors import QueueFull, ServiceUnavailable
+
+RETRY_AFTER = {"Retry-After": "30"}
+
+
+class Admission:
+    def __init__(self, max_queued: int, max_uploading: int, waiting: Callable[[], int]) -> None:
+        self._max_queued = max_queued
+        self._max_uploading = max_uploading
+        # How many accepted tasks wait in the queue now.
+        self._waiting = waiting
+        self.uploading = 0
+        self.draining = False
+
+    @contextlib.contextmanager
+    def place(self) -> Iterator[None]:
+        """Hold a place in the queue for one upload, or refuse it (503 draining, 429 full)."""
+        if self.draining:
+            raise ServiceUnavailable("the server is shutting down; try again shortly", headers=RETRY_AFTER)
+        if self._waiting() + self.uploading >= self._max_queued:
+            raise QueueFull(
+                f"{self._max_queued} tasks are already waiting or uploading; try again later",
+                headers=RETRY_AFTER,
+            )
+        if self.uploading >= self._max_uploading:
+            raise QueueFull(
+                f"{self._max_uploading} uploads are already in progress (MAX_CONCURRENT_UPLOADS); "
+                "try again later",
+                headers=RETRY_AFTER,
+            )
+        self.uploading += 1
+        try:
+            yield
+        finally:
+            self.uploading -= 1
