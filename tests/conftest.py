@@ -20,6 +20,8 @@ from decoder.engines import ENGINE_NAMES
 from tests.speech import PARAGRAPHS, speak
 
 SERVER_START_DEADLINE_S = 180.0
+# The shared servers call back test receivers on loopback, which callbacks reach only if allowed.
+LOOPBACK_CALLBACKS = {"CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -132,7 +134,7 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
 def default_engine_server(
     tmp_path_factory: pytest.TempPathFactory, model_dir: Path
 ) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("server"), model_dir)
+    running = start_server(tmp_path_factory.mktemp("server"), model_dir, **LOOPBACK_CALLBACKS)
     yield running
     running.stop()
 
@@ -158,7 +160,9 @@ def engine_server(
     if request.param == "openai-whisper":
         yield request.getfixturevalue("default_engine_server")
         return
-    running = start_server(tmp_path_factory.mktemp("server"), model_dir, ENGINE=request.param)
+    running = start_server(
+        tmp_path_factory.mktemp("server"), model_dir, ENGINE=request.param, **LOOPBACK_CALLBACKS
+    )
     yield running
     running.stop()
 

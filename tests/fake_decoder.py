@@ -23,6 +23,8 @@ from decoder.protocol import (
     DecoderStatus,
     DetectLanguage,
     LanguageDetected,
+    Ping,
+    Pong,
     RequestStatus,
     Shutdown,
     SubmitTask,
@@ -48,6 +50,9 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
         message = conn.recv()
         if isinstance(message, Shutdown):
             return
+        if isinstance(message, Ping):
+            conn.send(Pong())
+            continue
         if isinstance(message, SubmitTask):
             logging.getLogger("fake").info("fake decoder got task %s", message.task_id)
             if decoding is None:

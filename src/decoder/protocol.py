@@ -4,9 +4,9 @@ Every message is a frozen dataclass of primitives (str, int, float, bool, None a
 them), so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's
 runtime objects. This module imports nothing heavy: the front end loads it without torch.
 
-    front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Shutdown-->  decoder
-    front end  <--DecoderReady / DecoderStatus / TaskStarted / TaskProgress / TaskFinished /
-                  TaskFailed / LanguageDetected / ModelLoaded / ModelUnloaded--  decoder
+    front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Ping / Shutdown-->  decoder
+    front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
+                  TaskFailed / TaskCancelled / LanguageDetected / ModelLoaded / ModelUnloaded--  decoder
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class DecoderConfig:
     cpu_threads: int
     # faster-whisper only: above 1, decode this many chunks of a file at once.
     batch_size: int
+    # The longest one ffmpeg run that decodes an upload may take (FFMPEG_TIMEOUT_S).
+    ffmpeg_timeout_s: float
 
 
 # Front end -> decoder.
@@ -86,6 +88,8 @@ class SubmitTask:
     task_type: TaskType
     language: str | None
     options: DecodeOptions = DecodeOptions()
+    # The container format the upload check found (decoder.containers); None: any accepted one.
+    audio_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,13 @@ class DetectLanguage:
 
     task_id: str
     audio_path: str
+    audio_format: str | None = None
 
 
 @dataclass(frozen=True)
 class CancelTask:
-    """Drop a task that is still waiting; one already decoding is not interrupted."""
+    """Drop a task that is still waiting, or stop the one decoding at its next window
+    (answered with TaskCancelled)."""
 
     task_id: str
 
@@ -109,11 +115,16 @@ class RequestStatus:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """Asks for a Pong at once: the front end's watchdog checks that the decoder still answers."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Finish the task in hand, then exit."""
 
 
-ToDecoder = SubmitTask | DetectLanguage | CancelTask | RequestStatus | Shutdown
+ToDecoder = SubmitTask | DetectLanguage | CancelTask | RequestStatus | Ping | Shutdown
 
 
 # Decoder -> front end.
@@ -146,6 +157,11 @@ class DecoderStatus:
     currently_busy: bool
     # Task ids waiting in the decoder's queue, next first.
     queued_task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a Ping."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +205,13 @@ class TaskFailed:
 
 
 @dataclass(frozen=True)
+class TaskCancelled:
+    """The task in hand stopped because a CancelTask asked it to."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
 class ModelLoaded:
     """For the front end's metrics."""
 
@@ -212,10 +235,12 @@ class LanguageDetected:
 FromDecoder = (
     DecoderReady
     | DecoderStatus
+    | Pong
     | TaskStarted
     | TaskProgress
     | TaskFinished
     | TaskFailed
+    | TaskCancelled
     | LanguageDetected
     | ModelLoaded
     | ModelUnloaded

@@ -17,6 +17,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
+from decoder.audio import AudioError, load_audio
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
 from decoder.languages import LANGUAGES
@@ -31,9 +32,12 @@ from decoder.protocol import (
     DetectLanguage,
     FromDecoder,
     LanguageDetected,
+    Ping,
+    Pong,
     RequestStatus,
     Shutdown,
     SubmitTask,
+    TaskCancelled,
     TaskFailed,
     TaskFinished,
     TaskProgress,
@@ -42,6 +46,14 @@ from decoder.protocol import (
 from decoder.task_queue import QueueClosed, TaskQueue
 
 log = logging.getLogger(__name__)
+
+# What a client hears of a failure; the full text, which can hold server paths, goes to the log.
+MODEL_FAILED = "no model could be loaded; the server's log says why"
+UNEXPECTED_FAILURE = "an unexpected error in the decoder; the server's log has the details"
+
+
+class _Cancelled(Exception):
+    """A CancelTask asked the task in hand to stop."""
 
 
 def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
@@ -73,6 +85,9 @@ class DecoderService:
         self._send_lock = threading.Lock()
         self._queue = TaskQueue()
         self._busy = False
+        # The task being decoded, and whether a CancelTask asked it to stop (set by the reader).
+        self._current: str | None = None
+        self._stop_current = threading.Event()
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
@@ -146,9 +161,14 @@ class DecoderService:
             elif isinstance(message, CancelTask):
                 if self._queue.remove(message.task_id):
                     log.info("cancelled waiting task %s", message.task_id)
+                elif message.task_id == self._current:
+                    log.info("stopping task %s at its next window", message.task_id)
+                    self._stop_current.set()
                 self._send_status()
             elif isinstance(message, RequestStatus):
                 self._send_status()
+            elif isinstance(message, Ping):
+                self._send(Pong())
             elif isinstance(message, Shutdown):
                 self._queue.close()
                 return
@@ -181,10 +201,13 @@ class DecoderService:
     def _detect(self, task: DetectLanguage) -> None:
         self._busy = True
         try:
-            language, probability = self._holder.detect_language(task.audio_path)
+            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s)
+            language, probability = self._holder.detect_language(audio)
         except Exception as exc:
             log.exception("language detection %s failed", task.task_id)
-            self._send(TaskFailed(task.task_id, f"language detection failed: {exc}", time.time()))
+            self._send(
+                TaskFailed(task.task_id, f"language detection failed: {_client_reason(exc)}", time.time())
+            )
         else:
             self._send(LanguageDetected(task.task_id, language, probability))
         finally:
@@ -192,18 +215,27 @@ class DecoderService:
         self._send_status()
 
     def _decode(self, task: SubmitTask) -> None:
-        self._busy = True
+        self._stop_current.clear()
+        self._busy, self._current = True, task.task_id
         started = time.time()
         self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
         self._send_status()
         log.info("decoding task %s (%s)", task.task_id, task.task_type)
+
+        def on_progress(decoded: float, total: float) -> None:
+            self._stop_if_cancelled()
+            self._send(TaskProgress(task.task_id, decoded, total))
+
         try:
-            transcript = self._holder.transcribe(
-                task, lambda decoded, total: self._send(TaskProgress(task.task_id, decoded, total))
-            )
+            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s)
+            self._stop_if_cancelled()
+            transcript = self._holder.transcribe(audio, task, on_progress)
+        except _Cancelled:
+            log.info("task %s stopped: it was cancelled", task.task_id)
+            self._send(TaskCancelled(task.task_id))
         except Exception as exc:
             log.exception("task %s failed", task.task_id)
-            self._send(TaskFailed(task.task_id, f"decoding failed: {exc}", time.time()))
+            self._send(TaskFailed(task.task_id, f"decoding failed: {_client_reason(exc)}", time.time()))
         else:
             finished = time.time()
             log.info("task %s finished in %.1f s", task.task_id, finished - started)
@@ -224,5 +256,18 @@ class DecoderService:
                 )
             )
         finally:
-            self._busy = False
+            self._busy, self._current = False, None
         self._send_status()
+
+    def _stop_if_cancelled(self) -> None:
+        if self._stop_current.is_set():
+            raise _Cancelled
+
+
+def _client_reason(exc: Exception) -> str:
+    """What a client may read of a failure: no server paths, no library's raw text."""
+    if isinstance(exc, AudioError):
+        return str(exc)
+    if isinstance(exc, ModelLoadError):
+        return MODEL_FAILED
+    return UNEXPECTED_FAILURE

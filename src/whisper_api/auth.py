@@ -5,7 +5,8 @@
   created them (to a hash of it: keys are never stored).
 - An authenticating proxy may name the user with X-Email / X-User. Those headers are believed
   only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
-  owns the tasks.
+  owns the tasks: "email:<address>" where it sent X-Email, else "user:<name>". The two are
+  separate name spaces, so that `X-User: alice@x` never reads the tasks of `X-Email: alice@x`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PROXY_HEADERS = ("x-email", "x-user", "x-forwarded-for", "forwarded", "x-real-ip
 
 @dataclass(frozen=True)
 class Identity:
-    # Whose tasks these are: "key:<hash>", the proxy's user, or "" for anonymous.
+    # Whose tasks these are: "key:<hash>", "email:<address>", "user:<name>", or "" for anonymous.
     owner: str
     user: str | None = None
     email: str | None = None
@@ -93,7 +94,8 @@ class AuthMiddleware:
         # Through a proxy on this host every request comes from loopback; proxies say so.
         proxied = any(name in request.headers for name in PROXY_HEADERS)
         local = address is not None and address.is_loopback and not proxied
-        return Identity(owner=key_owner or email or user or "", user=user, email=email, local=local)
+        proxy_owner = f"email:{email}" if email else f"user:{user}" if user else ""
+        return Identity(owner=key_owner or proxy_owner, user=user, email=email, local=local)
 
 
 def _is_public(path: str) -> bool:

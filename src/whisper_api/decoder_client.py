@@ -1,8 +1,10 @@
 """The front end's end of the pipe: starts the decoder process and relays its messages.
 
 A reader thread blocks on the pipe and hands every message to the event loop, so that all
-job state changes happen on the loop thread and the HTTP side never waits on the decoder.
-When the process ends, for whatever reason, the handler receives DecoderExited.
+job state changes happen on the loop thread. A writer thread sends what the loop hands it, so
+that a decoder that stops reading (stopped, hung, or slow with a full pipe) never blocks the
+event loop. When the process ends, for whatever reason, the handler receives DecoderExited,
+and whatever the decoder left running in its process group (ffmpeg) is killed with it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -78,6 +82,12 @@ class DecoderClient:
         self.last_pid: int | None = None
         # The process stop() is ending: its exit is expected and is not reported.
         self._stopping: BaseProcess | None = None
+        # Messages for the writer thread of the running decoder.
+        self._outbox: queue.SimpleQueue[ToDecoder | None] | None = None
+        # Monotonic time of the last message from the decoder, for the watchdog.
+        self.last_heard = 0.0
+        # Decoders that lead a process group of their own (their ffmpeg runs in it).
+        self._group_leaders: set[int] = set()
 
     async def start(self, timeout_s: float) -> DecoderReady:
         """Spawn a decoder process (again, after one ended) and wait for its DecoderReady."""
@@ -97,9 +107,13 @@ class DecoderClient:
             target=self._forward_logs, args=(decoder_logs, process), name="decoder-logs", daemon=True
         ).start()
         self._conn, self._process, self.started_at = parent_end, process, time.monotonic()
-        self.last_pid = process.pid
+        self.last_pid, self.last_heard = process.pid, time.monotonic()
         threading.Thread(
             target=self._read_pipe, args=(parent_end, process), name="decoder-pipe", daemon=True
+        ).start()
+        self._outbox = queue.SimpleQueue()
+        threading.Thread(
+            target=self._write_pipe, args=(parent_end, self._outbox), name="decoder-send", daemon=True
         ).start()
         try:
             self.ready = await asyncio.wait_for(self._ready, timeout_s)
@@ -117,12 +131,17 @@ class DecoderClient:
         return self.ready is not None and self._conn is not None
 
     def send(self, message: ToDecoder) -> None:
-        if self._conn is None:
+        """Queue a message for the decoder; returns at once, however full the pipe is."""
+        if self._conn is None or self._outbox is None:
             raise DecoderUnavailable("the decoder is not running")
-        try:
-            self._conn.send(message)
-        except (OSError, ValueError) as exc:
-            raise DecoderUnavailable("the decoder process is gone") from exc
+        self._outbox.put(message)
+
+    def kill(self) -> None:
+        """SIGKILL the decoder and everything in its process group; DecoderExited follows."""
+        process = self._process
+        if process is not None and process.pid is not None:
+            process.kill()
+            self._kill_group(process.pid)
 
     async def refresh_status(self, timeout_s: float) -> DecoderStatus:
         """Ask the decoder for its state and wait for the answer."""
@@ -150,13 +169,23 @@ class DecoderClient:
             log.warning("decoder did not finish within %.0f s, killing it", timeout_s)
             process.kill()
             await asyncio.to_thread(process.join, 5)
+        if process.pid is not None:
+            self._kill_group(process.pid)
         self._forget(process)
+
+    def _kill_group(self, pid: int) -> None:
+        """End what the decoder left running in its process group (an ffmpeg it started)."""
+        if pid in self._group_leaders:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
 
     def _forget(self, process: BaseProcess) -> None:
         if self._process is process:
+            if self._outbox is not None:
+                self._outbox.put(None)
             if self._conn is not None:
                 self._conn.close()
-            self._conn, self._process, self.ready = None, None, None
+            self._conn, self._process, self.ready, self._outbox = None, None, None, None
 
     def _read_pipe(self, conn: Connection, process: BaseProcess) -> None:
         while True:
@@ -168,6 +197,13 @@ class DecoderClient:
         # The pipe closes when the process ends; wait for its exit code off the event loop.
         process.join(timeout=10)
         self._call_on_loop(self._on_exit, process)
+
+    def _write_pipe(self, conn: Connection, outbox: queue.SimpleQueue[ToDecoder | None]) -> None:
+        while (message := outbox.get()) is not None:
+            try:
+                conn.send(message)
+            except (OSError, ValueError):
+                return  # the decoder is gone; the reader reports its exit
 
     def _forward_logs(self, decoder_logs: Queue[logging.LogRecord], process: BaseProcess) -> None:
         """Move the decoder's log records to the front end's queue until the process is gone."""
@@ -189,7 +225,12 @@ class DecoderClient:
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _dispatch(self, message: FromDecoder) -> None:
+        self.last_heard = time.monotonic()
         if isinstance(message, DecoderReady):
+            # The decoder makes its own process group before it says it is ready.
+            with contextlib.suppress(OSError):
+                if os.getpgid(message.pid) == message.pid:
+                    self._group_leaders.add(message.pid)
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(message)
         elif isinstance(message, DecoderStatus):
@@ -200,6 +241,9 @@ class DecoderClient:
         self._on_event(message)
 
     def _on_exit(self, process: BaseProcess) -> None:
+        if process.pid is not None:
+            self._kill_group(process.pid)
+            self._group_leaders.discard(process.pid)
         if self._process is not process or self._stopping is process:
             return  # stopped on purpose
         if self._ready is not None and not self._ready.done():

@@ -3,8 +3,11 @@ to the store, and restarts the decoder when it dies.
 
 One consumer task is the only writer of existing jobs: decoder events, cancellations and
 re-queueing after a restart are applied one at a time, in arrival order, so no two updates
-of a job can interleave. The front end's view of the queue (`_waiting`) mirrors the
-decoder's FIFO and gives every pending job its position.
+of a job can interleave. Where the store cannot write (a full or read-only disk), the same
+piece of work is tried again, with a backoff, until it applies: nothing the decoder reported
+is dropped, and every step is written so that applying it again does no harm. The front
+end's view of the queue (`_waiting`) mirrors the decoder's FIFO and gives every pending job
+its position.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from decoder.protocol import (
     DetectLanguage,
     LanguageDetected,
     SubmitTask,
+    TaskCancelled,
     TaskFailed,
     TaskFinished,
     TaskProgress,
     TaskStarted,
 )
 from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
-from whisper_api.jobs import Job, JobStatus, JobStore
+from whisper_api.jobs import Job, JobStatus, JobStore, StoreUnavailable
+from whisper_api.watchdog import DecoderWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +44,17 @@ INTERRUPTED_TWICE = "decoding this file was interrupted twice by a stop of the s
 # A decoder that dies sooner than this after its start counts as failing to start.
 STABLE_AFTER_S = 10.0
 MAX_RESTART_DELAY_S = 30.0
+# A cancelled task still decoding this long after its CancelTask is stopped by killing the decoder.
+CANCEL_KILL_AFTER_S = 10.0
+# Backoff between tries of work the store could not apply.
+STORE_RETRY_FIRST_S = 0.5
+STORE_RETRY_MAX_S = 10.0
 
 
 class CancelOutcome(str, Enum):
     CANCELLED = "cancelled"  # it was waiting
     DELETED = "deleted"  # it had ended
-    CANCELLING = "cancelling"  # it is decoding; its result is dropped when it ends
+    CANCELLING = "cancelling"  # it is decoding; the decoder stops it within seconds
 
 
 @dataclass
@@ -85,6 +95,7 @@ class TaskTracker:
         store: JobStore,
         decoder: DecoderClient,
         decoder_start_timeout_s: float,
+        watchdog_s: float,
         on_change: Callable[[Job, bool], None] = lambda job, progressed: None,
         on_cancelled: Callable[[str], None] = lambda task_id: None,
     ) -> None:
@@ -107,6 +118,8 @@ class TaskTracker:
         self._consumer: asyncio.Task[None] | None = None
         self._restarter: asyncio.Task[None] | None = None
         self.restarts = 0
+        self.watchdog = DecoderWatchdog(decoder, self._has_work, watchdog_s)
+        self._closing = False
 
     @property
     def restarting(self) -> bool:
@@ -123,9 +136,15 @@ class TaskTracker:
         await self.decoder.start(self._start_timeout_s)
         await self._requeue_unfinished()
         self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
+        self.watchdog.start()
 
     async def close(self) -> None:
-        """Apply all work still queued (the last task's result included), then stop."""
+        """Apply all work still queued (the last task's result included), then stop.
+
+        Work the store still refuses then is given up: what it would have recorded stays pending
+        in the store, and the next start decodes it again."""
+        self._closing = True
+        await self.watchdog.close()
         if self._restarter is not None:
             self._restarter.cancel()
         if self._consumer is not None:
@@ -180,12 +199,12 @@ class TaskTracker:
             return job
         return await waiter
 
-    async def detect_language(self, task_id: str, audio_path: str) -> tuple[str, float]:
+    async def detect_language(self, task_id: str, audio_path: str, audio_format: str) -> tuple[str, float]:
         """Queue a language detection behind the tasks waiting and wait for its answer."""
         answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
         self._detections[task_id] = answer
         try:
-            self.decoder.send(DetectLanguage(task_id, audio_path))
+            self.decoder.send(DetectLanguage(task_id, audio_path, audio_format))
             return await answer
         finally:
             self._detections.pop(task_id, None)
@@ -205,6 +224,10 @@ class TaskTracker:
     def waiting_ids(self) -> list[str]:
         return list(self._waiting)
 
+    def _has_work(self) -> bool:
+        """Whether the decoder holds something of ours: a task decoding, queued, or a detection."""
+        return self._running is not None or bool(self._sent) or bool(self._detections)
+
     def _send_waiting(self) -> None:
         """Send the decoder every waiting job it has not been sent, in order."""
         if not self.decoder.running:
@@ -221,11 +244,25 @@ class TaskTracker:
     async def _consume(self) -> None:
         while (work := await self._work.get()) is not None:
             try:
-                await self._apply(work)
+                await self._apply_until_stored(work)
             except Exception:
                 log.exception("could not apply %s", type(work).__name__)
                 if isinstance(work, _Cancel) and not work.outcome.done():
                     work.outcome.set_result(None)
+
+    async def _apply_until_stored(self, work: DecoderEvent | _Cancel | _Requeue) -> None:
+        delay = STORE_RETRY_FIRST_S
+        while True:
+            try:
+                await self._apply(work)
+                return
+            except StoreUnavailable as exc:
+                if self._closing:
+                    log.error("stopping with %s not stored (%s)", type(work).__name__, exc)
+                    raise
+                log.warning("%s waits for the job store: %s", type(work).__name__, exc)
+                await asyncio.sleep(delay)
+                delay = min(STORE_RETRY_MAX_S, delay * 2)
 
     async def _apply(self, work: DecoderEvent | _Cancel | _Requeue) -> None:
         if isinstance(work, _Cancel):
@@ -236,7 +273,7 @@ class TaskTracker:
             await self._decoder_died(work)
         elif isinstance(work, TaskStarted):
             await self._started(work)
-        elif isinstance(work, TaskFinished | TaskFailed):
+        elif isinstance(work, TaskFinished | TaskFailed | TaskCancelled):
             await self._ended(work)
 
     async def _started(self, event: TaskStarted) -> None:
@@ -252,17 +289,14 @@ class TaskTracker:
             self._running = job
             self._on_change(job, False)
 
-    async def _ended(self, event: TaskFinished | TaskFailed) -> None:
+    async def _ended(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
         self._running = None
         self._progress.pop(event.task_id, None)
         job = await self.store.get(event.task_id)
         if job is None:
             return
-        if job.cancel_requested:
-            await self.store.remove(job)
-            log.info("task %s was cancelled while decoding; its result is dropped", job.task_id)
-            self._wake_end_waiters(job.task_id, None)
-            self._on_cancelled(job.task_id)
+        if job.cancel_requested or isinstance(event, TaskCancelled):
+            await self._drop_cancelled(job)
             return
         if isinstance(event, TaskFinished):
             job.status = JobStatus.FINISHED
@@ -282,6 +316,12 @@ class TaskTracker:
         self._on_change(job, False)
         self._wake_end_waiters(job.task_id, job)
 
+    async def _drop_cancelled(self, job: Job) -> None:
+        await self.store.remove(job)
+        log.info("task %s was cancelled while decoding; it is gone", job.task_id)
+        self._wake_end_waiters(job.task_id, None)
+        self._on_cancelled(job.task_id)
+
     def _wake_end_waiters(self, task_id: str, job: Job | None) -> None:
         for waiter in self._end_waiters.pop(task_id, []):
             if not waiter.done():
@@ -294,6 +334,9 @@ class TaskTracker:
         if job.status is JobStatus.PROCESSING:
             job.cancel_requested = True
             await self.store.save(job)
+            with contextlib.suppress(DecoderUnavailable):
+                self.decoder.send(CancelTask(task_id))
+            asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
             return CancelOutcome.CANCELLING
         self._waiting.pop(task_id, None)
         if task_id in self._sent:
@@ -307,10 +350,20 @@ class TaskTracker:
             self._on_cancelled(task_id)
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
 
+    def _stop_by_force(self, task_id: str) -> None:
+        """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
+        if self._running is not None and self._running.task_id == task_id:
+            log.warning("cancelled task %s is still decoding: restarting the decoder", task_id)
+            self.decoder.kill()
+
     async def _requeue_unfinished(self) -> None:
         self._waiting.clear()
         self._sent.clear()
         for job in await self.store.unfinished():
+            if job.cancel_requested:
+                # Cancelled while it decoded, and the decoder or the server went down meanwhile.
+                await self._drop_cancelled(job)
+                continue
             if job.status is JobStatus.PROCESSING and job.attempts >= 2:
                 # Retried once already: a file that takes the server down must not do so for ever.
                 await self._fail(job, INTERRUPTED_TWICE)
@@ -327,15 +380,18 @@ class TaskTracker:
         if exited.pid != self.decoder.last_pid:
             return  # a decoder that never came up; the restart in progress handles it
         log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
-        crashed_on, self._running = self._running, None
         for detection in self._detections.values():
             if not detection.done():
                 detection.set_exception(DecoderUnavailable("the decoder crashed"))
-        if crashed_on is not None:
+        if self._running is not None:
             # Read again: a cancellation may have changed or deleted it meanwhile.
-            job = await self.store.get(crashed_on.task_id)
-            if job is not None and job.attempts >= 2:
+            job = await self.store.get(self._running.task_id)
+            if job is not None and job.cancel_requested:
+                await self._drop_cancelled(job)
+            elif job is not None and job.attempts >= 2:
                 await self._fail(job, CRASHED_TWICE)
+        # Only once the store took it: where it did not, this is tried again as it was.
+        self._running = None
         if not self.restarting:
             self._restarter = asyncio.create_task(self._restart(), name="decoder-restart")
 
@@ -371,4 +427,6 @@ def _remove_files_except(directory: Path, keep: set[str]) -> None:
 
 
 def _submission(job: Job) -> SubmitTask:
-    return SubmitTask(job.task_id, str(job.audio_path), job.task_type, job.language, job.options)
+    return SubmitTask(
+        job.task_id, str(job.audio_path), job.task_type, job.language, job.options, job.audio_format
+    )

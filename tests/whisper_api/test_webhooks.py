@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ import pytest
 from whisper_api.webhooks import CallbackRejected, WebhookSender, check_callback_url
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
+# The receivers here listen on loopback, which callbacks may reach only where it is allowed.
+LOOPBACK = (ip_network("127.0.0.0/8"),)
 PAYLOAD = {"task_id": TASK_ID, "status": "finished", "transcript": "the secret transcript ünïcode"}
 
 
@@ -91,7 +94,11 @@ def deliver(
 
     async def run() -> None:
         sender = WebhookSender(
-            timeout_s=timeout_s, attempts=attempts, first_delay_s=first_delay_s, max_delay_s=max_delay_s
+            allowed_networks=LOOPBACK,
+            timeout_s=timeout_s,
+            attempts=attempts,
+            first_delay_s=first_delay_s,
+            max_delay_s=max_delay_s,
         )
         sender.send(url, PAYLOAD, task_id=TASK_ID)
         await sender.close(grace_s=20)
@@ -173,7 +180,7 @@ def test_a_receiver_slower_than_the_timeout_is_tried_again(caplog: pytest.LogCap
 
 def test_close_cancels_retries_still_waiting(caplog: pytest.LogCaptureFixture) -> None:
     async def run(url: str, receiver: Receiver) -> float:
-        sender = WebhookSender(timeout_s=2.0, attempts=5, first_delay_s=30.0)
+        sender = WebhookSender(allowed_networks=LOOPBACK, timeout_s=2.0, attempts=5, first_delay_s=30.0)
         sender.send(url, PAYLOAD, task_id=TASK_ID)
         while not receiver.requests:
             await asyncio.sleep(0.01)
@@ -208,8 +215,6 @@ def test_a_payload_that_is_not_json_is_refused_at_once() -> None:
         ("http://example.org/hook", ""),
         ("https://example.org:8443/hook?token=abc#part", ""),
         ("HTTPS://Example.ORG/hook", "example.org"),
-        ("http://127.0.0.1:9000/", ""),
-        ("http://[::1]:9000/", ""),
         ("https://hooks.example.org/x", "other.net,.example.org"),
         ("https://example.org/x", ".example.org"),
         ("https://a.b.example.org/x", ".Example.org"),
@@ -246,3 +251,86 @@ def test_rejected_callback_urls(url: str, allowed: str, reason: str) -> None:
     with pytest.raises(CallbackRejected, match=reason) as caught:
         check_callback_url(url, frozenset(filter(None, allowed.split(","))))
     assert caught.value.status_code == 400
+
+
+INTERNAL_SPELLINGS = [
+    "http://127.0.0.1:9000/",
+    "http://localhost/",
+    "http://LOCALHOST./",
+    "http://[::1]:9000/",
+    "http://0x7f000001/",
+    "http://2130706433/",
+    "http://127.1/",
+    "http://0177.0.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://10.0.0.1/",
+    "http://172.16.5.4/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://[fe80::1]/",
+    "http://[fd00::1]/",
+    "http://0.0.0.0/",
+    "http://[::]/",
+    "http://224.0.0.1/",
+    "http://printer.local/",
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL_SPELLINGS)
+def test_internal_addresses_are_refused_in_every_spelling(url: str) -> None:
+    with pytest.raises(CallbackRejected, match="refused"):
+        check_callback_url(url, frozenset())
+
+
+def test_an_allowed_network_lets_its_addresses_through() -> None:
+    assert check_callback_url("http://10.1.2.3/hook", frozenset(), (ip_network("10.0.0.0/8"),))
+    with pytest.raises(CallbackRejected):
+        check_callback_url("http://10.1.2.3/hook", frozenset(), (ip_network("192.168.0.0/16"),))
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_when_it_connects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The name passes the check at submission (it is no literal, no internal zone); at delivery
+    it resolves to the receiver's loopback address, and nothing is sent."""
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        assert host == "hooks.example.org"
+        return ["127.0.0.1"]
+
+    with receiving() as (url, receiver):
+        port = url.split(":")[2].split("/")[0]
+        named = f"http://hooks.example.org:{port}/hook"
+        assert check_callback_url(named, frozenset()) == named
+
+        async def run() -> None:
+            sender = WebhookSender(resolver=rebinding, timeout_s=2.0, attempts=3, first_delay_s=0.05)
+            sender.send(named, PAYLOAD, task_id=TASK_ID)
+            await sender.close(grace_s=10)
+
+        asyncio.run(run())
+    assert receiver.requests == []
+    assert any("refused" in message for message in records(caplog, logging.ERROR))
+
+
+def test_delivery_goes_to_the_checked_address_with_the_name_as_host() -> None:
+    resolved: list[str] = []
+
+    async def once(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    with receiving() as (url, receiver):
+        port = url.split(":")[2].split("/")[0]
+
+        async def run() -> None:
+            sender = WebhookSender(allowed_networks=LOOPBACK, resolver=once, attempts=1)
+            sender.send(f"http://hooks.example.org:{port}/hook", PAYLOAD, task_id=TASK_ID)
+            await sender.close(grace_s=10)
+
+        asyncio.run(run())
+    assert resolved == ["hooks.example.org"]
+    (request,) = receiver.requests
+    assert request.headers["host"] == f"hooks.example.org:{port}"

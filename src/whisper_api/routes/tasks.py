@@ -44,28 +44,34 @@ async def srt(request: Request) -> Response:
 
 async def find_job(request: Request, raw_task_id: str, *, by_path: bool = False) -> Job:
     """The caller's job. Another owner's job is reported exactly like an unknown one: 400 on the
-    seed's query routes (its clients expect that), 404 on /api/v1/tasks/{task_id}."""
+    seed's query routes (its clients expect that), 404 on /api/v1/tasks/{task_id}. The store
+    looks it up by id and owner together, so that another's task costs what an unknown one does
+    and its read changes nothing (no refreshed lifetime)."""
     task_id = raw_task_id.strip()
     if not task_id:
         raise BadRequest("the query parameter task_id is required")
     if not TASK_ID_FORMAT.match(task_id):
         raise BadRequest("malformed task_id: expected 32 lowercase hexadecimal characters")
-    job: Job | None = await request.app.state.store.get(task_id)
-    if job is None or job.owner != owner_of(request):
+    job: Job | None = await request.app.state.store.get(task_id, owner_of(request))
+    if job is None:
         message = "task_id not valid: no such task, or its result has expired"
         raise TaskMissing(message) if by_path else TaskNotFound(message)
     return job
 
 
 async def _submit(request: Request, task_type: TaskType) -> Response:
-    allowed_hosts = request.app.state.settings.callback_allowed_hosts
+    settings = request.app.state.settings
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         callback = fields.get("callback_url") or None
         return JobRequest(
             language=check_language(fields.get("language"), ready),
             options=decode_options(fields, ready),
-            callback_url=check_callback_url(callback, allowed_hosts) if callback else None,
+            callback_url=check_callback_url(
+                callback, settings.callback_allowed_hosts, settings.callback_allowed_networks
+            )
+            if callback
+            else None,
         )
 
     job = await accept_job(request, task_type, read_fields)
