@@ -42,8 +42,8 @@ _LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
 # Each step reads a bounded part of the file; a run that takes longer than this is stuck.
 PROBE_TIMEOUT_S = 30.0
 REFUSED_FORMAT = (
-    "the file is not in an accepted audio or video format (playlists such as HLS/m3u8, concat "
-    "scripts and other formats that refer to other files or URLs are refused)"
+    "the file is not an audio or video file in a format this server accepts (playlists such as "
+    "HLS/m3u8, concat scripts and other formats that refer to other files or URLs are refused)"
 )
 
 

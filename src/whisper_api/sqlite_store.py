@@ -92,6 +92,8 @@ UNFINISHED = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 # A result's lifetime is refreshed on use at most this often (or a tenth of the lifetime, if
 # shorter): a poll of a finished task then costs no write (and no fsync) most of the time.
 REFRESH_GRANULARITY_S = 60.0
+# Below this much free space in DATA_DIR the store counts as failing, before a write fails.
+MIN_FREE_BYTES = 1024 * 1024
 # SQLite's word for a disk that has no room left.
 _FAILURE_CODES_FULL = ("SQLITE_FULL",)
 
@@ -114,7 +116,9 @@ class SQLiteJobStore:
         # (device, inode) of the file opened, to notice it deleted or replaced while running.
         self._identity: tuple[int, int] | None = None
         # Why the last write failed; None while writes work.
-        self.failing: str | None = None
+        self._write_failure: str | None = None
+        # Set by check() while DATA_DIR has less than MIN_FREE_BYTES free.
+        self._low_space: str | None = None
 
     async def open(self) -> None:
         await self._run(self._open)
@@ -248,9 +252,20 @@ class SQLiteJobStore:
     def _check(self) -> str | None:
         with contextlib.suppress(StoreUnavailable):
             self._check_file()
-            if self.failing is not None:
+            if self._write_failure is not None:
                 self._write(f"PRAGMA user_version={SCHEMA_VERSION}", ())
+        try:
+            space = os.statvfs(self._path.parent)
+            free = space.f_bavail * space.f_frsize
+        except OSError:
+            free = MIN_FREE_BYTES
+        self._low_space = f"DATA_DIR has only {free // 1024} KiB free" if free < MIN_FREE_BYTES else None
         return self.failing
+
+    @property
+    def failing(self) -> str | None:
+        """Why the store cannot take writes now (None while it can), for /readyz."""
+        return self._write_failure or self._low_space
 
     def _select(self, where: str, parameters: tuple[Any, ...]) -> list[Job]:
         rows = self._connection().execute(f"SELECT * FROM jobs {where}", parameters).fetchall()
@@ -270,14 +285,14 @@ class SQLiteJobStore:
             self._failed(storage_failure(exc))
         except StoreUnavailable as exc:
             self._failed(exc)
-        if self.failing is not None:
+        if self._write_failure is not None:
             log.warning("the job database takes writes again")
-            self.failing = None
+            self._write_failure = None
 
     def _failed(self, error: StoreUnavailable) -> NoReturn:
-        if self.failing is None:
+        if self._write_failure is None:
             log.error("%s", error)
-        self.failing = str(error)
+        self._write_failure = str(error)
         raise error
 
     def _check_file(self) -> None:

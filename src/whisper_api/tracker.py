@@ -35,15 +35,13 @@ from decoder.protocol import (
 )
 from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
 from whisper_api.jobs import Job, JobStatus, JobStore, StoreUnavailable
-from whisper_api.watchdog import DecoderWatchdog
+from whisper_api.progress import Progress
+from whisper_api.supervision import DecoderWatchdog, restart_until_up
 
 log = logging.getLogger(__name__)
 
 CRASHED_TWICE = "the decoder crashed twice on this file"
 INTERRUPTED_TWICE = "decoding this file was interrupted twice by a stop of the server"
-# A decoder that dies sooner than this after its start counts as failing to start.
-STABLE_AFTER_S = 10.0
-MAX_RESTART_DELAY_S = 30.0
 # A cancelled task still decoding this long after its CancelTask is stopped by killing the decoder.
 CANCEL_KILL_AFTER_S = 10.0
 # Backoff between tries of work the store could not apply.
@@ -65,25 +63,6 @@ class _Cancel:
 
 class _Requeue:
     """A new decoder is up: send it every unfinished job."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    decoded_s: float
-    duration_s: float
-    # Monotonic time at which decoding began, for the estimate of what is left.
-    started: float
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.decoded_s / self.duration_s) if self.duration_s > 0 else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        if self.decoded_s <= 0:
-            return None
-        elapsed = time.monotonic() - self.started
-        return round(elapsed * (self.duration_s - self.decoded_s) / self.decoded_s, 1)
 
 
 _Work = DecoderEvent | _Cancel | _Requeue | None
@@ -401,19 +380,7 @@ class TaskTracker:
         log.error("task %s failed: %s", job.task_id, reason)
 
     async def _restart(self) -> None:
-        """Start decoders until one comes up, backing off while they keep dying at once."""
-        delay = 0.0
-        last_start = self.decoder.started_at or 0.0
-        while True:
-            if time.monotonic() - last_start < STABLE_AFTER_S:
-                delay = min(MAX_RESTART_DELAY_S, max(1.0, delay * 2))
-                await asyncio.sleep(delay)
-            last_start = time.monotonic()
-            try:
-                await self.decoder.start(self._start_timeout_s)
-                break
-            except DecoderUnavailable as exc:
-                log.error("restarting the decoder failed: %s", exc)
+        await restart_until_up(self.decoder, self._start_timeout_s)
         self.restarts += 1
         log.info("decoder restarted (pid %s)", self.decoder.pid)
         self._work.put_nowait(_Requeue())

@@ -82,6 +82,8 @@ async def receive_upload(
     StoreUnavailable when the disk refuses the file. Nothing stays in `directory` unless it
     returns.
     """
+    # Until the whole body is in, an error answer must close the connection (whisper_api.errors).
+    request.state.body_unread = True
     boundary = _boundary(request.headers.get("content-type", ""))
     body_limit = limits.max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
@@ -101,6 +103,7 @@ async def receive_upload(
                 parser.write(chunk)
                 if len(form.pending) >= WRITE_BATCH_BYTES:
                     await form.write_pending()
+        request.state.body_unread = False
         await form.write_pending()
         form.check_complete()
         await asyncio.to_thread(fsync_path, form.partial)
@@ -147,8 +150,7 @@ async def _paced(chunks: AsyncGenerator[bytes, None], limits: UploadLimits) -> A
 def _too_slow(limits: UploadLimits) -> RequestTimeout:
     return RequestTimeout(
         f"the upload arrived too slowly: at least {limits.min_bytes_per_s / 1024:g} KiB/s on average, "
-        f"with no pause over {limits.idle_timeout_s:g} s (UPLOAD_TIMEOUT_S, MIN_UPLOAD_KIB_PER_S)",
-        headers={"Connection": "close"},
+        f"with no pause over {limits.idle_timeout_s:g} s (UPLOAD_TIMEOUT_S, MIN_UPLOAD_KIB_PER_S)"
     )
 
 

@@ -1,4 +1,5 @@
-"""Notices a decoder that stops answering while it has work, and kills it so it is replaced.
+"""Decoder supervision: restarting a dead decoder with a backoff, and a watchdog that notices a
+decoder that stops answering while it has work and kills it, so that it is restarted.
 
 The decoder's pipe reader answers a Ping at once, whatever the model is doing, so a
 decoder that leaves one unanswered is stopped (SIGSTOP), hung, or so starved that it is no use.
@@ -20,6 +21,26 @@ from decoder.protocol import Ping
 from whisper_api.decoder_client import DecoderClient, DecoderUnavailable
 
 log = logging.getLogger(__name__)
+
+# A decoder that dies sooner than this after its start counts as failing to start.
+STABLE_AFTER_S = 10.0
+MAX_RESTART_DELAY_S = 30.0
+
+
+async def restart_until_up(decoder: DecoderClient, start_timeout_s: float) -> None:
+    """Start decoders until one comes up, backing off while they keep dying at once."""
+    delay = 0.0
+    last_start = decoder.started_at or 0.0
+    while True:
+        if time.monotonic() - last_start < STABLE_AFTER_S:
+            delay = min(MAX_RESTART_DELAY_S, max(1.0, delay * 2))
+            await asyncio.sleep(delay)
+        last_start = time.monotonic()
+        try:
+            await decoder.start(start_timeout_s)
+            return
+        except DecoderUnavailable as exc:
+            log.error("restarting the decoder failed: %s", exc)
 
 
 class DecoderWatchdog:

@@ -1,0 +1,25 @@
+"""How far a decoding task is: only shown, never stored."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    decoded_s: float
+    duration_s: float
+    # Monotonic time at which decoding began, for the estimate of what is left.
+    started: float
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.decoded_s / self.duration_s) if self.duration_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.decoded_s <= 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return round(elapsed * (self.duration_s - self.decoded_s) / self.decoded_s, 1)
