@@ -3,6 +3,8 @@ error is the documented JSON shape."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -70,3 +72,83 @@ def test_no_request_gets_a_server_error(server: RunningServer) -> None:
                 assert error["code"] and error["message"]
 
         check()
+
+
+# Uploads: the fields the APIs read, with hostile values, and files that start like real media
+# (or like playlists and scripts that name other files) and then go wrong.
+MAGIC = [b"RIFF\x24\x08\x00\x00WAVEfmt ", b"ID3\x04\x00", b"fLaC", b"OggS\x00\x02", b"\x1aE\xdf\xa3"]
+MAGIC += [b"\x00\x00\x00\x18ftypmp42", b"#EXTM3U\n#EXTINF:10,\n/etc/passwd\n", b"ffconcat version 1.0\n"]
+UPLOAD_PATHS = [
+    "/api/v1/transcribe",
+    "/api/v1/translate",
+    "/v1/audio/transcriptions",
+    "/api/v1/detect-language",
+]
+field_names = st.sampled_from(
+    [
+        "language",
+        "model",
+        "prompt",
+        "initial_prompt",
+        "temperature",
+        "beam_size",
+        "word_timestamps",
+        "callback_url",
+        "response_format",
+        "timestamp_granularities[]",
+    ]
+)
+field_values = (
+    text
+    | st.sampled_from(["en", "xx", "-1", "1e309", "nan", "true", "tiny.en", "verbose_json", "word"])
+    | st.sampled_from(["http://127.1/", "http://[::ffff:7f00:1]/", "http://169.254.169.254/", "file:///etc"])
+    | st.text(max_size=5000)
+)
+
+
+@st.composite
+def media_bytes(draw: st.DrawFn, speech: bytes) -> bytes:
+    kind = draw(st.sampled_from(["prefix", "flipped", "magic"]))
+    if kind == "prefix":
+        return speech[: draw(st.integers(0, len(speech)))]
+    if kind == "flipped":
+        data = bytearray(speech)
+        for position in draw(st.lists(st.integers(0, len(data) - 1), max_size=20)):
+            data[position] ^= 0xFF
+        return bytes(data)
+    return draw(st.sampled_from(MAGIC)) + draw(st.binary(max_size=3000))
+
+
+def test_no_upload_gets_a_server_error_or_leaves_anything_behind(
+    server: RunningServer, speech_dir: Path
+) -> None:
+    speech = (speech_dir / "paragraph0.wav").read_bytes()[:40_000]
+    with server.client(timeout=60) as client:
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(
+            st.sampled_from(UPLOAD_PATHS),
+            st.dictionaries(field_names, field_values, max_size=4),
+            st.sampled_from(["a.wav", "a.m3u8", "a.mp4", "", "../../etc/x.wav", "a\u202e.wav"]),
+            media_bytes(speech),
+        )
+        def check(path: str, fields: dict[str, str], filename: str, content: bytes) -> None:
+            response = client.post(path, files={"file": (filename, content)}, data=fields)
+            assert response.status_code < 500, (fields, response.text)
+            if response.status_code >= 400:
+                error = response.json()["error"]
+                assert error["code"] and error["message"]
+            elif "task_id" in response.text and path.startswith("/api/v1/t"):
+                # Accepted: cancel it, so the queue stays short and nothing is left once it is gone.
+                client.delete(f"/api/v1/tasks/{response.json()['task_id']}")
+
+        check()
+        listed = client.get("/api/v1/tasks", params={"limit": 200}).json()["tasks"]
+        for task in listed:
+            client.delete(f"/api/v1/tasks/{task['task_id']}")
+    uploads = server.data_dir / "uploads"
+    deadline = time.monotonic() + 60
+    while any(uploads.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(uploads.glob("*.part"))
+    assert sorted(uploads.iterdir()) == []

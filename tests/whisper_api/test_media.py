@@ -116,7 +116,7 @@ def test_what_cannot_be_told_from_good_audio_passes(media: Path, name: str) -> N
         ("text.mp3", "not an audio or video file that ffmpeg can read"),
         ("random.wav", "not an audio or video file that ffmpeg can read"),
         # An image's format is not even opened: only audio and video containers are.
-        ("image.png", "not in an accepted audio or video format"),
+        ("image.png", "not an audio or video file in a format this server accepts"),
         ("silent_video.mp4", "the file has no audio track"),
         ("cut_video.mp4", "its MP4/MOV index (moov atom) is missing"),
         ("cut_speech.m4a", "its MP4/MOV index (moov atom) is missing"),
@@ -173,7 +173,7 @@ def test_a_playlist_naming_a_server_file_is_refused_unread(tmp_path: Path, live:
 def test_a_concat_script_is_refused(media: Path, tmp_path: Path) -> None:
     script = tmp_path / "list.wav"
     script.write_text(f"ffconcat version 1.0\nfile '{media / 'speech.wav'}'\n")
-    with pytest.raises(NotAudioError, match="not in an accepted audio or video format"):
+    with pytest.raises(NotAudioError, match="not an audio or video file in a format this server accepts"):
         probe_audio(script)
 
 

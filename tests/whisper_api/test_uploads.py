@@ -400,3 +400,24 @@ def test_server_removes_the_partial_file_of_a_client_that_disconnects(server: Se
             connection.sendall(b"a" * MIB)
         wait_until(lambda: partial.exists() and partial.stat().st_size >= MIB)
     wait_until(lambda: not any(server.directory.glob("raw*")))
+
+
+def test_the_file_and_its_directory_are_flushed_before_the_upload_returns(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whisper_api.jobs import fsync_path
+
+    flushed: list[Path] = []
+
+    def recording(path: Path) -> None:
+        flushed.append(path)
+        fsync_path(path)
+
+    monkeypatch.setattr("whisper_api.uploads.fsync_path", recording)
+    with TestClient(upload_app(store)) as client:
+        response = client.post(
+            "/upload", content=form_body(("file", "a.wav", b"abc")), headers={"content-type": MULTIPART}
+        )
+    assert response.status_code == 200, response.text
+    assert flushed == [store / "task.part", store]
+    assert (store / "task.wav").read_bytes() == b"abc"
