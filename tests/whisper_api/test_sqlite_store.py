@@ -172,6 +172,18 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         run(lambda: open_store(tmp_path, Clock()))
 
 
+def unfinished_after_opening(tmp_path: Path) -> list[Job]:
+    """The unfinished jobs, as a store that opens (and upgrades) the database reads them."""
+
+    async def scenario() -> list[Job]:
+        store = await open_store(tmp_path, Clock())
+        jobs = await store.unfinished()
+        await store.close()
+        return jobs
+
+    return run(scenario)
+
+
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     database = sqlite3.connect(tmp_path / "jobs.sqlite3")
     database.execute(
@@ -192,13 +204,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     database.commit()
     database.close()
 
-    async def scenario() -> list[Job]:
-        store = await open_store(tmp_path, Clock())
-        jobs = await store.unfinished()
-        await store.close()
-        return jobs
-
-    (job,) = run(scenario)
+    (job,) = unfinished_after_opening(tmp_path)
     assert (job.task_id, job.options, job.words, job.callback_url) == ("k" * 32, DecodeOptions(), (), None)
 
 
@@ -217,13 +223,7 @@ def test_a_version_2_database_gets_the_format_column_and_two_owner_name_spaces(t
     database.commit()
     database.close()
 
-    async def scenario() -> list[Job]:
-        store = await open_store(tmp_path, Clock())
-        jobs = await store.unfinished()
-        await store.close()
-        return jobs
-
-    jobs = run(scenario)
+    jobs = unfinished_after_opening(tmp_path)
     assert [job.owner for job in jobs] == ["email:ada@example.org", "user:ada", "key:0123456789abcdef", ""]
     assert all(job.audio_format is None for job in jobs)
 
@@ -270,13 +270,7 @@ def test_a_database_deleted_while_running_is_written_again(tmp_path: Path) -> No
 
     run(scenario)
 
-    async def reopened() -> list[str]:
-        store = await open_store(tmp_path, Clock())
-        jobs = await store.unfinished()
-        await store.close()
-        return [job.task_id for job in jobs]
-
-    assert run(reopened) == ["q" * 32, "r" * 32]
+    assert [job.task_id for job in unfinished_after_opening(tmp_path)] == ["q" * 32, "r" * 32]
 
 
 def test_a_replaced_database_refuses_writes_and_says_so(tmp_path: Path) -> None:
