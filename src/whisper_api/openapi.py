@@ -66,7 +66,7 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "temperature": {"type": "number", "minimum": 0, "maximum": 1},
     "timestamp_granularities[]": {"type": "array", "items": {"enum": ["segment", "word"]}},
 }
-UPLOAD_ERRORS = _errors(400, 401, 413, 429, 503)
+UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
