@@ -107,7 +107,9 @@ def error_response(
 def _with_close(request: Request, headers: dict[str, str] | None) -> dict[str, str] | None:
     """Tell the client the connection ends where the answer comes before its body was read:
     the server closes it, and a client that sent the next request on it would lose that."""
-    if getattr(request.state, "body_unread", False):
+    # HTTP/2 has no such header (a stream of its own ends instead), and refuses one that has it.
+    http1 = request.scope.get("http_version", "1.1").startswith("1")
+    if http1 and getattr(request.state, "body_unread", False):
         return {**(headers or {}), "Connection": "close"}
     return headers
 
