@@ -21,6 +21,7 @@ from whisper_api.errors import EXCEPTION_HANDLERS
 from whisper_api.events import EventHub
 from whisper_api.health import Readiness, notify_systemd
 from whisper_api.jobs import StoreUnavailable
+from whisper_api.keepalive import CloseUnreadBodies
 from whisper_api.metrics import Metrics, MetricsMiddleware
 from whisper_api.notifier import Notifier
 from whisper_api.routes import ROUTES
@@ -127,8 +128,10 @@ def create_app(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        # Outermost first: metrics count every answer, the 401s of the key check included.
+        # Outermost first: answers before the body was read close the connection; metrics
+        # count every answer, the 401s of the key check included.
         middleware=[
+            Middleware(CloseUnreadBodies),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(AuthMiddleware, settings=settings),
         ],

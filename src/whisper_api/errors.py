@@ -104,21 +104,9 @@ def error_response(
     return JSONResponse({"error": error, "detail": message}, status_code=status_code, headers=headers)
 
 
-def _with_close(request: Request, headers: dict[str, str] | None) -> dict[str, str] | None:
-    """Tell the client the connection ends where the answer comes before its body was read:
-    the server closes it, and a client that sent the next request on it would lose that."""
-    # HTTP/2 has no such header (a stream of its own ends instead), and refuses one that has it.
-    http1 = request.scope.get("http_version", "1.1").startswith("1")
-    if http1 and getattr(request.state, "body_unread", False):
-        return {**(headers or {}), "Connection": "close"}
-    return headers
-
-
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(
-        exc.status_code, exc.code, exc.message, _with_close(request, exc.headers), exc.param
-    )
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers, exc.param)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -141,13 +129,13 @@ async def handle_store_unavailable(request: Request, exc: Exception) -> Response
             507,
             "insufficient_storage",
             "the server has no disk space left for this request; try again later",
-            headers=_with_close(request, {"Retry-After": "60"}),
+            headers={"Retry-After": "60"},
         )
     return error_response(
         503,
         "storage_unavailable",
         "the server cannot store anything right now; try again later",
-        headers=_with_close(request, {"Retry-After": "30"}),
+        headers={"Retry-After": "30"},
     )
 
 

@@ -35,8 +35,6 @@ FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
 
 async def accept_job(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
     """Store the upload, check it, and queue it as a job. Nothing stays behind on any error."""
-    # A refusal before the body is read ends the connection (whisper_api.errors).
-    request.state.body_unread = True
     with request.app.state.admission.place():
         return await _accept(request, task_type, read_fields)
 

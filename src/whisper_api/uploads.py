@@ -82,8 +82,6 @@ async def receive_upload(
     StoreUnavailable when the disk refuses the file. Nothing stays in `directory` unless it
     returns.
     """
-    # Until the whole body is in, an error answer must close the connection (whisper_api.errors).
-    request.state.body_unread = True
     boundary = _boundary(request.headers.get("content-type", ""))
     body_limit = limits.max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
@@ -103,7 +101,6 @@ async def receive_upload(
                 parser.write(chunk)
                 if len(form.pending) >= WRITE_BATCH_BYTES:
                     await form.write_pending()
-        request.state.body_unread = False
         await form.write_pending()
         form.check_complete()
         await asyncio.to_thread(fsync_path, form.partial)

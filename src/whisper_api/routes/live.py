@@ -49,7 +49,6 @@ async def detect_language(request: Request) -> Response:
         return JobRequest(language=None, options=DecodeOptions())
 
     tracker: TaskTracker = state.tracker
-    request.state.body_unread = True  # until the upload is in: a refusal closes the connection
     with state.admission.place():
         task_id, upload, _ = await store_checked_upload(request, read_fields)
         try:
