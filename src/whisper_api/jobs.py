@@ -13,6 +13,7 @@ A store for several hosts (PostgreSQL, say) implements the same protocol. Its er
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import uuid
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, TaskType, Word
+
+log = logging.getLogger(__name__)
 
 TASK_ID_FORMAT = re.compile(r"^[0-9a-f]{32}$")
 
@@ -43,6 +46,14 @@ def storage_failure(exc: OSError) -> StoreUnavailable:
     """A write under DATA_DIR that failed, as the store's error."""
     full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return StoreUnavailable(f"writing under DATA_DIR failed: {exc.strerror or exc}", full=full)
+
+
+def delete_file(path: Path) -> None:
+    """Delete a job's file; where the disk refuses, the next start removes it as an orphan."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not delete %s: %s", path.name, exc.strerror)
 
 
 def fsync_path(path: Path) -> None:

@@ -143,13 +143,12 @@ def _decodes(path: Path, demuxer: str, start: float, length_known: bool) -> bool
     arguments = output.global_args("-nostdin", "-v", "error", "-xerror").get_args()
     # The input options go before the input's `-ss`/`-i`.
     result = _run(["ffmpeg", *input_arguments(demuxer), *arguments])
-    if result.returncode != 0:
-        if not any(marker in result.stderr for marker in _SHORT_PACKET_MARKERS):
-            damage = _first_error(result.stderr, path)
-            raise NotAudioError(f"the audio is damaged and cannot be decoded ({damage})")
-        if length_known:
-            raise NotAudioError("the file is cut off: its data ends before the length its header declares")
-        return bool(result.stdout)
+    if result.returncode != 0 and not any(marker in result.stderr for marker in _SHORT_PACKET_MARKERS):
+        damage = _first_error(result.stderr, path)
+        raise NotAudioError(f"the audio is damaged and cannot be decoded ({damage})")
+    if result.returncode != 0 and length_known:
+        raise NotAudioError("the file is cut off: its data ends before the length its header declares")
+    # A short last packet where the length was only estimated: whatever decoded counts.
     return bool(result.stdout)
 
 
@@ -165,7 +164,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
 def _first_error(stderr: bytes, path: Path) -> str:
     """ffmpeg's first error line, without its log prefix or the server-side path."""
     for line in stderr.decode("utf-8", "replace").splitlines():
-        text = _LOG_PREFIX.sub("", line.strip()).replace(f"file:{path}: ", "").replace(f"{path}: ", "")
+        text = _LOG_PREFIX.sub("", line.strip()).replace(f"file:{path}: ", "")
         if text and not text.startswith("Last message repeated"):
             return text
     return "ffmpeg gave no reason"

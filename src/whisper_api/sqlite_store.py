@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from decoder.protocol import DecodeOptions
-from whisper_api.jobs import Job, JobStatus, StoreError, StoreUnavailable, fsync_path, storage_failure
+from whisper_api.jobs import (
+    Job,
+    JobStatus,
+    StoreError,
+    StoreUnavailable,
+    delete_file,
+    fsync_path,
+    storage_failure,
+)
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -187,7 +195,7 @@ class SQLiteJobStore:
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
         await self.save(job)
-        await self._run(_delete_file, job.audio_path)
+        await self._run(delete_file, job.audio_path)
 
     async def get(self, task_id: str, owner: str | None = None) -> Job | None:
         """The job; with `owner`, only if it is theirs: another's costs what an unknown one does."""
@@ -229,7 +237,7 @@ class SQLiteJobStore:
 
     def _remove(self, job: Job) -> None:
         self._write("DELETE FROM jobs WHERE task_id = ?", (job.task_id,))
-        _delete_file(job.audio_path)
+        delete_file(job.audio_path)
 
     async def expire(self) -> int:
         return await self._run(self._expire)
@@ -340,14 +348,6 @@ class SQLiteJobStore:
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-
-def _delete_file(path: Path) -> None:
-    """Delete a job's file; where the disk refuses, the next start removes it as an orphan."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not delete %s: %s", path.name, exc.strerror)
 
 
 def _row_values(job: Job) -> tuple[Any, ...]:

@@ -14,7 +14,6 @@ partial file is deleted. The memory an upload holds is one batch, however slowly
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import time
@@ -30,7 +29,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from whisper_api.errors import BadRequest, PayloadTooLarge, RequestTimeout
-from whisper_api.jobs import fsync_path, storage_failure
+from whisper_api.jobs import delete_file, fsync_path, storage_failure
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -154,9 +153,7 @@ def _too_slow(limits: UploadLimits) -> RequestTimeout:
 def _discard(partial: Path, final: Path | None) -> None:
     for path in (partial, final):
         if path is not None:
-            # On a read-only disk it stays: the next start removes it as an orphan.
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+            delete_file(path)
 
 
 @dataclass

@@ -42,7 +42,9 @@ MAX_URL_LENGTH = 2048
 HOST_NAME = re.compile(r"[a-z0-9_.-]+")
 HEADERS = {"Content-Type": "application/json", "User-Agent": "whisper-api"}
 # Names of zones that never lead to the public internet.
-INTERNAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".home.arpa", ".localdomain", ".lan")
+INTERNAL_NAMES = frozenset(
+    {"localhost", ".localhost", ".local", ".internal", ".home.arpa", ".localdomain", ".lan"}
+)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to; the event loop's getaddrinfo by default.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -104,14 +106,14 @@ def check_callback_url(
         raise CallbackRejected("the callback URL has no host")
     if port == 0:
         raise CallbackRejected("the callback URL has port 0")
-    if not (HOST_NAME.fullmatch(host) or _is_ip(host)):
+    address = literal_address(host)
+    if not (HOST_NAME.fullmatch(host) or address is not None):
         raise CallbackRejected("the callback URL's host must be a DNS name (IDNs in punycode) or an IP")
     if allowed_hosts and not _host_allowed(host, allowed_hosts):
         raise CallbackRejected(f"callbacks to {host} are not allowed (CALLBACK_ALLOWED_HOSTS)")
-    address = literal_address(host)
     if address is not None and not address_allowed(address, allowed_networks):
         raise CallbackRejected(_internal(host))
-    if address is None and not allowed_networks and _internal_name(host):
+    if address is None and not allowed_networks and _host_allowed(host.rstrip("."), INTERNAL_NAMES):
         raise CallbackRejected(_internal(host))
     return url
 
@@ -121,18 +123,6 @@ def _internal(host: str) -> str:
         f"callbacks to {host} are refused: it is a loopback, private, link-local or otherwise "
         "internal address (an operator can allow networks with CALLBACK_ALLOWED_NETWORKS)"
     )
-
-
-def _internal_name(host: str) -> bool:
-    name = host.rstrip(".")
-    return any(
-        name == entry.lstrip(".") or (entry.startswith(".") and name.endswith(entry))
-        for entry in INTERNAL_NAMES
-    )
-
-
-def _is_ip(host: str) -> bool:
-    return literal_address(host) is not None
 
 
 def _host_allowed(host: str, allowed_hosts: frozenset[str]) -> bool:
