@@ -84,6 +84,33 @@ class RunningServer:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
+    def ensure_stopped(self) -> None:
+        """Stop it if a test left it running (it failed first): gracefully, else by force."""
+        if self.process.poll() is not None:
+            return
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+# Every server start_server started, so that none outlives the test that started it.
+_started: list[RunningServer] = []
+
+
+@pytest.fixture(autouse=True)
+def no_server_left_behind() -> Iterator[None]:
+    """Stops the servers a test started itself and left running, as a failing test does.
+
+    Servers of module and session fixtures are set up before this fixture and stopped by theirs.
+    """
+    before = len(_started)
+    yield
+    for left in _started[before:]:
+        left.ensure_stopped()
+    del _started[before:]
+
 
 def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **settings: str) -> RunningServer:
     """`python -m whisper_api` with the real decoder and model; returns once the decoder is up.
@@ -116,6 +143,7 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
             start_new_session=True,
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, home, env)
+    _started.append(server)
     deadline = time.monotonic() + SERVER_START_DEADLINE_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
