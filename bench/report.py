@@ -7,7 +7,7 @@ import platform
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -318,7 +318,7 @@ def render(results: Results) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the run took "
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; the run took "
         f"{results.seconds / 60:.0f} minutes. Every figure below comes from that one run. Run it again "
         "to replace this file; [bench/](../bench) holds the code.",
         "",

@@ -211,7 +211,7 @@ async def _frames(
     while True:
         try:
             event = await asyncio.wait_for(subscription.get(), keepalive_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Idle connections must carry something, or proxies and browsers time them out.
             yield KEEPALIVE
             continue

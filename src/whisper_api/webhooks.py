@@ -219,7 +219,7 @@ class WebhookSender:
             # httpx's timeout bounds each read or write; this bounds the attempt as a whole,
             # against a receiver that trickles its answer.
             status = await asyncio.wait_for(self._post(url, body), self._timeout_s)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException):
             return f"no answer within {self._timeout_s:g} s"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -42,7 +42,7 @@ async def held(subscription: Subscription) -> list[JobEvent]:
     while True:
         try:
             event = await asyncio.wait_for(subscription.get(), 0.01)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return events
         if event is None:
             return events
