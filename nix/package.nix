@@ -24,6 +24,7 @@ let
     prometheus-client
     faster-whisper
     tqdm
+    safetensors
   ];
 in
 python3Packages.buildPythonApplication {
