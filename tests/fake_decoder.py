@@ -21,15 +21,18 @@ from decoder.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
+    DecodeRun,
     DetectLanguage,
     LanguageDetected,
     Ping,
     Pong,
     RequestStatus,
+    Segment,
     Shutdown,
     SubmitTask,
     TaskFinished,
     TaskStarted,
+    Transcript,
 )
 
 LANGUAGES = (("en", "english"), ("de", "german"), ("fr", "french"))
@@ -71,10 +74,9 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
                 if task is not decoding:
                     conn.send(TaskStarted(task.task_id, model, now))
                 text = f"heard {task.language or 'auto'}"
-                segments = ((0.0, 1.5, text),)
-                language = task.language or "en"
-                end = now + 0.5
-                conn.send(TaskFinished(task.task_id, text, language, segments, model, model, "cpu", now, end))
+                transcript = Transcript(text, task.language or "en", 0.0, (Segment(0.0, 1.5, text),))
+                run = DecodeRun(model, model, "cpu", now, now + 0.5)
+                conn.send(TaskFinished(task.task_id, transcript, run))
             decoding, queued = None, []
         waiting = tuple(task.task_id for task in queued)
         conn.send(DecoderStatus(False, model, model, loaded, decoding is not None, waiting))

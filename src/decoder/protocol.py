@@ -1,8 +1,9 @@
 """Messages between the front end and the decoder process.
 
 Every message is a frozen dataclass of primitives (str, int, float, bool, None and tuples of
-them), so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's
-runtime objects. This module imports nothing heavy: the front end loads it without torch.
+them) and of the small frozen records defined here, so it pickles cheaply over a
+`multiprocessing` pipe and neither side needs the other's runtime objects. This module imports
+nothing heavy: the front end loads it without torch.
 
     front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Ping / Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
@@ -15,28 +16,66 @@ from dataclasses import dataclass
 from typing import Literal
 
 TaskType = Literal["transcribe", "translate"]
-# (start seconds, end seconds, text) of one transcript segment.
-Segment = tuple[float, float, str]
-# (start seconds, end seconds, word, probability) of one word.
-Word = tuple[float, float, str, float]
-# What the decoder knows of a segment beyond its text, as OpenAI's verbose_json reports it:
-# (seek, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob).
-SegmentStats = tuple[int, tuple[int, ...], float, float, float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a segment, with its times in seconds (asked for with word timestamps)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStats:
+    """What the decoder knows of a segment beyond its text, as OpenAI's verbose_json reports it."""
+
+    seek: int
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One stretch of the transcript, with its times in seconds."""
+
+    start: float
+    end: float
+    text: str
+    # Empty unless word timestamps were asked for.
+    words: tuple[Word, ...] = ()
+    # None where the decoder did not report them.
+    stats: SegmentStats | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
-    """What decoding a file gives: the decoder returns it, the front end renders it."""
+    """What decoding a file gives: the decoder returns it, the front end stores and renders it.
+
+    A field added to these records (with a default) reaches the store and the renderers
+    without further changes: the store writes them by their field names."""
 
     text: str
     # Language code as whisper reports it, e.g. "en".
     language: str
     duration_s: float
     segments: tuple[Segment, ...]
-    # Per segment; () or empty tuples where word timestamps were not asked for.
-    words: tuple[tuple[Word, ...], ...] = ()
-    # Per segment; may be empty.
-    stats: tuple[SegmentStats, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRun:
+    """How a transcript was made: by which model, on which device, when."""
+
+    target_model_size: str
+    used_model_size: str
+    used_device: str
+    started_at: float
+    finished_at: float
 
 
 @dataclass(frozen=True)
@@ -183,18 +222,8 @@ class TaskProgress:
 @dataclass(frozen=True)
 class TaskFinished:
     task_id: str
-    text: str
-    language: str
-    segments: tuple[Segment, ...]
-    target_model_size: str
-    used_model_size: str
-    used_device: str
-    started_at: float
-    finished_at: float
-    duration_s: float = 0.0
-    # Per segment, its words (empty unless word timestamps were asked for) and its stats.
-    words: tuple[tuple[Word, ...], ...] = ()
-    stats: tuple[SegmentStats, ...] = ()
+    transcript: Transcript
+    run: DecodeRun
 
 
 @dataclass(frozen=True)

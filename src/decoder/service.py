@@ -29,6 +29,7 @@ from decoder.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
+    DecodeRun,
     DetectLanguage,
     FromDecoder,
     LanguageDetected,
@@ -239,22 +240,14 @@ class DecoderService:
         else:
             finished = time.time()
             log.info("task %s finished in %.1f s", task.task_id, finished - started)
-            self._send(
-                TaskFinished(
-                    task_id=task.task_id,
-                    text=transcript.text,
-                    language=transcript.language,
-                    segments=transcript.segments,
-                    target_model_size=task.options.model or self._plan.max_model_to_use,
-                    used_model_size=self._holder.loaded_name or "",
-                    used_device=self._holder.device or "",
-                    started_at=started,
-                    finished_at=finished,
-                    duration_s=transcript.duration_s,
-                    words=transcript.words,
-                    stats=transcript.stats,
-                )
+            run = DecodeRun(
+                target_model_size=task.options.model or self._plan.max_model_to_use,
+                used_model_size=self._holder.loaded_name or "",
+                used_device=self._holder.device or "",
+                started_at=started,
+                finished_at=finished,
             )
+            self._send(TaskFinished(task.task_id, transcript, run))
         finally:
             self._busy, self._current = False, None
         self._send_status()

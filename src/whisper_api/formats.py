@@ -53,7 +53,7 @@ def render(
         return json.dumps(_json_document(transcript), ensure_ascii=False)
     if fmt == "txt":
         # Whitespace collapsed so a segment never spills onto a second line.
-        lines = (" ".join(text.split()) for _, _, text in transcript.segments)
+        lines = (" ".join(segment.text.split()) for segment in transcript.segments)
         return "".join(f"{line}\n" for line in lines if line)
     if fmt == "tsv":
         return _tsv(transcript)
@@ -95,29 +95,25 @@ def openai_json(
         "text": transcript.text,
     }
     if include_segments:
-        segments = []
-        missing: SegmentStats = (0, (), temperature, 0.0, 0.0, 0.0)
-        for index, (start, end, text) in enumerate(transcript.segments):
-            stats = transcript.stats[index] if index < len(transcript.stats) else missing
-            segment = {"id": index, "start": _seconds(start), "end": _seconds(end), "text": text}
-            segments.append(segment | _stats_fields(stats))
-        body["segments"] = segments
+        missing = SegmentStats(0, (), temperature, 0.0, 0.0, 0.0)
+        body["segments"] = [
+            _segment_fields(index, segment) | _stats_fields(segment.stats or missing)
+            for index, segment in enumerate(transcript.segments)
+        ]
     if include_words:
         body["words"] = [
-            {"word": word.strip(), "start": _seconds(start), "end": _seconds(end)}
-            for segment_words in transcript.words
-            for start, end, word, _ in segment_words
+            {"word": word.word.strip(), "start": _seconds(word.start), "end": _seconds(word.end)}
+            for segment in transcript.segments
+            for word in segment.words
         ]
     return body
 
 
 def _json_document(transcript: Transcript) -> dict[str, Any]:
-    segments = []
-    for index, (start, end, text) in enumerate(transcript.segments):
-        segment: dict[str, Any] = {"id": index, "start": _seconds(start), "end": _seconds(end), "text": text}
-        if index < len(transcript.stats):
-            segment |= _stats_fields(transcript.stats[index])
-        segments.append(segment)
+    segments = [
+        _segment_fields(index, segment) | (_stats_fields(segment.stats) if segment.stats else {})
+        for index, segment in enumerate(transcript.segments)
+    ]
     document: dict[str, Any] = {
         "text": transcript.text,
         "language": transcript.language,
@@ -125,44 +121,51 @@ def _json_document(transcript: Transcript) -> dict[str, Any]:
         "segments": segments,
     }
     words = [
-        {"word": word.strip(), "start": _seconds(start), "end": _seconds(end), "probability": _ratio(p)}
-        for segment_words in transcript.words
-        for start, end, word, p in segment_words
+        {
+            "word": word.word.strip(),
+            "start": _seconds(word.start),
+            "end": _seconds(word.end),
+            "probability": _ratio(word.probability),
+        }
+        for segment in transcript.segments
+        for word in segment.words
     ]
     if words:
         document["words"] = words
     return document
 
 
+def _segment_fields(index: int, segment: Segment) -> dict[str, Any]:
+    return {"id": index, "start": _seconds(segment.start), "end": _seconds(segment.end), "text": segment.text}
+
+
 def _stats_fields(stats: SegmentStats) -> dict[str, Any]:
-    seek, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob = stats
     return {
-        "seek": seek,
-        "tokens": list(tokens),
-        "temperature": temperature,
-        "avg_logprob": _ratio(avg_logprob),
-        "compression_ratio": _ratio(compression_ratio),
-        "no_speech_prob": _ratio(no_speech_prob),
+        "seek": stats.seek,
+        "tokens": list(stats.tokens),
+        "temperature": stats.temperature,
+        "avg_logprob": _ratio(stats.avg_logprob),
+        "compression_ratio": _ratio(stats.compression_ratio),
+        "no_speech_prob": _ratio(stats.no_speech_prob),
     }
 
 
 def _tsv(transcript: Transcript) -> str:
     # Integer milliseconds, as whisper's own CLI writes tsv, so existing tooling reads it.
     rows = ["start\tend\ttext\n"]
-    for start, end, text in transcript.segments:
+    for segment in transcript.segments:
         # Collapsing all whitespace keeps tabs and newlines from breaking the columns.
-        clean = " ".join(text.split())
+        clean = " ".join(segment.text.split())
         if clean:
-            rows.append(f"{_milliseconds(start)}\t{_milliseconds(end)}\t{clean}\n")
+            rows.append(f"{_milliseconds(segment.start)}\t{_milliseconds(segment.end)}\t{clean}\n")
     return "".join(rows)
 
 
 def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: int | None) -> list[_Cue]:
     cues: list[_Cue] = []
     previous_end_ms = 0
-    for index, segment in enumerate(transcript.segments):
-        words = transcript.words[index] if index < len(transcript.words) else ()
-        for start, end, lines in _split_segment(segment, words, max_line_width, max_line_count):
+    for segment in transcript.segments:
+        for start, end, lines in _split_segment(segment, max_line_width, max_line_count):
             # Clamp in whole milliseconds, after rounding, so printed cues can never overlap.
             start_ms = max(_milliseconds(start), previous_end_ms)
             end_ms = max(_milliseconds(end), start_ms)
@@ -172,11 +175,11 @@ def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: in
 
 
 def _split_segment(
-    segment: Segment, words: tuple[Word, ...], max_line_width: int | None, max_line_count: int | None
+    segment: Segment, max_line_width: int | None, max_line_count: int | None
 ) -> list[tuple[float, float, list[str]]]:
     """The segment's cues as (start, end, lines): one, or several when it has too many lines."""
-    start, end, text = segment
-    tokens = text.split()
+    start, end = segment.start, segment.end
+    tokens = segment.text.split()
     if not tokens:
         return []
     lines = _wrap(tokens, max_line_width) if max_line_width is not None else [tokens]
@@ -192,7 +195,7 @@ def _split_segment(
         length = sum(len(token) for line in chunk for token in line)
         spans.append((offset, offset + length))
         offset += length
-    placed = _place_words(tokens, words)
+    placed = _place_words(tokens, segment.words)
     cues = []
     for (a, b), chunk in zip(spans, chunks, strict=True):
         if placed is None:
@@ -226,12 +229,12 @@ def _place_words(tokens: list[str], words: tuple[Word, ...]) -> list[tuple[int, 
     """Each word's non-space character span and times; None when the words don't spell the text."""
     placed = []
     offset = 0
-    for start, end, word, _ in words:
-        length = len("".join(word.split()))
+    for word in words:
+        length = len("".join(word.word.split()))
         if length:
-            placed.append((offset, offset + length, start, end))
+            placed.append((offset, offset + length, word.start, word.end))
             offset += length
-    if not placed or "".join("".join(w[2] for w in words).split()) != "".join(tokens):
+    if not placed or "".join("".join(w.word for w in words).split()) != "".join(tokens):
         return None
     return placed
 

@@ -18,12 +18,12 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from decoder.protocol import DecodeOptions, Segment, SegmentStats, TaskType, Word
+from decoder.protocol import DecodeOptions, TaskType, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def fsync_path(path: Path) -> None:
         os.close(descriptor)
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
     FINISHED = "finished"
@@ -86,9 +86,8 @@ class Job:
     target_model_size: str | None = None
     used_model_size: str | None = None
     used_device: str | None = None
-    transcript: str | None = None
-    source_language: str | None = None
-    segments: tuple[Segment, ...] = ()
+    # What decoding gave, once the job has finished.
+    result: Transcript | None = None
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -99,10 +98,8 @@ class Job:
     # Set by DELETE while the job decodes: its result is dropped once the decoder is done.
     cancel_requested: bool = field(default=False)
     options: DecodeOptions = field(default_factory=DecodeOptions)
+    # The audio's length: the upload check's figure, then the decoder's.
     duration_s: float | None = None
-    # Per segment: its words (when asked for) and the decoder's statistics.
-    words: tuple[tuple[Word, ...], ...] = ()
-    stats: tuple[SegmentStats, ...] = ()
     # Where to POST the final status when the job ends.
     callback_url: str | None = None
     # The upload's container format as the upload check found it; the decoder pins it.
@@ -120,7 +117,7 @@ def new_task_id() -> str:
 def iso_time(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
 
 
 class JobStore(Protocol):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -19,10 +18,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from decoder.protocol import DecodeOptions
+from decoder.protocol import DecodeOptions, Transcript
 from whisper_api.jobs import (
     Job,
     JobStatus,
@@ -32,6 +32,7 @@ from whisper_api.jobs import (
     fsync_path,
     storage_failure,
 )
+from whisper_api.records import from_plain, to_plain
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -39,60 +40,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
-# Columns each version added, for databases written by an older server.
-ADDED_IN = {
-    2: (
-        "options TEXT NOT NULL DEFAULT '{}'",
-        "duration_s REAL",
-        "words TEXT NOT NULL DEFAULT '[]'",
-        "stats TEXT NOT NULL DEFAULT '[]'",
-        "callback_url TEXT",
-    ),
-    3: ("audio_format TEXT",),
+# The schema lives in sql/: schema.sql creates a new file, migrations/NNNN_*.sql bring an older
+# one forward, one version at a time, and the newest migration's number is the schema version.
+_SQL = resources.files("whisper_api") / "sql"
+SCHEMA = (_SQL / "schema.sql").read_text()
+MIGRATIONS = {
+    int(entry.name.split("_", 1)[0]): entry.read_text()
+    for entry in (_SQL / "migrations").iterdir()
+    if entry.name.endswith(".sql")
 }
-# Statements each version runs after adding its columns.
-MIGRATED_IN = {
-    # Proxy identities became two name spaces: an address came from X-Email, a name from X-User.
-    3: (
-        "UPDATE jobs SET owner = CASE WHEN owner LIKE '%@%' THEN 'email:' || owner "
-        "ELSE 'user:' || owner END WHERE owner != '' AND owner NOT LIKE 'key:%'",
-    ),
-}
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL UNIQUE,
-    task_type TEXT NOT NULL,
-    language TEXT,
-    audio_path TEXT NOT NULL,
-    original_file_name TEXT NOT NULL,
-    uploaded_at REAL NOT NULL,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    target_model_size TEXT,
-    used_model_size TEXT,
-    used_device TEXT,
-    transcript TEXT,
-    source_language TEXT,
-    segments TEXT NOT NULL,
-    error TEXT,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL,
-    expires_at REAL,
-    cancel_requested INTEGER NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',
-    duration_s REAL,
-    words TEXT NOT NULL DEFAULT '[]',
-    stats TEXT NOT NULL DEFAULT '[]',
-    callback_url TEXT,
-    audio_format TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
-CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
-CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq);
-"""
+SCHEMA_VERSION = max(MIGRATIONS)
 COLUMNS = tuple(f.name for f in fields(Job))
 UNFINISHED = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 
@@ -151,11 +108,8 @@ class SQLiteJobStore:
             if problem != "ok":
                 raise sqlite3.DatabaseError(problem)
             # Version 0 is a new file, which SCHEMA creates whole.
-            for added_in in range(version + 1, SCHEMA_VERSION + 1) if version else ():
-                for column in ADDED_IN[added_in]:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
-                for statement in MIGRATED_IN.get(added_in, ()):
-                    db.execute(statement)
+            for step in range(version + 1, SCHEMA_VERSION + 1) if version else ():
+                _migrate(db, step)
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -350,15 +304,19 @@ class SQLiteJobStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
 
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Run one migration and record its version, all or nothing."""
+    log.info("upgrading the job database to schema version %d", version)
+    db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version={version};\nCOMMIT;")
+
+
 def _row_values(job: Job) -> tuple[Any, ...]:
     values: dict[str, Any] = {name: getattr(job, name) for name in COLUMNS}
     values["audio_path"] = str(job.audio_path)
     values["status"] = job.status.value
-    values["segments"] = json.dumps(job.segments)
+    values["result"] = None if job.result is None else json.dumps(to_plain(job.result))
     values["cancel_requested"] = int(job.cancel_requested)
-    values["options"] = json.dumps(dataclasses.asdict(job.options))
-    values["words"] = json.dumps(job.words)
-    values["stats"] = json.dumps(job.stats)
+    values["options"] = json.dumps(to_plain(job.options))
     return tuple(values[name] for name in COLUMNS)
 
 
@@ -366,15 +324,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     values = {name: row[name] for name in COLUMNS}
     values["audio_path"] = Path(row["audio_path"])
     values["status"] = JobStatus(row["status"])
-    values["segments"] = tuple((float(s), float(e), str(t)) for s, e, t in json.loads(row["segments"]))
+    values["result"] = None if row["result"] is None else from_plain(Transcript, json.loads(row["result"]))
     values["cancel_requested"] = bool(row["cancel_requested"])
-    values["options"] = DecodeOptions(**json.loads(row["options"]))
-    values["words"] = tuple(
-        tuple((float(s), float(e), str(w), float(p)) for s, e, w, p in segment)
-        for segment in json.loads(row["words"])
-    )
-    values["stats"] = tuple(
-        (int(seek), tuple(tokens), float(t), float(lp), float(cr), float(ns))
-        for seek, tokens, t, lp, cr, ns in json.loads(row["stats"])
-    )
+    values["options"] = from_plain(DecodeOptions, json.loads(row["options"]))
     return Job(**values)

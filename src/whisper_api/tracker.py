@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from decoder.protocol import (
@@ -49,7 +50,7 @@ STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 10.0
 
 
-class CancelOutcome(str, Enum):
+class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"  # it was waiting
     DELETED = "deleted"  # it had ended
     CANCELLING = "cancelling"  # it is decoding; the decoder stops it within seconds
@@ -278,14 +279,14 @@ class TaskTracker:
             await self._drop_cancelled(job)
             return
         if isinstance(event, TaskFinished):
-            job.status = JobStatus.FINISHED
-            job.transcript, job.source_language, job.segments = event.text, event.language, event.segments
-            job.target_model_size, job.used_model_size = event.target_model_size, event.used_model_size
-            job.used_device = event.used_device
-            job.started_at, job.finished_at = event.started_at, event.finished_at
-            # The decoder measures the decoded audio; the probe's figure stands where it does not.
-            job.duration_s = event.duration_s or job.duration_s
-            job.words, job.stats = event.words, event.stats
+            run, transcript = event.run, event.transcript
+            if not transcript.duration_s and job.duration_s:
+                # The decoder did not measure the audio; the upload check's figure stands.
+                transcript = dataclasses.replace(transcript, duration_s=job.duration_s)
+            job.status, job.result, job.duration_s = JobStatus.FINISHED, transcript, transcript.duration_s
+            job.target_model_size, job.used_model_size = run.target_model_size, run.used_model_size
+            job.used_device = run.used_device
+            job.started_at, job.finished_at = run.started_at, run.finished_at
         else:
             job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
         await self._store_end(job)

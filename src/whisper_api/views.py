@@ -28,8 +28,8 @@ def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:
         "time_processing_finished": iso_time(job.finished_at),
         "processing_duration": duration,
         "audio_duration": job.duration_s,
-        "transcript": job.transcript,
-        "source_language": job.source_language,
+        "transcript": job.result.text if job.result else None,
+        "source_language": job.result.language if job.result else None,
         "target_model_size": job.target_model_size,
         "used_model_size": job.used_model_size,
         "used_device": job.used_device,
@@ -49,11 +49,4 @@ def progress_of(job: Job, tracker: TaskTracker) -> tuple[float, float | None]:
 
 def transcript_of(job: Job) -> Transcript:
     """A finished job's result, as the output formats take it."""
-    return Transcript(
-        text=job.transcript or "",
-        language=job.source_language or "",
-        duration_s=job.duration_s or 0.0,
-        segments=job.segments,
-        words=job.words,
-        stats=job.stats,
-    )
+    return job.result or Transcript(text="", language="", duration_s=job.duration_s or 0.0, segments=())

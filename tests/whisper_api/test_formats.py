@@ -11,6 +11,11 @@ from hypothesis import strategies as st
 from decoder.protocol import Segment, SegmentStats, Transcript, Word
 from whisper_api.formats import FORMATS, UnknownFormat, openai_json, render
 
+# The tests write segments, words and stats as tuples, in the records' field order.
+SegmentRow = tuple[float, float, str]
+WordRow = tuple[float, float, str, float]
+StatsRow = tuple[int, tuple[int, ...], float, float, float, float]
+
 TIMING = re.compile(r"(\d{2,}):(\d{2}):(\d{2})([,.])(\d{3}) --> (\d{2,}):(\d{2}):(\d{2})([,.])(\d{3})")
 
 
@@ -73,7 +78,7 @@ def cue_text(cues: list[Cue]) -> str:
     return " ".join(" ".join(cue.lines) for cue in cues)
 
 
-def words_of(start: float, end: float, text: str) -> tuple[Word, ...]:
+def words_of(start: float, end: float, text: str) -> tuple[WordRow, ...]:
     """Whisper-like words (leading space) spread evenly over the span."""
     tokens = text.split()
     step = (end - start) / len(tokens)
@@ -84,14 +89,24 @@ def words_of(start: float, end: float, text: str) -> tuple[Word, ...]:
 
 
 def transcript(
-    *segments: Segment, words: tuple[tuple[Word, ...], ...] = (), stats: tuple[SegmentStats, ...] = ()
+    *segments: SegmentRow, words: tuple[tuple[WordRow, ...], ...] = (), stats: tuple[StatsRow, ...] = ()
 ) -> Transcript:
     text = "".join(text for _, _, text in segments)
-    return Transcript(text=text, language="en", duration_s=60.0, segments=segments, words=words, stats=stats)
+    records = tuple(
+        Segment(
+            start,
+            end,
+            text,
+            words=tuple(Word(*word) for word in (words[index] if index < len(words) else ())),
+            stats=SegmentStats(*stats[index]) if index < len(stats) else None,
+        )
+        for index, (start, end, text) in enumerate(segments)
+    )
+    return Transcript(text=text, language="en", duration_s=60.0, segments=records)
 
 
-STATS: SegmentStats = (0, (50364, 2425, 13), 0.0, -0.25, 1.2, 0.01)
-SEGMENTS: tuple[Segment, ...] = ((0.0, 2.5, " Hello there."), (2.5, 5.0, " General Kenobi!"))
+STATS: StatsRow = (0, (50364, 2425, 13), 0.0, -0.25, 1.2, 0.01)
+SEGMENTS: tuple[SegmentRow, ...] = ((0.0, 2.5, " Hello there."), (2.5, 5.0, " General Kenobi!"))
 
 
 def test_srt_layout() -> None:
@@ -185,7 +200,7 @@ def test_a_word_longer_than_the_width_stays_whole() -> None:
 
 def test_line_count_splits_a_segment_on_word_timings() -> None:
     text = " one two three four five six seven eight"
-    words: tuple[Word, ...] = ((1.0, 1.5, " one", 0.9), (1.6, 2.0, " two", 0.9), (2.1, 2.5, " three", 0.9))
+    words: tuple[WordRow, ...] = ((1.0, 1.5, " one", 0.9), (1.6, 2.0, " two", 0.9), (2.1, 2.5, " three", 0.9))
     words += ((2.6, 3.0, " four", 0.9), (3.2, 3.5, " five", 0.9), (3.6, 4.0, " six", 0.9))
     words += ((4.1, 4.6, " seven", 0.9), (4.7, 5.0, " eight", 0.9))
     document = render(
@@ -209,7 +224,7 @@ def test_line_count_splits_proportionally_without_words() -> None:
 
 
 def test_words_that_do_not_spell_the_text_fall_back_to_proportional_timing() -> None:
-    words: tuple[Word, ...] = ((0.0, 0.1, " something", 0.5), (0.1, 0.2, " else", 0.5))
+    words: tuple[WordRow, ...] = ((0.0, 0.1, " something", 0.5), (0.1, 0.2, " else", 0.5))
     document = render(
         transcript((0.0, 4.0, " ab cd"), words=(words,)), "srt", max_line_width=2, max_line_count=1
     )
@@ -236,9 +251,9 @@ TEXTS = st.lists(
 
 
 @st.composite
-def segments_and_words(draw: st.DrawFn) -> tuple[tuple[Segment, ...], tuple[tuple[Word, ...], ...]]:
-    segments: list[Segment] = []
-    words: list[tuple[Word, ...]] = []
+def segments_and_words(draw: st.DrawFn) -> tuple[tuple[SegmentRow, ...], tuple[tuple[WordRow, ...], ...]]:
+    segments: list[SegmentRow] = []
+    words: list[tuple[WordRow, ...]] = []
     for tokens in draw(st.lists(TEXTS, max_size=6)):
         start = draw(st.floats(0, 40_000, allow_nan=False))
         end = start + draw(st.floats(-1, 30, allow_nan=False))
@@ -255,7 +270,7 @@ def segments_and_words(draw: st.DrawFn) -> tuple[tuple[Segment, ...], tuple[tupl
     st.one_of(st.none(), st.integers(1, 4)),
 )
 def test_subtitles_stay_valid_for_any_input(
-    data: tuple[tuple[Segment, ...], tuple[tuple[Word, ...], ...]], width: int | None, count: int | None
+    data: tuple[tuple[SegmentRow, ...], tuple[tuple[WordRow, ...], ...]], width: int | None, count: int | None
 ) -> None:
     segments, words = data
     expected = " ".join(" ".join(text.split()) for _, _, text in segments if text.strip())

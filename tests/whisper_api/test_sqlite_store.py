@@ -10,11 +10,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from decoder.protocol import DecodeOptions
+from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
 from whisper_api.jobs import Job, JobStatus
 from whisper_api.sqlite_store import SQLiteJobStore, StoreError, StoreUnavailable
 
 T = TypeVar("T")
+
+HELLO = Transcript("hello", "en", 1.25, (Segment(0.0, 1.25, "hello"),))
+# A database as the schema-3 release wrote it (tests/whisper_api/data/jobs_schema_3.sql says how).
+SCHEMA_3 = Path(__file__).parent / "data" / "jobs_schema_3.sql"
 
 
 class Clock:
@@ -46,7 +50,7 @@ def test_jobs_survive_reopening_with_every_field(tmp_path: Path) -> None:
         store = await open_store(tmp_path, Clock())
         job = make_job(tmp_path, "a", owner="ada@example.org")
         await store.add(job)
-        job.status, job.transcript, job.segments = JobStatus.PROCESSING, "hello", ((0.0, 1.25, "hello"),)
+        job.status, job.result = JobStatus.PROCESSING, HELLO
         job.attempts, job.cancel_requested = 1, True
         await store.save(job)
         await store.close()
@@ -58,11 +62,7 @@ def test_jobs_survive_reopening_with_every_field(tmp_path: Path) -> None:
 
     job = run(scenario)
     assert job is not None
-    assert (job.status, job.transcript, job.segments) == (
-        JobStatus.PROCESSING,
-        "hello",
-        ((0.0, 1.25, "hello"),),
-    )
+    assert (job.status, job.result) == (JobStatus.PROCESSING, HELLO)
     assert (job.attempts, job.cancel_requested, job.owner) == (1, True, "ada@example.org")
     assert job.audio_path == tmp_path / "a.wav"
 
@@ -205,20 +205,21 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     database.close()
 
     (job,) = unfinished_after_opening(tmp_path)
-    assert (job.task_id, job.options, job.words, job.callback_url) == ("k" * 32, DecodeOptions(), (), None)
+    assert (job.task_id, job.options, job.result, job.callback_url) == ("k" * 32, DecodeOptions(), None, None)
 
 
 def test_a_version_2_database_gets_the_format_column_and_two_owner_name_spaces(tmp_path: Path) -> None:
-    async def write_version_2() -> None:
-        store = await open_store(tmp_path, Clock())
-        for letter, owner in zip("lmno", ("ada@example.org", "ada", "key:0123456789abcdef", ""), strict=True):
-            await store.add(make_job(tmp_path, letter, owner=owner))
-        await store.close()
-
-    run(write_version_2)
     database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.executescript(SCHEMA_3.read_text())
+    database.execute("DELETE FROM jobs")
+    for letter, owner in zip("lmno", ("ada@example.org", "ada", "key:0123456789abcdef", ""), strict=True):
+        database.execute(
+            "INSERT INTO jobs (task_id, task_type, audio_path, original_file_name, uploaded_at, owner, "
+            "status, segments, attempts, cancel_requested) VALUES (?, 'transcribe', ?, ?, 1000, ?, "
+            "'pending', '[]', 0, 0)",
+            (letter * 32, str(tmp_path / f"{letter}.wav"), f"{letter}.wav", owner),
+        )
     database.execute("ALTER TABLE jobs DROP COLUMN audio_format")
-    database.execute("UPDATE jobs SET owner = replace(replace(owner, 'email:', ''), 'user:', '')")
     database.execute("PRAGMA user_version=2")
     database.commit()
     database.close()
@@ -310,3 +311,72 @@ def test_a_read_only_database_fails_writes_but_reads_still_work(tmp_path: Path) 
         await store.close()
 
     run(scenario)
+
+
+def test_a_database_written_by_schema_3_upgrades_and_reads_its_jobs_back(tmp_path: Path) -> None:
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.executescript(SCHEMA_3.read_text())
+    database.close()
+
+    async def scenario() -> tuple[list[Job | None], list[Job]]:
+        store = await open_store(tmp_path, Clock())
+        ended = [await store.get(letter * 32) for letter in "abc"]
+        pending = await store.unfinished()
+        await store.close()
+        return ended, pending
+
+    (talk, plain, failed), (waiting,) = run(scenario)
+    assert talk is not None and plain is not None and failed is not None
+    assert talk.result == Transcript(
+        "Hello there. General Kenobi!",
+        "en",
+        3.5,
+        (
+            Segment(
+                0.0,
+                1.5,
+                "Hello there.",
+                (Word(0.0, 0.6, " Hello", 0.91), Word(0.7, 1.5, " there.", 0.875)),
+                SegmentStats(0, (50364, 2425, 13), 0.0, -0.25, 1.2, 0.01),
+            ),
+            Segment(
+                1.5,
+                3.5,
+                "General Kenobi!",
+                (Word(1.5, 2.4, " General", 0.5), Word(2.5, 3.5, " Kenobi!", 0.25)),
+                SegmentStats(150, (3632, 591), 0.2, -0.5, 1.5, 0.02),
+            ),
+        ),
+    )
+    assert (talk.status, talk.owner, talk.used_model_size, talk.audio_format) == (
+        JobStatus.FINISHED,
+        "key:team",
+        "tiny.en",
+        "mp3",
+    )
+    assert talk.options == DecodeOptions(temperature=0.0, beam_size=3, word_timestamps=True)
+    assert plain.result == Transcript("Guten Tag", "de", 0.0, (Segment(0.0, 1.0, "Guten Tag"),))
+    assert (failed.status, failed.result, failed.error) == (
+        JobStatus.FAILED,
+        None,
+        "the decoder crashed twice on this file",
+    )
+    assert (waiting.task_id, waiting.result, waiting.duration_s) == ("d" * 32, None, 12.0)
+    assert waiting.callback_url == "https://example.org/hook"
+    columns = {
+        row[1] for row in sqlite3.connect(tmp_path / "jobs.sqlite3").execute("PRAGMA table_info(jobs)")
+    }
+    assert "result" in columns and not columns & {"transcript", "segments", "words", "stats"}
+
+
+def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    database.executescript(SCHEMA_3.read_text())
+    database.execute("UPDATE jobs SET segments = 'not json' WHERE task_id = ?", ("a" * 32,))
+    database.commit()
+    database.close()
+    with pytest.raises(StoreError, match="cannot use the job database"):
+        run(lambda: open_store(tmp_path, Clock()))
+    database = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    assert database.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert database.execute("SELECT count(*) FROM jobs WHERE transcript IS NOT NULL").fetchone()[0] == 2

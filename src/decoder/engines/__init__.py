@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from decoder.ladder import DeviceFacts
-from decoder.protocol import SubmitTask, Transcript
+from decoder.protocol import Segment, SegmentStats, SubmitTask, Transcript, Word
 
 if TYPE_CHECKING:
     # Only for the annotations: the front end imports this module and must not load numpy.
@@ -106,30 +106,31 @@ def transcript_of(
     """The Transcript of segments as openai-whisper writes them (dicts with "start", "end",
     "text", "seek", "tokens", the statistics and, where asked for, "words"); faster-whisper's
     segment dataclasses give the same dicts through dataclasses.asdict."""
-    segments = list(segments)
     return Transcript(
         text=text.strip(),
         language=language,
         duration_s=round(duration_s, 3),
-        segments=tuple((float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in segments),
+        segments=tuple(_segment_of(segment) for segment in segments),
+    )
+
+
+def _segment_of(segment: Mapping[str, Any]) -> Segment:
+    return Segment(
+        start=float(segment["start"]),
+        end=float(segment["end"]),
+        text=str(segment["text"]).strip(),
         words=tuple(
-            tuple(
-                (float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"]))
-                for w in s.get("words") or ()
-            )
-            for s in segments
+            Word(float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"]))
+            for w in segment.get("words") or ()
         ),
-        stats=tuple(
-            (
-                int(s["seek"]),
-                tuple(int(token) for token in s["tokens"]),
-                # faster-whisper leaves it unset where no fallback temperature was needed.
-                float(s["temperature"] or 0.0),
-                float(s["avg_logprob"]),
-                float(s["compression_ratio"]),
-                float(s["no_speech_prob"]),
-            )
-            for s in segments
+        stats=SegmentStats(
+            seek=int(segment["seek"]),
+            tokens=tuple(int(token) for token in segment["tokens"]),
+            # faster-whisper leaves it unset where no fallback temperature was needed.
+            temperature=float(segment["temperature"] or 0.0),
+            avg_logprob=float(segment["avg_logprob"]),
+            compression_ratio=float(segment["compression_ratio"]),
+            no_speech_prob=float(segment["no_speech_prob"]),
         ),
     )
 
