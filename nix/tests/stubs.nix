@@ -136,6 +136,7 @@ rec {
     "prometheus-client"
     "faster-whisper"
     "tqdm"
+    "safetensors"
     "pytest"
     "hypothesis"
     "jiwer"
