@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.speech import PARAGRAPHS, speak
-from tests.whisper_api.test_webhooks import INTERNAL_SPELLINGS
+from tests.whisper_api.jobs.test_webhooks import INTERNAL_SPELLINGS
 
 pytestmark = pytest.mark.slow
 

@@ -14,21 +14,21 @@ from starlette.middleware import Middleware
 
 from decoder.entry import run_decoder
 from decoder.protocol import DecoderConfig, DecoderStatus, ModelLoaded, ModelUnloaded
-from whisper_api.admission import Admission
-from whisper_api.auth import AuthMiddleware
-from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderTarget
-from whisper_api.errors import EXCEPTION_HANDLERS
-from whisper_api.events import EventHub
-from whisper_api.health import Readiness, notify_systemd
-from whisper_api.jobs import StoreUnavailable
-from whisper_api.keepalive import CloseUnreadBodies
-from whisper_api.metrics import Metrics, MetricsMiddleware
-from whisper_api.notifier import Notifier
-from whisper_api.routes import ROUTES
+from whisper_api.api.auth import AuthMiddleware
+from whisper_api.api.errors import EXCEPTION_HANDLERS
+from whisper_api.api.events import EventHub
+from whisper_api.api.health import Readiness, notify_systemd
+from whisper_api.api.keepalive import CloseUnreadBodies
+from whisper_api.api.metrics import Metrics, MetricsMiddleware
+from whisper_api.api.routes import ROUTES
+from whisper_api.jobs.admission import Admission
+from whisper_api.jobs.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderTarget
+from whisper_api.jobs.job import StoreUnavailable
+from whisper_api.jobs.notifier import Notifier
+from whisper_api.jobs.sqlite_store import SQLiteJobStore
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.webhooks import WebhookSender
 from whisper_api.settings import Settings
-from whisper_api.sqlite_store import SQLiteJobStore
-from whisper_api.tracker import TaskTracker
-from whisper_api.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from whisper_api.errors import error_response
+from whisper_api.api.errors import error_response
 from whisper_api.settings import Settings
 
 # Liveness, readiness and the page and documents a browser loads before it has a key.

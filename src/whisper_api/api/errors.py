@@ -3,7 +3,7 @@
     ApiError                 a request the server refuses, with status, code and message
     ├── BadRequest           400: the request itself is wrong (missing file, not audio, ...)
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
-    │   (401, an API key is needed, is answered by whisper_api.auth before any route)
+    │   (401, an API key is needed, is answered by whisper_api.api.auth before any route)
     ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
     ├── Forbidden            403
     ├── RequestTimeout       408: the upload arrived too slowly
@@ -12,11 +12,11 @@
     ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
     └── ServiceUnavailable   503: the decoder is not running
 
-Errors of the job domain are mapped here too: StoreUnavailable (whisper_api.jobs) is 507 where
+Errors of the job domain are mapped here too: StoreUnavailable (whisper_api.jobs.job) is 507 where
 the disk is full and 503 otherwise, both with Retry-After; the client hears a short reason and
 the log has the full one. Protocol errors that hypercorn answers before any route runs (431 for
 headers that are too large, 400 for a malformed request) get the same body through
-whisper_api.protocol_errors.
+whisper_api.api.protocol_errors.
 
 Every error body is `{"error": {"code", "message", "type", "param"}, "detail": message}`:
 `detail` is the key the seed's clients read, and `error` has the shape OpenAI clients read.
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from whisper_api.jobs import StoreUnavailable
+from whisper_api.jobs.job import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

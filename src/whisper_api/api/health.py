@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.sqlite_store import SQLiteJobStore
-from whisper_api.tracker import TaskTracker
+from whisper_api.jobs.sqlite_store import SQLiteJobStore
+from whisper_api.jobs.tracker import TaskTracker
 
 log = logging.getLogger(__name__)
 

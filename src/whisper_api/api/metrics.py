@@ -17,8 +17,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from decoder.protocol import ModelLoaded, ModelUnloaded
-from whisper_api.jobs import Job, JobStatus
-from whisper_api.tracker import TaskTracker
+from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.tracker import TaskTracker
 
 # Task durations run from a second (tiny model, short clip) to hours (long files on a CPU).
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)

@@ -248,7 +248,7 @@ def _paths() -> dict[str, Any]:
     }
 
 
-# The web page's files (whisper_api.routes.page); the route test keeps the two in step.
+# The web page's files (whisper_api.api.routes.page); the route test keeps the two in step.
 PAGE_FILES = (
     ("/", "The web page", "text/html"),
     ("/index.html", "The web page", "text/html"),

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
-from whisper_api.auth import identity_of
-from whisper_api.errors import BadRequest, ServiceUnavailable
-from whisper_api.jobs import Job, new_task_id
-from whisper_api.media import NotAudioError, probe_audio
-from whisper_api.uploads import UploadLimits, receive_upload
+from whisper_api.api.auth import identity_of
+from whisper_api.api.errors import BadRequest, ServiceUnavailable
+from whisper_api.api.uploads import UploadLimits, receive_upload
+from whisper_api.jobs.job import Job, new_task_id
+from whisper_api.jobs.media import NotAudioError, probe_audio
 
 MB = 1024 * 1024
 

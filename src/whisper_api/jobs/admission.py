@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from whisper_api.errors import QueueFull, ServiceUnavailable
+from whisper_api.api.errors import QueueFull, ServiceUnavailable
 
 RETRY_AFTER = {"Retry-After": "30"}
 

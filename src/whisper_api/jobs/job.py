@@ -2,7 +2,7 @@
 interface of the store that keeps them.
 
     JobStore (Protocol)          one small async interface
-    └── SQLiteJobStore           the embedded default (whisper_api.sqlite_store)
+    └── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
 
 A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors:
 

@@ -3,12 +3,12 @@ of a job that ended, and the metrics."""
 
 from __future__ import annotations
 
-from whisper_api.events import PROGRESS, EventHub
-from whisper_api.jobs import Job, JobStatus
-from whisper_api.metrics import Metrics
-from whisper_api.tracker import TaskTracker
-from whisper_api.views import task_json
-from whisper_api.webhooks import WebhookSender
+from whisper_api.api.events import PROGRESS, EventHub
+from whisper_api.api.metrics import Metrics
+from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.webhooks import WebhookSender
+from whisper_api.outputs.views import task_json
 
 STATUS = "status"
 POSITION = "position"

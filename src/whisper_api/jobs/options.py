@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.errors import BadRequest
+from whisper_api.api.errors import BadRequest
 
 MAX_PROMPT_CHARS = 4096
 MAX_BEAM_SIZE = 10

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from decoder.protocol import DecodeOptions, Transcript
-from whisper_api.jobs import (
+from whisper_api.jobs.codec import from_plain, to_plain
+from whisper_api.jobs.job import (
     Job,
     JobStatus,
     StoreError,
@@ -32,7 +33,6 @@ from whisper_api.jobs import (
     fsync_path,
     storage_failure,
 )
-from whisper_api.records import from_plain, to_plain
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 # The schema lives in sql/: schema.sql creates a new file, migrations/NNNN_*.sql bring an older
 # one forward, one version at a time, and the newest migration's number is the schema version.
-_SQL = resources.files("whisper_api") / "sql"
+_SQL = resources.files("whisper_api.jobs") / "sql"
 SCHEMA = (_SQL / "schema.sql").read_text()
 MIGRATIONS = {
     int(entry.name.split("_", 1)[0]): entry.read_text()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from decoder.protocol import Ping
-from whisper_api.decoder_client import DecoderClient, DecoderUnavailable
+from whisper_api.jobs.decoder_client import DecoderClient, DecoderUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -34,10 +34,10 @@ from decoder.protocol import (
     TaskProgress,
     TaskStarted,
 )
-from whisper_api.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
-from whisper_api.jobs import Job, JobStatus, JobStore, StoreUnavailable
-from whisper_api.progress import Progress
-from whisper_api.supervision import DecoderWatchdog, restart_until_up
+from whisper_api.jobs.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
+from whisper_api.jobs.job import Job, JobStatus, JobStore, StoreUnavailable
+from whisper_api.jobs.progress import Progress
+from whisper_api.jobs.supervision import DecoderWatchdog, restart_until_up
 
 log = logging.getLogger(__name__)
 

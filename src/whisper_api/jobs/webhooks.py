@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from whisper_api.errors import BadRequest
+from whisper_api.api.errors import BadRequest
 from whisper_api.settings import IPNetwork
 
 log = logging.getLogger(__name__)

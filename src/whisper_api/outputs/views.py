@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from decoder.protocol import Transcript
-from whisper_api.jobs import Job, JobStatus, iso_time
-from whisper_api.tracker import TaskTracker
+from whisper_api.jobs.job import Job, JobStatus, iso_time
+from whisper_api.jobs.tracker import TaskTracker
 
 
 def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from whisper_api.errors import EXCEPTION_HANDLERS, TaskNotFound
-from whisper_api.events import EventHub, JobEvent, Subscription, sse_response
+from whisper_api.api.errors import EXCEPTION_HANDLERS, TaskNotFound
+from whisper_api.api.events import EventHub, JobEvent, Subscription, sse_response
 
 
 def is_final(event: str, data: dict[str, Any]) -> bool:
@@ -236,4 +236,4 @@ def test_a_client_that_goes_away_is_unsubscribed() -> None:
 
 @pytest.fixture(autouse=True)
 def quiet_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="whisper_api.events")
+    caplog.set_level(logging.WARNING, logger="whisper_api.api.events")

@@ -4,8 +4,8 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from whisper_api.openapi import openapi_document
-from whisper_api.routes import ROUTES
+from whisper_api.api.openapi import openapi_document
+from whisper_api.api.routes import ROUTES
 
 
 def test_the_document_is_valid_openapi() -> None:

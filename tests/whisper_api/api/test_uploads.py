@@ -23,13 +23,19 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive
 
-from whisper_api.errors import EXCEPTION_HANDLERS, PayloadTooLarge
-from whisper_api.uploads import MAX_FIELD_BYTES, MAX_FIELDS, WRITE_BATCH_BYTES, UploadLimits, receive_upload
+from whisper_api.api.errors import EXCEPTION_HANDLERS, PayloadTooLarge
+from whisper_api.api.uploads import (
+    MAX_FIELD_BYTES,
+    MAX_FIELDS,
+    WRITE_BATCH_BYTES,
+    UploadLimits,
+    receive_upload,
+)
 
 MIB = 1024 * 1024
 BOUNDARY = "test-boundary-7d1f"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def limits(max_bytes: int) -> UploadLimits:
@@ -276,7 +282,7 @@ import asyncio, sys
 from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from tests.whisper_api.test_uploads import upload_app
+from tests.whisper_api.api.test_uploads import upload_app
 config = Config()
 config.bind = [f"127.0.0.1:{sys.argv[1]}"]
 asyncio.run(serve(upload_app(Path(sys.argv[2])), config))
@@ -405,7 +411,7 @@ def test_server_removes_the_partial_file_of_a_client_that_disconnects(server: Se
 def test_the_file_and_its_directory_are_flushed_before_the_upload_returns(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from whisper_api.jobs import fsync_path
+    from whisper_api.jobs.job import fsync_path
 
     flushed: list[Path] = []
 
@@ -413,7 +419,7 @@ def test_the_file_and_its_directory_are_flushed_before_the_upload_returns(
         flushed.append(path)
         fsync_path(path)
 
-    monkeypatch.setattr("whisper_api.uploads.fsync_path", recording)
+    monkeypatch.setattr("whisper_api.api.uploads.fsync_path", recording)
     with TestClient(upload_app(store)) as client:
         response = client.post(
             "/upload", content=form_body(("file", "a.wav", b"abc")), headers={"content-type": MULTIPART}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_api.admission import Admission
-from whisper_api.errors import QueueFull, ServiceUnavailable
+from whisper_api.api.errors import QueueFull, ServiceUnavailable
+from whisper_api.jobs.admission import Admission
 
 
 def test_uploads_in_progress_count_against_the_queue() -> None:

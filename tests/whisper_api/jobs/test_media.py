@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.speech import PARAGRAPHS, speak
-from whisper_api.media import PROBE_TIMEOUT_S, NotAudioError, probe_audio
+from whisper_api.jobs.media import PROBE_TIMEOUT_S, NotAudioError, probe_audio
 
 
 def ffmpeg(*args: str | Path) -> None:

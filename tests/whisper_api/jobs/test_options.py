@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.errors import BadRequest
-from whisper_api.options import decode_options
+from whisper_api.api.errors import BadRequest
+from whisper_api.jobs.options import decode_options
 
 READY = DecoderReady(1, False, "small", False, (("en", "english"),), ("small", "base", "tiny"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from decoder.protocol import Ping, ToDecoder
-from whisper_api.decoder_client import DecoderClient
-from whisper_api.supervision import DecoderWatchdog
+from whisper_api.jobs.decoder_client import DecoderClient
+from whisper_api.jobs.supervision import DecoderWatchdog
 
 
 class ScriptedDecoder:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from whisper_api.webhooks import CallbackRejected, WebhookSender, check_callback_url
+from whisper_api.jobs.webhooks import CallbackRejected, WebhookSender, check_callback_url
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
 # The receivers here listen on loopback, which callbacks may reach only where it is allowed.
@@ -109,12 +109,14 @@ def deliver(
 
 
 def records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "whisper_api.webhooks" and r.levelno == level]
+    return [
+        r.getMessage() for r in caplog.records if r.name == "whisper_api.jobs.webhooks" and r.levelno == level
+    ]
 
 
 @pytest.fixture(autouse=True)
 def capture(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="whisper_api.webhooks")
+    caplog.set_level(logging.INFO, logger="whisper_api.jobs.webhooks")
 
 
 def test_delivered_at_the_first_attempt(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decoder.protocol import Segment, SegmentStats, Transcript, Word
-from whisper_api.formats import FORMATS, UnknownFormat, openai_json, render
+from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_json, render
 
 # The tests write segments, words and stats as tuples, in the records' field order.
 SegmentRow = tuple[float, float, str]

@@ -2,8 +2,8 @@
 
 from starlette.routing import BaseRoute
 
-from whisper_api import health, metrics, openapi
-from whisper_api.routes import account, live, openai_api, page, service, task_control, tasks
+from whisper_api.api import health, metrics, openapi
+from whisper_api.api.routes import account, live, openai_api, page, service, task_control, tasks
 
 ROUTES: list[BaseRoute] = [
     *tasks.ROUTES,

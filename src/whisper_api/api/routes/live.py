@@ -10,14 +10,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.decoder_client import DecoderUnavailable
-from whisper_api.errors import BadRequest, ServiceUnavailable
-from whisper_api.events import JobEvent, sse_response
-from whisper_api.notifier import CANCELLED, STATUS
-from whisper_api.routes.tasks import find_job
-from whisper_api.submission import JobRequest, store_checked_upload
-from whisper_api.tracker import TaskTracker
-from whisper_api.views import task_json
+from whisper_api.api.errors import BadRequest, ServiceUnavailable
+from whisper_api.api.events import JobEvent, sse_response
+from whisper_api.api.routes.tasks import find_job
+from whisper_api.api.submission import JobRequest, store_checked_upload
+from whisper_api.jobs.decoder_client import DecoderUnavailable
+from whisper_api.jobs.notifier import CANCELLED, STATUS
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.outputs.views import task_json
 
 
 async def task_events(request: Request) -> Response:

@@ -14,13 +14,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
-from whisper_api.errors import BadRequest, ServiceUnavailable, Unprocessable
-from whisper_api.formats import FORMATS, openai_json, render
-from whisper_api.jobs import JobStatus
-from whisper_api.options import check_model, decode_options
-from whisper_api.submission import JobRequest, accept_job, check_language
-from whisper_api.tracker import TaskTracker
-from whisper_api.views import transcript_of
+from whisper_api.api.errors import BadRequest, ServiceUnavailable, Unprocessable
+from whisper_api.api.submission import JobRequest, accept_job, check_language
+from whisper_api.jobs.job import JobStatus
+from whisper_api.jobs.options import check_model, decode_options
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.outputs.formats import FORMATS, openai_json, render
+from whisper_api.outputs.views import transcript_of
 
 # The name OpenAI's clients send; it means "whatever model this server runs".
 OPENAI_MODEL = "whisper-1"

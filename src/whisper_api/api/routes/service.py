@@ -9,10 +9,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
-from whisper_api.decoder_client import DecoderUnavailable
-from whisper_api.errors import ServiceUnavailable
-from whisper_api.jobs import iso_time
-from whisper_api.tracker import TaskTracker
+from whisper_api.api.errors import ServiceUnavailable
+from whisper_api.jobs.decoder_client import DecoderUnavailable
+from whisper_api.jobs.job import iso_time
+from whisper_api.jobs.tracker import TaskTracker
 
 REFRESH_TIMEOUT_S = 10.0
 

@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.errors import BadRequest, TaskMissing
-from whisper_api.formats import FORMATS, UnknownFormat, render
-from whisper_api.jobs import JobStatus, iso_time
-from whisper_api.routes.tasks import find_job
-from whisper_api.submission import owner_of, safe_stem
-from whisper_api.tracker import CancelOutcome, TaskTracker
-from whisper_api.views import task_json, transcript_of
+from whisper_api.api.errors import BadRequest, TaskMissing
+from whisper_api.api.routes.tasks import find_job
+from whisper_api.api.submission import owner_of, safe_stem
+from whisper_api.jobs.job import JobStatus, iso_time
+from whisper_api.jobs.tracker import CancelOutcome, TaskTracker
+from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
+from whisper_api.outputs.views import task_json, transcript_of
 
 T = TypeVar("T", int, None)
 

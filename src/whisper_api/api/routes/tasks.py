@@ -9,13 +9,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
-from whisper_api.errors import BadRequest, TaskMissing, TaskNotFound
-from whisper_api.formats import render
-from whisper_api.jobs import TASK_ID_FORMAT, Job, JobStatus
-from whisper_api.options import decode_options
-from whisper_api.submission import JobRequest, accept_job, check_language, owner_of, safe_stem
-from whisper_api.views import task_json, transcript_of
-from whisper_api.webhooks import check_callback_url
+from whisper_api.api.errors import BadRequest, TaskMissing, TaskNotFound
+from whisper_api.api.submission import JobRequest, accept_job, check_language, owner_of, safe_stem
+from whisper_api.jobs.job import TASK_ID_FORMAT, Job, JobStatus
+from whisper_api.jobs.options import decode_options
+from whisper_api.jobs.webhooks import check_callback_url
+from whisper_api.outputs.formats import render
+from whisper_api.outputs.views import task_json, transcript_of
 
 
 async def transcribe(request: Request) -> Response:

@@ -1,0 +1,1 @@
+"""The HTTP layer: the only part of the front end that imports Starlette."""

@@ -1,0 +1,1 @@
+"""The job domain: job records, stores, the tracker and the decoder's supervision. No Starlette."""

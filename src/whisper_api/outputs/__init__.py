@@ -1,0 +1,1 @@
+"""Rendering results: pure functions of a job and its transcript."""
