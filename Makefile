@@ -60,6 +60,8 @@ run: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	# The layers' import rules: pyproject.toml's [tool.importlinter] contracts.
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/hadolint Containerfile
 	# Parses without nixpkgs, store or daemon: all a machine without network can check.
 	nix-instantiate --store dummy:// --parse flake.nix $$(find nix -name '*.nix') >/dev/null

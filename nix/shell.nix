@@ -23,6 +23,7 @@ mkShell {
         ps.transformers
         ps.mypy
         ps.openapi-spec-validator
+        ps.import-linter
         ps.pyyaml
         ps.types-pyyaml
         ps.playwright

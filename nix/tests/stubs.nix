@@ -144,6 +144,7 @@ rec {
     "transformers"
     "mypy"
     "openapi-spec-validator"
+    "import-linter"
     "pyyaml"
     "types-pyyaml"
     "playwright"

@@ -19,7 +19,8 @@ from whisper_api.api import protocol_errors
 from whisper_api.app import begin_shutdown, create_app
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
 from whisper_api.jobs.decoder_client import DecoderTarget
-from whisper_api.jobs.sqlite_store import SQLiteJobStore, StoreError
+from whisper_api.jobs.errors import StoreError
+from whisper_api.jobs.sqlite_store import SQLiteJobStore
 from whisper_api.logs import LogPipeline
 from whisper_api.settings import Settings, SettingsError, load_settings
 

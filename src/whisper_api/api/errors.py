@@ -1,7 +1,7 @@
-"""Errors the HTTP API reports, and the one place that turns exceptions into responses.
+"""Errors the HTTP layer reports, and the one place that turns exceptions into responses.
 
-    ApiError                 a request the server refuses, with status, code and message
-    ├── BadRequest           400: the request itself is wrong (missing file, not audio, ...)
+    ApiError                 a request the HTTP layer refuses, with status, code and message
+    ├── BadRequest           400: the request itself is wrong (missing file, bad form, ...)
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
     │   (401, an API key is needed, is answered by whisper_api.api.auth before any route)
     ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
@@ -9,12 +9,12 @@
     ├── RequestTimeout       408: the upload arrived too slowly
     ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
     ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
-    ├── QueueFull            429: MAX_TASK_QUEUE_SIZE tasks are waiting
-    └── ServiceUnavailable   503: the decoder is not running
+    └── ServiceUnavailable   503: the decoder is restarting, or the task went away
 
-Errors of the job domain are mapped here too: StoreUnavailable (whisper_api.jobs.job) is 507 where
-the disk is full and 503 otherwise, both with Retry-After; the client hears a short reason and
-the log has the full one. Protocol errors that hypercorn answers before any route runs (431 for
+Errors of the job domain (whisper_api.jobs.errors) are mapped here too, by kind: Refused is
+400, NoRoom 429 and NotServing 503, with Retry-After where the kind gives one. StoreUnavailable
+is 507 where the disk is full and 503 otherwise; the client hears a short reason and the log
+has the full one. Protocol errors that hypercorn answers before any route runs (431 for
 headers that are too large, 400 for a malformed request) get the same body through
 whisper_api.api.protocol_errors.
 
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from whisper_api.jobs.job import StoreUnavailable
+from whisper_api.jobs.errors import JobError, NoRoom, NotServing, Refused, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,6 @@ class Unprocessable(ApiError):
     code = "decoding_failed"
 
 
-class QueueFull(ApiError):
-    status_code = 429
-    code = "queue_full"
-
-
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "service_unavailable"
@@ -121,10 +116,29 @@ async def handle_client_disconnect(request: Request, exc: Exception) -> Response
     return error_response(400, "client_disconnected", "the client closed the connection")
 
 
-async def handle_store_unavailable(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StoreUnavailable)
+# The HTTP status of each kind of domain error.
+JOB_ERROR_STATUS: tuple[tuple[type[JobError], int], ...] = ((Refused, 400), (NoRoom, 429), (NotServing, 503))
+
+
+def job_error_status(exc: JobError) -> int | None:
+    """The HTTP status of a domain error (None for the StoreError kinds and unmapped ones)."""
+    return next((status for kind, status in JOB_ERROR_STATUS if isinstance(exc, kind)), None)
+
+
+async def handle_job_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, JobError)
+    if isinstance(exc, StoreError):
+        return _store_failed(request, exc)
+    status = job_error_status(exc)
+    if status is None:
+        return await handle_unexpected(request, exc)
+    headers = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    return error_response(status, exc.code, exc.message, headers, exc.param)
+
+
+def _store_failed(request: Request, exc: StoreError) -> Response:
     log.error("%s %s refused: %s", request.method, request.url.path, exc)
-    if exc.full:
+    if isinstance(exc, StoreUnavailable) and exc.full:
         return error_response(
             507,
             "insufficient_storage",
@@ -148,6 +162,6 @@ EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
     ClientDisconnect: handle_client_disconnect,
-    StoreUnavailable: handle_store_unavailable,
+    JobError: handle_job_error,
     Exception: handle_unexpected,
 }

@@ -1,70 +1,12 @@
-"""Liveness and readiness, for load balancers, container health checks and systemd.
-
-The server is ready once a decoder runs and, with LOAD_MODEL_ON_STARTUP, has loaded its model
-once; it stops being ready while a crashed decoder restarts, while the decoder does not answer
-(the watchdog), and while the job store cannot write (a full or read-only disk, a lost file).
-Under systemd (Type=notify), readiness is announced once with READY=1 on NOTIFY_SOCKET: a unix
-datagram, no library needed.
-"""
+"""Liveness (/healthz) and readiness (/readyz), for load balancers and container health checks."""
 
 from __future__ import annotations
-
-import logging
-import os
-import socket
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.jobs.sqlite_store import SQLiteJobStore
-from whisper_api.jobs.tracker import TaskTracker
-
-log = logging.getLogger(__name__)
-
-
-class Readiness:
-    def __init__(self, tracker: TaskTracker, store: SQLiteJobStore, model_needed: bool) -> None:
-        self._tracker = tracker
-        self._store = store
-        self._model_needed = model_needed
-        self._model_seen = False
-        self._announced = False
-
-    def reason_not_ready(self) -> str | None:
-        """Why the server cannot take work yet, or None when it can."""
-        decoder = self._tracker.decoder
-        if self._store.failing is not None:
-            return "the job store cannot write (see the server's log)"
-        if self._tracker.restarting or not decoder.running:
-            return "the decoder is starting" if not self._tracker.restarts else "the decoder is restarting"
-        if self._tracker.watchdog.unresponsive:
-            return "the decoder does not answer"
-        self._model_seen = self._model_seen or bool(decoder.status and decoder.status.is_model_loaded)
-        if self._model_needed and not self._model_seen:
-            return "the model is loading"
-        return None
-
-    def update(self) -> None:
-        """Call on every decoder status: announces readiness to systemd the first time."""
-        if not self._announced and self.reason_not_ready() is None:
-            self._announced = True
-            log.info("whisper-api is ready")
-            notify_systemd("READY=1")
-
-
-def notify_systemd(state: str) -> None:
-    """Send a state line to systemd's notification socket, if it gave us one."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    # A leading "@" names a socket in the abstract namespace.
-    target = "\0" + address[1:] if address.startswith("@") else address
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notifier:
-            notifier.sendto(state.encode(), target)
-    except OSError as exc:
-        log.warning("could not notify systemd (%s): %s", state, exc)
+from whisper_api.api.state import services
 
 
 async def healthz(request: Request) -> Response:
@@ -72,7 +14,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    reason = request.app.state.readiness.reason_not_ready()
+    reason = services(request).readiness.reason_not_ready()
     if reason is not None:
         return JSONResponse({"ready": False, "reason": reason}, status_code=503, headers={"Retry-After": "5"})
     return JSONResponse({"ready": True})

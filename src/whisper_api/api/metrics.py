@@ -1,110 +1,15 @@
-"""Prometheus metrics at /metrics: what the server did, what it is doing, and how fast.
-
-Every app has its own registry, so that several apps (in tests) never share counters. Values
-from the decoder process arrive over the pipe as messages; the front end exports them.
-"""
+"""/metrics in Prometheus's text format, and the middleware that counts HTTP requests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decoder.protocol import ModelLoaded, ModelUnloaded
-from whisper_api.jobs.job import Job, JobStatus
-from whisper_api.jobs.tracker import TaskTracker
-
-# Task durations run from a second (tiny model, short clip) to hours (long files on a CPU).
-DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
-# Decoding time over audio time: far below 1 on a GPU, around 0.1-1 on a CPU.
-REAL_TIME_FACTOR_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        registry = self.registry
-        self.tasks_submitted = Counter(
-            "whisper_api_tasks_submitted", "Tasks accepted", ["task_type"], registry=registry
-        )
-        self.tasks_ended = Counter(
-            "whisper_api_tasks_ended", "Tasks that ended, by status", ["status"], registry=registry
-        )
-        self.task_duration = Histogram(
-            "whisper_api_task_duration_seconds",
-            "Decoding time of finished tasks",
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.real_time_factor = Histogram(
-            "whisper_api_real_time_factor",
-            "Decoding time over audio duration of finished tasks",
-            buckets=REAL_TIME_FACTOR_BUCKETS,
-            registry=registry,
-        )
-        self.audio_seconds = Counter(
-            "whisper_api_audio_processed_seconds", "Audio decoded", registry=registry
-        )
-        self.model_loads = Counter(
-            "whisper_api_model_loads", "Model loads", ["model", "device"], registry=registry
-        )
-        self.model_unloads = Counter(
-            "whisper_api_model_unloads", "Model unloads", ["model"], registry=registry
-        )
-        self.upload_bytes = Counter(
-            "whisper_api_upload_bytes", "Bytes of accepted uploads", registry=registry
-        )
-        self.http_requests = Counter(
-            "whisper_api_http_requests",
-            "HTTP requests by route and status code",
-            ["method", "route", "code"],
-            registry=registry,
-        )
-
-    def watch(self, tracker: TaskTracker) -> None:
-        """Export what the tracker knows at every scrape: queue, busy decoder, restarts."""
-        self.registry.register(_TrackerCollector(tracker))
-
-    def job_ended(self, job: Job) -> None:
-        self.tasks_ended.labels(job.status.value).inc()
-        if job.status is not JobStatus.FINISHED or job.started_at is None or job.finished_at is None:
-            return
-        seconds = job.finished_at - job.started_at
-        self.task_duration.observe(seconds)
-        if job.duration_s:
-            self.audio_seconds.inc(job.duration_s)
-            self.real_time_factor.observe(seconds / job.duration_s)
-
-    def model_changed(self, event: ModelLoaded | ModelUnloaded) -> None:
-        if isinstance(event, ModelLoaded):
-            self.model_loads.labels(event.model, event.device).inc()
-        else:
-            self.model_unloads.labels(event.model).inc()
-
-
-class _TrackerCollector(Collector):
-    def __init__(self, tracker: TaskTracker) -> None:
-        self._tracker = tracker
-
-    def collect(self) -> Iterator[Metric]:
-        status = self._tracker.decoder.status
-        yield GaugeMetricFamily(
-            "whisper_api_queue_length", "Tasks waiting", value=self._tracker.waiting_count()
-        )
-        yield GaugeMetricFamily(
-            "whisper_api_decoder_busy",
-            "1 while the decoder decodes",
-            value=int(bool(status and status.currently_busy)),
-        )
-        yield CounterMetricFamily(
-            "whisper_api_decoder_restarts", "Decoder restarts", value=self._tracker.restarts
-        )
+from whisper_api.api.state import services
+from whisper_api.jobs.metrics import Metrics
 
 
 class MetricsMiddleware:
@@ -135,7 +40,7 @@ class MetricsMiddleware:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 ROUTES = [Route("/metrics", metrics_endpoint, methods=["GET"])]

@@ -12,10 +12,11 @@ from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.api.auth import identity_of
-from whisper_api.api.errors import BadRequest, ServiceUnavailable
+from whisper_api.api.errors import ServiceUnavailable
+from whisper_api.api.state import services
 from whisper_api.api.uploads import UploadLimits, receive_upload
 from whisper_api.jobs.job import Job, new_task_id
-from whisper_api.jobs.media import NotAudioError, probe_audio
+from whisper_api.jobs.media import probe_audio
 
 MB = 1024 * 1024
 
@@ -35,7 +36,7 @@ FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
 
 async def accept_job(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
     """Store the upload, check it, and queue it as a job. Nothing stays behind on any error."""
-    with request.app.state.admission.place():
+    with services(request).admission.place():
         return await _accept(request, task_type, read_fields)
 
 
@@ -55,8 +56,8 @@ async def _accept(request: Request, task_type: TaskType, read_fields: FieldReade
             callback_url=wanted.callback_url,
             audio_format=upload.audio_format,
         )
-        await request.app.state.tracker.submit(job)
-        request.app.state.metrics.tasks_submitted.labels(task_type).inc()
+        await services(request).tracker.submit(job)
+        services(request).metrics.tasks_submitted.labels(task_type).inc()
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
@@ -75,7 +76,7 @@ async def store_checked_upload(
     request: Request, read_fields: FieldReader
 ) -> tuple[str, CheckedUpload, JobRequest]:
     """A new task id, the upload stored under it and probed, and what the fields ask for."""
-    state = request.app.state
+    state = services(request)
     settings = state.settings
     task_id = new_task_id()
     limits = UploadLimits(
@@ -92,31 +93,11 @@ async def store_checked_upload(
                 "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
             )
         wanted = read_fields({**request.query_params, **upload.fields}, ready)
-        try:
-            probed = await run_in_threadpool(probe_audio, upload.path)
-        except NotAudioError as exc:
-            raise BadRequest(str(exc)) from exc
+        probed = await run_in_threadpool(probe_audio, upload.path)
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
     return task_id, CheckedUpload(upload.path, upload.filename, probed.duration_s, probed.demuxer), wanted
-
-
-def check_language(raw: str | None, ready: DecoderReady) -> str | None:
-    """The language code for a code or English name, None for auto-detection."""
-    if raw is None or not raw.strip():
-        return None
-    wanted = raw.strip().lower()
-    names = {name: code for code, name in ready.languages}
-    code = wanted if wanted in dict(ready.languages) else names.get(wanted)
-    if code is None:
-        raise BadRequest(f"unknown language {raw!r}: use a code such as 'en' or 'de', or leave it out")
-    if ready.english_only and code != "en":
-        raise BadRequest(
-            f"the model {ready.max_model_to_use} is English-only: language {code!r} needs a "
-            "multilingual model (set MAX_MODEL to a name without '.en')"
-        )
-    return code
 
 
 def owner_of(request: Request) -> str:

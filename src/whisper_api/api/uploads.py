@@ -29,7 +29,8 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from whisper_api.api.errors import BadRequest, PayloadTooLarge, RequestTimeout
-from whisper_api.jobs.job import delete_file, fsync_path, storage_failure
+from whisper_api.jobs.errors import storage_failure
+from whisper_api.jobs.job import delete_file, fsync_path
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from whisper_api.api.errors import QueueFull, ServiceUnavailable
+from whisper_api.jobs.errors import NoRoom, NotServing
 
-RETRY_AFTER = {"Retry-After": "30"}
+
+class Draining(NotServing):
+    retry_after_s = 30
 
 
 class Admission:
@@ -29,17 +31,13 @@ class Admission:
     def place(self) -> Iterator[None]:
         """Hold a place in the queue for one upload, or refuse it (503 draining, 429 full)."""
         if self.draining:
-            raise ServiceUnavailable("the server is shutting down; try again shortly", headers=RETRY_AFTER)
+            raise Draining("the server is shutting down; try again shortly")
         if self._waiting() + self.uploading >= self._max_queued:
-            raise QueueFull(
-                f"{self._max_queued} tasks are already waiting or uploading; try again later",
-                headers=RETRY_AFTER,
-            )
+            raise NoRoom(f"{self._max_queued} tasks are already waiting or uploading; try again later")
         if self.uploading >= self._max_uploading:
-            raise QueueFull(
+            raise NoRoom(
                 f"{self._max_uploading} uploads are already in progress (MAX_CONCURRENT_UPLOADS); "
-                "try again later",
-                headers=RETRY_AFTER,
+                "try again later"
             )
         self.uploading += 1
         try:

@@ -34,16 +34,13 @@ from decoder.protocol import (
     Shutdown,
     ToDecoder,
 )
+from whisper_api.jobs.errors import DecoderUnavailable
 
 log = logging.getLogger(__name__)
 
 DecoderTarget = Callable[[Connection, "Queue[Any]", DecoderConfig], None]
 # How often the log forwarder checks whether its decoder is still alive.
 LOG_POLL_S = 0.5
-
-
-class DecoderUnavailable(Exception):
-    """The decoder process did not start, or is gone."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +59,11 @@ class DecoderClient:
         self,
         config: DecoderConfig,
         log_records: queue.SimpleQueue[logging.LogRecord],
-        on_event: Callable[[DecoderEvent], None],
         target: DecoderTarget,
     ) -> None:
         self._config = config
         self._log_records = log_records
-        self._on_event = on_event
+        self._on_event: Callable[[DecoderEvent], None] = lambda event: None
         self._target = target
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
@@ -89,8 +85,10 @@ class DecoderClient:
         # Decoders that lead a process group of their own (their ffmpeg runs in it).
         self._group_leaders: set[int] = set()
 
-    async def start(self, timeout_s: float) -> DecoderReady:
-        """Spawn a decoder process (again, after one ended) and wait for its DecoderReady."""
+    async def start(self, timeout_s: float, on_event: Callable[[DecoderEvent], None]) -> DecoderReady:
+        """Spawn a decoder process (again, after one ended) and wait for its DecoderReady; its
+        messages, and at the end DecoderExited, go to `on_event` on the event loop thread."""
+        self._on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._ready = self._loop.create_future()
         self.ready, self.status = None, None

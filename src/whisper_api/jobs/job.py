@@ -4,15 +4,12 @@ interface of the store that keeps them.
     JobStore (Protocol)          one small async interface
     └── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
 
-A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors:
-
-    StoreError              the store cannot be used at all (start-up: a corrupt or newer file)
-    └── StoreUnavailable    a write failed now (disk full, read-only, the file gone); try again
+A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors are
+StoreError and StoreUnavailable (whisper_api.jobs.errors).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -28,24 +25,6 @@ from decoder.protocol import DecodeOptions, TaskType, Transcript
 log = logging.getLogger(__name__)
 
 TASK_ID_FORMAT = re.compile(r"^[0-9a-f]{32}$")
-
-
-class StoreError(Exception):
-    """The job store cannot be used; the message is one line for the operator."""
-
-
-class StoreUnavailable(StoreError):
-    """The store (or DATA_DIR) cannot take a write now. `full`: more disk space would help."""
-
-    def __init__(self, message: str, *, full: bool) -> None:
-        super().__init__(message)
-        self.full = full
-
-
-def storage_failure(exc: OSError) -> StoreUnavailable:
-    """A write under DATA_DIR that failed, as the store's error."""
-    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return StoreUnavailable(f"writing under DATA_DIR failed: {exc.strerror or exc}", full=full)
 
 
 def delete_file(path: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import ffmpeg
 
 from decoder.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
+from whisper_api.jobs.errors import NotAudio
 
 # Long enough to hold several packets of any codec, short enough to decode in milliseconds.
 CHECK_SECONDS = 5.0
@@ -55,25 +56,21 @@ class ProbedAudio:
     demuxer: str
 
 
-class NotAudioError(Exception):
-    """The file is not media ffmpeg can read, has no audio track, or its audio is damaged."""
-
-
 def probe_audio(path: Path) -> ProbedAudio:
     """The duration and format of a readable file with an audio track.
 
     Blocking (it runs ffprobe and ffmpeg): call it from a worker thread.
     """
     if path.stat().st_size == 0:
-        raise NotAudioError("the file is empty")
+        raise NotAudio("the file is empty")
     info, estimated = _probe(path)
     demuxer = demuxer_of(str(info.get("format", {}).get("format_name", "")))
     if demuxer is None:
-        raise NotAudioError(REFUSED_FORMAT)
+        raise NotAudio(REFUSED_FORMAT)
     streams: list[dict[str, Any]] = info.get("streams", [])
     audio = next((stream for stream in streams if stream.get("codec_type") == "audio"), None)
     if audio is None:
-        raise NotAudioError("the file has no audio track")
+        raise NotAudio("the file has no audio track")
     file_duration = _seconds(info.get("format", {}).get("duration"))
     duration = _seconds(audio.get("duration"))
     if duration is None and len(streams) == 1:
@@ -85,11 +82,11 @@ def probe_audio(path: Path) -> ProbedAudio:
     # the estimate may lie past the real end, so only damage counts there, not an early end.
     length_known = not estimated
     if not _decodes(path, demuxer, 0.0, length_known):
-        raise NotAudioError("the audio track holds no audio that can be decoded")
+        raise NotAudio("the audio track holds no audio that can be decoded")
     if duration is not None and duration > CHECK_SECONDS:
         end_decodes = _decodes(path, demuxer, duration - CHECK_SECONDS, length_known)
         if not end_decodes and length_known:
-            raise NotAudioError(
+            raise NotAudio(
                 f"the file is cut off: it declares {duration:.1f} s of audio, but its data ends "
                 f"more than {CHECK_SECONDS:g} s before that"
             )
@@ -115,13 +112,13 @@ def _probe(path: Path) -> tuple[dict[str, Any], bool]:
     result = _run(command)
     if result.returncode != 0:
         if NOT_ON_WHITELIST in result.stderr:
-            raise NotAudioError(REFUSED_FORMAT)
+            raise NotAudio(REFUSED_FORMAT)
         if b"moov atom not found" in result.stderr:
-            raise NotAudioError(
+            raise NotAudio(
                 "the file is incomplete: its MP4/MOV index (moov atom) is missing, as when a "
                 "recording or upload is cut off"
             )
-        raise NotAudioError(
+        raise NotAudio(
             "the file is not an audio or video file that ffmpeg can read "
             "(an unknown or unsupported format, or damaged data)"
         )
@@ -132,7 +129,7 @@ def _probe(path: Path) -> tuple[dict[str, Any], bool]:
 def _decodes(path: Path, demuxer: str, start: float, length_known: bool) -> bool:
     """Whether up to CHECK_SECONDS of the first audio track from `start` on decode to any audio.
 
-    Raises NotAudioError at the first decoding error (ffmpeg alone would skip damaged packets),
+    Raises NotAudio at the first decoding error (ffmpeg alone would skip damaged packets),
     and at a short last packet where the header promised more data.
     """
     # ffmpeg-python writes the command line; the run itself needs a time limit it cannot set.
@@ -145,9 +142,9 @@ def _decodes(path: Path, demuxer: str, start: float, length_known: bool) -> bool
     result = _run(["ffmpeg", *input_arguments(demuxer), *arguments])
     if result.returncode != 0 and not any(marker in result.stderr for marker in _SHORT_PACKET_MARKERS):
         damage = _first_error(result.stderr, path)
-        raise NotAudioError(f"the audio is damaged and cannot be decoded ({damage})")
+        raise NotAudio(f"the audio is damaged and cannot be decoded ({damage})")
     if result.returncode != 0 and length_known:
-        raise NotAudioError("the file is cut off: its data ends before the length its header declares")
+        raise NotAudio("the file is cut off: its data ends before the length its header declares")
     # A short last packet where the length was only estimated: whatever decoded counts.
     return bool(result.stdout)
 
@@ -156,7 +153,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(command, capture_output=True, check=False, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise NotAudioError(
+        raise NotAudio(
             f"checking the file took longer than {PROBE_TIMEOUT_S:g} s: it cannot be read as it is"
         ) from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.api.errors import BadRequest
+from whisper_api.jobs.errors import Refused
 
 MAX_PROMPT_CHARS = 4096
 MAX_BEAM_SIZE = 10
@@ -15,14 +15,14 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 
 def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOptions:
     """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
-    word_timestamps and model; a bad value or combination is a BadRequest naming the field."""
+    word_timestamps and model; a bad value or combination is a Refused naming the field."""
     prompt = fields.get("initial_prompt") or fields.get("prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
-        raise BadRequest(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
+        raise Refused(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
     temperature = _number(fields, "temperature", 0.0, 1.0)
     beam_size = _whole(fields, "beam_size", 1, MAX_BEAM_SIZE)
     if beam_size is not None and temperature not in (None, 0.0):
-        raise BadRequest("beam_size works with temperature 0 only: beam search does not sample")
+        raise Refused("beam_size works with temperature 0 only: beam search does not sample")
     return DecodeOptions(
         initial_prompt=prompt,
         temperature=temperature,
@@ -37,7 +37,7 @@ def check_model(name: str | None, ready: DecoderReady) -> str | None:
     if name is None or name == ready.max_model_to_use:
         return None
     if name not in ready.available_models:
-        raise BadRequest(
+        raise Refused(
             f"model {name!r} is not available here; choose one of {', '.join(ready.available_models)}"
         )
     return name
@@ -49,7 +49,7 @@ def parse_flag(fields: Mapping[str, str], name: str) -> bool:
         return True
     if value in FALSE_WORDS:
         return False
-    raise BadRequest(f"{name} must be true or false")
+    raise Refused(f"{name} must be true or false")
 
 
 def _number(fields: Mapping[str, str], name: str, low: float, high: float) -> float | None:
@@ -61,7 +61,7 @@ def _number(fields: Mapping[str, str], name: str, low: float, high: float) -> fl
     except ValueError:
         value = float("nan")
     if not low <= value <= high:  # also refuses NaN
-        raise BadRequest(f"{name} must be a number from {low:g} to {high:g}")
+        raise Refused(f"{name} must be a number from {low:g} to {high:g}")
     return value
 
 
@@ -70,5 +70,22 @@ def _whole(fields: Mapping[str, str], name: str, low: int, high: int) -> int | N
     if not raw:
         return None
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+        raise Refused(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
+
+
+def check_language(raw: str | None, ready: DecoderReady) -> str | None:
+    """The language code for a code or English name, None for auto-detection."""
+    if raw is None or not raw.strip():
+        return None
+    wanted = raw.strip().lower()
+    names = {name: code for code, name in ready.languages}
+    code = wanted if wanted in dict(ready.languages) else names.get(wanted)
+    if code is None:
+        raise Refused(f"unknown language {raw!r}: use a code such as 'en' or 'de', or leave it out")
+    if ready.english_only and code != "en":
+        raise Refused(
+            f"the model {ready.max_model_to_use} is English-only: language {code!r} needs a "
+            "multilingual model (set MAX_MODEL to a name without '.en')"
+        )
+    return code

@@ -24,15 +24,8 @@ from typing import Any, NoReturn, TypeVar
 
 from decoder.protocol import DecodeOptions, Transcript
 from whisper_api.jobs.codec import from_plain, to_plain
-from whisper_api.jobs.job import (
-    Job,
-    JobStatus,
-    StoreError,
-    StoreUnavailable,
-    delete_file,
-    fsync_path,
-    storage_failure,
-)
+from whisper_api.jobs.errors import StoreError, StoreUnavailable, storage_failure
+from whisper_api.jobs.job import Job, JobStatus, delete_file, fsync_path
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 

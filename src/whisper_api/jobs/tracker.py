@@ -1,13 +1,14 @@
 """Moves jobs through their life: submits them to the decoder, applies the decoder's reports
-to the store, and restarts the decoder when it dies.
+and the clients' cancellations to the store, and applies the supervisor's rules (whisper_api.
+jobs.supervision) when the decoder dies.
 
 One consumer task is the only writer of existing jobs: decoder events, cancellations and
 re-queueing after a restart are applied one at a time, in arrival order, so no two updates
 of a job can interleave. Where the store cannot write (a full or read-only disk), the same
 piece of work is tried again, with a backoff, until it applies: nothing the decoder reported
 is dropped, and every step is written so that applying it again does no harm. The front
-end's view of the queue (`_waiting`) mirrors the decoder's FIFO and gives every pending job
-its position.
+end's view of the queue (whisper_api.jobs.queue) mirrors the decoder's FIFO and gives every
+pending job its position.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from decoder.protocol import (
     CancelTask,
@@ -34,15 +34,14 @@ from decoder.protocol import (
     TaskProgress,
     TaskStarted,
 )
-from whisper_api.jobs.decoder_client import DecoderClient, DecoderEvent, DecoderExited, DecoderUnavailable
-from whisper_api.jobs.job import Job, JobStatus, JobStore, StoreUnavailable
-from whisper_api.jobs.progress import Progress
-from whisper_api.jobs.supervision import DecoderWatchdog, restart_until_up
+from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
+from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus, JobStore
+from whisper_api.jobs.queue import JobQueue
+from whisper_api.jobs.supervision import Action, DecoderSupervisor, Fate, fate_after_crash, fate_on_requeue
 
 log = logging.getLogger(__name__)
 
-CRASHED_TWICE = "the decoder crashed twice on this file"
-INTERRUPTED_TWICE = "decoding this file was interrupted twice by a stop of the server"
 # A cancelled task still decoding this long after its CancelTask is stopped by killing the decoder.
 CANCEL_KILL_AFTER_S = 10.0
 # Backoff between tries of work the store could not apply.
@@ -69,41 +68,33 @@ class _Requeue:
 _Work = DecoderEvent | _Cancel | _Requeue | None
 
 
+class JobListener(Protocol):
+    """Who hears of the tracker's changes (whisper_api.jobs.notifier); called on the loop thread."""
+
+    def job_changed(self, job: Job, progressed: bool) -> None:
+        """A job started or ended, or (progressed=True) decoded further."""
+
+    def job_cancelled(self, task_id: str) -> None:
+        """A cancelled job is gone: its watchers stop waiting."""
+
+    def decoder_changed(self, event: DecoderEvent) -> None:
+        """Every message of the decoder (its status, its model, ...) and its exit."""
+
+
 class TaskTracker:
     def __init__(
-        self,
-        store: JobStore,
-        decoder: DecoderClient,
-        decoder_start_timeout_s: float,
-        watchdog_s: float,
-        on_change: Callable[[Job, bool], None] = lambda job, progressed: None,
-        on_cancelled: Callable[[str], None] = lambda task_id: None,
+        self, store: JobStore, supervisor: DecoderSupervisor, queue: JobQueue, listener: JobListener
     ) -> None:
         self.store = store
-        self.decoder = decoder
-        self._start_timeout_s = decoder_start_timeout_s
-        # Called on the loop thread whenever a job starts or ends, and (progressed=True) progresses.
-        self._on_change = on_change
-        # Called when a cancelled job is gone, so that its watchers stop waiting.
-        self._on_cancelled = on_cancelled
-        # The job the decoder is decoding, as it was when it started.
-        self._running: Job | None = None
-        self._progress: dict[str, Progress] = {}
+        self.supervisor = supervisor
+        self.decoder = supervisor.decoder
+        self.queue = queue
+        self._listener = listener
         self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
         self._detections: dict[str, asyncio.Future[tuple[str, float]]] = {}
-        # Pending jobs in upload order, and which of them the current decoder has been sent.
-        self._waiting: OrderedDict[str, SubmitTask] = OrderedDict()
-        self._sent: set[str] = set()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
-        self._restarter: asyncio.Task[None] | None = None
-        self.restarts = 0
-        self.watchdog = DecoderWatchdog(decoder, self._has_work, watchdog_s)
         self._closing = False
-
-    @property
-    def restarting(self) -> bool:
-        return self._restarter is not None and not self._restarter.done()
 
     async def start(self, upload_dir: Path) -> None:
         """Start the decoder and queue every unfinished job again, in upload order.
@@ -113,10 +104,9 @@ class TaskTracker:
         """
         needed = {job.audio_path.name for job in await self.store.unfinished()}
         await asyncio.to_thread(_remove_files_except, upload_dir, needed)
-        await self.decoder.start(self._start_timeout_s)
+        await self.supervisor.start(self.on_decoder_event)
         await self._requeue_unfinished()
         self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
-        self.watchdog.start()
 
     async def close(self) -> None:
         """Apply all work still queued (the last task's result included), then stop.
@@ -124,30 +114,24 @@ class TaskTracker:
         Work the store still refuses then is given up: what it would have recorded stays pending
         in the store, and the next start decodes it again."""
         self._closing = True
-        await self.watchdog.close()
-        if self._restarter is not None:
-            self._restarter.cancel()
+        await self.supervisor.close()
         if self._consumer is not None:
             self._work.put_nowait(None)
             await self._consumer
 
     def on_decoder_event(self, event: DecoderEvent) -> None:
         if isinstance(event, TaskProgress):
-            self._record_progress(event)
+            # Progress is only shown, never stored.
+            if self.queue.record_progress(event, time.monotonic()) and self.queue.running is not None:
+                self._listener.job_changed(self.queue.running, True)
         elif isinstance(event, LanguageDetected):
             self._answer_detection(event.task_id, (event.language, event.probability))
         elif isinstance(event, TaskFailed) and event.task_id in self._detections:
-            self._answer_detection(event.task_id, RuntimeError(event.reason))
-        else:
+            failed = DetectionFailed(f"language detection failed: {event.reason}")
+            self._answer_detection(event.task_id, failed)
+        elif isinstance(event, TaskStarted | TaskFinished | TaskFailed | TaskCancelled | DecoderExited):
             self._work.put_nowait(event)
-
-    def _record_progress(self, event: TaskProgress) -> None:
-        """Progress is only shown, never stored: it is kept in memory and announced."""
-        known = self._progress.get(event.task_id)
-        started = known.started if known else time.monotonic()
-        self._progress[event.task_id] = Progress(event.decoded_s, event.duration_s, started)
-        if self._running is not None and self._running.task_id == event.task_id:
-            self._on_change(self._running, True)
+        self._listener.decoder_changed(event)
 
     def _answer_detection(self, task_id: str, answer: tuple[str, float] | Exception) -> None:
         future = self._detections.get(task_id)
@@ -160,7 +144,7 @@ class TaskTracker:
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
-        self._waiting[job.task_id] = _submission(job)
+        self.queue.add(_submission(job))
         self._send_waiting()
 
     async def cancel(self, task_id: str) -> CancelOutcome | None:
@@ -183,43 +167,26 @@ class TaskTracker:
         """Queue a language detection behind the tasks waiting and wait for its answer."""
         answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
         self._detections[task_id] = answer
+        self.queue.detecting.add(task_id)
         try:
             self.decoder.send(DetectLanguage(task_id, audio_path, audio_format))
             return await answer
+        except DecoderUnavailable as exc:
+            raise DetectionFailed(f"language detection failed: {exc}") from exc
         finally:
             self._detections.pop(task_id, None)
-
-    def progress(self, task_id: str) -> Progress | None:
-        return self._progress.get(task_id)
-
-    def position(self, job: Job) -> int | None:
-        """0-based place in the queue of a pending job (0 runs next), None otherwise."""
-        if job.status is not JobStatus.PENDING or job.task_id not in self._waiting:
-            return None
-        return list(self._waiting).index(job.task_id)
-
-    def waiting_count(self) -> int:
-        return len(self._waiting)
-
-    def waiting_ids(self) -> list[str]:
-        return list(self._waiting)
-
-    def _has_work(self) -> bool:
-        """Whether the decoder holds something of ours: a task decoding, queued, or a detection."""
-        return self._running is not None or bool(self._sent) or bool(self._detections)
+            self.queue.detecting.discard(task_id)
 
     def _send_waiting(self) -> None:
         """Send the decoder every waiting job it has not been sent, in order."""
         if not self.decoder.running:
             return  # the restart sends them
-        for task_id, submission in self._waiting.items():
-            if task_id in self._sent:
-                continue
+        for submission in self.queue.unsent():
             try:
                 self.decoder.send(submission)
             except DecoderUnavailable:
                 return  # it just died: the next decoder is sent the queue
-            self._sent.add(task_id)
+            self.queue.mark_sent(submission.task_id)
 
     async def _consume(self) -> None:
         while (work := await self._work.get()) is not None:
@@ -257,21 +224,18 @@ class TaskTracker:
             await self._ended(work)
 
     async def _started(self, event: TaskStarted) -> None:
-        self._waiting.pop(event.task_id, None)
-        self._sent.discard(event.task_id)
-        self._progress[event.task_id] = Progress(0.0, 0.0, time.monotonic())
+        self.queue.drop(event.task_id)
         job = await self.store.get(event.task_id)
         if job is not None:
             job.status, job.started_at = JobStatus.PROCESSING, event.started_at
             job.target_model_size = event.target_model_size
             job.attempts += 1
             await self.store.save(job)
-            self._running = job
-            self._on_change(job, False)
+            self.queue.started(job, time.monotonic())
+            self._listener.job_changed(job, False)
 
     async def _ended(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
-        self._running = None
-        self._progress.pop(event.task_id, None)
+        self.queue.ended(event.task_id)
         job = await self.store.get(event.task_id)
         if job is None:
             return
@@ -293,14 +257,14 @@ class TaskTracker:
 
     async def _store_end(self, job: Job) -> None:
         await self.store.finish(job)
-        self._on_change(job, False)
+        self._listener.job_changed(job, False)
         self._wake_end_waiters(job.task_id, job)
 
     async def _drop_cancelled(self, job: Job) -> None:
         await self.store.remove(job)
         log.info("task %s was cancelled while decoding; it is gone", job.task_id)
         self._wake_end_waiters(job.task_id, None)
-        self._on_cancelled(job.task_id)
+        self._listener.job_cancelled(job.task_id)
 
     def _wake_end_waiters(self, task_id: str, job: Job | None) -> None:
         for waiter in self._end_waiters.pop(task_id, []):
@@ -318,73 +282,64 @@ class TaskTracker:
                 self.decoder.send(CancelTask(task_id))
             asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
             return CancelOutcome.CANCELLING
-        self._waiting.pop(task_id, None)
-        if task_id in self._sent:
-            self._sent.discard(task_id)
-            # A decoder that is gone took its queue along; a new one is sent only what waits.
+        # A decoder that is gone took its queue along; a new one is sent only what waits.
+        if self.queue.drop(task_id):
             with contextlib.suppress(DecoderUnavailable):
                 self.decoder.send(CancelTask(task_id))
         await self.store.remove(job)
         self._wake_end_waiters(task_id, None)
         if not job.done:
-            self._on_cancelled(task_id)
+            self._listener.job_cancelled(task_id)
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
 
     def _stop_by_force(self, task_id: str) -> None:
         """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
-        if self._running is not None and self._running.task_id == task_id:
+        running = self.queue.running
+        if running is not None and running.task_id == task_id:
             log.warning("cancelled task %s is still decoding: restarting the decoder", task_id)
             self.decoder.kill()
 
     async def _requeue_unfinished(self) -> None:
-        self._waiting.clear()
-        self._sent.clear()
+        self.queue.forget_decoder()
         for job in await self.store.unfinished():
-            if job.cancel_requested:
-                # Cancelled while it decoded, and the decoder or the server went down meanwhile.
-                await self._drop_cancelled(job)
-                continue
-            if job.status is JobStatus.PROCESSING and job.attempts >= 2:
-                # Retried once already: a file that takes the server down must not do so for ever.
-                await self._fail(job, INTERRUPTED_TWICE)
-                continue
-            if job.status is JobStatus.PROCESSING:
+            fate = fate_on_requeue(job)
+            if fate.action is Action.REQUEUE:
                 job.status = JobStatus.PENDING
                 await self.store.save(job)
-            self._waiting[job.task_id] = _submission(job)
-        if self._waiting:
-            log.info("queueing %d unfinished tasks again", len(self._waiting))
+            if fate.action in (Action.KEEP, Action.REQUEUE):
+                self.queue.add(_submission(job))
+            else:
+                await self._carry_out(job, fate)
+        if self.queue.count():
+            log.info("queueing %d unfinished tasks again", self.queue.count())
         self._send_waiting()
 
     async def _decoder_died(self, exited: DecoderExited) -> None:
-        if exited.pid != self.decoder.last_pid:
+        if not self.supervisor.is_current(exited):
             return  # a decoder that never came up; the restart in progress handles it
         log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
         for detection in self._detections.values():
             if not detection.done():
-                detection.set_exception(DecoderUnavailable("the decoder crashed"))
-        if self._running is not None:
+                detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
+        running = self.queue.running
+        if running is not None:
             # Read again: a cancellation may have changed or deleted it meanwhile.
-            job = await self.store.get(self._running.task_id)
-            if job is not None and job.cancel_requested:
-                await self._drop_cancelled(job)
-            elif job is not None and job.attempts >= 2:
-                await self._fail(job, CRASHED_TWICE)
-        # Only once the store took it: where it did not, this is tried again as it was.
-        self._running = None
-        if not self.restarting:
-            self._restarter = asyncio.create_task(self._restart(), name="decoder-restart")
+            job = await self.store.get(running.task_id)
+            if job is not None:
+                await self._carry_out(job, fate_after_crash(job))
+            # Only once the store took it: where it did not, this is tried again as it was.
+            self.queue.ended(running.task_id)
+        self.supervisor.restart(lambda: self._work.put_nowait(_Requeue()))
 
-    async def _fail(self, job: Job, reason: str) -> None:
-        job.status, job.error, job.finished_at = JobStatus.FAILED, reason, time.time()
-        await self._store_end(job)
-        log.error("task %s failed: %s", job.task_id, reason)
-
-    async def _restart(self) -> None:
-        await restart_until_up(self.decoder, self._start_timeout_s)
-        self.restarts += 1
-        log.info("decoder restarted (pid %s)", self.decoder.pid)
-        self._work.put_nowait(_Requeue())
+    async def _carry_out(self, job: Job, fate: Fate) -> None:
+        """Apply what the supervision rules decided of a job a decoder left behind."""
+        if fate.action is Action.DROP:
+            await self._drop_cancelled(job)
+        elif fate.action is Action.FAIL:
+            assert fate.reason is not None
+            job.status, job.error, job.finished_at = JobStatus.FAILED, fate.reason, time.time()
+            await self._store_end(job)
+            log.error("task %s failed: %s", job.task_id, fate.reason)
 
 
 def _remove_files_except(directory: Path, keep: set[str]) -> None:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from whisper_api.api.errors import BadRequest
+from whisper_api.jobs.errors import CallbackRejected
 from whisper_api.settings import IPNetwork
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ INTERNAL_NAMES = frozenset(
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to; the event loop's getaddrinfo by default.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-class CallbackRejected(BadRequest):
-    code = "callback_rejected"
 
 
 def address_allowed(address: IPAddress, allowed_networks: tuple[IPNetwork, ...]) -> bool:

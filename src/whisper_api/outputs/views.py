@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from decoder.protocol import Transcript
 from whisper_api.jobs.job import Job, JobStatus, iso_time
-from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.progress import Progress
 
 
-def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:
+class QueueView(Protocol):
+    """What a view needs to know of the queue beyond the job (the tracker is one)."""
+
+    def position(self, job: Job) -> int | None: ...
+
+    def progress(self, task_id: str) -> Progress | None: ...
+
+
+def task_json(job: Job, tracker: QueueView) -> dict[str, Any]:
     duration = None
     if job.started_at is not None and job.finished_at is not None:
         duration = round(job.finished_at - job.started_at, 2)
@@ -37,7 +45,7 @@ def task_json(job: Job, tracker: TaskTracker) -> dict[str, Any]:
     }
 
 
-def progress_of(job: Job, tracker: TaskTracker) -> tuple[float, float | None]:
+def progress_of(job: Job, tracker: QueueView) -> tuple[float, float | None]:
     """The share of the audio decoded (0-1), and the seconds still needed where known."""
     if job.done:
         return 1.0, 0.0

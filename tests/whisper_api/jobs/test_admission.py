@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_api.api.errors import QueueFull, ServiceUnavailable
 from whisper_api.jobs.admission import Admission
+from whisper_api.jobs.errors import NoRoom, NotServing
 
 
 def test_uploads_in_progress_count_against_the_queue() -> None:
@@ -13,7 +13,7 @@ def test_uploads_in_progress_count_against_the_queue() -> None:
     admission = Admission(max_queued=3, max_uploading=10, waiting=lambda: waiting[0])
     with admission.place(), admission.place():
         assert admission.uploading == 2
-        with pytest.raises(QueueFull, match="3 tasks are already waiting or uploading"), admission.place():
+        with pytest.raises(NoRoom, match="3 tasks are already waiting or uploading"), admission.place():
             pass
     assert admission.uploading == 0
 
@@ -28,8 +28,8 @@ def test_a_place_is_given_back_when_the_upload_fails() -> None:
 
 def test_concurrent_uploads_are_capped_and_draining_refuses() -> None:
     admission = Admission(max_queued=100, max_uploading=1, waiting=lambda: 0)
-    with admission.place(), pytest.raises(QueueFull, match="MAX_CONCURRENT_UPLOADS"), admission.place():
+    with admission.place(), pytest.raises(NoRoom, match="MAX_CONCURRENT_UPLOADS"), admission.place():
         pass
     admission.draining = True
-    with pytest.raises(ServiceUnavailable), admission.place():
+    with pytest.raises(NotServing), admission.place():
         pass

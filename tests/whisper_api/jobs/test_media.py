@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.speech import PARAGRAPHS, speak
-from whisper_api.jobs.media import PROBE_TIMEOUT_S, NotAudioError, probe_audio
+from whisper_api.jobs.errors import NotAudio
+from whisper_api.jobs.media import PROBE_TIMEOUT_S, probe_audio
 
 
 def ffmpeg(*args: str | Path) -> None:
@@ -132,7 +133,7 @@ def test_what_cannot_be_told_from_good_audio_passes(media: Path, name: str) -> N
     ],
 )
 def test_a_bad_file_is_refused_with_what_is_wrong(media: Path, name: str, reason: str) -> None:
-    with pytest.raises(NotAudioError) as refused:
+    with pytest.raises(NotAudio) as refused:
         probe_audio(media / name)
     assert reason in str(refused.value)
     assert str(media) not in str(refused.value)
@@ -143,7 +144,7 @@ def test_an_hour_of_audio_is_checked_in_well_under_a_second_or_two(media: Path) 
     duration = probe_audio(media / "hour.mp3").duration_s
     whole = time.monotonic() - started
     started = time.monotonic()
-    with pytest.raises(NotAudioError, match="cut off"):
+    with pytest.raises(NotAudio, match="cut off"):
         probe_audio(media / "cut_hour.mp3")
     cut = time.monotonic() - started
     print(f"1-hour MP3: {whole:.2f} s; cut in half: {cut:.2f} s")
@@ -165,7 +166,7 @@ def test_a_playlist_naming_a_server_file_is_refused_unread(tmp_path: Path, live:
     os.mkfifo(fifo)
     playlist = hls_playlist(tmp_path / "upload.m3u8", fifo, live=live)
     started = time.monotonic()
-    with pytest.raises(NotAudioError, match="playlists such as HLS/m3u8"):
+    with pytest.raises(NotAudio, match="playlists such as HLS/m3u8"):
         probe_audio(playlist)
     assert time.monotonic() - started < PROBE_TIMEOUT_S / 3
 
@@ -173,7 +174,7 @@ def test_a_playlist_naming_a_server_file_is_refused_unread(tmp_path: Path, live:
 def test_a_concat_script_is_refused(media: Path, tmp_path: Path) -> None:
     script = tmp_path / "list.wav"
     script.write_text(f"ffconcat version 1.0\nfile '{media / 'speech.wav'}'\n")
-    with pytest.raises(NotAudioError, match="not an audio or video file in a format this server accepts"):
+    with pytest.raises(NotAudio, match="not an audio or video file in a format this server accepts"):
         probe_audio(script)
 
 

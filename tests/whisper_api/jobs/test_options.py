@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.api.errors import BadRequest
+from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.options import decode_options
 
 READY = DecoderReady(1, False, "small", False, (("en", "english"),), ("small", "base", "tiny"))
@@ -41,5 +41,5 @@ def test_every_option_is_read() -> None:
     ],
 )
 def test_bad_values_and_combinations_are_refused(fields: dict[str, str], message: str) -> None:
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(Refused, match=message):
         decode_options(fields, READY)

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
+from whisper_api.jobs.errors import StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus
-from whisper_api.jobs.sqlite_store import SQLiteJobStore, StoreError, StoreUnavailable
+from whisper_api.jobs.sqlite_store import SQLiteJobStore
 
 T = TypeVar("T")
 

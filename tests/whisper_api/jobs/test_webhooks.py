@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from whisper_api.jobs.webhooks import CallbackRejected, WebhookSender, check_callback_url
+from whisper_api.api.errors import job_error_status
+from whisper_api.jobs.errors import CallbackRejected
+from whisper_api.jobs.webhooks import WebhookSender, check_callback_url
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
 # The receivers here listen on loopback, which callbacks may reach only where it is allowed.
@@ -252,7 +254,7 @@ def test_accepted_callback_urls(url: str, allowed: str) -> None:
 def test_rejected_callback_urls(url: str, allowed: str, reason: str) -> None:
     with pytest.raises(CallbackRejected, match=reason) as caught:
         check_callback_url(url, frozenset(filter(None, allowed.split(","))))
-    assert caught.value.status_code == 400
+    assert job_error_status(caught.value) == 400
 
 
 INTERNAL_SPELLINGS = [

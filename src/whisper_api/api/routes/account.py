@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import Forbidden
+from whisper_api.api.state import services
 from whisper_api.settings import Settings
 
 
@@ -28,7 +29,7 @@ async def userinfo(request: Request) -> Response:
             "user": identity.user,
             "email": identity.email,
             "authenticated": bool(identity.owner),
-            "may_download_logs": may_download_logs(request, request.app.state.settings),
+            "may_download_logs": may_download_logs(request, services(request).settings),
         }
     )
 
@@ -44,7 +45,7 @@ async def login(request: Request) -> Response:
 
 
 async def logs(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = services(request).settings
     if not may_download_logs(request, settings):
         raise Forbidden("the logs are only for the mail addresses in LOG_AUTHORIZED_MAILS")
     archive = await run_in_threadpool(zip_log_files, settings.log_dir, settings.log_file)

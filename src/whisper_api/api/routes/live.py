@@ -10,34 +10,34 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecodeOptions, DecoderReady
-from whisper_api.api.errors import BadRequest, ServiceUnavailable
-from whisper_api.api.events import JobEvent, sse_response
+from whisper_api.api.errors import BadRequest
 from whisper_api.api.routes.tasks import find_job
+from whisper_api.api.sse import sse_response
+from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, store_checked_upload
-from whisper_api.jobs.decoder_client import DecoderUnavailable
+from whisper_api.jobs.hub import JobEvent
 from whisper_api.jobs.notifier import CANCELLED, STATUS
-from whisper_api.jobs.tracker import TaskTracker
 from whisper_api.outputs.views import task_json
 
 
 async def task_events(request: Request) -> Response:
     """status, progress and position events of one task until it ends; the first event is the
     task as it is now."""
-    tracker: TaskTracker = request.app.state.tracker
+    jobs = services(request).queue
 
     async def snapshot() -> JobEvent:
         job = await find_job(request, request.path_params["task_id"], by_path=True)
-        return STATUS, task_json(job, tracker)
+        return STATUS, task_json(job, jobs)
 
     def is_final(event: str, data: dict[str, Any]) -> bool:
         return event == STATUS and data.get("status") in ("finished", "failed", CANCELLED)
 
-    return await sse_response(request.app.state.hub, request.path_params["task_id"], snapshot, is_final)
+    return await sse_response(services(request).hub, request.path_params["task_id"], snapshot, is_final)
 
 
 async def detect_language(request: Request) -> Response:
     """The language spoken in the first 30 s of the upload, and how sure the model is."""
-    state = request.app.state
+    state = services(request)
     ready: DecoderReady | None = state.decoder.ready
     if ready is not None and ready.english_only:
         raise BadRequest(
@@ -48,17 +48,12 @@ async def detect_language(request: Request) -> Response:
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         return JobRequest(language=None, options=DecodeOptions())
 
-    tracker: TaskTracker = state.tracker
     with state.admission.place():
         task_id, upload, _ = await store_checked_upload(request, read_fields)
         try:
-            language, probability = await tracker.detect_language(
+            language, probability = await state.tracker.detect_language(
                 task_id, str(upload.path), upload.audio_format
             )
-        except (DecoderUnavailable, RuntimeError) as exc:
-            raise ServiceUnavailable(
-                f"language detection failed: {exc}", headers={"Retry-After": "10"}
-            ) from exc
         finally:
             upload.path.unlink(missing_ok=True)
     names = dict(ready.languages) if ready else {}

@@ -15,10 +15,11 @@ from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
 from whisper_api.api.errors import BadRequest, ServiceUnavailable, Unprocessable
-from whisper_api.api.submission import JobRequest, accept_job, check_language
+from whisper_api.api.state import services
+from whisper_api.api.submission import JobRequest, accept_job
+from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.job import JobStatus
-from whisper_api.jobs.options import check_model, decode_options
-from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.options import check_language, check_model, decode_options
 from whisper_api.outputs.formats import FORMATS, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
@@ -37,7 +38,7 @@ async def translations(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    ready: DecoderReady | None = request.app.state.decoder.ready
+    ready: DecoderReady | None = services(request).decoder.ready
     names = [OPENAI_MODEL, *(ready.available_models if ready else ())]
     return JSONResponse(
         {
@@ -66,8 +67,8 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         model = fields.get("model") or OPENAI_MODEL
         try:
             check_model(None if model == OPENAI_MODEL else model, ready)
-        except BadRequest as exc:
-            raise BadRequest(exc.message, param="model") from exc
+        except Refused as exc:
+            raise Refused(exc.message, param="model") from exc
         # OpenAI's temperature 0 means "start at 0 and raise it where decoding fails", which is
         # openai-whisper's own default ladder.
         # beam_size is no OpenAI field, but a client of this server may send it here too.
@@ -82,8 +83,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         return JobRequest(language=check_language(language, ready), options=decode_options(own, ready))
 
     job = await accept_job(request, task_type, read_fields)
-    tracker: TaskTracker = request.app.state.tracker
-    ended = await tracker.wait_for_end(job.task_id)
+    ended = await services(request).tracker.wait_for_end(job.task_id)
     if ended is None:
         raise ServiceUnavailable("the task was cancelled before it finished")
     if ended.status is not JobStatus.FINISHED:
@@ -94,7 +94,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         return Response(render(transcript, response_format), media_type=FORMATS[response_format])
     if response_format == "text":
         return PlainTextResponse(transcript.text + "\n")
-    ready = request.app.state.decoder.ready
+    ready = services(request).decoder.ready
     names = dict(ready.languages) if ready else {}
     granularities = chosen["granularities"]
     return JSONResponse(

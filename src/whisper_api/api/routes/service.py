@@ -9,29 +9,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
-from whisper_api.api.errors import ServiceUnavailable
-from whisper_api.jobs.decoder_client import DecoderUnavailable
+from whisper_api.api.state import services
 from whisper_api.jobs.job import iso_time
-from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.supervision import DecoderSupervisor
 
 REFRESH_TIMEOUT_S = 10.0
 
 
 async def decoder_status(request: Request) -> Response:
-    return JSONResponse(decoder_status_json(request.app.state.tracker))
+    return JSONResponse(decoder_status_json(services(request).supervisor))
 
 
 async def decoder_status_refresh(request: Request) -> Response:
-    tracker: TaskTracker = request.app.state.tracker
-    try:
-        await tracker.decoder.refresh_status(REFRESH_TIMEOUT_S)
-    except DecoderUnavailable as exc:
-        raise ServiceUnavailable(str(exc), headers={"Retry-After": "10"}) from exc
-    return JSONResponse(decoder_status_json(tracker))
+    supervisor = services(request).supervisor
+    await supervisor.decoder.refresh_status(REFRESH_TIMEOUT_S)
+    return JSONResponse(decoder_status_json(supervisor))
 
 
-def decoder_status_json(tracker: TaskTracker) -> dict[str, Any]:
-    decoder = tracker.decoder
+def decoder_status_json(supervisor: DecoderSupervisor) -> dict[str, Any]:
+    decoder = supervisor.decoder
     ready, status = decoder.ready, decoder.status
     return {
         "gpu_mode": ready.gpu_mode if ready else None,
@@ -43,8 +39,8 @@ def decoder_status_json(tracker: TaskTracker) -> dict[str, Any]:
         "tasks_in_queue": len(status.queued_task_ids) if status else 0,
         "received_at": iso_time(decoder.status_received_at),
         "pid": decoder.pid,
-        "restarting": tracker.restarting,
-        "restarts": tracker.restarts,
+        "restarting": supervisor.restarting,
+        "restarts": supervisor.restarts,
     }
 
 

@@ -10,9 +10,10 @@ from starlette.routing import Route
 
 from whisper_api.api.errors import BadRequest, TaskMissing
 from whisper_api.api.routes.tasks import find_job
+from whisper_api.api.state import services
 from whisper_api.api.submission import owner_of, safe_stem
 from whisper_api.jobs.job import JobStatus, iso_time
-from whisper_api.jobs.tracker import CancelOutcome, TaskTracker
+from whisper_api.jobs.tracker import CancelOutcome
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
 from whisper_api.outputs.views import task_json, transcript_of
 
@@ -26,8 +27,8 @@ async def list_tasks(request: Request) -> Response:
     """The caller's tasks, newest first; `limit` (≤ 200) and `offset` page through them."""
     limit = _query_int(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _query_int(request, "offset", 0, 0, None)
-    tracker: TaskTracker = request.app.state.tracker
-    jobs = await request.app.state.store.page(owner_of(request), limit, offset)
+    parts = services(request)
+    jobs = await parts.store.page(owner_of(request), limit, offset)
     return JSONResponse(
         {
             "tasks": [
@@ -36,7 +37,7 @@ async def list_tasks(request: Request) -> Response:
                     "status": job.status.value,
                     "task_type": job.task_type,
                     "original_file_name": job.original_file_name,
-                    "position_in_queue": tracker.position(job),
+                    "position_in_queue": parts.queue.position(job),
                     "time_uploaded": iso_time(job.uploaded_at),
                 }
                 for job in jobs
@@ -49,7 +50,7 @@ async def list_tasks(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     job = await find_job(request, request.path_params["task_id"], by_path=True)
-    return JSONResponse(task_json(job, request.app.state.tracker))
+    return JSONResponse(task_json(job, services(request).queue))
 
 
 async def task_result(request: Request) -> Response:
@@ -78,8 +79,7 @@ async def delete_task(request: Request) -> Response:
     """Cancel a waiting task, or delete an ended one with its files (200); a decoding task is
     cancelled when its decoding ends (202)."""
     job = await find_job(request, request.path_params["task_id"], by_path=True)
-    tracker: TaskTracker = request.app.state.tracker
-    outcome = await tracker.cancel(job.task_id)
+    outcome = await services(request).tracker.cancel(job.task_id)
     if outcome is None:
         raise TaskMissing("task_id not valid: no such task, or its result has expired")
     status_code = 202 if outcome is CancelOutcome.CANCELLING else 200

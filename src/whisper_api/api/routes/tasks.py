@@ -10,9 +10,10 @@ from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
 from whisper_api.api.errors import BadRequest, TaskMissing, TaskNotFound
-from whisper_api.api.submission import JobRequest, accept_job, check_language, owner_of, safe_stem
+from whisper_api.api.state import services
+from whisper_api.api.submission import JobRequest, accept_job, owner_of, safe_stem
 from whisper_api.jobs.job import TASK_ID_FORMAT, Job, JobStatus
-from whisper_api.jobs.options import decode_options
+from whisper_api.jobs.options import check_language, decode_options
 from whisper_api.jobs.webhooks import check_callback_url
 from whisper_api.outputs.formats import render
 from whisper_api.outputs.views import task_json, transcript_of
@@ -28,7 +29,7 @@ async def translate(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     job = await find_job(request, request.query_params.get("task_id", ""))
-    return JSONResponse(task_json(job, request.app.state.tracker))
+    return JSONResponse(task_json(job, services(request).queue))
 
 
 async def srt(request: Request) -> Response:
@@ -52,7 +53,7 @@ async def find_job(request: Request, raw_task_id: str, *, by_path: bool = False)
         raise BadRequest("the query parameter task_id is required")
     if not TASK_ID_FORMAT.match(task_id):
         raise BadRequest("malformed task_id: expected 32 lowercase hexadecimal characters")
-    job: Job | None = await request.app.state.store.get(task_id, owner_of(request))
+    job: Job | None = await services(request).store.get(task_id, owner_of(request))
     if job is None:
         message = "task_id not valid: no such task, or its result has expired"
         raise TaskMissing(message) if by_path else TaskNotFound(message)
@@ -60,7 +61,7 @@ async def find_job(request: Request, raw_task_id: str, *, by_path: bool = False)
 
 
 async def _submit(request: Request, task_type: TaskType) -> Response:
-    settings = request.app.state.settings
+    settings = services(request).settings
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         callback = fields.get("callback_url") or None
@@ -75,7 +76,7 @@ async def _submit(request: Request, task_type: TaskType) -> Response:
         )
 
     job = await accept_job(request, task_type, read_fields)
-    return JSONResponse(task_json(job, request.app.state.tracker))
+    return JSONResponse(task_json(job, services(request).queue))
 
 
 ROUTES = [

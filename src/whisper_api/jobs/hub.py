@@ -1,9 +1,4 @@
-"""Job events as Server-Sent Events: a hub that hands what the tracker publishes to every client
-watching a task, and the streaming response that writes them out.
-
-A client that connects late must still learn the job's state. `sse_response` subscribes first
-and only then takes the snapshot, so an event published in between is queued, not lost; it
-may repeat what the snapshot already shows, which a client applies harmlessly.
+"""The hub of job events: it hands what the tracker publishes to every client watching a task.
 
 Every subscription buffers its own events, so a slow client holds up neither the publisher
 nor the other clients:
@@ -14,27 +9,22 @@ nor the other clients:
   reading; its subscription ends after the events it holds (an EventSource reconnects and
   starts again from a fresh snapshot). No status event is ever dropped silently.
 
-Everything here runs on the event loop thread and never blocks.
+Everything here runs on the event loop thread and never blocks. The HTTP side writes the
+events out as Server-Sent Events (whisper_api.api.sse).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
-
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 PROGRESS = "progress"
 MAX_PENDING = 64
-KEEPALIVE = b": keepalive\n\n"
 
 JobEvent = tuple[str, dict[str, Any]]
 
@@ -150,80 +140,3 @@ class EventHub:
         subscribers.discard(subscription)
         if not subscribers:
             del self._subscribers[subscription.task_id]
-
-
-async def sse_response(
-    hub: EventHub,
-    task_id: str,
-    snapshot: Callable[[], Awaitable[JobEvent]],
-    is_final: Callable[[str, dict[str, Any]], bool],
-    keepalive_s: float = 15.0,
-) -> StreamingResponse:
-    """A text/event-stream of the task: `snapshot()` first, then its events as they come.
-
-    `snapshot` is awaited after subscribing and may raise (an unknown task, say): the error
-    propagates before any response starts, and the subscription is closed. The stream ends
-    after an event for which `is_final` is true, the snapshot included, or when the hub closes.
-    """
-    subscription = hub.subscribe(task_id)
-    try:
-        first = await snapshot()
-    except BaseException:
-        subscription.close()
-        raise
-    return _EventStream(subscription, first, is_final, keepalive_s)
-
-
-class _EventStream(StreamingResponse):
-    def __init__(
-        self,
-        subscription: Subscription,
-        first: JobEvent,
-        is_final: Callable[[str, dict[str, Any]], bool],
-        keepalive_s: float,
-    ) -> None:
-        super().__init__(
-            _frames(subscription, first, is_final, keepalive_s),
-            media_type="text/event-stream",
-            # Proxies (nginx) must pass every event on at once instead of buffering the body.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self._subscription = subscription
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Unsubscribing here rather than in the generator's finally: when the client goes away
-        # during a send, Starlette leaves closing the generator to the garbage collector.
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._subscription.close()
-
-
-async def _frames(
-    subscription: Subscription,
-    first: JobEvent,
-    is_final: Callable[[str, dict[str, Any]], bool],
-    keepalive_s: float,
-) -> AsyncIterator[bytes]:
-    yield _frame(first)
-    if is_final(*first):
-        return
-    while True:
-        try:
-            event = await asyncio.wait_for(subscription.get(), keepalive_s)
-        except TimeoutError:
-            # Idle connections must carry something, or proxies and browsers time them out.
-            yield KEEPALIVE
-            continue
-        if event is None:
-            return
-        yield _frame(event)
-        if is_final(*event):
-            return
-
-
-def _frame(event: JobEvent) -> bytes:
-    name, data = event
-    # json.dumps without indent writes one line, as a single `data:` field needs.
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return f"event: {name}\ndata: {payload}\n\n".encode()

@@ -1,0 +1,106 @@
+"""The running server's parts, built once by the app's lifespan, in the order they depend on
+each other: nothing is created before what it needs, and nothing is attached afterwards.
+
+    settings ─┬─ store (SQLite file)
+              ├─ decoder client ── supervisor (restarts, watchdog) ── readiness
+              ├─ queue (waiting jobs, progress)
+              ├─ hub, webhooks, metrics ── notifier
+              ├─ tracker (store, supervisor, queue, notifier)
+              └─ admission (queue length)
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+
+from decoder.protocol import DecoderConfig
+from whisper_api.jobs.admission import Admission
+from whisper_api.jobs.decoder_client import DecoderClient, DecoderTarget
+from whisper_api.jobs.hub import EventHub
+from whisper_api.jobs.metrics import Metrics
+from whisper_api.jobs.notifier import Notifier
+from whisper_api.jobs.queue import JobQueue
+from whisper_api.jobs.readiness import Readiness
+from whisper_api.jobs.sqlite_store import SQLiteJobStore
+from whisper_api.jobs.supervision import DecoderSupervisor
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.webhooks import WebhookSender
+from whisper_api.settings import Settings
+
+# Spawning imports torch and whisper from scratch; a cold disk can take a while.
+DECODER_START_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    metrics: Metrics
+    store: SQLiteJobStore
+    decoder: DecoderClient
+    supervisor: DecoderSupervisor
+    queue: JobQueue
+    readiness: Readiness
+    hub: EventHub
+    webhooks: WebhookSender
+    tracker: TaskTracker
+    admission: Admission
+
+
+def build_services(
+    settings: Settings,
+    log_records: queue.SimpleQueue[logging.LogRecord],
+    decoder_target: DecoderTarget,
+    metrics: Metrics,
+) -> Services:
+    """Every part, connected; none is started (the lifespan opens and starts them)."""
+    store = SQLiteJobStore(
+        settings.database_path,
+        keep_results_s=settings.delete_results_after_m * 60,
+        refresh_on_use=settings.refresh_expiration_time_on_usage,
+    )
+    decoder = DecoderClient(decoder_config(settings), log_records, decoder_target)
+    jobs = JobQueue()
+    supervisor = DecoderSupervisor(
+        decoder, DECODER_START_TIMEOUT_S, settings.decoder_watchdog_s, jobs.has_work
+    )
+    readiness = Readiness(supervisor, store, model_needed=settings.load_model_on_startup)
+    hub = EventHub()
+    webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
+    notifier = Notifier(hub, webhooks, metrics, jobs, readiness)
+    tracker = TaskTracker(store, supervisor, jobs, notifier)
+    admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, jobs.count)
+    metrics.watch(jobs, supervisor)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        decoder=decoder,
+        supervisor=supervisor,
+        queue=jobs,
+        readiness=readiness,
+        hub=hub,
+        webhooks=webhooks,
+        tracker=tracker,
+        admission=admission,
+    )
+
+
+def decoder_config(settings: Settings) -> DecoderConfig:
+    return DecoderConfig(
+        max_model=settings.max_model,
+        cpu_fallback_model=settings.cpu_fallback_model,
+        use_gpu_if_available=settings.use_gpu_if_available,
+        develop_mode=settings.develop_mode,
+        load_model_on_startup=settings.load_model_on_startup,
+        unload_model_after_s=settings.unload_model_after_s,
+        model_dir=str(settings.model_dir),
+        log_level=logging.getLogger().getEffectiveLevel(),
+        engine=settings.engine,
+        compute_type=settings.compute_type,
+        vad_filter=settings.vad_filter,
+        cpu_threads=settings.cpu_threads,
+        batch_size=settings.batch_size,
+        ffmpeg_timeout_s=settings.ffmpeg_timeout_s,
+    )
