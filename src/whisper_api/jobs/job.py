@@ -2,7 +2,8 @@
 interface of the store that keeps them.
 
     JobStore (Protocol)          one small async interface
-    └── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
+    ├── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
+    └── MemoryJobStore           in memory, for unit tests (whisper_api.jobs.memory_store)
 
 A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors are
 StoreError and StoreUnavailable (whisper_api.jobs.errors).
@@ -111,9 +112,10 @@ class JobStore(Protocol):
     async def finish(self, job: Job) -> None:
         """Save a job that just ended: its result starts to age and its audio is deleted."""
 
-    async def get(self, task_id: str) -> Job | None:
-        """The job, or None if unknown or expired (an expired one is deleted on the spot).
-        Reading a finished job restarts its lifetime when the store refreshes on use."""
+    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
+        """The job, or None if unknown, expired (an expired one is deleted on the spot), or, with
+        `owner`, someone else's. Reading a finished job restarts its lifetime when the store
+        refreshes on use."""
 
     async def unfinished(self) -> list[Job]:
         """Pending and processing jobs, in upload order."""

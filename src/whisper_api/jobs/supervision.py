@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -79,9 +79,16 @@ class DecoderSupervisor:
     """Keeps one decoder running: starts it, restarts it with a backoff, and watches it."""
 
     def __init__(
-        self, decoder: DecoderClient, start_timeout_s: float, watchdog_s: float, has_work: Callable[[], bool]
+        self,
+        decoder: DecoderClient,
+        start_timeout_s: float,
+        watchdog_s: float,
+        has_work: Callable[[], bool],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.decoder = decoder
+        self._sleep = sleep
         self._start_timeout_s = start_timeout_s
         self.watchdog = DecoderWatchdog(decoder, has_work, watchdog_s)
         self.restarts = 0
@@ -108,7 +115,7 @@ class DecoderSupervisor:
             self._restarter = asyncio.create_task(self._restart(when_up), name="decoder-restart")
 
     async def _restart(self, when_up: Callable[[], None]) -> None:
-        await restart_until_up(self.decoder, self._start_timeout_s, self._on_event)
+        await restart_until_up(self.decoder, self._start_timeout_s, self._on_event, self._sleep)
         self.restarts += 1
         log.info("decoder restarted (pid %s)", self.decoder.pid)
         when_up()
@@ -119,14 +126,19 @@ class DecoderSupervisor:
             self._restarter.cancel()
 
 
-async def restart_until_up(decoder: DecoderClient, start_timeout_s: float, on_event: EventHandler) -> None:
+async def restart_until_up(
+    decoder: DecoderClient,
+    start_timeout_s: float,
+    on_event: EventHandler,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
     """Start decoders until one comes up, backing off while they keep dying at once."""
     delay = 0.0
     last_start = decoder.started_at or 0.0
     while True:
         if time.monotonic() - last_start < STABLE_AFTER_S:
             delay = min(MAX_RESTART_DELAY_S, max(1.0, delay * 2))
-            await asyncio.sleep(delay)
+            await sleep(delay)
         last_start = time.monotonic()
         try:
             await decoder.start(start_timeout_s, on_event)

@@ -1,12 +1,23 @@
-"""Decoder supervision: the watchdog against a scripted decoder client: ping, unresponsive, kill."""
+"""Decoder supervision: the watchdog against a scripted decoder client (ping, unresponsive,
+kill), and the rules for the jobs a dead decoder leaves behind."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from decoder.protocol import Ping, ToDecoder
 from whisper_api.jobs.decoder_client import DecoderClient
-from whisper_api.jobs.supervision import DecoderWatchdog
+from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.supervision import (
+    CRASHED_TWICE,
+    INTERRUPTED_TWICE,
+    Action,
+    DecoderWatchdog,
+    Fate,
+    fate_after_crash,
+    fate_on_requeue,
+)
 
 
 class ScriptedDecoder:
@@ -74,3 +85,22 @@ def test_a_decoder_that_went_idle_is_forgiven() -> None:
     time.sleep(0.25)
     dog.check()
     assert decoder.killed == 0 and not dog.unresponsive
+
+
+def job_in(status: JobStatus, attempts: int, cancel_requested: bool = False) -> Job:
+    job = Job("a" * 32, "transcribe", None, Path("/a"), "a.wav", 0.0, status=status)
+    job.attempts, job.cancel_requested = attempts, cancel_requested
+    return job
+
+
+def test_the_job_in_hand_is_retried_once_and_failed_on_a_second_crash() -> None:
+    assert fate_after_crash(job_in(JobStatus.PROCESSING, 1)) == Fate(Action.KEEP)
+    assert fate_after_crash(job_in(JobStatus.PROCESSING, 2)) == Fate(Action.FAIL, CRASHED_TWICE)
+    assert fate_after_crash(job_in(JobStatus.PROCESSING, 1, cancel_requested=True)) == Fate(Action.DROP)
+
+
+def test_requeued_jobs_wait_again_unless_cancelled_or_interrupted_twice() -> None:
+    assert fate_on_requeue(job_in(JobStatus.PENDING, 0)) == Fate(Action.KEEP)
+    assert fate_on_requeue(job_in(JobStatus.PROCESSING, 1)) == Fate(Action.REQUEUE)
+    assert fate_on_requeue(job_in(JobStatus.PROCESSING, 2)) == Fate(Action.FAIL, INTERRUPTED_TWICE)
+    assert fate_on_requeue(job_in(JobStatus.PENDING, 1, cancel_requested=True)) == Fate(Action.DROP)

@@ -1,0 +1,74 @@
+"""A JobStore that keeps its jobs in memory, for unit tests of the tracker and its neighbours.
+
+It behaves as the SQLite store does where they are used (copies in and out, upload order,
+expiry, deleting a job's file), without a disk or a thread; nothing survives the process.
+`refuse_writes` makes every write fail as a full disk would, until it is cleared.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+
+from whisper_api.jobs.errors import StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus, delete_file
+
+
+class MemoryJobStore:
+    def __init__(self, *, keep_results_s: float = 3600, clock: Callable[[], float] = time.time) -> None:
+        self._keep_results_s = keep_results_s
+        self._clock = clock
+        # In upload order: dicts keep the order in which keys were first added.
+        self._jobs: dict[str, Job] = {}
+        self.refuse_writes = False
+
+    async def add(self, job: Job) -> None:
+        self._write()
+        self._jobs[job.task_id] = copy.copy(job)
+
+    async def save(self, job: Job) -> None:
+        self._write()
+        if job.task_id in self._jobs:
+            self._jobs[job.task_id] = copy.copy(job)
+
+    async def finish(self, job: Job) -> None:
+        job.expires_at = self._clock() + self._keep_results_s
+        await self.save(job)
+        delete_file(job.audio_path)
+
+    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
+        job = self._jobs.get(task_id)
+        if job is None or (owner is not None and job.owner != owner):
+            return None
+        if job.expires_at is not None and job.expires_at <= self._clock():
+            await self.remove(job)
+            return None
+        return copy.copy(job)
+
+    async def unfinished(self) -> list[Job]:
+        waiting = (JobStatus.PENDING, JobStatus.PROCESSING)
+        return [copy.copy(job) for job in self._jobs.values() if job.status in waiting]
+
+    async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
+        theirs = [job for job in reversed(self._jobs.values()) if job.owner == owner]
+        return [copy.copy(job) for job in theirs[offset : offset + limit]]
+
+    async def remove(self, job: Job) -> None:
+        self._write()
+        self._jobs.pop(job.task_id, None)
+        delete_file(job.audio_path)
+
+    async def expire(self) -> int:
+        now = self._clock()
+        expired = [job for job in self._jobs.values() if job.expires_at is not None and job.expires_at <= now]
+        for job in expired:
+            await self.remove(job)
+        return len(expired)
+
+    async def close(self) -> None:
+        self._jobs.clear()
+
+    def _write(self) -> None:
+        if self.refuse_writes:
+            raise StoreUnavailable("the memory store refuses writes (a test's full disk)", full=True)
