@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of the HTTP API (/openapi.json), and a page that shows it (/docs).
 
-The document is kept by hand, next to the routes it describes; a test checks that every route
-and method is in it and that it is a valid OpenAPI document. The page renders it with a few
+The paths are written here, next to the routes they describe; their limits, enums and
+formats, and the body schemas (whisper_api.api.schemas), come from the constants the code
+uses. Tests check that every route and method is documented, that the document is valid
+OpenAPI, and that the live server's answers match it. The page renders it with a few
 lines of local script: nothing is loaded from a CDN.
 """
 
@@ -14,19 +16,22 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
+from whisper_api.api.contract import (
+    GRANULARITIES,
+    MAX_LINE_COUNT,
+    MAX_LINE_WIDTH,
+    MAX_PAGE_SIZE,
+    OPENAI_MODEL,
+    OPENAI_RESPONSE_FORMATS,
+    PAGE_FILES,
+)
+from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
+from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_PROMPT_CHARS
+from whisper_api.outputs.formats import FORMATS
 
 JSON = "application/json"
-TASK_ID = {
-    "name": "task_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-}
-TASK_ID_QUERY = {**TASK_ID, "in": "query"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+TASK_ID_PATH = {"name": "task_id", "in": "path", "required": True, "schema": TASK_ID}
+TASK_ID_QUERY = {**TASK_ID_PATH, "in": "query"}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -34,7 +39,7 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json(_ref("Error"), "Error") for code in codes}
+    return {str(code): _json(ref("Error"), "Error") for code in codes}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -47,60 +52,42 @@ def _upload(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
-TEXT = {"type": "string"}
+def _media(media_type: str) -> str:
+    """A media type without its parameters ("text/plain; charset=utf-8" -> "text/plain")."""
+    return media_type.split(";")[0].strip()
+
+
+PROMPT = {**TEXT, "maxLength": MAX_PROMPT_CHARS}
+TEMPERATURE = {"type": "number", "minimum": 0, "maximum": 1}
 JOB_FIELDS: dict[str, dict[str, Any]] = {
     "language": {**TEXT, "description": "code or English name; detected when left out"},
-    "initial_prompt": {**TEXT, "maxLength": 4096},
-    "prompt": {**TEXT, "maxLength": 4096, "description": "the same as initial_prompt"},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-    "beam_size": {"type": "integer", "minimum": 1, "maximum": 10},
+    "initial_prompt": PROMPT,
+    "prompt": {**PROMPT, "description": "the same as initial_prompt"},
+    "temperature": TEMPERATURE,
+    "beam_size": {"type": "integer", "minimum": 1, "maximum": MAX_BEAM_SIZE},
     "word_timestamps": {"type": "boolean"},
     "model": {**TEXT, "description": "one of /v1/models"},
     "callback_url": {**TEXT, "format": "uri", "description": "gets the final task as a POST"},
 }
 OPENAI_FIELDS: dict[str, dict[str, Any]] = {
-    "model": {**TEXT, "default": "whisper-1"},
+    "model": {**TEXT, "default": OPENAI_MODEL},
     "language": TEXT,
-    "prompt": TEXT,
-    "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-    "timestamp_granularities[]": {"type": "array", "items": {"enum": ["segment", "word"]}},
+    "prompt": PROMPT,
+    "response_format": {"enum": list(OPENAI_RESPONSE_FORMATS)},
+    "temperature": TEMPERATURE,
+    "timestamp_granularities[]": {"type": "array", "items": {"enum": list(GRANULARITIES)}},
 }
 UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {
-                    "code": TEXT,
-                    "message": TEXT,
-                    "type": TEXT,
-                    "param": {"type": ["string", "null"]},
-                },
-            },
-            "detail": TEXT,
-        },
-    },
-    "Task": {
-        "type": "object",
-        "properties": {
-            "task_id": TEXT,
-            "status": {"enum": ["pending", "processing", "finished", "failed"]},
-            "task_type": {"enum": ["transcribe", "translate"]},
-            "position_in_queue": {"type": ["integer", "null"]},
-            "progress": {"type": "number"},
-            "eta_s": {"type": ["number", "null"]},
-            "transcript": {"type": ["string", "null"]},
-            "source_language": {"type": ["string", "null"]},
-            "error": {"type": ["string", "null"]},
-        },
-    },
-    "TaskList": {"type": "object", "properties": {"tasks": {"type": "array", "items": _ref("Task")}}},
-    "DecoderStatus": {"type": "object", "properties": {"gpu_mode": {"type": ["boolean", "null"]}}},
-    "Object": {"type": "object"},
+# What the result of a finished task is in each format: the json one has a schema.
+RESULT_CONTENT = {
+    _media(media_type): {"schema": ref("Transcript") if name == "json" else TEXT}
+    for name, media_type in FORMATS.items()
+}
+# OpenAI's answers: json and verbose_json are JSON, text is plain, srt and vtt subtitles.
+OPENAI_CONTENT = {
+    JSON: {"schema": ref("OpenAITranscription")},
+    "text/plain": {"schema": TEXT},
+    **{_media(FORMATS[name]): {"schema": TEXT} for name in ("srt", "vtt")},
 }
 
 
@@ -109,9 +96,10 @@ def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[st
 
 
 def _paths() -> dict[str, Any]:
-    task = _json(_ref("Task"))
-    obj = _json(_ref("Object"))
+    task = _json(ref("Task"))
     text_like = {"description": "OK", "content": {"text/plain": {"schema": TEXT}}}
+    srt = {"description": "OK", "content": {_media(FORMATS["srt"]): {"schema": TEXT}}}
+    openai = {"description": "OK", "content": OPENAI_CONTENT}
     return {
         "/api/v1/transcribe": {
             "post": _operation(
@@ -133,37 +121,45 @@ def _paths() -> dict[str, Any]:
         "/api/v1/srt": {
             "get": _operation(
                 "SRT subtitles of a finished task",
-                {"200": text_like, **_errors(400, 401)},
+                {"200": srt, **_errors(400, 401)},
                 parameters=[TASK_ID_QUERY],
             )
         },
         "/api/v1/tasks": {
             "get": _operation(
                 "The caller's tasks, newest first",
-                {"200": _json(_ref("TaskList")), **_errors(400, 401)},
+                {"200": _json(ref("TaskList")), **_errors(400, 401)},
                 parameters=[
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, "page size"),
                     _query("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
                 ],
             )
         },
         "/api/v1/tasks/{task_id}": {
-            "get": _operation("A task", {"200": task, **_errors(400, 401, 404)}, parameters=[TASK_ID]),
+            "get": _operation("A task", {"200": task, **_errors(400, 401, 404)}, parameters=[TASK_ID_PATH]),
             "delete": _operation(
                 "Cancel a waiting task or delete an ended one",
-                {"200": obj, "202": obj, **_errors(400, 401, 404)},
-                parameters=[TASK_ID],
+                {"200": _json(ref("Deleted")), "202": _json(ref("Deleted")), **_errors(400, 401, 404)},
+                parameters=[TASK_ID_PATH],
             ),
         },
         "/api/v1/tasks/{task_id}/result": {
             "get": _operation(
                 "The transcript in a format",
-                {"200": text_like, **_errors(400, 401, 404)},
+                {"200": {"description": "OK", "content": RESULT_CONTENT}, **_errors(400, 401, 404)},
                 parameters=[
-                    TASK_ID,
-                    _query("format", {"enum": ["json", "txt", "srt", "vtt", "tsv"]}, "output format"),
-                    _query("max_line_width", {"type": "integer", "minimum": 1}, "subtitle line width"),
-                    _query("max_line_count", {"type": "integer", "minimum": 1}, "lines per subtitle cue"),
+                    TASK_ID_PATH,
+                    _query("format", {"enum": list(FORMATS), "default": "json"}, "output format"),
+                    _query(
+                        "max_line_width",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_LINE_WIDTH},
+                        "subtitle line width",
+                    ),
+                    _query(
+                        "max_line_count",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
+                        "lines per subtitle cue",
+                    ),
                 ],
             )
         },
@@ -172,32 +168,36 @@ def _paths() -> dict[str, Any]:
                 "Server-Sent Events until the task ends",
                 {
                     "200": {
-                        "description": "event stream",
-                        "content": {"text/event-stream": {"schema": TEXT}},
+                        "description": "event stream: each event's data is a TaskEvent",
+                        "content": {"text/event-stream": {"schema": TEXT, "x-event-data": ref("TaskEvent")}},
                     },
                     **_errors(400, 401, 404),
                 },
-                parameters=[TASK_ID],
+                parameters=[TASK_ID_PATH],
             )
         },
         "/api/v1/detect-language": {
             "post": _operation(
                 "The language of a recording's first 30 s",
-                {"200": obj, **UPLOAD_ERRORS},
+                {"200": _json(ref("Language")), **UPLOAD_ERRORS},
                 requestBody=_upload({}),
             )
         },
         "/api/v1/decoder_status": {
-            "get": _operation("The decoder's state", {"200": _json(_ref("DecoderStatus")), **_errors(401)})
+            "get": _operation("The decoder's state", {"200": _json(ref("DecoderStatus")), **_errors(401)})
         },
         "/api/v1/decoder_status_refresh": {
             "get": _operation(
                 "The decoder's state, freshly asked",
-                {"200": _json(_ref("DecoderStatus")), **_errors(401, 503)},
+                {"200": _json(ref("DecoderStatus")), **_errors(401, 503)},
             )
         },
-        "/api/v1/version": {"get": _operation("The server's version", {"200": obj, **_errors(401)})},
-        "/api/v1/userinfo": {"get": _operation("Who the proxy says is asking", {"200": obj, **_errors(401)})},
+        "/api/v1/version": {
+            "get": _operation("The server's version", {"200": _json(ref("Version")), **_errors(401)})
+        },
+        "/api/v1/userinfo": {
+            "get": _operation("Who the proxy says is asking", {"200": _json(ref("UserInfo")), **_errors(401)})
+        },
         "/api/v1/login": {
             "get": _operation(
                 "Back to the page after signing in",
@@ -220,41 +220,39 @@ def _paths() -> dict[str, Any]:
         "/v1/audio/transcriptions": {
             "post": _operation(
                 "OpenAI: transcribe and wait",
-                {"200": obj, **UPLOAD_ERRORS, **_errors(422)},
+                {"200": openai, **UPLOAD_ERRORS, **_errors(422)},
                 requestBody=_upload(OPENAI_FIELDS),
             )
         },
         "/v1/audio/translations": {
             "post": _operation(
                 "OpenAI: translate and wait",
-                {"200": obj, **UPLOAD_ERRORS, **_errors(422)},
+                {"200": openai, **UPLOAD_ERRORS, **_errors(422)},
                 requestBody=_upload(OPENAI_FIELDS),
             )
         },
         "/v1/models": {
-            "get": _operation("OpenAI: the models a request may name", {"200": obj, **_errors(401)})
+            "get": _operation(
+                "OpenAI: the models a request may name", {"200": _json(ref("ModelList")), **_errors(401)}
+            )
         },
-        "/healthz": {"get": _operation("Liveness", {"200": obj})},
-        "/readyz": {"get": _operation("Readiness", {"200": obj, "503": obj})},
+        "/healthz": {"get": _operation("Liveness", {"200": _json(ref("Health"))})},
+        "/readyz": {
+            "get": _operation("Readiness", {"200": _json(ref("Readiness")), "503": _json(ref("Readiness"))})
+        },
         "/metrics": {"get": _operation("Prometheus metrics", {"200": text_like, **_errors(401)})},
-        "/openapi.json": {"get": _operation("This document", {"200": obj})},
+        "/openapi.json": {"get": _operation("This document", {"200": _json(ref("OpenAPI"))})},
         "/docs": {
             "get": _operation(
                 "This document as a page",
                 {"200": {"description": "HTML", "content": {"text/html": {"schema": TEXT}}}},
             )
         },
-        **{path: {"get": _operation(summary, _text(media_type))} for path, summary, media_type in PAGE_FILES},
+        **{
+            path: {"get": _operation(summary, _text(_media(media_type)))}
+            for path, (_, media_type, summary) in PAGE_FILES.items()
+        },
     }
-
-
-# The web page's files (whisper_api.api.routes.page); the route test keeps the two in step.
-PAGE_FILES = (
-    ("/", "The web page", "text/html"),
-    ("/index.html", "The web page", "text/html"),
-    ("/script.js", "The web page's script", "text/javascript"),
-    ("/styles.css", "The web page's stylesheet", "text/css"),
-)
 
 
 def _text(media_type: str) -> dict[str, Any]:

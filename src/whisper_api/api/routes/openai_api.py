@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
+from whisper_api.api.contract import GRANULARITIES, OPENAI_MODEL, OPENAI_RESPONSE_FORMATS
 from whisper_api.api.errors import BadRequest, ServiceUnavailable, Unprocessable
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job
@@ -24,9 +25,6 @@ from whisper_api.outputs.formats import FORMATS, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
 # The name OpenAI's clients send; it means "whatever model this server runs".
-OPENAI_MODEL = "whisper-1"
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
-GRANULARITIES = ("segment", "word")
 
 
 async def transcriptions(request: Request) -> Response:
@@ -55,9 +53,10 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         response_format = fields.get("response_format") or "json"
-        if response_format not in RESPONSE_FORMATS:
+        if response_format not in OPENAI_RESPONSE_FORMATS:
             raise BadRequest(
-                f"response_format must be one of {', '.join(RESPONSE_FORMATS)}", param="response_format"
+                f"response_format must be one of {', '.join(OPENAI_RESPONSE_FORMATS)}",
+                param="response_format",
             )
         granularities = _granularities(fields)
         if granularities and response_format != "verbose_json":

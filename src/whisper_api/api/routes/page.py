@@ -1,4 +1,4 @@
-"""The web page: a fixed allow-list of files from the package's `static/` folder."""
+"""The web page: a fixed allow-list of files (api.contract.PAGE_FILES) from `api/static/`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+from whisper_api.api.contract import PAGE_FILES
 
-# URL path -> (file name in STATIC_DIR, media type). Nothing else is served from the folder.
-FILES: dict[str, tuple[str, str]] = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/script.js": ("script.js", "text/javascript; charset=utf-8"),
-    "/styles.css": ("styles.css", "text/css; charset=utf-8"),
-}
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def _endpoint(name: str, media_type: str) -> Callable[[Request], Awaitable[Response]]:
@@ -28,5 +22,6 @@ def _endpoint(name: str, media_type: str) -> Callable[[Request], Awaitable[Respo
 
 
 ROUTES = [
-    Route(path, _endpoint(name, media_type), methods=["GET"]) for path, (name, media_type) in FILES.items()
+    Route(path, _endpoint(name, media_type), methods=["GET"])
+    for path, (name, media_type, _) in PAGE_FILES.items()
 ]

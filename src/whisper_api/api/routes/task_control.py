@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from whisper_api.api.contract import DEFAULT_PAGE_SIZE, MAX_LINE_COUNT, MAX_LINE_WIDTH, MAX_PAGE_SIZE
 from whisper_api.api.errors import BadRequest, TaskMissing
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.state import services
@@ -18,9 +19,6 @@ from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
 from whisper_api.outputs.views import task_json, transcript_of
 
 T = TypeVar("T", int, None)
-
-MAX_PAGE_SIZE = 200
-DEFAULT_PAGE_SIZE = 50
 
 
 async def list_tasks(request: Request) -> Response:
@@ -66,8 +64,8 @@ async def task_result(request: Request) -> Response:
     body = render(
         transcript_of(job),
         fmt,
-        max_line_width=_query_int(request, "max_line_width", None, 1, 1000),
-        max_line_count=_query_int(request, "max_line_count", None, 1, 100),
+        max_line_width=_query_int(request, "max_line_width", None, 1, MAX_LINE_WIDTH),
+        max_line_count=_query_int(request, "max_line_count", None, 1, MAX_LINE_COUNT),
     )
     disposition = (
         "inline" if fmt == "json" else f'attachment; filename="{safe_stem(job.original_file_name)}.{fmt}"'

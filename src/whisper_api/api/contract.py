@@ -1,0 +1,25 @@
+"""Facts of the HTTP API, written once: the routes enforce them and the OpenAPI document
+(whisper_api.api.openapi) publishes them."""
+
+from __future__ import annotations
+
+# GET /api/v1/tasks pages.
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+# The line options of srt and vtt results.
+MAX_LINE_WIDTH = 1000
+MAX_LINE_COUNT = 100
+
+# OpenAI's audio API: the one model name its clients send, and what they may ask for.
+OPENAI_MODEL = "whisper-1"
+OPENAI_RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+GRANULARITIES = ("segment", "word")
+
+# The web page: URL path -> (file in api/static, media type, what it is). Nothing else in the
+# folder is served.
+PAGE_FILES: dict[str, tuple[str, str, str]] = {
+    "/": ("index.html", "text/html; charset=utf-8", "The web page"),
+    "/index.html": ("index.html", "text/html; charset=utf-8", "The web page"),
+    "/script.js": ("script.js", "text/javascript; charset=utf-8", "The web page's script"),
+    "/styles.css": ("styles.css", "text/css; charset=utf-8", "The web page's stylesheet"),
+}

@@ -1,0 +1,190 @@
+"""The JSON Schemas of the API's bodies, for the OpenAPI document (whisper_api.api.openapi).
+
+Enums and limits come from the constants the code uses; every object lists all its keys as
+required and allows no others, so that tests/test_openapi_live.py, which validates the live
+server's answers against these, fails the moment a body and its schema part ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from decoder.protocol import TaskType
+from whisper_api.api.contract import OPENAI_MODEL
+from whisper_api.jobs.hub import PROGRESS
+from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
+from whisper_api.jobs.notifier import CANCELLED, POSITION, STATUS
+from whisper_api.jobs.tracker import CancelOutcome
+
+TEXT: dict[str, Any] = {"type": "string"}
+MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"]}
+MAYBE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+TASK_ID: dict[str, Any] = {"type": "string", "pattern": TASK_ID_FORMAT.pattern}
+TASK_TYPES = list(get_args(TaskType))
+# Events of GET /api/v1/tasks/{task_id}/events.
+EVENT_NAMES = (STATUS, PROGRESS, POSITION)
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object with exactly these keys, all of them required but the `optional` ones."""
+    required = [name for name in properties if name not in optional]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+TASK = closed(
+    {
+        "task_id": TASK_ID,
+        "status": {"enum": [status.value for status in JobStatus]},
+        "task_type": {"enum": TASK_TYPES},
+        "original_file_name": TEXT,
+        "language": MAYBE_TEXT,
+        "position_in_queue": {"type": ["integer", "null"], "minimum": 0},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "eta_s": MAYBE_NUMBER,
+        "time_uploaded": {"type": "string", "format": "date-time"},
+        "time_processing_started": MAYBE_TIME,
+        "time_processing_finished": MAYBE_TIME,
+        "processing_duration": MAYBE_NUMBER,
+        "audio_duration": MAYBE_NUMBER,
+        "transcript": MAYBE_TEXT,
+        "source_language": MAYBE_TEXT,
+        "target_model_size": MAYBE_TEXT,
+        "used_model_size": MAYBE_TEXT,
+        "used_device": MAYBE_TEXT,
+        "error": MAYBE_TEXT,
+    }
+)
+TASK_SUMMARY_KEYS = (
+    "task_id",
+    "status",
+    "task_type",
+    "original_file_name",
+    "position_in_queue",
+    "time_uploaded",
+)
+
+SEGMENT_STATS = {
+    "seek": {"type": "integer"},
+    "tokens": {"type": "array", "items": {"type": "integer"}},
+    "temperature": {"type": "number"},
+    "avg_logprob": {"type": "number"},
+    "compression_ratio": {"type": "number"},
+    "no_speech_prob": {"type": "number"},
+}
+SEGMENT = closed(
+    {"id": {"type": "integer"}, "start": {"type": "number"}, "end": {"type": "number"}, "text": TEXT}
+    | SEGMENT_STATS,
+    optional=tuple(SEGMENT_STATS),
+)
+WORD = {"word": TEXT, "start": {"type": "number"}, "end": {"type": "number"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": closed(
+        {
+            "error": closed({"code": TEXT, "message": TEXT, "type": TEXT, "param": MAYBE_TEXT}),
+            "detail": TEXT,
+        }
+    ),
+    "Task": TASK,
+    "TaskList": closed(
+        {
+            "tasks": {
+                "type": "array",
+                "items": closed({key: TASK["properties"][key] for key in TASK_SUMMARY_KEYS}),
+            },
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        }
+    ),
+    "Deleted": closed({"task_id": TASK_ID, "status": {"enum": [outcome.value for outcome in CancelOutcome]}}),
+    # One event's data: the task as it is now (status), how far it is (progress), its new place
+    # in the queue (position), or, last, that it was cancelled and is gone.
+    "TaskEvent": {
+        "oneOf": [
+            ref("Task"),
+            closed({"task_id": TASK_ID, "position_in_queue": {"type": "integer", "minimum": 0}}),
+            closed({"task_id": TASK_ID, "status": {"const": CANCELLED}}),
+        ]
+    },
+    "Transcript": closed(
+        {
+            "text": TEXT,
+            "language": TEXT,
+            "duration": {"type": "number"},
+            "segments": {"type": "array", "items": SEGMENT},
+            "words": {"type": "array", "items": closed(WORD | {"probability": {"type": "number"}})},
+        },
+        optional=("words",),
+    ),
+    "Language": closed(
+        {"language": TEXT, "language_name": MAYBE_TEXT, "probability": {"type": "number", "minimum": 0}}
+    ),
+    "DecoderStatus": closed(
+        {
+            "gpu_mode": {"type": ["boolean", "null"]},
+            "max_model_to_use": MAYBE_TEXT,
+            "engine": MAYBE_TEXT,
+            "last_loaded_model_size": MAYBE_TEXT,
+            "is_model_loaded": {"type": "boolean"},
+            "currently_busy": {"type": "boolean"},
+            "tasks_in_queue": {"type": "integer", "minimum": 0},
+            "received_at": MAYBE_TIME,
+            "pid": {"type": ["integer", "null"]},
+            "restarting": {"type": "boolean"},
+            "restarts": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "Version": closed({"version": TEXT}),
+    "UserInfo": closed(
+        {
+            "user": MAYBE_TEXT,
+            "email": MAYBE_TEXT,
+            "authenticated": {"type": "boolean"},
+            "may_download_logs": {"type": "boolean"},
+        }
+    ),
+    "Health": closed({"status": {"const": "ok"}}),
+    "Readiness": closed({"ready": {"type": "boolean"}, "reason": TEXT}, optional=("reason",)),
+    "ModelList": closed(
+        {
+            "object": {"const": "list"},
+            "data": {
+                "type": "array",
+                "items": closed(
+                    {
+                        "id": TEXT,
+                        "object": {"const": "model"},
+                        "created": {"type": "integer"},
+                        "owned_by": TEXT,
+                    }
+                ),
+                "contains": closed(
+                    {"id": {"const": OPENAI_MODEL}, "object": TEXT, "created": {}, "owned_by": TEXT}
+                ),
+            },
+        }
+    ),
+    # OpenAI's bodies: json holds the text only, verbose_json the rest.
+    "OpenAITranscription": {
+        "oneOf": [
+            closed({"text": TEXT}),
+            closed(
+                {
+                    "task": {"enum": TASK_TYPES},
+                    "language": TEXT,
+                    "duration": {"type": "number"},
+                    "text": TEXT,
+                    "segments": {"type": "array", "items": SEGMENT},
+                    "words": {"type": "array", "items": closed(WORD)},
+                },
+                optional=("segments", "words"),
+            ),
+        ]
+    },
+    "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"]},
+}
