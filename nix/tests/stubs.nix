@@ -144,7 +144,8 @@ rec {
     "transformers"
     "mypy"
     "openapi-spec-validator"
-    "import-linter"
+    "jsonschema"
+    "types-jsonschema"
     "pyyaml"
     "types-pyyaml"
     "playwright"
@@ -193,6 +194,7 @@ rec {
         espeak-ng = fakeDrv "espeak-ng";
         ruff = fakeDrv "ruff";
         hadolint = fakeDrv "hadolint";
+        import-linter = fakeDrv "import-linter";
       };
     in
     pkgs;
