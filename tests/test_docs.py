@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from whisper_api.settings import rows
+from whisper_api.settings_table import markdown_table
+
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS_SOURCE = ROOT / "src" / "whisper_api" / "settings.py"
 
 
 def variables_read() -> set[str]:
-    source = SETTINGS_SOURCE.read_text()
-    return set(re.findall(r'(?:read\(|environ\.get\()"([A-Z_]+)"', source)) - {"XDG_CACHE_HOME"}
+    return {row.variable for _, row in rows()}
 
 
 def table_variables(document: Path) -> set[str]:
@@ -27,3 +28,9 @@ def test_the_pattern_finds_the_settings() -> None:
 @pytest.mark.parametrize("document", ["README.md", "docs/configuration.md"])
 def test_every_setting_is_documented_and_nothing_else(document: str) -> None:
     assert table_variables(ROOT / document) == variables_read()
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/configuration.md"])
+def test_the_configuration_table_is_the_one_the_settings_declare(document: str) -> None:
+    """`python -m whisper_api.settings_table` prints the table to paste after a change."""
+    assert markdown_table() in (ROOT / document).read_text()

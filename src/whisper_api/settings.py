@@ -1,26 +1,41 @@
 """The server's settings: one frozen object, built once from the environment after `.env`.
 
+Each setting is declared once, as a field of Settings: its variable, type, default, what it
+accepts (whisper_api.setting_kinds) and what it means. The reader, the configuration table of
+the README and docs/configuration.md (`python -m whisper_api.settings_table` prints it; a test keeps
+the documents equal to it) and the checks of nix/module.nix all come from these declarations.
 Names, meanings and defaults follow the seed's settings table. A bad value raises
 SettingsError with one line naming the variable and what it accepts.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from ipaddress import ip_network
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from dotenv import find_dotenv, load_dotenv
 
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.models import model_names
+from whisper_api.setting_kinds import (
+    FLAG,
+    KEY_FILE,
+    LOG_FORMAT,
+    IPNetwork,
+    Kind,
+    folder,
+    networks,
+    one_of,
+    text,
+    whole,
+    word_list,
+)
 
 T = TypeVar("T")
-IPNetwork = IPv4Network | IPv6Network
 
 DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -31,52 +46,277 @@ class SettingsError(Exception):
     """A setting has a value the server cannot use; the message is one line for the operator."""
 
 
+def _official_model(raw: str) -> str:
+    if raw not in model_names():
+        raise ValueError(f"an official model name: {', '.join(model_names())}")
+    return raw
+
+
+MODEL = Kind(_official_model, "official model name")
+
+
+def _cache_model_dir(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "whisper"
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One row of the configuration table."""
+
+    variable: str
+    kind: Kind[T]
+    meaning: str
+    # How the table shows what it accepts and its default, where the kind and the value don't say.
+    values: str | None
+    shown: str | None
+    # An empty value is a value (LOG_DIR="" is the working directory), not "unset".
+    blank_is_value: bool
+    # A default that depends on the environment (MODEL_DIR on XDG_CACHE_HOME).
+    default_from: Callable[[Mapping[str, str]], T] | None
+
+    def accepts(self) -> str:
+        return self.values or self.kind.values
+
+
+def setting(
+    variable: str,
+    default: T,
+    kind: Kind[T] | Kind[Any],
+    meaning: str,
+    *,
+    values: str | None = None,
+    shown: str | None = None,
+    blank_is_value: bool = False,
+    default_from: Callable[[Mapping[str, str]], T] | None = None,
+) -> T:
+    """A Settings field, declared with its row of the configuration table."""
+    row = Setting(variable, kind, meaning, values, shown, blank_is_value, default_from)
+    return field(default=default, metadata={"setting": row})
+
+
 @dataclass(frozen=True)
 class Settings:
-    port: int = 3001
-    listen: str = "127.0.0.1"
-    load_model_on_startup: bool = True
-    develop_mode: bool = False
-    unload_model_after_s: int | None = None
-    delete_results_after_m: int = 60
-    refresh_expiration_time_on_usage: bool = True
-    run_result_expiry_check_m: int = 5
-    use_gpu_if_available: bool = True
-    max_model: str | None = None
-    max_task_queue_size: int = 128
-    cpu_fallback_model: str = "medium"
-    log_dir: Path = Path("data")
-    log_file: str = "whisper_api.log"
-    log_level_console: str = "INFO"
-    log_level_file: str = "INFO"
-    log_format: str = DEFAULT_LOG_FORMAT
-    log_date_format: str = "%d.%m. %H:%M:%S"
-    log_rotation_when: str = "H"
-    log_rotation_interval: int = 2
-    log_rotation_backup_count: int = 48
-    log_privacy_mode: bool = True
-    log_authorized_mails: frozenset[str] = frozenset()
-    callback_allowed_hosts: frozenset[str] = frozenset()
-    # Bearer keys, from API_KEYS and the lines of API_KEYS_FILE; empty: no keys needed.
-    api_keys: frozenset[str] = frozenset()
-    # Only requests from these networks may name a user with X-Email / X-User.
-    trusted_proxies: tuple[IPNetwork, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
-    max_upload_mb: int = 1024
-    shutdown_grace_s: int = 30
-    model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "whisper")
-    data_dir: Path = Path("data")
-    engine: str = "openai-whisper"
-    compute_type: str = "auto"
-    vad_filter: bool = False
-    cpu_threads: int = 0
-    batch_size: int = 1
-    ffmpeg_timeout_s: int = 600
-    decoder_watchdog_s: int = 60
-    upload_timeout_s: int = 30
-    min_upload_kib_per_s: int = 4
-    max_concurrent_uploads: int = 16
-    # Internal networks callbacks may reach; every other non-public address is refused.
-    callback_allowed_networks: tuple[IPNetwork, ...] = ()
+    port: int = setting("PORT", 3001, whole(1, 65535), "port to serve on")
+    listen: str = setting("LISTEN", "127.0.0.1", text("IP address or host name"), "address to serve on")
+    load_model_on_startup: bool = setting(
+        "LOAD_MODEL_ON_STARTUP", True, FLAG, "load the model at start rather than at the first task"
+    )
+    develop_mode: bool = setting("DEVELOP_MODE", False, FLAG, "use the smallest model")
+    unload_model_after_s: int | None = setting(
+        "UNLOAD_MODEL_AFTER_S",
+        None,
+        whole(0),
+        "unload the model after this many idle seconds; `0` unloads as soon as the queue is empty",
+        values="whole number ≥ 0, or unset (never)",
+    )
+    delete_results_after_m: int = setting(
+        "DELETE_RESULTS_AFTER_M", 60, whole(0), "minutes a finished or failed result is kept"
+    )
+    refresh_expiration_time_on_usage: bool = setting(
+        "REFRESH_EXPIRATION_TIME_ON_USAGE", True, FLAG, "reading a result restarts its lifetime"
+    )
+    run_result_expiry_check_m: int = setting(
+        "RUN_RESULT_EXPIRY_CHECK_M",
+        5,
+        whole(0),
+        "minutes between sweeps for expired results; `0` only expires a result when it is read",
+    )
+    use_gpu_if_available: bool = setting("USE_GPU_IF_AVAILABLE", True, FLAG, "use CUDA when present")
+    max_model: str | None = setting(
+        "MAX_MODEL", None, MODEL, "largest model to use", shown="unset (best possible)"
+    )
+    max_task_queue_size: int = setting(
+        "MAX_TASK_QUEUE_SIZE",
+        128,
+        whole(1),
+        "tasks allowed to wait, uploads still arriving counted in, before uploads get 429",
+    )
+    max_concurrent_uploads: int = setting(
+        "MAX_CONCURRENT_UPLOADS", 16, whole(1), "upload bodies read at the same time; more get 429 at once"
+    )
+    upload_timeout_s: int = setting(
+        "UPLOAD_TIMEOUT_S",
+        30,
+        whole(1),
+        "the longest pause in an upload's body, and the time before its rate counts; slower uploads get 408",
+    )
+    min_upload_kib_per_s: int = setting(
+        "MIN_UPLOAD_KIB_PER_S",
+        4,
+        whole(0),
+        "the lowest average rate of an upload once `UPLOAD_TIMEOUT_S` have passed; `0` allows any",
+    )
+    ffmpeg_timeout_s: int = setting(
+        "FFMPEG_TIMEOUT_S",
+        600,
+        whole(1),
+        "the longest one ffmpeg run that decodes an upload may take in the decoder",
+    )
+    decoder_watchdog_s: int = setting(
+        "DECODER_WATCHDOG_S",
+        60,
+        whole(2),
+        (
+            "a decoder that leaves a ping unanswered this long while it has work is killed and restarted "
+            "(half of it: `/readyz` says not ready)"
+        ),
+    )
+    cpu_fallback_model: str = setting(
+        "CPU_FALLBACK_MODEL", "medium", MODEL, "CPU model when `MAX_MODEL` is unset"
+    )
+    api_keys: frozenset[str] = setting(
+        "API_KEYS",
+        frozenset(),
+        word_list(lower=False),
+        (
+            "Bearer keys, comma-separated; when set (here or in the file), every route but `/`, `/healthz`, "
+            "`/readyz`, `/docs` and `/openapi.json` needs `Authorization: Bearer <key>`, and tasks belong to "
+            "the key that created them"
+        ),
+        shown="empty (no keys needed)",
+    )
+    api_keys_file: frozenset[str] = setting(
+        "API_KEYS_FILE",
+        frozenset(),
+        KEY_FILE,
+        "a file with one key per line (`#` starts a comment), added to `API_KEYS`",
+        shown="unset",
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        "TRUSTED_PROXIES",
+        (ip_network("127.0.0.1/32"), ip_network("::1/128")),
+        networks("comma-separated list"),
+        "addresses or networks whose `X-Email` / `X-User` headers are believed (`none`: nobody's)",
+        shown="`127.0.0.1,::1`",
+    )
+    callback_allowed_hosts: frozenset[str] = setting(
+        "CALLBACK_ALLOWED_HOSTS",
+        frozenset(),
+        word_list(lower=True),
+        "hosts that `callback_url` may point at (comma-separated; `.example.org` allows subdomains)",
+        shown="empty (any public host)",
+    )
+    callback_allowed_networks: tuple[IPNetwork, ...] = setting(
+        "CALLBACK_ALLOWED_NETWORKS",
+        (),
+        networks("list of networks"),
+        (
+            "internal networks callbacks may reach (comma-separated, e.g. `10.0.0.0/8`); every loopback, "
+            "private, link-local and other non-public address is refused otherwise, checked again when each "
+            "callback connects"
+        ),
+        shown="empty (public addresses only)",
+    )
+    max_upload_mb: int = setting(
+        "MAX_UPLOAD_MB",
+        1024,
+        whole(1),
+        "largest upload accepted; a larger one is refused with 413 while it streams",
+    )
+    shutdown_grace_s: int = setting(
+        "SHUTDOWN_GRACE_S",
+        30,
+        whole(0),
+        (
+            "on SIGTERM/SIGINT, how long the task being decoded may take to finish before the decoder is "
+            "stopped (the task then runs again after the restart)"
+        ),
+    )
+    model_dir: Path = setting(
+        "MODEL_DIR",
+        _cache_model_dir(os.environ),
+        folder(),
+        "where models are looked for, imported and downloaded",
+        shown="`$XDG_CACHE_HOME/whisper` (`~/.cache/whisper`)",
+        default_from=_cache_model_dir,
+    )
+    engine: str = setting(
+        "ENGINE",
+        "openai-whisper",
+        one_of(ENGINE_NAMES, values=" / ".join(f"`{name}`" for name in ENGINE_NAMES)),
+        (
+            "speech-recognition engine: `openai-whisper` (torch) or `faster-whisper` (CTranslate2, about 3x "
+            "faster on a CPU; loads `MODEL_DIR/ctranslate2/NAME/` and downloads nothing)"
+        ),
+    )
+    compute_type: str = setting(
+        "COMPUTE_TYPE",
+        "auto",
+        one_of(COMPUTE_TYPES, values="`auto` `int8` (faster-whisper only) `float16` `float32`"),
+        (
+            "numbers the engine computes with; `auto` is float16 on a GPU, and on a CPU float32 for "
+            "openai-whisper and int8 for faster-whisper"
+        ),
+    )
+    vad_filter: bool = setting(
+        "VAD_FILTER",
+        False,
+        FLAG,
+        "faster-whisper only: skip stretches without speech (Silero VAD) before decoding",
+    )
+    cpu_threads: int = setting(
+        "CPU_THREADS",
+        0,
+        whole(0),
+        (
+            "threads one decoding uses on a CPU; `0` is every CPU the decoder may run on (its affinity mask, "
+            "not the host's count); small models can run faster on fewer threads: see "
+            "[docs/benchmarks.md](docs/benchmarks.md)"
+        ),
+    )
+    batch_size: int = setting(
+        "BATCH_SIZE",
+        1,
+        whole(1),
+        (
+            "faster-whisper only: above `1`, its batched pipeline decodes this many of a file's chunks at "
+            "once. The chunks are cut at pauses found by VAD and decoded without the previous chunk's text "
+            "as context, so results differ a little; faster on a GPU, and on a CPU too (see "
+            "[docs/benchmarks.md](docs/benchmarks.md))"
+        ),
+    )
+    data_dir: Path = setting(
+        "DATA_DIR",
+        Path("data"),
+        folder(),
+        "the job database (`jobs.sqlite3`) and the uploads waiting for the decoder",
+    )
+    log_dir: Path = setting(
+        "LOG_DIR",
+        Path("data"),
+        folder(blank="."),
+        'folder for the log file (`""` = working directory)',
+        shown="`data/`",
+        blank_is_value=True,
+    )
+    log_file: str = setting("LOG_FILE", "whisper_api.log", text("file name"), "log file name")
+    log_level_console: str = setting(
+        "LOG_LEVEL_CONSOLE", "INFO", one_of(LOG_LEVELS, upper=True), "console log level"
+    )
+    log_level_file: str = setting(
+        "LOG_LEVEL_FILE", "INFO", one_of(LOG_LEVELS, upper=True, values="as above"), "file log level"
+    )
+    log_format: str = setting("LOG_FORMAT", DEFAULT_LOG_FORMAT, LOG_FORMAT, "record format, `{`-style")
+    log_date_format: str = setting(
+        "LOG_DATE_FORMAT", "%d.%m. %H:%M:%S", text("strftime format"), "time format in records"
+    )
+    log_rotation_when: str = setting(
+        "LOG_ROTATION_WHEN",
+        "H",
+        one_of(ROTATION_WHEN, values="`S` `M` `H` `D` `W0`\u2013`W6` `midnight`"),
+        "rotation unit",
+    )
+    log_rotation_interval: int = setting("LOG_ROTATION_INTERVAL", 2, whole(1), "rotate every this many units")
+    log_rotation_backup_count: int = setting("LOG_ROTATION_BACKUP_COUNT", 48, whole(0), "rotated files kept")
+    log_privacy_mode: bool = setting(
+        "LOG_PRIVACY_MODE", True, FLAG, "shorten task ids in logs to 8 characters"
+    )
+    log_authorized_mails: frozenset[str] = setting(
+        "LOG_AUTHORIZED_MAILS",
+        frozenset(),
+        word_list(lower=True, semicolons=True),
+        "mail addresses (comma-separated) allowed to download the logs",
+    )
 
     @property
     def log_path(self) -> Path:
@@ -90,56 +330,33 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
 
+    @property
+    def accepted_keys(self) -> frozenset[str]:
+        """Every Bearer key: those of API_KEYS and the lines of API_KEYS_FILE; empty: none needed."""
+        return self.api_keys | self.api_keys_file
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        read = _Reader(environ)
-        cache_home = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        engine, compute_type, vad_filter, batch_size = _engine_settings(read)
-        return cls(
-            port=read("PORT", 3001, _int_in(1, 65535)),
-            listen=read("LISTEN", "127.0.0.1", _text),
-            load_model_on_startup=read("LOAD_MODEL_ON_STARTUP", True, _bool),
-            develop_mode=read("DEVELOP_MODE", False, _bool),
-            unload_model_after_s=read("UNLOAD_MODEL_AFTER_S", None, _int_in(0)),
-            delete_results_after_m=read("DELETE_RESULTS_AFTER_M", 60, _int_in(0)),
-            refresh_expiration_time_on_usage=read("REFRESH_EXPIRATION_TIME_ON_USAGE", True, _bool),
-            run_result_expiry_check_m=read("RUN_RESULT_EXPIRY_CHECK_M", 5, _int_in(0)),
-            use_gpu_if_available=read("USE_GPU_IF_AVAILABLE", True, _bool),
-            max_model=read("MAX_MODEL", None, _model),
-            max_task_queue_size=read("MAX_TASK_QUEUE_SIZE", 128, _int_in(1)),
-            cpu_fallback_model=read("CPU_FALLBACK_MODEL", "medium", _model),
-            # The seed's "" means "this directory".
-            log_dir=Path(environ.get("LOG_DIR", "data/") or "."),
-            log_file=read("LOG_FILE", "whisper_api.log", _text),
-            log_level_console=read("LOG_LEVEL_CONSOLE", "INFO", _one_of(LOG_LEVELS, upper=True)),
-            log_level_file=read("LOG_LEVEL_FILE", "INFO", _one_of(LOG_LEVELS, upper=True)),
-            log_format=read("LOG_FORMAT", DEFAULT_LOG_FORMAT, _log_format),
-            log_date_format=read("LOG_DATE_FORMAT", "%d.%m. %H:%M:%S", _text),
-            log_rotation_when=read("LOG_ROTATION_WHEN", "H", _one_of(ROTATION_WHEN)),
-            log_rotation_interval=read("LOG_ROTATION_INTERVAL", 2, _int_in(1)),
-            log_rotation_backup_count=read("LOG_ROTATION_BACKUP_COUNT", 48, _int_in(0)),
-            log_privacy_mode=read("LOG_PRIVACY_MODE", True, _bool),
-            log_authorized_mails=read("LOG_AUTHORIZED_MAILS", frozenset(), _mail_set),
-            callback_allowed_hosts=read("CALLBACK_ALLOWED_HOSTS", frozenset(), _host_set),
-            api_keys=read("API_KEYS", frozenset[str](), _key_set)
-            | read("API_KEYS_FILE", frozenset[str](), _key_file),
-            trusted_proxies=read("TRUSTED_PROXIES", cls.trusted_proxies, _networks),
-            max_upload_mb=read("MAX_UPLOAD_MB", 1024, _int_in(1)),
-            shutdown_grace_s=read("SHUTDOWN_GRACE_S", 30, _int_in(0)),
-            model_dir=Path(environ.get("MODEL_DIR") or Path(cache_home) / "whisper").expanduser(),
-            data_dir=Path(environ.get("DATA_DIR") or "data").expanduser(),
-            engine=engine,
-            compute_type=compute_type,
-            vad_filter=vad_filter,
-            cpu_threads=read("CPU_THREADS", 0, _int_in(0)),
-            batch_size=batch_size,
-            ffmpeg_timeout_s=read("FFMPEG_TIMEOUT_S", 600, _int_in(1)),
-            decoder_watchdog_s=read("DECODER_WATCHDOG_S", 60, _int_in(2)),
-            upload_timeout_s=read("UPLOAD_TIMEOUT_S", 30, _int_in(1)),
-            min_upload_kib_per_s=read("MIN_UPLOAD_KIB_PER_S", 4, _int_in(0)),
-            max_concurrent_uploads=read("MAX_CONCURRENT_UPLOADS", 16, _int_in(1)),
-            callback_allowed_networks=read("CALLBACK_ALLOWED_NETWORKS", (), _networks),
-        )
+        values: dict[str, Any] = {}
+        for name, row in rows():
+            raw = environ.get(row.variable)
+            if raw is None or (raw.strip() == "" and not row.blank_is_value):
+                if row.default_from is not None:
+                    values[name] = row.default_from(environ)
+                continue
+            try:
+                values[name] = row.kind.parse(raw.strip())
+            except ValueError as exc:
+                raise SettingsError(f"{row.variable}={raw!r} is not valid: expected {exc}") from None
+        settings = cls(**values)
+        _check_engine_options(settings)
+        return settings
+
+
+def rows() -> Iterator[tuple[str, Setting[Any]]]:
+    """(field name, row) of every setting, in the configuration table's order."""
+    for each in fields(Settings):
+        yield each.name, each.metadata["setting"]
 
 
 def load_settings() -> Settings:
@@ -151,116 +368,16 @@ def load_settings() -> Settings:
     return Settings.from_environ(os.environ)
 
 
-def _engine_settings(read: _Reader) -> tuple[str, str, bool, int]:
-    engine = read("ENGINE", "openai-whisper", _one_of(ENGINE_NAMES))
-    compute_type = read("COMPUTE_TYPE", "auto", _one_of(COMPUTE_TYPES))
-    vad_filter = read("VAD_FILTER", False, _bool)
-    batch_size = read("BATCH_SIZE", 1, _int_in(1))
-    if engine == "openai-whisper" and compute_type == "int8":
+def _check_engine_options(settings: Settings) -> None:
+    if settings.engine != "openai-whisper":
+        return
+    if settings.compute_type == "int8":
         raise SettingsError(
             "COMPUTE_TYPE='int8' is not valid: openai-whisper has no int8; use ENGINE=faster-whisper"
         )
-    if engine == "openai-whisper" and vad_filter:
+    if settings.vad_filter:
         raise SettingsError("VAD_FILTER=1 is not valid: only ENGINE=faster-whisper filters by voice activity")
-    if engine == "openai-whisper" and batch_size > 1:
+    if settings.batch_size > 1:
         raise SettingsError(
-            f"BATCH_SIZE={batch_size} is not valid: only ENGINE=faster-whisper decodes in batches"
+            f"BATCH_SIZE={settings.batch_size} is not valid: only ENGINE=faster-whisper decodes in batches"
         )
-    return engine, compute_type, vad_filter, batch_size
-
-
-class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def __call__(self, name: str, default: T, parse: Callable[[str], T]) -> T:
-        raw = self._environ.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            return parse(raw.strip())
-        except ValueError as exc:
-            raise SettingsError(f"{name}={raw!r} is not valid: expected {exc}") from None
-
-
-def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
-    accepted = f"a whole number from {low} to {high}" if high else f"a whole number ≥ {low}"
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(accepted) from None
-        if value < low or (high is not None and value > high):
-            raise ValueError(accepted)
-        return value
-
-    return parse
-
-
-def _bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("1 (yes) or 0 (no)")
-
-
-def _model(raw: str) -> str:
-    if raw not in model_names():
-        raise ValueError(f"an official model name: {', '.join(model_names())}")
-    return raw
-
-
-def _one_of(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.upper() if upper else raw
-        if value not in choices:
-            raise ValueError(f"one of {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def _text(raw: str) -> str:
-    return raw
-
-
-def _log_format(raw: str) -> str:
-    try:
-        logging.Formatter(raw, style="{").format(logging.makeLogRecord({"msg": "probe"}))
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise ValueError(f"a '{{'-style logging format ({exc})") from None
-    return raw
-
-
-def _mail_set(raw: str) -> frozenset[str]:
-    return frozenset(mail.strip().lower() for mail in raw.replace(";", ",").split(",") if mail.strip())
-
-
-def _host_set(raw: str) -> frozenset[str]:
-    return frozenset(host.strip().lower() for host in raw.split(",") if host.strip())
-
-
-def _key_set(raw: str) -> frozenset[str]:
-    return frozenset(key.strip() for key in raw.split(",") if key.strip())
-
-
-def _key_file(raw: str) -> frozenset[str]:
-    try:
-        lines = Path(raw).expanduser().read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"a readable file with one key per line ({exc.strerror})") from None
-    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
-
-
-def _networks(raw: str) -> tuple[IPNetwork, ...]:
-    if raw.strip().lower() == "none":
-        return ()
-    try:
-        return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(
-            "IP addresses or networks separated by commas (e.g. 127.0.0.1,10.0.0.0/8), or none"
-        ) from None

@@ -51,7 +51,7 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self._key_digests = [_digest(key) for key in settings.api_keys]
+        self._key_digests = [_digest(key) for key in settings.accepted_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
