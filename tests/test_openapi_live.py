@@ -86,6 +86,10 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         check("/api/v1/detect-language", "post", upload("/api/v1/detect-language"))
         check("/api/v1/decoder_status", "get", client.get("/api/v1/decoder_status"))
         check("/api/v1/decoder_status_refresh", "get", client.get("/api/v1/decoder_status_refresh"))
+        offered = check("/api/v1/languages", "get", client.get("/api/v1/languages")).json()
+        assert offered["languages"] == [{"code": "en", "name": "english"}] and offered["tasks"] == [
+            "transcribe"
+        ]
         check("/api/v1/version", "get", client.get("/api/v1/version"))
         check("/api/v1/userinfo", "get", client.get("/api/v1/userinfo"))
         check("/api/v1/login", "get", client.get("/api/v1/login", params={"redirect": "/"}))

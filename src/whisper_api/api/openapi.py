@@ -192,6 +192,12 @@ def _paths() -> dict[str, Any]:
                 {"200": _json(ref("DecoderStatus")), **_errors(401, 503)},
             )
         },
+        "/api/v1/languages": {
+            "get": _operation(
+                "The languages and tasks the model offers",
+                {"200": _json(ref("Languages")), **_errors(401, 503)},
+            )
+        },
         "/api/v1/version": {
             "get": _operation("The server's version", {"200": _json(ref("Version")), **_errors(401)})
         },

@@ -139,6 +139,14 @@ SCHEMAS: dict[str, Any] = {
             "restarts": {"type": "integer", "minimum": 0},
         }
     ),
+    "Languages": closed(
+        {
+            "model": TEXT,
+            "english_only": {"type": "boolean"},
+            "tasks": {"type": "array", "items": {"enum": TASK_TYPES}, "minItems": 1},
+            "languages": {"type": "array", "items": closed({"code": TEXT, "name": TEXT}), "minItems": 1},
+        }
+    ),
     "Version": closed({"version": TEXT}),
     "UserInfo": closed(
         {

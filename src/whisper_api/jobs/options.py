@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from decoder.protocol import DecodeOptions, DecoderReady
+from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
 
 MAX_PROMPT_CHARS = 4096
@@ -89,3 +89,15 @@ def check_language(raw: str | None, ready: DecoderReady) -> str | None:
             "multilingual model (set MAX_MODEL to a name without '.en')"
         )
     return code
+
+
+def offered_languages(ready: DecoderReady) -> tuple[tuple[str, str], ...]:
+    """The (code, English name) pairs a task may name: English alone on an English-only model."""
+    if ready.english_only:
+        return tuple(pair for pair in ready.languages if pair[0] == "en") or (("en", "english"),)
+    return ready.languages
+
+
+def offered_tasks(ready: DecoderReady) -> tuple[TaskType, ...]:
+    """What the model does: an English-only one transcribes (its "translation" is the same text)."""
+    return ("transcribe",) if ready.english_only else ("transcribe", "translate")

@@ -142,6 +142,22 @@ def test_english_only_model_refuses_other_languages(tmp_path: Path, audio: Path)
     assert accepted["language"] == "en"
 
 
+def test_the_languages_and_tasks_offered_follow_the_model(client: TestClient, tmp_path: Path) -> None:
+    multilingual = client.get("/api/v1/languages").json()
+    assert multilingual["english_only"] is False and multilingual["tasks"] == ["transcribe", "translate"]
+    assert {entry["code"] for entry in multilingual["languages"]} == {"en", "de", "fr"}
+    settings = Settings(max_model="tiny.en", data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
+                        log_level_console="CRITICAL")  # fmt: skip
+    with serving(settings) as english:
+        offered = english.get("/api/v1/languages").json()
+    assert offered == {
+        "model": "tiny.en",
+        "english_only": True,
+        "tasks": ["transcribe"],
+        "languages": [{"code": "en", "name": "english"}],
+    }
+
+
 def test_logs_only_for_authorised_mails(tmp_path: Path) -> None:
     settings = Settings(log_authorized_mails=frozenset({"ops@example.org"}), data_dir=tmp_path / "data",
                         log_dir=tmp_path / "logs", log_level_console="CRITICAL")  # fmt: skip

@@ -9,8 +9,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from whisper_api import __version__
+from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
 from whisper_api.jobs.job import iso_time
+from whisper_api.jobs.options import offered_languages, offered_tasks
 from whisper_api.jobs.supervision import DecoderSupervisor
 
 REFRESH_TIMEOUT_S = 10.0
@@ -44,6 +46,23 @@ def decoder_status_json(supervisor: DecoderSupervisor) -> dict[str, Any]:
     }
 
 
+async def languages(request: Request) -> Response:
+    """What the model can do, for the web page's choices: its languages and tasks."""
+    ready = services(request).decoder.ready
+    if ready is None:
+        raise ServiceUnavailable(
+            "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
+        )
+    return JSONResponse(
+        {
+            "model": ready.max_model_to_use,
+            "english_only": ready.english_only,
+            "tasks": list(offered_tasks(ready)),
+            "languages": [{"code": code, "name": name} for code, name in offered_languages(ready)],
+        }
+    )
+
+
 async def version(request: Request) -> Response:
     return JSONResponse({"version": __version__})
 
@@ -51,5 +70,6 @@ async def version(request: Request) -> Response:
 ROUTES = [
     Route("/api/v1/decoder_status", decoder_status, methods=["GET"]),
     Route("/api/v1/decoder_status_refresh", decoder_status_refresh, methods=["GET"]),
+    Route("/api/v1/languages", languages, methods=["GET"]),
     Route("/api/v1/version", version, methods=["GET"]),
 ]

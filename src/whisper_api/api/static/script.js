@@ -2,26 +2,8 @@
 // Plain JavaScript, no build step, no dependencies.
 "use strict";
 
-// openai-whisper's languages (whisper.tokenizer.LANGUAGES), code -> English name.
-const LANGUAGES = {
-  en: "english", zh: "chinese", de: "german", es: "spanish", ru: "russian", ko: "korean",
-  fr: "french", ja: "japanese", pt: "portuguese", tr: "turkish", pl: "polish", ca: "catalan",
-  nl: "dutch", ar: "arabic", sv: "swedish", it: "italian", id: "indonesian", hi: "hindi",
-  fi: "finnish", vi: "vietnamese", he: "hebrew", uk: "ukrainian", el: "greek", ms: "malay",
-  cs: "czech", ro: "romanian", da: "danish", hu: "hungarian", ta: "tamil", no: "norwegian",
-  th: "thai", ur: "urdu", hr: "croatian", bg: "bulgarian", lt: "lithuanian", la: "latin",
-  mi: "maori", ml: "malayalam", cy: "welsh", sk: "slovak", te: "telugu", fa: "persian",
-  lv: "latvian", bn: "bengali", sr: "serbian", az: "azerbaijani", sl: "slovenian", kn: "kannada",
-  et: "estonian", mk: "macedonian", br: "breton", eu: "basque", is: "icelandic", hy: "armenian",
-  ne: "nepali", mn: "mongolian", bs: "bosnian", kk: "kazakh", sq: "albanian", sw: "swahili",
-  gl: "galician", mr: "marathi", pa: "punjabi", si: "sinhala", km: "khmer", sn: "shona",
-  yo: "yoruba", so: "somali", af: "afrikaans", oc: "occitan", ka: "georgian", be: "belarusian",
-  tg: "tajik", sd: "sindhi", gu: "gujarati", am: "amharic", yi: "yiddish", lo: "lao", uz: "uzbek",
-  fo: "faroese", ht: "haitian creole", ps: "pashto", tk: "turkmen", nn: "nynorsk", mt: "maltese",
-  sa: "sanskrit", lb: "luxembourgish", my: "myanmar", bo: "tibetan", tl: "tagalog", mg: "malagasy",
-  as: "assamese", tt: "tatar", haw: "hawaiian", ln: "lingala", ha: "hausa", ba: "bashkir",
-  jw: "javanese", su: "sundanese", yue: "cantonese"
-};
+// code -> English name of the languages the server's model offers (GET /api/v1/languages).
+const languageNames = new Map();
 
 const KEY_STORAGE = "whisper-api.key";
 const TASKS_STORAGE = "whisper-api.tasks";
@@ -266,7 +248,10 @@ class TaskCard {
     const kind = this.type === "translate" ? "Translation" : "Transcription";
     const parts = [kind];
     if (this.created) parts.push(when(this.created));
-    if (this.language) parts.push(LANGUAGES[this.language] ? capitalise(LANGUAGES[this.language]) : this.language);
+    if (this.language) {
+      const name = languageNames.get(this.language);
+      parts.push(name ? capitalise(name) : this.language);
+    }
     if (this.audioDuration) parts.push(clock(this.audioDuration));
     this.$(".meta").textContent = parts.join(" · ");
   }
@@ -676,12 +661,6 @@ function uploadFiles(files) {
 }
 
 function setUpForm() {
-  const select = $("#language");
-  const names = Object.entries(LANGUAGES).sort((a, b) => a[1].localeCompare(b[1]));
-  for (const [code, name] of names) {
-    select.append(new Option(`${capitalise(name)} (${code})`, code));
-  }
-
   const input = $("#file-input");
   const zone = $("#drop-zone");
   zone.addEventListener("click", () => input.click());
@@ -719,8 +698,32 @@ function setUpForm() {
 
 // ---------------------------------------------------------------- server info
 
+/** Offers the languages and tasks of the server's model: English alone on an English-only one. */
+async function loadLanguages() {
+  const offered = await apiJson("/api/v1/languages", { ask: false });
+  const select = $("#language");
+  const chosen = select.value;
+  const names = offered.languages.slice().sort((a, b) => a.name.localeCompare(b.name));
+  select.replaceChildren(new Option("Detect automatically", "auto"));
+  languageNames.clear();
+  for (const { code, name } of names) {
+    languageNames.set(code, name);
+    select.append(new Option(`${capitalise(name)} (${code})`, code));
+  }
+  select.value = languageNames.has(chosen) ? chosen : "auto";
+  const translate = $('input[name="task"][value="translate"]');
+  const canTranslate = offered.tasks.includes("translate");
+  translate.closest("label").hidden = !canTranslate;
+  if (!canTranslate && translate.checked) $('input[name="task"][value="transcribe"]').checked = true;
+}
+
 async function loadServerInfo() {
   const line = $("#server-status");
+  try {
+    await loadLanguages();
+  } catch {
+    // A restarting decoder: the page offers automatic detection until the next load.
+  }
   try {
     const models = await apiJson("/v1/models", { ask: false });
     const ids = (models.data || []).map((m) => m.id).filter((id) => id !== "whisper-1");
