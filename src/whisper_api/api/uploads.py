@@ -14,6 +14,7 @@ partial file is deleted. The memory an upload holds is one batch, however slowly
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
@@ -47,6 +48,8 @@ _MIB = 1024 * 1024
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,15}")
 _DIGITS = re.compile(r"[0-9]+")
 _HOW_TO_SEND = "send the audio or video as the multipart form field 'file'"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,9 @@ async def receive_upload(
         return ReceivedUpload(final, form.filename or "upload", form.file_size, form.fields)
     except FormParserError as exc:
         form.partial.unlink(missing_ok=True)
-        raise BadRequest(f"the body is not a valid multipart form ({exc}): {_HOW_TO_SEND}") from exc
+        # The parser's own words are for the log; the client hears what to send instead.
+        log.info("refused a malformed multipart body: %s", exc)
+        raise BadRequest(f"the body is not a valid multipart form: {_HOW_TO_SEND}") from exc
     except OSError as exc:
         _discard(form.partial, final)
         raise storage_failure(exc) from exc

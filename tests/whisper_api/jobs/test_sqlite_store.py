@@ -125,6 +125,34 @@ def test_refresh_on_use_extends_the_lifetime(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_polling_a_finished_task_writes_at_most_once_a_minute(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def scenario() -> list[int]:
+        store = SQLiteJobStore(
+            tmp_path / "jobs.sqlite3", keep_results_s=3600, refresh_on_use=True, clock=clock
+        )
+        await store.open()
+        job = make_job(tmp_path, "w")
+        await store.add(job)
+        job.status = JobStatus.FINISHED
+        await store.finish(job)
+        assert store._db is not None
+        changes = [store._db.total_changes]
+        for _ in range(100):  # a client polling every half second for 50 s
+            clock.now += 0.5
+            assert await store.get(job.task_id) is not None
+        changes.append(store._db.total_changes)
+        clock.now += 11  # a minute since the last write: this read refreshes the lifetime
+        assert await store.get(job.task_id) is not None
+        changes.append(store._db.total_changes)
+        await store.close()
+        return changes
+
+    before, after_polls, after_a_minute = run(scenario)
+    assert after_polls == before and after_a_minute == before + 1
+
+
 def test_sweep_removes_only_expired_results_and_never_pending_ones(tmp_path: Path) -> None:
     clock = Clock()
 
