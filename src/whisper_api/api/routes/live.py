@@ -16,8 +16,12 @@ from whisper_api.api.sse import sse_response
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, store_checked_upload
 from whisper_api.jobs.hub import JobEvent
+from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.notifier import CANCELLED, STATUS
 from whisper_api.outputs.views import task_json
+
+# The statuses after which a task's event stream ends.
+ENDED = (JobStatus.FINISHED.value, JobStatus.FAILED.value, CANCELLED)
 
 
 async def task_events(request: Request) -> Response:
@@ -30,7 +34,7 @@ async def task_events(request: Request) -> Response:
         return STATUS, task_json(job, jobs)
 
     def is_final(event: str, data: dict[str, Any]) -> bool:
-        return event == STATUS and data.get("status") in ("finished", "failed", CANCELLED)
+        return event == STATUS and data.get("status") in ENDED
 
     return await sse_response(services(request).hub, request.path_params["task_id"], snapshot, is_final)
 
