@@ -16,12 +16,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import DECODE_DEADLINE_S, RunningServer, start_server
 from tests.speech import PARAGRAPHS, word_error_rate
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
-DECODE_TIMEOUT_MS = 120_000
+DECODE_TIMEOUT_MS = int(DECODE_DEADLINE_S * 1000)
 SRT_TIMING = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$")
 
 pytestmark = [

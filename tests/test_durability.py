@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server, wait_for_task
+from tests.conftest import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
 from tests.fault_decoder import CRASH_MARKER
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 
@@ -27,14 +27,18 @@ def upload(client: httpx.Client, path: Path) -> str:
     return str(response.json()["task_id"])
 
 
-def wait_for_status(client: httpx.Client, task_id: str, wanted: str, deadline_s: float = 60) -> None:
+def wait_for_status(
+    client: httpx.Client, task_id: str, wanted: str, deadline_s: float = STEP_DEADLINE_S
+) -> None:
     deadline = time.monotonic() + deadline_s
     while client.get("/api/v1/status", params={"task_id": task_id}).json()["status"] != wanted:
         assert time.monotonic() < deadline, f"task never became {wanted}"
         time.sleep(0.05)
 
 
-def wait_for_any_processing(client: httpx.Client, task_ids: list[str], deadline_s: float = 120) -> None:
+def wait_for_any_processing(
+    client: httpx.Client, task_ids: list[str], deadline_s: float = STEP_DEADLINE_S
+) -> None:
     deadline = time.monotonic() + deadline_s
     while True:
         statuses = [
@@ -51,7 +55,9 @@ def decoder_status(client: httpx.Client) -> dict[str, Any]:
     return client.get("/api/v1/decoder_status").json()  # type: ignore[no-any-return]
 
 
-def wait_for_restart(client: httpx.Client, restarts: int, deadline_s: float = 120) -> dict[str, Any]:
+def wait_for_restart(
+    client: httpx.Client, restarts: int, deadline_s: float = STEP_DEADLINE_S
+) -> dict[str, Any]:
     deadline = time.monotonic() + deadline_s
     while True:
         status = decoder_status(client)
@@ -122,7 +128,7 @@ def test_a_killed_decoder_is_restarted_and_its_task_retried(
         task_id = upload(client, long_audio)
         wait_for_status(client, task_id, "processing")
         os.kill(before["pid"], signal.SIGKILL)
-        after = wait_for_restart(client, before["restarts"] + 1, deadline_s=30)
+        after = wait_for_restart(client, before["restarts"] + 1)
         result = wait_for_task(client, task_id)
     assert after["pid"] != before["pid"]
     assert result["status"] == "finished"

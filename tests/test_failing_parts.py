@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import start_server, wait_for_task
+from tests.conftest import STEP_DEADLINE_S, start_server, wait_for_task
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def decoder_status(client: httpx.Client) -> dict[str, Any]:
     return client.get("/api/v1/decoder_status").json()  # type: ignore[no-any-return]
 
 
-def poll(check: Any, what: str, deadline_s: float = 120) -> None:
+def poll(check: Any, what: str, deadline_s: float = STEP_DEADLINE_S) -> None:
     deadline = time.monotonic() + deadline_s
     while not check():
         assert time.monotonic() < deadline, f"{what} did not happen within {deadline_s} s"

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server, wait_for_task
+from tests.conftest import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
 
 pytestmark = pytest.mark.slow
 
 
-def wait_until_unloaded(client: httpx.Client, deadline_s: float = 30.0) -> dict[str, Any]:
+def wait_until_unloaded(client: httpx.Client, deadline_s: float = STEP_DEADLINE_S) -> dict[str, Any]:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         status: dict[str, Any] = client.get("/api/v1/decoder_status").json()

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, wait_for_task
+from tests.conftest import DECODE_DEADLINE_S, STEP_DEADLINE_S, RunningServer, wait_for_task
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_progress_rises_while_a_long_task_decodes(server: RunningServer, tmp_pat
     seen: list[float] = []
     etas: list[float] = []
     with server.client() as client:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + DECODE_DEADLINE_S
         while True:
             status = client.get("/api/v1/status", params={"task_id": task_id}).json()
             if status["status"] == "processing":
@@ -104,7 +104,7 @@ def receiver() -> Iterator[str]:
 
 def test_callback_is_retried_until_delivered(server: RunningServer, speech_dir: Path, receiver: str) -> None:
     task_id = upload(server, speech_dir / "paragraph0.wav", callback_url=receiver)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STEP_DEADLINE_S
     while len(Receiver.received) < 3:
         assert time.monotonic() < deadline, Receiver.received
         time.sleep(0.1)

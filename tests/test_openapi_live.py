@@ -71,8 +71,8 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         task_id = accepted["task_id"]
         translation = check("/api/v1/translate", "post", upload("/api/v1/translate")).json()
         check("/api/v1/tasks/{task_id}", "get", client.get(f"/api/v1/tasks/{task_id}"))
-        wait_for_task(client, task_id, deadline_s=600)
-        wait_for_task(client, translation["task_id"], deadline_s=600)
+        wait_for_task(client, task_id)
+        wait_for_task(client, translation["task_id"])
         status = check("/api/v1/status", "get", client.get("/api/v1/status", params={"task_id": task_id}))
         assert status.json()["status"] == "finished"
         check("/api/v1/srt", "get", client.get("/api/v1/srt", params={"task_id": task_id}))
