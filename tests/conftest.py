@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -27,6 +28,8 @@ STEP_DEADLINE_S = 300.0  # one step: a task starting to decode, a decoder coming
 # The shared servers call back test receivers on loopback, which callbacks reach only if allowed.
 LOOPBACK_CALLBACKS = {"CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +119,14 @@ def no_server_left_behind() -> Iterator[None]:
     del _started[before:]
 
 
+def _own_session_ending_with_pytest() -> None:
+    """In the server's child before exec: a session of its own (so a test can kill its whole
+    group), and SIGTERM from the kernel when pytest dies, however it dies (a CI timeout's
+    SIGKILL included), so that no server outlives the run that started it."""
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **settings: str) -> RunningServer:
     """`python -m whisper_api` with the real decoder and model; returns once the decoder is up.
 
@@ -144,7 +155,7 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
             env=env,
             stdout=output,
             stderr=output,
-            start_new_session=True,
+            preexec_fn=_own_session_ending_with_pytest,
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, home, env)
     _started.append(server)
