@@ -15,6 +15,7 @@ from whisper_api.jobs.hub import PROGRESS
 from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
 from whisper_api.jobs.notifier import CANCELLED, POSITION, STATUS
 from whisper_api.jobs.tracker import CancelOutcome
+from whisper_api.outputs.formats import SEGMENT_PROPERTIES, STATS_PROPERTIES, WORD_PROPERTIES
 
 TEXT: dict[str, Any] = {"type": "string"}
 MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
@@ -68,20 +69,9 @@ TASK_SUMMARY_KEYS = (
     "time_uploaded",
 )
 
-SEGMENT_STATS = {
-    "seek": {"type": "integer"},
-    "tokens": {"type": "array", "items": {"type": "integer"}},
-    "temperature": {"type": "number"},
-    "avg_logprob": {"type": "number"},
-    "compression_ratio": {"type": "number"},
-    "no_speech_prob": {"type": "number"},
-}
-SEGMENT = closed(
-    {"id": {"type": "integer"}, "start": {"type": "number"}, "end": {"type": "number"}, "text": TEXT}
-    | SEGMENT_STATS,
-    optional=tuple(SEGMENT_STATS),
-)
-WORD = {"word": TEXT, "start": {"type": "number"}, "end": {"type": "number"}}
+SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=tuple(STATS_PROPERTIES))
+# OpenAI's words carry no probability.
+WORD = {key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": closed(
@@ -117,7 +107,7 @@ SCHEMAS: dict[str, Any] = {
             "language": TEXT,
             "duration": {"type": "number"},
             "segments": {"type": "array", "items": SEGMENT},
-            "words": {"type": "array", "items": closed(WORD | {"probability": {"type": "number"}})},
+            "words": {"type": "array", "items": closed(WORD_PROPERTIES)},
         },
         optional=("words",),
     ),

@@ -22,6 +22,30 @@ FORMATS: dict[str, str] = {
 }
 
 
+# What a rendered segment, its statistics and a word hold, as JSON Schema. The OpenAPI document
+# (whisper_api.api.schemas) is built from these, so a key added here is documented with it.
+SEGMENT_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "start": {"type": "number"},
+    "end": {"type": "number"},
+    "text": {"type": "string"},
+}
+STATS_PROPERTIES: dict[str, Any] = {
+    "seek": {"type": "integer"},
+    "tokens": {"type": "array", "items": {"type": "integer"}},
+    "temperature": {"type": "number"},
+    "avg_logprob": {"type": "number"},
+    "compression_ratio": {"type": "number"},
+    "no_speech_prob": {"type": "number"},
+}
+WORD_PROPERTIES: dict[str, Any] = {
+    "word": {"type": "string"},
+    "start": {"type": "number"},
+    "end": {"type": "number"},
+    "probability": {"type": "number"},
+}
+
+
 class UnknownFormat(ValueError):
     """A format name that is not a key of FORMATS."""
 
