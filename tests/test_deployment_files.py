@@ -7,8 +7,6 @@ variable they set is a setting whisper-api reads, with a value it accepts.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import json
 import re
 import shlex
@@ -25,8 +23,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-import whisper_api.settings
-from whisper_api.settings import Settings
+from whisper_api.settings import Settings, rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = REPO_ROOT / "Containerfile"
@@ -50,23 +47,9 @@ RUNTIME_VARIABLES = frozenset(
 
 
 def known_settings() -> frozenset[str]:
-    """The variable names whisper_api.settings reads: read("NAME", ...) and environ.get("NAME")."""
-    tree = ast.parse(inspect.getsource(whisper_api.settings))
-    names = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and node.args):
-            continue
-        first = node.args[0]
-        function = node.func
-        called = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
-        if (
-            called in ("read", "get")
-            and isinstance(first, ast.Constant)
-            and isinstance(first.value, str)
-            and re.fullmatch(r"[A-Z][A-Z0-9_]*", first.value)
-        ):
-            names.add(first.value)
-    return frozenset(names)
+    """The variables whisper_api.settings reads: each setting's, and XDG_CACHE_HOME for MODEL_DIR's
+    default."""
+    return frozenset(row.variable for _, row in rows()) | {"XDG_CACHE_HOME"}
 
 
 def default_shutdown_grace_s() -> int:
