@@ -10,7 +10,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_LINE_WIDTH = 1000
 MAX_LINE_COUNT = 100
 
-# OpenAI's audio API: the one model name its clients send, and what they may ask for.
+# OpenAI's audio API: the one model name its clients send (it means whatever model this server
+# runs), and what they may ask for.
 OPENAI_MODEL = "whisper-1"
 OPENAI_RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("segment", "word")

@@ -6,6 +6,7 @@ detections are out. The store holds the jobs; this is rebuilt from it whenever a
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 
 from decoder.protocol import SubmitTask, TaskProgress
@@ -21,8 +22,9 @@ class JobQueue:
         self._progress: dict[str, Progress] = {}
         # The job the decoder is decoding, as it was when it started.
         self.running: Job | None = None
-        # Task ids of the language detections the decoder has not answered yet.
-        self.detecting: set[str] = set()
+        # The language detections the decoder has not answered yet, by task id, with the future
+        # that their asker awaits.
+        self.detections: dict[str, asyncio.Future[tuple[str, float]]] = {}
 
     def add(self, submission: SubmitTask) -> None:
         """A job waits at the end of the queue, not yet sent to the decoder."""
@@ -84,4 +86,4 @@ class JobQueue:
 
     def has_work(self) -> bool:
         """Whether the decoder holds something of ours: a task decoding, queued, or a detection."""
-        return self.running is not None or bool(self._sent) or bool(self.detecting)
+        return self.running is not None or bool(self._sent) or bool(self.detections)

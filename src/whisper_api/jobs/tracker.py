@@ -91,7 +91,6 @@ class TaskTracker:
         self.queue = queue
         self._listener = listener
         self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
-        self._detections: dict[str, asyncio.Future[tuple[str, float]]] = {}
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
@@ -126,7 +125,7 @@ class TaskTracker:
                 self._listener.job_changed(self.queue.running, True)
         elif isinstance(event, LanguageDetected):
             self._answer_detection(event.task_id, (event.language, event.probability))
-        elif isinstance(event, TaskFailed) and event.task_id in self._detections:
+        elif isinstance(event, TaskFailed) and event.task_id in self.queue.detections:
             failed = DetectionFailed(f"language detection failed: {event.reason}")
             self._answer_detection(event.task_id, failed)
         elif isinstance(event, TaskStarted | TaskFinished | TaskFailed | TaskCancelled | DecoderExited):
@@ -134,7 +133,7 @@ class TaskTracker:
         self._listener.decoder_changed(event)
 
     def _answer_detection(self, task_id: str, answer: tuple[str, float] | Exception) -> None:
-        future = self._detections.get(task_id)
+        future = self.queue.detections.get(task_id)
         if future is None or future.done():
             return
         if isinstance(answer, Exception):
@@ -166,16 +165,14 @@ class TaskTracker:
     async def detect_language(self, task_id: str, audio_path: str, audio_format: str) -> tuple[str, float]:
         """Queue a language detection behind the tasks waiting and wait for its answer."""
         answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
-        self._detections[task_id] = answer
-        self.queue.detecting.add(task_id)
+        self.queue.detections[task_id] = answer
         try:
             self.decoder.send(DetectLanguage(task_id, audio_path, audio_format))
             return await answer
         except DecoderUnavailable as exc:
             raise DetectionFailed(f"language detection failed: {exc}") from exc
         finally:
-            self._detections.pop(task_id, None)
-            self.queue.detecting.discard(task_id)
+            self.queue.detections.pop(task_id, None)
 
     def _send_waiting(self) -> None:
         """Send the decoder every waiting job it has not been sent, in order."""
@@ -318,7 +315,7 @@ class TaskTracker:
         if not self.supervisor.is_current(exited):
             return  # a decoder that never came up; the restart in progress handles it
         log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
-        for detection in self._detections.values():
+        for detection in self.queue.detections.values():
             if not detection.done():
                 detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
         running = self.queue.running

@@ -10,25 +10,25 @@ from whisper_api.jobs.progress import Progress
 
 
 class QueueView(Protocol):
-    """What a view needs to know of the queue beyond the job (the tracker is one)."""
+    """What a view needs to know of the queue beyond the job (whisper_api.jobs.queue's JobQueue)."""
 
     def position(self, job: Job) -> int | None: ...
 
     def progress(self, task_id: str) -> Progress | None: ...
 
 
-def task_json(job: Job, tracker: QueueView) -> dict[str, Any]:
+def task_json(job: Job, queue: QueueView) -> dict[str, Any]:
     duration = None
     if job.started_at is not None and job.finished_at is not None:
         duration = round(job.finished_at - job.started_at, 2)
-    progress, eta_s = progress_of(job, tracker)
+    progress, eta_s = progress_of(job, queue)
     return {
         "task_id": job.task_id,
         "status": job.status.value,
         "task_type": job.task_type,
         "original_file_name": job.original_file_name,
         "language": job.language,
-        "position_in_queue": tracker.position(job),
+        "position_in_queue": queue.position(job),
         "progress": progress,
         "eta_s": eta_s,
         "time_uploaded": iso_time(job.uploaded_at),
@@ -45,11 +45,11 @@ def task_json(job: Job, tracker: QueueView) -> dict[str, Any]:
     }
 
 
-def progress_of(job: Job, tracker: QueueView) -> tuple[float, float | None]:
+def progress_of(job: Job, queue: QueueView) -> tuple[float, float | None]:
     """The share of the audio decoded (0-1), and the seconds still needed where known."""
     if job.done:
         return 1.0, 0.0
-    report = tracker.progress(job.task_id)
+    report = queue.progress(job.task_id)
     if job.status is not JobStatus.PROCESSING or report is None:
         return 0.0, None
     return report.fraction, report.eta_s

@@ -300,7 +300,7 @@ async def _detection(rig: Rig) -> None:
     rig.decoder.crash()
     with pytest.raises(DetectionFailed, match="the decoder crashed"):
         await asyncio.wait_for(crashing, DEADLINE_S)
-    assert not rig.queue.detecting
+    assert not rig.queue.detections
     assert any(isinstance(event, DecoderExited) for event in rig.listener.decoder_events)
 
 

@@ -24,8 +24,6 @@ from whisper_api.jobs.options import check_language, check_model, decode_options
 from whisper_api.outputs.formats import FORMATS, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
-# The name OpenAI's clients send; it means "whatever model this server runs".
-
 
 async def transcriptions(request: Request) -> Response:
     return await _answer(request, "transcribe")
