@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -77,12 +78,14 @@ class RunningServer:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
     def kill_all(self) -> None:
-        """SIGKILL the front end and its decoder at once, as a power cut would.
+        """SIGKILL the front end and its decoders at once, as a power cut would.
 
-        The decoder runs in a process group of its own (with the ffmpeg it starts).
+        Each decoder runs in a process group of its own (with the ffmpeg it starts).
         """
-        decoder_pid = httpx.get(f"{self.url}/api/v1/decoder_status", timeout=10).json()["pid"]
-        os.killpg(decoder_pid, signal.SIGKILL)
+        status = httpx.get(f"{self.url}/api/v1/decoder_status", timeout=10).json()
+        for decoder in status["decoders"]:
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.killpg(decoder["pid"], signal.SIGKILL)
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 

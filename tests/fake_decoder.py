@@ -1,8 +1,9 @@
 """A stand-in decoder process that speaks the real protocol without a model, for fast route tests.
 
-The first task it gets starts at once and stays "decoding"; later ones wait in its queue.
-The next RequestStatus (GET decoder_status_refresh) "transcribes" them all as
-`heard <language or auto>`, so tests control the queue exactly. Every language it detects is
+A task it gets starts at once and stays "decoding" (the front end hands a decoder one task at
+a time; any more would wait in its queue). The next RequestStatus (GET decoder_status_refresh)
+"transcribes" what it holds as `heard <language or auto>`, and the front end hands it the next
+task, so tests control the queue exactly. Every language it detects is
 German. Its "model" counts as loaded from the first RequestStatus on.
 """
 
@@ -30,6 +31,7 @@ from decoder.protocol import (
     Segment,
     Shutdown,
     SubmitTask,
+    TaskCancelled,
     TaskFinished,
     TaskStarted,
     Transcript,
@@ -66,7 +68,9 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
         elif isinstance(message, DetectLanguage):
             conn.send(LanguageDetected(message.task_id, "de", 0.875))
         elif isinstance(message, CancelTask):
-            queued = [task for task in queued if task.task_id != message.task_id]
+            if any(task.task_id == message.task_id for task in queued):
+                queued = [task for task in queued if task.task_id != message.task_id]
+                conn.send(TaskCancelled(message.task_id))
         elif isinstance(message, RequestStatus):
             loaded = True
             for task in [decoding, *queued] if decoding else queued:

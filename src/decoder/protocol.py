@@ -109,12 +109,18 @@ class DecoderConfig:
     compute_type: str
     # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
     vad_filter: bool
-    # Threads one decoding may use; 0: every CPU in the decoder's affinity mask.
+    # Threads one decoding may use; 0: the CPUs in the decoder's affinity mask, shared out
+    # equally among the host's `cpu_share` decoders.
     cpu_threads: int
     # faster-whisper only: above 1, decode this many chunks of a file at once.
     batch_size: int
     # The longest one ffmpeg run that decodes an upload may take (FFMPEG_TIMEOUT_S).
     ffmpeg_timeout_s: float
+    # The one GPU this decoder may see (its CUDA_VISIBLE_DEVICES, set before CUDA starts);
+    # None leaves the environment's as it is.
+    cuda_device: str | None = None
+    # How many decoders this host runs, which share its CPUs.
+    cpu_share: int = 1
 
 
 # Front end -> decoder.
@@ -235,7 +241,7 @@ class TaskFailed:
 
 @dataclass(frozen=True)
 class TaskCancelled:
-    """The task in hand stopped because a CancelTask asked it to."""
+    """A CancelTask stopped the task in hand, or took a waiting one out of the decoder's queue."""
 
     task_id: str
 

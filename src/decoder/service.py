@@ -92,7 +92,7 @@ class DecoderService:
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
-            cpu_threads=config.cpu_threads or usable_cpus(),
+            cpu_threads=config.cpu_threads or max(1, usable_cpus() // config.cpu_share),
             batch_size=config.batch_size,
         )
         engine = create_engine(config.engine, Path(config.model_dir), options)
@@ -162,6 +162,7 @@ class DecoderService:
             elif isinstance(message, CancelTask):
                 if self._queue.remove(message.task_id):
                     log.info("cancelled waiting task %s", message.task_id)
+                    self._send(TaskCancelled(message.task_id))
                 elif message.task_id == self._current:
                     log.info("stopping task %s at its next window", message.task_id)
                     self._stop_current.set()

@@ -59,9 +59,9 @@ def create_app(
             services.admission.draining = True
             for task in background:
                 task.cancel()
-            # The task in hand may finish within the grace period; the rest stay pending in
+            # The tasks in hand may finish within the grace period; the rest stay pending in
             # the store and are queued again by the next start.
-            await services.decoder.stop(settings.shutdown_grace_s)
+            await services.pool.stop(settings.shutdown_grace_s)
             await services.tracker.close()
             # After the tracker: the last results it applied may have started callbacks.
             await services.webhooks.close(settings.shutdown_grace_s)

@@ -2,18 +2,20 @@
 each other: nothing is created before what it needs, and nothing is attached afterwards.
 
     settings ─┬─ store (SQLite file)
-              ├─ decoder client ── supervisor (restarts, watchdog) ── readiness
-              ├─ queue (waiting jobs, progress)
+              ├─ queue (waiting jobs, what each decoder holds, progress)
+              ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
-              ├─ tracker (store, supervisor, queue, notifier)
+              ├─ tracker (store, pool, queue, notifier)
               └─ admission (queue length)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import queue
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from decoder.protocol import DecoderConfig
 from whisper_api.jobs.admission import Admission
@@ -21,6 +23,8 @@ from whisper_api.jobs.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.hub import EventHub
 from whisper_api.jobs.metrics import Metrics
 from whisper_api.jobs.notifier import Notifier
+from whisper_api.jobs.placement import Placement, place_decoders
+from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.readiness import Readiness
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
@@ -38,8 +42,7 @@ class Services:
     settings: Settings
     metrics: Metrics
     store: SQLiteJobStore
-    decoder: DecoderClient
-    supervisor: DecoderSupervisor
+    pool: DecoderPool
     queue: JobQueue
     readiness: Readiness
     hub: EventHub
@@ -60,24 +63,33 @@ def build_services(
         keep_results_s=settings.delete_results_after_m * 60,
         refresh_on_use=settings.refresh_expiration_time_on_usage,
     )
-    decoder = DecoderClient(decoder_config(settings), log_records, decoder_target)
     jobs = JobQueue()
-    supervisor = DecoderSupervisor(
-        decoder, DECODER_START_TIMEOUT_S, settings.decoder_watchdog_s, jobs.has_work
-    )
-    readiness = Readiness(supervisor, store, model_needed=settings.load_model_on_startup)
+    config = decoder_config(settings)
+    slots = [
+        DecoderSlot(
+            placement,
+            DecoderSupervisor(
+                DecoderClient(_placed(config, placement), log_records, decoder_target, placement.name),
+                DECODER_START_TIMEOUT_S,
+                settings.decoder_watchdog_s,
+                functools.partial(jobs.busy, placement.index),
+            ),
+        )
+        for placement in place_decoders(settings.decoders, settings.use_gpu_if_available, os.environ)
+    ]
+    pool = DecoderPool(slots)
+    readiness = Readiness(pool, store, model_needed=settings.load_model_on_startup)
     hub = EventHub()
     webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
     notifier = Notifier(hub, webhooks, metrics, jobs, readiness)
-    tracker = TaskTracker(store, supervisor, jobs, notifier)
+    tracker = TaskTracker(store, pool, jobs, notifier)
     admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, jobs.count)
-    metrics.watch(jobs, supervisor)
+    metrics.watch(jobs, pool)
     return Services(
         settings=settings,
         metrics=metrics,
         store=store,
-        decoder=decoder,
-        supervisor=supervisor,
+        pool=pool,
         queue=jobs,
         readiness=readiness,
         hub=hub,
@@ -85,6 +97,10 @@ def build_services(
         tracker=tracker,
         admission=admission,
     )
+
+
+def _placed(config: DecoderConfig, placement: Placement) -> DecoderConfig:
+    return replace(config, cuda_device=placement.cuda_device, cpu_share=placement.cpu_share)
 
 
 def decoder_config(settings: Settings) -> DecoderConfig:

@@ -122,6 +122,15 @@ class Settings:
         "minutes between sweeps for expired results; `0` only expires a result when it is read",
     )
     use_gpu_if_available: bool = setting("USE_GPU_IF_AVAILABLE", True, FLAG, "use CUDA when present")
+    decoders: int = setting(
+        "DECODERS",
+        0,
+        whole(0),
+        (
+            "decoder processes this host runs, each taking the next task when it is free; `0` is one per "
+            "visible CUDA GPU (each sees only its own), and one on a host without"
+        ),
+    )
     max_model: str | None = setting(
         "MAX_MODEL", None, MODEL, "largest model to use", shown="unset (best possible)"
     )
@@ -260,7 +269,8 @@ class Settings:
         whole(0),
         (
             "threads one decoding uses on a CPU; `0` is every CPU the decoder may run on (its affinity mask, "
-            "not the host's count); small models can run faster on fewer threads: see "
+            "not the host's count), shared out equally among the host's `DECODERS`; small models can run "
+            "faster on fewer threads: see "
             "[docs/benchmarks.md](docs/benchmarks.md)"
         ),
     )

@@ -60,6 +60,18 @@ def status_of(client: TestClient, task_id: str) -> dict[str, Any]:
     return client.get("/api/v1/status", params={"task_id": task_id}).json()  # type: ignore[no-any-return]
 
 
+def finish(client: TestClient, task_id: str) -> dict[str, Any]:
+    """Have the fake decoder finish the task in hand until this one is done (it decodes one task
+    at a time, as a real one is handed them), and return the task's status."""
+
+    def done() -> bool:
+        client.get("/api/v1/decoder_status_refresh")
+        return status_of(client, task_id)["status"] in ("finished", "failed")
+
+    wait_until(done)
+    return status_of(client, task_id)
+
+
 def submit_decoding(client: TestClient, audio: Path) -> dict[str, Any]:
     """Submit a task and wait until the fake decoder has started it."""
     task = submit(client, audio)

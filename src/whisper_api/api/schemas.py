@@ -72,6 +72,17 @@ TASK_SUMMARY_KEYS = (
 SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=tuple(STATS_PROPERTIES))
 # OpenAI's words carry no probability.
 WORD = {key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}
+# What decoder_status says of each decoder and, for the seed's clients, of the first at the top.
+_DECODER_FIELDS: dict[str, Any] = {
+    "pid": {"type": ["integer", "null"]},
+    "gpu_mode": {"type": ["boolean", "null"]},
+    "max_model_to_use": MAYBE_TEXT,
+    "last_loaded_model_size": MAYBE_TEXT,
+    "is_model_loaded": {"type": "boolean"},
+    "currently_busy": {"type": "boolean"},
+    "restarting": {"type": "boolean"},
+    "restarts": {"type": "integer", "minimum": 0},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": closed(
@@ -116,17 +127,22 @@ SCHEMAS: dict[str, Any] = {
     ),
     "DecoderStatus": closed(
         {
-            "gpu_mode": {"type": ["boolean", "null"]},
-            "max_model_to_use": MAYBE_TEXT,
+            **_DECODER_FIELDS,
             "engine": MAYBE_TEXT,
-            "last_loaded_model_size": MAYBE_TEXT,
-            "is_model_loaded": {"type": "boolean"},
-            "currently_busy": {"type": "boolean"},
             "tasks_in_queue": {"type": "integer", "minimum": 0},
             "received_at": MAYBE_TIME,
-            "pid": {"type": ["integer", "null"]},
-            "restarting": {"type": "boolean"},
-            "restarts": {"type": "integer", "minimum": 0},
+            "decoders": {
+                "type": "array",
+                "minItems": 1,
+                "items": closed(
+                    {
+                        **_DECODER_FIELDS,
+                        "decoder": {"type": "integer", "minimum": 0},
+                        "cuda_device": MAYBE_TEXT,
+                        "task_id": MAYBE_TEXT,
+                    }
+                ),
+            },
         }
     ),
     "Languages": closed(

@@ -87,7 +87,7 @@ async def store_checked_upload(
     upload = await receive_upload(request, settings.upload_dir, task_id, limits)
     state.metrics.upload_bytes.inc(upload.size)
     try:
-        ready: DecoderReady | None = state.decoder.ready
+        ready: DecoderReady | None = state.pool.ready
         if ready is None:
             raise ServiceUnavailable(
                 "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}

@@ -1,4 +1,4 @@
-"""The front end's end of the pipe: starts the decoder process and relays its messages.
+"""The front end's end of one decoder's pipe: starts the process and relays its messages.
 
 A reader thread blocks on the pipe and hands every message to the event loop, so that all
 job state changes happen on the loop thread. A writer thread sends what the loop hands it, so
@@ -60,8 +60,11 @@ class DecoderClient:
         config: DecoderConfig,
         log_records: queue.SimpleQueue[logging.LogRecord],
         target: DecoderTarget,
+        name: str = "decoder",
     ) -> None:
         self._config = config
+        # The process's name, which its log records carry.
+        self.name = name
         self._log_records = log_records
         self._on_event: Callable[[DecoderEvent], None] = lambda event: None
         self._target = target
@@ -97,7 +100,7 @@ class DecoderClient:
         # A new queue for every process: one killed mid-write can only break its own queue.
         decoder_logs: Queue[logging.LogRecord] = context.Queue()
         process = context.Process(
-            target=self._target, args=(child_end, decoder_logs, self._config), name="decoder"
+            target=self._target, args=(child_end, decoder_logs, self._config), name=self.name
         )
         process.start()
         child_end.close()

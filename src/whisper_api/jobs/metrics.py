@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 
 from decoder.protocol import ModelLoaded, ModelUnloaded
 from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.pool import DecoderPool
 from whisper_api.jobs.queue import JobQueue
-from whisper_api.jobs.supervision import DecoderSupervisor
 
 # Task durations run from a second (tiny model, short clip) to hours (long files on a CPU).
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -55,6 +55,12 @@ class Metrics:
         self.model_unloads = Counter(
             "whisper_api_model_unloads", "Model unloads", ["model"], registry=registry
         )
+        self.decoder_tasks = Counter(
+            "whisper_api_decoder_tasks_started",
+            "Tasks a decoder started decoding",
+            ["decoder"],
+            registry=registry,
+        )
         self.upload_bytes = Counter(
             "whisper_api_upload_bytes", "Bytes of accepted uploads", registry=registry
         )
@@ -65,9 +71,9 @@ class Metrics:
             registry=registry,
         )
 
-    def watch(self, queue: JobQueue, supervisor: DecoderSupervisor) -> None:
-        """Export the queue's length and the decoder's state at every scrape."""
-        self.registry.register(_QueueCollector(queue, supervisor))
+    def watch(self, queue: JobQueue, pool: DecoderPool) -> None:
+        """Export the queue's length and each decoder's state at every scrape."""
+        self.registry.register(_QueueCollector(queue, pool))
 
     def job_ended(self, job: Job) -> None:
         self.tasks_ended.labels(job.status.value).inc()
@@ -87,18 +93,19 @@ class Metrics:
 
 
 class _QueueCollector(Collector):
-    def __init__(self, queue: JobQueue, supervisor: DecoderSupervisor) -> None:
+    def __init__(self, queue: JobQueue, pool: DecoderPool) -> None:
         self._queue = queue
-        self._supervisor = supervisor
+        self._pool = pool
 
     def collect(self) -> Iterator[Metric]:
-        status = self._supervisor.decoder.status
         yield GaugeMetricFamily("whisper_api_queue_length", "Tasks waiting", value=self._queue.count())
-        yield GaugeMetricFamily(
-            "whisper_api_decoder_busy",
-            "1 while the decoder decodes",
-            value=int(bool(status and status.currently_busy)),
+        busy = GaugeMetricFamily(
+            "whisper_api_decoder_busy", "1 while the decoder decodes", labels=["decoder"]
         )
-        yield CounterMetricFamily(
-            "whisper_api_decoder_restarts", "Decoder restarts", value=self._supervisor.restarts
-        )
+        restarts = CounterMetricFamily("whisper_api_decoder_restarts", "Decoder restarts", labels=["decoder"])
+        for slot in self._pool.slots:
+            status, label = slot.decoder.status, [str(slot.index)]
+            busy.add_metric(label, int(bool(status and status.currently_busy)))
+            restarts.add_metric(label, slot.supervisor.restarts)
+        yield busy
+        yield restarts

@@ -3,11 +3,12 @@ of a job that ended, the metrics, and readiness (which the decoder's state moves
 
 from __future__ import annotations
 
-from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded
+from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskStarted
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.hub import PROGRESS, EventHub
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.metrics import Metrics
+from whisper_api.jobs.pool import DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.readiness import Readiness
 from whisper_api.jobs.webhooks import WebhookSender
@@ -48,8 +49,10 @@ class Notifier:
     def job_cancelled(self, task_id: str) -> None:
         self._hub.publish(task_id, STATUS, {"task_id": task_id, "status": CANCELLED})
 
-    def decoder_changed(self, event: DecoderEvent) -> None:
-        if isinstance(event, ModelLoaded | ModelUnloaded):
+    def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
+        if isinstance(event, TaskStarted):
+            self._metrics.decoder_tasks.labels(str(slot.index)).inc()
+        elif isinstance(event, ModelLoaded | ModelUnloaded):
             self._metrics.model_changed(event)
         elif isinstance(event, DecoderStatus | DecoderExited):
             self._readiness.update()

@@ -2,8 +2,9 @@
 whisper_api.api.health at /readyz).
 
 The server is ready once a decoder runs and, with LOAD_MODEL_ON_STARTUP, has loaded its model
-once; it stops being ready while a crashed decoder restarts, while the decoder does not answer
-(the watchdog), and while the job store cannot write (a full or read-only disk, a lost file).
+once; it stops being ready while no decoder of the pool takes work (they start or restart after
+a crash, or none answers: the watchdog), and while the job store cannot write (a full or
+read-only disk, a lost file). One decoder of several restarting leaves the server ready.
 Under systemd (Type=notify), readiness is announced once with READY=1 on NOTIFY_SOCKET: a unix
 datagram, no library needed.
 """
@@ -14,15 +15,15 @@ import logging
 import os
 import socket
 
+from whisper_api.jobs.pool import DecoderPool
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
-from whisper_api.jobs.supervision import DecoderSupervisor
 
 log = logging.getLogger(__name__)
 
 
 class Readiness:
-    def __init__(self, supervisor: DecoderSupervisor, store: SQLiteJobStore, model_needed: bool) -> None:
-        self._supervisor = supervisor
+    def __init__(self, pool: DecoderPool, store: SQLiteJobStore, model_needed: bool) -> None:
+        self._pool = pool
         self._store = store
         self._model_needed = model_needed
         self._model_seen = False
@@ -30,15 +31,16 @@ class Readiness:
 
     def reason_not_ready(self) -> str | None:
         """Why the server cannot take work yet, or None when it can."""
-        supervisor = self._supervisor
-        decoder = supervisor.decoder
         if self._store.failing is not None:
             return "the job store cannot write (see the server's log)"
-        if supervisor.restarting or not decoder.running:
-            return "the decoder is starting" if not supervisor.restarts else "the decoder is restarting"
-        if supervisor.watchdog.unresponsive:
+        working = [slot for slot in self._pool.slots if slot.takes_work]
+        if not working:
+            return "the decoder is starting" if not self._pool.restarts else "the decoder is restarting"
+        if all(slot.supervisor.watchdog.unresponsive for slot in working):
             return "the decoder does not answer"
-        self._model_seen = self._model_seen or bool(decoder.status and decoder.status.is_model_loaded)
+        self._model_seen = self._model_seen or any(
+            slot.decoder.status is not None and slot.decoder.status.is_model_loaded for slot in working
+        )
         if self._model_needed and not self._model_seen:
             return "the model is loading"
         return None

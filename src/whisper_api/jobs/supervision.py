@@ -1,6 +1,7 @@
-"""Decoder supervision: starting the decoder, restarting a dead one with a backoff, a watchdog
+"""Decoder supervision: starting a decoder, restarting a dead one with a backoff, a watchdog
 that notices a decoder that stops answering while it has work and kills it (so that it is
-restarted), and the rules for the jobs a dead decoder leaves behind.
+restarted), and the rules for the jobs a dead decoder leaves behind. Each decoder of the pool
+(whisper_api.jobs.pool) has its own supervisor.
 
 The rules are pure: `fate_after_crash` judges the job in hand when its decoder died, and
 `fate_on_requeue` each unfinished job when a new decoder (or a new server) starts. A job is
@@ -40,7 +41,7 @@ INTERRUPTED_TWICE = "decoding this file was interrupted twice by a stop of the s
 
 class Action(Enum):
     KEEP = "keep"  # leave it as it is
-    REQUEUE = "requeue"  # it was decoding: it waits again, in its upload place
+    REQUEUE = "requeue"  # it was decoding: it waits again, in its upload place, for a free decoder
     DROP = "drop"  # it was cancelled while it decoded: delete it
     FAIL = "fail"  # it took a decoder down twice: it ends, failed
 
@@ -52,16 +53,16 @@ class Fate:
 
 
 def fate_after_crash(job: Job) -> Fate:
-    """What becomes of the job in hand when its decoder died (it waits for the requeue)."""
+    """What becomes of the job in hand when its decoder died."""
     if job.cancel_requested:
         return Fate(Action.DROP)
     if job.attempts >= 2:
         return Fate(Action.FAIL, CRASHED_TWICE)
-    return Fate(Action.KEEP)
+    return Fate(Action.REQUEUE)
 
 
 def fate_on_requeue(job: Job) -> Fate:
-    """What becomes of an unfinished job when a new decoder is sent the queue."""
+    """What becomes of an unfinished job when the server starts."""
     if job.cancel_requested:
         # Cancelled while it decoded, and the decoder or the server went down meanwhile.
         return Fate(Action.DROP)

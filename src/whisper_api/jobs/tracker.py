@@ -1,14 +1,16 @@
-"""Moves jobs through their life: submits them to the decoder, applies the decoder's reports
-and the clients' cancellations to the store, and applies the supervisor's rules (whisper_api.
-jobs.supervision) when the decoder dies.
+"""Moves jobs through their life: hands them to the host's decoders, applies the decoders'
+reports and the clients' cancellations to the store, and applies the supervisor's rules
+(whisper_api.jobs.supervision) when a decoder dies.
 
 One consumer task is the only writer of existing jobs: decoder events, cancellations and
 re-queueing after a restart are applied one at a time, in arrival order, so no two updates
 of a job can interleave. Where the store cannot write (a full or read-only disk), the same
-piece of work is tried again, with a backoff, until it applies: nothing the decoder reported
-is dropped, and every step is written so that applying it again does no harm. The front
-end's view of the queue (whisper_api.jobs.queue) mirrors the decoder's FIFO and gives every
-pending job its position.
+piece of work is tried again, with a backoff, until it applies: nothing a decoder reported
+is dropped, and every step is written so that applying it again does no harm.
+
+Decoders pull (whisper_api.jobs.queue): a decoder is handed the next job, in upload order, only
+once it is free. One that dies is restarted alone; the job it held waits again, first in line,
+for whichever decoder is free next.
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ from decoder.protocol import (
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus, JobStore
+from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
-from whisper_api.jobs.supervision import Action, DecoderSupervisor, Fate, fate_after_crash, fate_on_requeue
+from whisper_api.jobs.supervision import Action, Fate, fate_after_crash, fate_on_requeue
 
 log = logging.getLogger(__name__)
 
-# A cancelled task still decoding this long after its CancelTask is stopped by killing the decoder.
+# A cancelled task still decoding this long after its CancelTask is stopped by killing its decoder.
 CANCEL_KILL_AFTER_S = 10.0
 # Backoff between tries of work the store could not apply.
 STORE_RETRY_FIRST_S = 0.5
@@ -61,11 +64,17 @@ class _Cancel:
     outcome: asyncio.Future[CancelOutcome | None] = field(default_factory=asyncio.Future)
 
 
-class _Requeue:
-    """A new decoder is up: send it every unfinished job."""
+@dataclass(frozen=True)
+class _Died:
+    slot: DecoderSlot
+    exited: DecoderExited
 
 
-_Work = DecoderEvent | _Cancel | _Requeue | None
+class _SlotUp:
+    """A restarted decoder is up: hand it work."""
+
+
+_Work = DecoderEvent | _Cancel | _Died | _SlotUp | None
 
 
 class JobListener(Protocol):
@@ -77,17 +86,14 @@ class JobListener(Protocol):
     def job_cancelled(self, task_id: str) -> None:
         """A cancelled job is gone: its watchers stop waiting."""
 
-    def decoder_changed(self, event: DecoderEvent) -> None:
-        """Every message of the decoder (its status, its model, ...) and its exit."""
+    def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
+        """Every message of a decoder (its status, its model, ...) and its exit."""
 
 
 class TaskTracker:
-    def __init__(
-        self, store: JobStore, supervisor: DecoderSupervisor, queue: JobQueue, listener: JobListener
-    ) -> None:
+    def __init__(self, store: JobStore, pool: DecoderPool, queue: JobQueue, listener: JobListener) -> None:
         self.store = store
-        self.supervisor = supervisor
-        self.decoder = supervisor.decoder
+        self.pool = pool
         self.queue = queue
         self._listener = listener
         self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
@@ -96,14 +102,14 @@ class TaskTracker:
         self._closing = False
 
     async def start(self, upload_dir: Path) -> None:
-        """Start the decoder and queue every unfinished job again, in upload order.
+        """Start the decoders and queue every unfinished job again, in upload order.
 
         Files in `upload_dir` that no unfinished job needs (uploads cut off by a crash, audio
         of jobs that ended just before one) are deleted first.
         """
         needed = {job.audio_path.name for job in await self.store.unfinished()}
         await asyncio.to_thread(_remove_files_except, upload_dir, needed)
-        await self.supervisor.start(self.on_decoder_event)
+        await self.pool.start(self.on_decoder_event)
         await self._requeue_unfinished()
         self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
 
@@ -113,27 +119,32 @@ class TaskTracker:
         Work the store still refuses then is given up: what it would have recorded stays pending
         in the store, and the next start decodes it again."""
         self._closing = True
-        await self.supervisor.close()
+        await self.pool.close()
         if self._consumer is not None:
             self._work.put_nowait(None)
             await self._consumer
 
-    def on_decoder_event(self, event: DecoderEvent) -> None:
+    def on_decoder_event(self, slot: DecoderSlot, event: DecoderEvent) -> None:
         if isinstance(event, TaskProgress):
             # Progress is only shown, never stored.
-            if self.queue.record_progress(event, time.monotonic()) and self.queue.running is not None:
-                self._listener.job_changed(self.queue.running, True)
+            running = self.queue.record_progress(event, time.monotonic())
+            if running is not None:
+                self._listener.job_changed(running, True)
         elif isinstance(event, LanguageDetected):
             self._answer_detection(event.task_id, (event.language, event.probability))
         elif isinstance(event, TaskFailed) and event.task_id in self.queue.detections:
             failed = DetectionFailed(f"language detection failed: {event.reason}")
             self._answer_detection(event.task_id, failed)
-        elif isinstance(event, TaskStarted | TaskFinished | TaskFailed | TaskCancelled | DecoderExited):
+        elif isinstance(event, DecoderExited):
+            self._work.put_nowait(_Died(slot, event))
+        elif isinstance(event, TaskStarted | TaskFinished | TaskFailed | TaskCancelled):
             self._work.put_nowait(event)
-        self._listener.decoder_changed(event)
+        self._listener.decoder_changed(slot, event)
 
     def _answer_detection(self, task_id: str, answer: tuple[str, float] | Exception) -> None:
         future = self.queue.detections.get(task_id)
+        self.queue.ended(task_id)
+        self._dispatch()
         if future is None or future.done():
             return
         if isinstance(answer, Exception):
@@ -143,8 +154,8 @@ class TaskTracker:
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
-        self.queue.add(_submission(job))
-        self._send_waiting()
+        self.queue.add(_submission(job), job.uploaded_at)
+        self._dispatch()
 
     async def cancel(self, task_id: str) -> CancelOutcome | None:
         """Cancel or delete a job; None if there is no such job (any more)."""
@@ -163,27 +174,28 @@ class TaskTracker:
         return await waiter
 
     async def detect_language(self, task_id: str, audio_path: str, audio_format: str) -> tuple[str, float]:
-        """Queue a language detection behind the tasks waiting and wait for its answer."""
+        """Ask the next free decoder, before the jobs waiting, for the language of a file."""
         answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
-        self.queue.detections[task_id] = answer
+        self.queue.ask_detection(DetectLanguage(task_id, audio_path, audio_format), answer)
+        self._dispatch()
         try:
-            self.decoder.send(DetectLanguage(task_id, audio_path, audio_format))
             return await answer
-        except DecoderUnavailable as exc:
-            raise DetectionFailed(f"language detection failed: {exc}") from exc
         finally:
-            self.queue.detections.pop(task_id, None)
+            self.queue.forget_detection(task_id)
 
-    def _send_waiting(self) -> None:
-        """Send the decoder every waiting job it has not been sent, in order."""
-        if not self.decoder.running:
-            return  # the restart sends them
-        for submission in self.queue.unsent():
+    def _dispatch(self) -> None:
+        """Hand every free decoder the next piece of work, in order."""
+        for slot in self.pool.slots:
+            if not slot.takes_work or not self.queue.is_free(slot.index):
+                continue
+            work = self.queue.next_work()
+            if work is None:
+                return
             try:
-                self.decoder.send(submission)
+                slot.decoder.send(work)
             except DecoderUnavailable:
-                return  # it just died: the next decoder is sent the queue
-            self.queue.mark_sent(submission.task_id)
+                continue  # it just died: its restart asks for work again
+            self.queue.hand(work, slot.index)
 
     async def _consume(self) -> None:
         while (work := await self._work.get()) is not None:
@@ -194,7 +206,7 @@ class TaskTracker:
                 if isinstance(work, _Cancel) and not work.outcome.done():
                     work.outcome.set_result(None)
 
-    async def _apply_until_stored(self, work: DecoderEvent | _Cancel | _Requeue) -> None:
+    async def _apply_until_stored(self, work: DecoderEvent | _Cancel | _Died | _SlotUp) -> None:
         delay = STORE_RETRY_FIRST_S
         while True:
             try:
@@ -208,13 +220,13 @@ class TaskTracker:
                 await asyncio.sleep(delay)
                 delay = min(STORE_RETRY_MAX_S, delay * 2)
 
-    async def _apply(self, work: DecoderEvent | _Cancel | _Requeue) -> None:
+    async def _apply(self, work: DecoderEvent | _Cancel | _Died | _SlotUp) -> None:
         if isinstance(work, _Cancel):
             work.outcome.set_result(await self._cancel(work.task_id))
-        elif isinstance(work, _Requeue):
-            await self._requeue_unfinished()
-        elif isinstance(work, DecoderExited):
-            await self._decoder_died(work)
+        elif isinstance(work, _SlotUp):
+            self._dispatch()
+        elif isinstance(work, _Died):
+            await self._decoder_died(work.slot, work.exited)
         elif isinstance(work, TaskStarted):
             await self._started(work)
         elif isinstance(work, TaskFinished | TaskFailed | TaskCancelled):
@@ -233,6 +245,7 @@ class TaskTracker:
 
     async def _ended(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
         self.queue.ended(event.task_id)
+        self._dispatch()
         job = await self.store.get(event.task_id)
         if job is None:
             return
@@ -275,58 +288,74 @@ class TaskTracker:
         if job.status is JobStatus.PROCESSING:
             job.cancel_requested = True
             await self.store.save(job)
-            with contextlib.suppress(DecoderUnavailable):
-                self.decoder.send(CancelTask(task_id))
+            self._tell_holder(task_id)
             asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
             return CancelOutcome.CANCELLING
-        # A decoder that is gone took its queue along; a new one is sent only what waits.
-        if self.queue.drop(task_id):
-            with contextlib.suppress(DecoderUnavailable):
-                self.decoder.send(CancelTask(task_id))
+        # Handed to a decoder but not started: it takes it out of its pipe (TaskCancelled).
+        self.queue.drop(task_id)
+        self._tell_holder(task_id)
         await self.store.remove(job)
         self._wake_end_waiters(task_id, None)
         if not job.done:
             self._listener.job_cancelled(task_id)
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
 
+    def _tell_holder(self, task_id: str) -> None:
+        """Send CancelTask to the decoder that holds the task, if one does."""
+        slot = self.queue.slot_holding(task_id)
+        if slot is not None:
+            with contextlib.suppress(DecoderUnavailable):
+                self.pool.slots[slot].decoder.send(CancelTask(task_id))
+
     def _stop_by_force(self, task_id: str) -> None:
         """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
-        running = self.queue.running
-        if running is not None and running.task_id == task_id:
-            log.warning("cancelled task %s is still decoding: restarting the decoder", task_id)
-            self.decoder.kill()
+        slot = self.queue.slot_holding(task_id)
+        if slot is not None and task_id in self.queue.running:
+            log.warning("cancelled task %s is still decoding: restarting decoder %d", task_id, slot)
+            self.pool.slots[slot].decoder.kill()
 
     async def _requeue_unfinished(self) -> None:
-        self.queue.forget_decoder()
+        self.queue.clear()
         for job in await self.store.unfinished():
             fate = fate_on_requeue(job)
             if fate.action is Action.REQUEUE:
                 job.status = JobStatus.PENDING
                 await self.store.save(job)
             if fate.action in (Action.KEEP, Action.REQUEUE):
-                self.queue.add(_submission(job))
+                self.queue.add(_submission(job), job.uploaded_at)
             else:
                 await self._carry_out(job, fate)
         if self.queue.count():
             log.info("queueing %d unfinished tasks again", self.queue.count())
-        self._send_waiting()
+        self._dispatch()
 
-    async def _decoder_died(self, exited: DecoderExited) -> None:
-        if not self.supervisor.is_current(exited):
+    async def _decoder_died(self, slot: DecoderSlot, exited: DecoderExited) -> None:
+        if not slot.supervisor.is_current(exited):
             return  # a decoder that never came up; the restart in progress handles it
-        log.error("the decoder process %s died (exit code %s)", exited.pid, exited.exitcode)
-        for detection in self.queue.detections.values():
-            if not detection.done():
-                detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
-        running = self.queue.running
+        log.error("decoder %d (pid %s) died (exit code %s)", slot.index, exited.pid, exited.exitcode)
+        held = self.queue.held_by(slot.index)
+        detection = self.queue.detections.get(held) if held is not None else None
+        if detection is not None and not detection.done():
+            detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
+        running = self.queue.running_in(slot.index)
         if running is not None:
             # Read again: a cancellation may have changed or deleted it meanwhile.
             job = await self.store.get(running.task_id)
             if job is not None:
-                await self._carry_out(job, fate_after_crash(job))
-            # Only once the store took it: where it did not, this is tried again as it was.
-            self.queue.ended(running.task_id)
-        self.supervisor.restart(lambda: self._work.put_nowait(_Requeue()))
+                await self._retry_or_end(job, fate_after_crash(job))
+        # Only once the store took it: where it did not, this is tried again as it was.
+        self.queue.release(slot.index)
+        slot.supervisor.restart(lambda: self._work.put_nowait(_SlotUp()))
+        self._dispatch()
+
+    async def _retry_or_end(self, job: Job, fate: Fate) -> None:
+        """A crashed decoder's job waits again, in its upload place, for the next free decoder."""
+        if fate.action is Action.REQUEUE:
+            job.status = JobStatus.PENDING
+            await self.store.save(job)
+            self.queue.add(_submission(job), job.uploaded_at)
+        else:
+            await self._carry_out(job, fate)
 
     async def _carry_out(self, job: Job, fate: Fate) -> None:
         """Apply what the supervision rules decided of a job a decoder left behind."""

@@ -54,4 +54,5 @@ def test_metrics_move_after_a_task(client: TestClient, audio: Path) -> None:
     assert after[("whisper_api_audio_processed_seconds_total", ())] == pytest.approx(0.5)
     status_route = (("code", "200"), ("method", "GET"), ("route", "/api/v1/status"))
     assert after[("whisper_api_http_requests_total", status_route)] >= 1
-    assert ("whisper_api_decoder_restarts_total", ()) in after
+    assert after[("whisper_api_decoder_restarts_total", (("decoder", "0"),))] == 0
+    assert after[("whisper_api_decoder_tasks_started_total", (("decoder", "0"),))] == 1

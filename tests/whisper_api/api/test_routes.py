@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.whisper_api.helpers import serving, status_of, submit, submit_decoding, wait_until
+from tests.whisper_api.helpers import finish, serving, status_of, submit, submit_decoding, wait_until
 from whisper_api.settings import Settings
 
 
@@ -20,9 +21,8 @@ def test_upload_poll_and_download(client: TestClient, audio: Path, settings: Set
     assert (second["task_type"], second["language"]) == ("translate", "de")
     assert len(list(settings.upload_dir.iterdir())) == 2
 
-    client.get("/api/v1/decoder_status_refresh")
-    wait_until(lambda: status_of(client, second["task_id"])["status"] == "finished")
-    done = status_of(client, second["task_id"])
+    done = finish(client, second["task_id"])
+    assert status_of(client, first["task_id"])["status"] == "finished"
     assert done["transcript"] == "heard de"
     assert done["processing_duration"] == 0.5
     assert done["position_in_queue"] is None
@@ -116,13 +116,20 @@ def test_routing_errors_are_json(client: TestClient) -> None:
 
 
 def test_decoder_status_counts_the_queue(client: TestClient, audio: Path) -> None:
-    submit_decoding(client, audio)
-    submit(client, audio)
+    first = submit_decoding(client, audio)
+    second = submit(client, audio)
     wait_until(lambda: client.get("/api/v1/decoder_status").json()["tasks_in_queue"] == 1)
     status = client.get("/api/v1/decoder_status").json()
     assert (status["max_model_to_use"], status["currently_busy"]) == ("base", True)
     assert (status["restarting"], status["restarts"]) == (False, 0)
-    assert client.get("/api/v1/decoder_status_refresh").json()["tasks_in_queue"] == 0
+    (decoder,) = status["decoders"]
+    assert (decoder["decoder"], decoder["pid"], decoder["currently_busy"]) == (0, status["pid"], True)
+    assert decoder["task_id"] == first["task_id"]
+    # The decoder finishes the first and takes the second: nothing waits any more.
+    client.get("/api/v1/decoder_status_refresh")
+    wait_until(lambda: status_of(client, second["task_id"])["status"] == "processing")
+    assert client.get("/api/v1/decoder_status").json()["decoders"][0]["task_id"] == second["task_id"]
+    assert client.get("/api/v1/decoder_status").json()["tasks_in_queue"] == 0
 
 
 def test_english_only_model_refuses_other_languages(tmp_path: Path, audio: Path) -> None:
@@ -172,3 +179,21 @@ def test_logs_only_for_authorised_mails(tmp_path: Path) -> None:
     assert info["may_download_logs"] is True and info["authenticated"] is True
     assert open_redirect.headers["location"] == "/"
     assert local_redirect.headers["location"] == "/page"
+
+
+def test_each_decoder_of_a_pool_takes_a_task_and_the_queue_is_the_hosts(
+    tmp_path: Path, audio: Path, settings: Settings
+) -> None:
+    with serving(dataclasses.replace(settings, decoders=2, max_task_queue_size=4)) as client:
+        first, second = submit_decoding(client, audio), submit_decoding(client, audio)
+        third = submit(client, audio)
+        assert third["position_in_queue"] == 0
+        status = client.get("/api/v1/decoder_status").json()
+        assert [decoder["decoder"] for decoder in status["decoders"]] == [0, 1]
+        assert {decoder["task_id"] for decoder in status["decoders"]} == {first["task_id"], second["task_id"]}
+        assert len({decoder["pid"] for decoder in status["decoders"]}) == 2
+        assert status["tasks_in_queue"] == 1 and status["currently_busy"]
+        assert finish(client, third["task_id"])["transcript"] == "heard auto"
+        metrics = client.get("/metrics").text
+    for decoder in ("0", "1"):
+        assert f'whisper_api_decoder_busy{{decoder="{decoder}"}}' in metrics

@@ -94,7 +94,7 @@ def job_in(status: JobStatus, attempts: int, cancel_requested: bool = False) -> 
 
 
 def test_the_job_in_hand_is_retried_once_and_failed_on_a_second_crash() -> None:
-    assert fate_after_crash(job_in(JobStatus.PROCESSING, 1)) == Fate(Action.KEEP)
+    assert fate_after_crash(job_in(JobStatus.PROCESSING, 1)) == Fate(Action.REQUEUE)
     assert fate_after_crash(job_in(JobStatus.PROCESSING, 2)) == Fate(Action.FAIL, CRASHED_TWICE)
     assert fate_after_crash(job_in(JobStatus.PROCESSING, 1, cancel_requested=True)) == Fate(Action.DROP)
 

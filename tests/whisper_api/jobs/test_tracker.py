@@ -1,9 +1,11 @@
-"""The tracker's job transitions and its use of the supervision rules, against the in-memory
-store and a scripted decoder client: no process, no disk but the uploads' files."""
+"""The tracker's job transitions, its pull scheduling over a pool of decoders and its use of the
+supervision rules, against the in-memory store and scripted decoder clients: no process, no
+disk but the uploads' files."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DetectionFailed
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.memory_store import MemoryJobStore
+from whisper_api.jobs.placement import Placement
+from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.supervision import CRASHED_TWICE, INTERRUPTED_TWICE, DecoderSupervisor
 from whisper_api.jobs.tracker import CancelOutcome, TaskTracker
@@ -43,7 +47,7 @@ DEADLINE_S = 20.0
 class Listener:
     changes: list[tuple[str, JobStatus, bool]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
-    decoder_events: list[DecoderEvent] = field(default_factory=list)
+    decoder_events: list[tuple[int, DecoderEvent]] = field(default_factory=list)
 
     def job_changed(self, job: Job, progressed: bool) -> None:
         self.changes.append((job.task_id, job.status, progressed))
@@ -51,17 +55,30 @@ class Listener:
     def job_cancelled(self, task_id: str) -> None:
         self.cancelled.append(task_id)
 
-    def decoder_changed(self, event: DecoderEvent) -> None:
-        self.decoder_events.append(event)
+    def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
+        self.decoder_events.append((slot.index, event))
+
+
+def scripted_pool(queue: JobQueue, count: int, sleep: Callable[[float], Awaitable[None]]) -> DecoderPool:
+    return DecoderPool(
+        [
+            DecoderSlot(
+                Placement(index, None, count),
+                DecoderSupervisor(
+                    ScriptedDecoder(), 5.0, 60.0, functools.partial(queue.busy, index), sleep=sleep
+                ),
+            )
+            for index in range(count)
+        ]
+    )
 
 
 @dataclass
 class Rig:
     tmp_path: Path
     store: MemoryJobStore
-    decoder: ScriptedDecoder
+    pool: DecoderPool
     queue: JobQueue
-    supervisor: DecoderSupervisor
     tracker: TaskTracker
     listener: Listener
     # The backoff delays the supervisor waited, in order (the test's sleep returns at once).
@@ -94,12 +111,25 @@ class Rig:
 
         await self.until(reached, f"{task_id[:4]} becomes {status}")
 
-    def submitted(self) -> list[str]:
-        return [m.task_id for m in self.decoder.sent if isinstance(m, SubmitTask)]
+    @property
+    def decoder(self) -> ScriptedDecoder:
+        return self.decoders[0]
+
+    @property
+    def decoders(self) -> list[ScriptedDecoder]:
+        return [slot.decoder for slot in self.pool.slots]  # type: ignore[misc]
+
+    @property
+    def supervisor(self) -> DecoderSupervisor:
+        return self.pool.slots[0].supervisor
+
+    def submitted(self, decoder: int = 0) -> list[str]:
+        """What the decoder (since its latest start) was handed, in order."""
+        return [m.task_id for m in self.decoders[decoder].sent if isinstance(m, SubmitTask)]
 
 
 def scenario(
-    body: Callable[[Rig], Coroutine[Any, Any, None]], fail_restarts: int = 0
+    body: Callable[[Rig], Coroutine[Any, Any, None]], fail_restarts: int = 0, decoders: int = 1
 ) -> Callable[[Path], None]:
     """A test that runs `body` against a started tracker, and closes it afterwards."""
 
@@ -112,13 +142,13 @@ def scenario(
                 delays.append(delay)
                 await asyncio.sleep(0)
 
-            store, decoder, queue, listener = MemoryJobStore(), ScriptedDecoder(), JobQueue(), Listener()
-            supervisor = DecoderSupervisor(decoder, 5.0, 60.0, queue.has_work, sleep=sleep)
-            tracker = TaskTracker(store, supervisor, queue, listener)
+            store, queue, listener = MemoryJobStore(), JobQueue(), Listener()
+            pool = scripted_pool(queue, decoders, sleep)
+            tracker = TaskTracker(store, pool, queue, listener)
             await tracker.start(tmp_path / "uploads")
-            decoder.fail_starts = fail_restarts
+            pool.slots[0].decoder.fail_starts = fail_restarts  # type: ignore[attr-defined]
             try:
-                await body(Rig(tmp_path, store, decoder, queue, supervisor, tracker, listener, delays))
+                await body(Rig(tmp_path, store, pool, queue, tracker, listener, delays))
             finally:
                 await tracker.close()
 
@@ -135,7 +165,8 @@ def finished(task_id: str, text: str = "hello") -> TaskFinished:
 
 async def _order_and_positions(rig: Rig) -> None:
     a, b, c = await rig.submit("a", "b", "c")
-    assert rig.submitted() == [a.task_id, b.task_id, c.task_id]
+    # The decoder pulls: it holds one job at a time; the rest wait in the front end.
+    assert rig.submitted() == [a.task_id]
     assert [rig.queue.position(job) for job in (a, b, c)] == [0, 1, 2]
     rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
     await rig.status_becomes(a.task_id, JobStatus.PROCESSING)
@@ -152,6 +183,7 @@ async def _order_and_positions(rig: Rig) -> None:
     assert done is not None and done.result is not None and done.result.text == "hello"
     assert (done.used_device, done.duration_s) == ("cpu", 1.5)
     assert not a.audio_path.exists() and rig.queue.progress(a.task_id) is None
+    assert rig.submitted() == [a.task_id, b.task_id]
     assert rig.listener.changes == [
         (a.task_id, JobStatus.PROCESSING, False),
         (a.task_id, JobStatus.PROCESSING, True),
@@ -163,15 +195,22 @@ test_jobs_go_to_the_decoder_in_order_and_positions_follow = scenario(_order_and_
 
 
 async def _cancel_waiting(rig: Rig) -> None:
-    a, b = await rig.submit("a", "b")
-    assert await rig.tracker.cancel(b.task_id) is CancelOutcome.CANCELLED
-    assert CancelTask(b.task_id) in rig.decoder.sent
-    assert await rig.stored(b.task_id) is None and not b.audio_path.exists()
-    assert rig.listener.cancelled == [b.task_id] and rig.queue.ids() == [a.task_id]
-    assert await rig.tracker.cancel(b.task_id) is None
+    a, b, c = await rig.submit("a", "b", "c")
+    # c waits in the front end: the decoder never heard of it.
+    assert await rig.tracker.cancel(c.task_id) is CancelOutcome.CANCELLED
+    assert not any(isinstance(m, CancelTask) for m in rig.decoder.sent)
+    assert await rig.stored(c.task_id) is None and not c.audio_path.exists()
+    assert rig.listener.cancelled == [c.task_id] and rig.queue.ids() == [a.task_id, b.task_id]
+    assert await rig.tracker.cancel(c.task_id) is None
+    # a was handed to the decoder: it is told, and is free for b once it says a is out.
+    assert await rig.tracker.cancel(a.task_id) is CancelOutcome.CANCELLED
+    assert CancelTask(a.task_id) in rig.decoder.sent and rig.submitted() == [a.task_id]
+    rig.decoder.report(TaskCancelled(a.task_id))
+    await rig.until(lambda: _true(rig.submitted() == [a.task_id, b.task_id]), "b is handed over")
+    assert await rig.stored(a.task_id) is None and rig.listener.cancelled == [c.task_id, a.task_id]
 
 
-test_cancelling_a_waiting_job_deletes_it_and_tells_the_decoder = scenario(_cancel_waiting)
+test_cancelling_a_waiting_job_deletes_it_and_tells_the_decoder_that_holds_it = scenario(_cancel_waiting)
 
 
 async def _cancel_decoding(rig: Rig) -> None:
@@ -205,9 +244,10 @@ test_a_result_that_arrives_after_a_cancel_is_discarded = scenario(_cancelled_res
 
 async def _cancel_ended(rig: Rig) -> None:
     a, b = await rig.submit("a", "b")
-    for job in (a, b):
-        rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
+    rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
     rig.decoder.report(finished(a.task_id))
+    await rig.until(lambda: _true(rig.submitted() == [a.task_id, b.task_id]), "b is handed over")
+    rig.decoder.report(TaskStarted(b.task_id, "tiny.en", time.time()))
     rig.decoder.report(TaskFailed(b.task_id, "decoding failed: no audio", time.time()))
     await rig.status_becomes(b.task_id, JobStatus.FAILED)
     failed = await rig.stored(b.task_id)
@@ -225,9 +265,9 @@ async def _crash_once_then_twice(rig: Rig) -> None:
     rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
     await rig.status_becomes(a.task_id, JobStatus.PROCESSING)
     rig.decoder.crash()
-    # A new decoder is sent the queue again, in upload order, the crashed job first.
-    await rig.until(lambda: _true(rig.decoder.starts == 2 and len(rig.submitted()) == 2), "requeue")
-    assert rig.submitted() == [a.task_id, b.task_id] and rig.supervisor.restarts == 1
+    # The crashed job waits again first in line, and the new decoder is handed it.
+    await rig.until(lambda: _true(rig.decoder.starts == 2 and len(rig.submitted()) == 1), "retry")
+    assert rig.submitted() == [a.task_id] and rig.supervisor.restarts == 1
     retried = await rig.stored(a.task_id)
     assert retried is not None and (retried.status, retried.attempts) == (JobStatus.PENDING, 1)
     assert [rig.queue.position(job) for job in (a, b)] == [0, 1]
@@ -237,7 +277,7 @@ async def _crash_once_then_twice(rig: Rig) -> None:
     await rig.status_becomes(a.task_id, JobStatus.FAILED)
     ended = await rig.stored(a.task_id)
     assert ended is not None and ended.error == CRASHED_TWICE
-    await rig.until(lambda: _true(rig.decoder.starts == 3 and rig.submitted() == [b.task_id]), "requeue")
+    await rig.until(lambda: _true(rig.decoder.starts == 3 and rig.submitted() == [b.task_id]), "b next")
 
 
 test_a_crash_retries_the_job_once_and_a_second_one_fails_it = scenario(_crash_once_then_twice)
@@ -261,11 +301,11 @@ async def _requeue_drops_cancelled(rig: Rig) -> None:
     assert await rig.tracker.cancel(a.task_id) is CancelOutcome.CANCELLING
     rig.decoder.crash()
     await rig.status_becomes(a.task_id, None)
-    await rig.until(lambda: _true(rig.submitted() == [b.task_id, c.task_id]), "requeue")
+    await rig.until(lambda: _true(rig.submitted() == [b.task_id]), "b next")
     assert rig.listener.cancelled == [a.task_id] and rig.queue.ids() == [b.task_id, c.task_id]
 
 
-test_a_crash_of_a_cancelled_job_drops_it_and_requeues_the_rest_in_order = scenario(_requeue_drops_cancelled)
+test_a_crash_of_a_cancelled_job_drops_it_and_the_rest_go_on_in_order = scenario(_requeue_drops_cancelled)
 
 
 async def _store_refuses(rig: Rig) -> None:
@@ -287,7 +327,7 @@ test_a_result_the_store_refuses_is_applied_once_it_takes_writes = scenario(_stor
 async def _detection(rig: Rig) -> None:
     asking = asyncio.create_task(rig.tracker.detect_language("d" * 32, "/audio", "wav"))
     await rig.until(lambda: _true(any(isinstance(m, DetectLanguage) for m in rig.decoder.sent)), "asked")
-    assert rig.queue.has_work()
+    assert rig.queue.busy(0)
     rig.decoder.report(LanguageDetected("d" * 32, "de", 0.875))
     assert await asyncio.wait_for(asking, DEADLINE_S) == ("de", 0.875)
     failing = asyncio.create_task(rig.tracker.detect_language("e" * 32, "/audio", "wav"))
@@ -301,10 +341,80 @@ async def _detection(rig: Rig) -> None:
     with pytest.raises(DetectionFailed, match="the decoder crashed"):
         await asyncio.wait_for(crashing, DEADLINE_S)
     assert not rig.queue.detections
-    assert any(isinstance(event, DecoderExited) for event in rig.listener.decoder_events)
+    assert any(isinstance(event, DecoderExited) for _slot, event in rig.listener.decoder_events)
 
 
 test_language_detection_answers_and_fails_with_its_own_error = scenario(_detection)
+
+
+async def _pull(rig: Rig) -> None:
+    long, *short = await rig.submit("a", "b", "c", "d")
+    # Each decoder holds one job; the long one does not hold up the short ones.
+    assert (rig.submitted(0), rig.submitted(1)) == ([long.task_id], [short[0].task_id])
+    rig.decoders[0].report(TaskStarted(long.task_id, "tiny.en", time.time()))
+    for done, job in enumerate(short):
+        handed = functools.partial(lambda task_id: _true(task_id in rig.submitted(1)), job.task_id)
+        await rig.until(handed, "handed to the free decoder")
+        rig.decoders[1].report(TaskStarted(job.task_id, "tiny.en", time.time()))
+        await rig.status_becomes(job.task_id, JobStatus.PROCESSING)
+        # The others keep their order, and their positions count from the front of the queue.
+        later = short[done + 1 :]
+        assert rig.queue.ids() == [job.task_id for job in later]
+        assert [rig.queue.position(job) for job in later] == list(range(len(later)))
+        rig.decoders[1].report(finished(job.task_id))
+        await rig.status_becomes(job.task_id, JobStatus.FINISHED)
+    assert rig.submitted(1) == [job.task_id for job in short] and rig.submitted(0) == [long.task_id]
+    running = await rig.stored(long.task_id)
+    assert running is not None and running.status is JobStatus.PROCESSING
+    started = [(slot, e.task_id) for slot, e in rig.listener.decoder_events if isinstance(e, TaskStarted)]
+    assert started == [(0, long.task_id), *((1, job.task_id) for job in short)]
+
+
+test_free_decoders_pull_jobs_in_arrival_order = scenario(_pull, decoders=2)
+
+
+async def _one_dies(rig: Rig) -> None:
+    a, b, c = await rig.submit("a", "b", "c")
+    for index, job in ((0, a), (1, b)):
+        rig.decoders[index].report(TaskStarted(job.task_id, "tiny.en", time.time()))
+        await rig.status_becomes(job.task_id, JobStatus.PROCESSING)
+    rig.decoders[0].crash()
+    # a waits again before c, for whichever decoder is free first: the restarted one here.
+    await rig.until(lambda: _true(rig.decoders[0].starts == 2 and rig.submitted(0) == [a.task_id]), "retry")
+    assert rig.queue.ids() == [a.task_id, c.task_id] and rig.decoders[1].starts == 1
+    assert [slot.supervisor.restarts for slot in rig.pool.slots] == [1, 0]
+    rig.decoders[1].report(finished(b.task_id))
+    await rig.status_becomes(b.task_id, JobStatus.FINISHED)
+    await rig.until(lambda: _true(rig.submitted(1) == [b.task_id, c.task_id]), "c on the other decoder")
+    rig.decoders[0].report(TaskStarted(a.task_id, "tiny.en", time.time()))
+    await rig.until(lambda: _attempts(rig, a.task_id, 2), "the second attempt")
+    rig.decoders[0].report(finished(a.task_id))
+    await rig.status_becomes(a.task_id, JobStatus.FINISHED)
+
+
+test_a_dead_decoder_restarts_alone_and_its_job_goes_first = scenario(_one_dies, decoders=2)
+
+
+async def _detect_on_free(rig: Rig) -> None:
+    a, b, c = await rig.submit("a", "b", "c")
+    asking = asyncio.create_task(rig.tracker.detect_language("d" * 32, "/audio", "wav"))
+    await rig.until(lambda: _true("d" * 32 in rig.queue.detections), "the detection waits")
+    for index, job in ((0, a), (1, b)):
+        rig.decoders[index].report(TaskStarted(job.task_id, "tiny.en", time.time()))
+    rig.decoders[1].report(finished(b.task_id))
+    # The first decoder to be free answers the detection before c, which waited longer.
+    await rig.until(
+        lambda: _true(any(isinstance(m, DetectLanguage) for m in rig.decoders[1].sent)), "handed over"
+    )
+    assert rig.submitted(1) == [b.task_id] and rig.queue.ids() == [c.task_id]
+    rig.decoders[0].report(finished(a.task_id))
+    await rig.until(lambda: _true(rig.submitted(0) == [a.task_id, c.task_id]), "c on decoder 0")
+    rig.decoders[1].report(LanguageDetected("d" * 32, "de", 0.875))
+    assert await asyncio.wait_for(asking, DEADLINE_S) == ("de", 0.875)
+    assert rig.queue.is_free(1) and not rig.queue.detections
+
+
+test_a_detection_goes_to_a_free_decoder_before_waiting_jobs = scenario(_detect_on_free, decoders=2)
 
 
 def test_unfinished_jobs_from_a_stopped_server_meet_their_fates(tmp_path: Path) -> None:
@@ -321,15 +431,18 @@ def test_unfinished_jobs_from_a_stopped_server_meet_their_fates(tmp_path: Path) 
             job.attempts, job.cancel_requested = attempts, cancelled
             await store.add(job)
         (uploads / "orphan").write_bytes(b"cut off")
-        decoder, queue = ScriptedDecoder(), JobQueue()
-        tracker = TaskTracker(store, DecoderSupervisor(decoder, 5.0, 60.0, queue.has_work), queue, Listener())
+        queue = JobQueue()
+        pool = scripted_pool(queue, 1, asyncio.sleep)
+        tracker = TaskTracker(store, pool, queue, Listener())
         await tracker.start(uploads)
+        decoder: ScriptedDecoder = pool.slots[0].decoder  # type: ignore[assignment]
         try:
             interrupted, retried = await store.get("a" * 32), await store.get("b" * 32)
             assert interrupted is not None and interrupted.error == INTERRUPTED_TWICE
             assert retried is not None and retried.status is JobStatus.PENDING
             assert await store.get("d" * 32) is None and not (uploads / "orphan").exists()
-            assert [m.task_id for m in decoder.sent if isinstance(m, SubmitTask)] == ["b" * 32, "c" * 32]
+            assert [m.task_id for m in decoder.sent if isinstance(m, SubmitTask)] == ["b" * 32]
+            assert queue.ids() == ["b" * 32, "c" * 32]
         finally:
             await tracker.close()
 

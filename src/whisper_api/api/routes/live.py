@@ -42,7 +42,7 @@ async def task_events(request: Request) -> Response:
 async def detect_language(request: Request) -> Response:
     """The language spoken in the first 30 s of the upload, and how sure the model is."""
     state = services(request)
-    ready: DecoderReady | None = state.decoder.ready
+    ready: DecoderReady | None = state.pool.ready
     if ready is not None and ready.english_only:
         raise BadRequest(
             f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "

@@ -34,7 +34,7 @@ async def translations(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    ready: DecoderReady | None = services(request).decoder.ready
+    ready: DecoderReady | None = services(request).pool.ready
     names = [OPENAI_MODEL, *(ready.available_models if ready else ())]
     return JSONResponse(
         {
@@ -91,7 +91,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         return Response(render(transcript, response_format), media_type=FORMATS[response_format])
     if response_format == "text":
         return PlainTextResponse(transcript.text + "\n")
-    ready = services(request).decoder.ready
+    ready = services(request).pool.ready
     names = dict(ready.languages) if ready else {}
     granularities = chosen["granularities"]
     return JSONResponse(

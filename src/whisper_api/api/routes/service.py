@@ -1,7 +1,8 @@
-"""The service's own endpoints: the decoder's state and the version."""
+"""The service's own endpoints: the decoders' state, the model's languages and the version."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -13,42 +14,68 @@ from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
 from whisper_api.jobs.job import iso_time
 from whisper_api.jobs.options import offered_languages, offered_tasks
-from whisper_api.jobs.supervision import DecoderSupervisor
+from whisper_api.jobs.pool import DecoderPool, DecoderSlot
+from whisper_api.jobs.queue import JobQueue
 
 REFRESH_TIMEOUT_S = 10.0
 
 
 async def decoder_status(request: Request) -> Response:
-    return JSONResponse(decoder_status_json(services(request).supervisor))
+    state = services(request)
+    return JSONResponse(decoder_status_json(state.pool, state.queue))
 
 
 async def decoder_status_refresh(request: Request) -> Response:
-    supervisor = services(request).supervisor
-    await supervisor.decoder.refresh_status(REFRESH_TIMEOUT_S)
-    return JSONResponse(decoder_status_json(supervisor))
+    state = services(request)
+    running = [slot.decoder for slot in state.pool.slots if slot.decoder.running]
+    await asyncio.gather(*(decoder.refresh_status(REFRESH_TIMEOUT_S) for decoder in running))
+    return JSONResponse(decoder_status_json(state.pool, state.queue))
 
 
-def decoder_status_json(supervisor: DecoderSupervisor) -> dict[str, Any]:
-    decoder = supervisor.decoder
+def decoder_status_json(pool: DecoderPool, queue: JobQueue) -> dict[str, Any]:
+    """The host's decoders, one by one, under the seed's fields: those describe the first
+    decoder, except that the model counts as loaded and the host as busy when any decoder's is,
+    and the restarts and the queue are the whole host's."""
+    decoders = [_decoder_json(slot, queue) for slot in pool.slots]
+    first = pool.slots[0].decoder
+    received = [slot.decoder.status_received_at for slot in pool.slots if slot.decoder.status_received_at]
+    return {
+        "gpu_mode": decoders[0]["gpu_mode"],
+        "max_model_to_use": decoders[0]["max_model_to_use"],
+        "engine": first.ready.engine if first.ready else None,
+        "last_loaded_model_size": decoders[0]["last_loaded_model_size"],
+        "is_model_loaded": any(decoder["is_model_loaded"] for decoder in decoders),
+        "currently_busy": any(decoder["currently_busy"] for decoder in decoders),
+        "tasks_in_queue": queue.count(),
+        "received_at": iso_time(max(received, default=None)),
+        "pid": first.pid,
+        "restarting": any(slot.supervisor.restarting for slot in pool.slots),
+        "restarts": pool.restarts,
+        "decoders": decoders,
+    }
+
+
+def _decoder_json(slot: DecoderSlot, queue: JobQueue) -> dict[str, Any]:
+    decoder = slot.decoder
     ready, status = decoder.ready, decoder.status
     return {
+        "decoder": slot.index,
+        "pid": decoder.pid,
         "gpu_mode": ready.gpu_mode if ready else None,
+        "cuda_device": slot.placement.cuda_device,
         "max_model_to_use": ready.max_model_to_use if ready else None,
-        "engine": ready.engine if ready else None,
         "last_loaded_model_size": status.last_loaded_model_size if status else None,
         "is_model_loaded": status.is_model_loaded if status else False,
         "currently_busy": status.currently_busy if status else False,
-        "tasks_in_queue": len(status.queued_task_ids) if status else 0,
-        "received_at": iso_time(decoder.status_received_at),
-        "pid": decoder.pid,
-        "restarting": supervisor.restarting,
-        "restarts": supervisor.restarts,
+        "task_id": queue.held_by(slot.index),
+        "restarting": slot.supervisor.restarting,
+        "restarts": slot.supervisor.restarts,
     }
 
 
 async def languages(request: Request) -> Response:
     """What the model can do, for the web page's choices: its languages and tasks."""
-    ready = services(request).decoder.ready
+    ready = services(request).pool.ready
     if ready is None:
         raise ServiceUnavailable(
             "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
