@@ -25,6 +25,7 @@ let
     faster-whisper
     tqdm
     safetensors
+    psycopg
   ];
 in
 python3Packages.buildPythonApplication {

@@ -6,6 +6,7 @@
   whisper-api,
   ffmpeg-headless,
   espeak-ng,
+  postgresql,
   ruff,
   hadolint,
   import-linter,
@@ -31,9 +32,11 @@ mkShell {
         ps.playwright
       ]
     ))
-    # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech.
+    # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech, and the
+    # PostgreSQL server the tests of the shared store start (initdb, pg_ctl).
     ffmpeg-headless
     espeak-ng
+    postgresql
     ruff
     hadolint
     import-linter

@@ -6,10 +6,10 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from decoder.engines import ENGINE_NAMES
+from tests.ports import free_port
+from tests.postgres_cluster import PostgresCluster
 from tests.speech import PARAGRAPHS, speak
 
 SERVER_START_DEADLINE_S = 180.0
@@ -46,17 +48,26 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of the tests' own, for the whole run."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresCluster) -> str:
+    """An empty database of its own for the test."""
+    return postgres.create_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("speech")
     for index, text in enumerate(PARAGRAPHS):
         speak(text, directory / f"paragraph{index}.wav")
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

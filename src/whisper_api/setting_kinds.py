@@ -65,6 +65,15 @@ def text(values: str) -> Kind[str]:
     return Kind(lambda raw: raw, values)
 
 
+def _postgres_url(raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ValueError("a postgresql:// URL")
+    return raw
+
+
+POSTGRES_URL = Kind(_postgres_url, "`postgresql://user:password@host:port/database`")
+
+
 def folder(*, blank: str | None = None) -> Kind[Path]:
     """A path, `~` expanded; `blank` is the folder an empty value names (else it means unset)."""
     return Kind(lambda raw: Path(raw or blank or ".").expanduser(), "folder")

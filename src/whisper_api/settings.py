@@ -25,6 +25,7 @@ from whisper_api.setting_kinds import (
     FLAG,
     KEY_FILE,
     LOG_FORMAT,
+    POSTGRES_URL,
     IPNetwork,
     Kind,
     folder,
@@ -289,7 +290,20 @@ class Settings:
         "DATA_DIR",
         Path("data"),
         folder(),
-        "the job database (`jobs.sqlite3`) and the uploads waiting for the decoder",
+        (
+            "the job database (`jobs.sqlite3`, without `DATABASE_URL`) and the uploads waiting for the "
+            "decoder; hosts sharing one PostgreSQL must share this folder too"
+        ),
+    )
+    database_url: str | None = setting(
+        "DATABASE_URL",
+        None,
+        POSTGRES_URL,
+        (
+            "keep the jobs in this PostgreSQL database instead of the SQLite file, so that several hosts "
+            "can share them (see docs/deployment.md)"
+        ),
+        shown="unset (SQLite in `DATA_DIR`)",
     )
     log_dir: Path = setting(
         "LOG_DIR",

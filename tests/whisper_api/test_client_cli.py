@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer
+from tests.ports import free_port
 from tests.speech import PARAGRAPHS, word_error_rate
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
 

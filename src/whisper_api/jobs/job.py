@@ -3,10 +3,10 @@ interface of the store that keeps them.
 
     JobStore (Protocol)          one small async interface
     ├── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
+    ├── PostgresJobStore         DATABASE_URL, for several hosts (whisper_api.jobs.postgres_store)
     └── MemoryJobStore           in memory, for unit tests (whisper_api.jobs.memory_store)
 
-A store for several hosts (PostgreSQL, say) implements the same protocol. Its errors are
-StoreError and StoreUnavailable (whisper_api.jobs.errors).
+Their errors are StoreError and StoreUnavailable (whisper_api.jobs.errors).
 """
 
 from __future__ import annotations
@@ -90,6 +90,20 @@ class Job:
         return self.status in (JobStatus.FINISHED, JobStatus.FAILED)
 
 
+# A result's lifetime is refreshed on use at most this often (or a tenth of the lifetime, if
+# shorter): a poll of a finished task then costs no write (and no fsync) most of the time.
+REFRESH_GRANULARITY_S = 60.0
+
+
+def refreshed_expiry(job: Job, now: float, keep_results_s: float) -> float | None:
+    """The later expiry that reading an ended job gives it, or None where it keeps its own."""
+    refreshed = now + keep_results_s
+    granularity = min(REFRESH_GRANULARITY_S, keep_results_s / 10)
+    if job.done and job.expires_at is not None and refreshed - job.expires_at >= granularity:
+        return refreshed
+    return None
+
+
 def new_task_id() -> str:
     return uuid.uuid4().hex
 
@@ -102,6 +116,16 @@ def iso_time(timestamp: float | None) -> str | None:
 
 class JobStore(Protocol):
     """Durable job records. Implementations keep the HTTP event loop free of blocking I/O."""
+
+    async def open(self) -> None:
+        """Connect, and bring the schema to this release's version; StoreError if it cannot."""
+
+    async def check(self) -> str | None:
+        """Whether the store takes writes now (None) or why not; run every few seconds."""
+
+    @property
+    def failing(self) -> str | None:
+        """Why the store cannot take writes now (None while it can), for /readyz."""
 
     async def add(self, job: Job) -> None:
         """Record a new job; it is durable when this returns."""

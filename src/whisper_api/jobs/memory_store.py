@@ -66,6 +66,16 @@ class MemoryJobStore:
             await self.remove(job)
         return len(expired)
 
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def check(self) -> str | None:
+        return self.failing
+
+    @property
+    def failing(self) -> str | None:
+        return "the memory store refuses writes" if self.refuse_writes else None
+
     async def close(self) -> None:
         self._jobs.clear()
 

@@ -15,14 +15,14 @@ import logging
 import os
 import socket
 
+from whisper_api.jobs.job import JobStore
 from whisper_api.jobs.pool import DecoderPool
-from whisper_api.jobs.sqlite_store import SQLiteJobStore
 
 log = logging.getLogger(__name__)
 
 
 class Readiness:
-    def __init__(self, pool: DecoderPool, store: SQLiteJobStore, model_needed: bool) -> None:
+    def __init__(self, pool: DecoderPool, store: JobStore, model_needed: bool) -> None:
         self._pool = pool
         self._store = store
         self._model_needed = model_needed

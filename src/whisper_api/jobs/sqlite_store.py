@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from decoder.protocol import DecodeOptions, Transcript
-from whisper_api.jobs.codec import from_plain, to_plain
 from whisper_api.jobs.errors import StoreError, StoreUnavailable, storage_failure
-from whisper_api.jobs.job import Job, JobStatus, delete_file, fsync_path
+from whisper_api.jobs.job import Job, delete_file, fsync_path, refreshed_expiry
+from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -43,13 +40,7 @@ MIGRATIONS = {
     if entry.name.endswith(".sql")
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-COLUMNS = tuple(f.name for f in fields(Job))
-UNFINISHED = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 
-
-# A result's lifetime is refreshed on use at most this often (or a tenth of the lifetime, if
-# shorter): a poll of a finished task then costs no write (and no fsync) most of the time.
-REFRESH_GRANULARITY_S = 60.0
 # Below this much free space in DATA_DIR the store counts as failing, before a write fails.
 MIN_FREE_BYTES = 1024 * 1024
 # SQLite's word for a disk that has no room left.
@@ -130,11 +121,11 @@ class SQLiteJobStore:
     async def add(self, job: Job) -> None:
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-        await self._run(self._write, sql, _row_values(job))
+        await self._run(self._write, sql, row_values(job))
 
     async def save(self, job: Job) -> None:
         assignments = ", ".join(f"{name} = ?" for name in COLUMNS if name != "task_id")
-        values = [value for name, value in zip(COLUMNS, _row_values(job), strict=True) if name != "task_id"]
+        values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
         await self._run(
             self._write, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
         )
@@ -155,16 +146,14 @@ class SQLiteJobStore:
         row = self._connection().execute(query, parameters).fetchone()
         if row is None:
             return None
-        job = _job_from_row(row)
+        job = job_from_row(row)
         now = self._clock()
         if job.expires_at is not None and job.expires_at <= now:
             with contextlib.suppress(StoreUnavailable):
                 self._remove(job)
             return None
-        refreshed = now + self._keep_results_s
-        granularity = min(REFRESH_GRANULARITY_S, self._keep_results_s / 10)
-        stale = job.expires_at is not None and refreshed - job.expires_at >= granularity
-        if job.done and self._refresh_on_use and stale:
+        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
+        if refreshed is not None:
             job.expires_at = refreshed
             # A lost refresh only shortens the result's life: a read never fails for it.
             with contextlib.suppress(StoreUnavailable):
@@ -224,7 +213,7 @@ class SQLiteJobStore:
 
     def _select(self, where: str, parameters: tuple[Any, ...]) -> list[Job]:
         rows = self._connection().execute(f"SELECT * FROM jobs {where}", parameters).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
         """Run one write; a failure the disk causes becomes StoreUnavailable, and sets `failing`."""
@@ -301,23 +290,3 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
     """Run one migration and record its version, all or nothing."""
     log.info("upgrading the job database to schema version %d", version)
     db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version={version};\nCOMMIT;")
-
-
-def _row_values(job: Job) -> tuple[Any, ...]:
-    values: dict[str, Any] = {name: getattr(job, name) for name in COLUMNS}
-    values["audio_path"] = str(job.audio_path)
-    values["status"] = job.status.value
-    values["result"] = None if job.result is None else json.dumps(to_plain(job.result))
-    values["cancel_requested"] = int(job.cancel_requested)
-    values["options"] = json.dumps(to_plain(job.options))
-    return tuple(values[name] for name in COLUMNS)
-
-
-def _job_from_row(row: sqlite3.Row) -> Job:
-    values = {name: row[name] for name in COLUMNS}
-    values["audio_path"] = Path(row["audio_path"])
-    values["status"] = JobStatus(row["status"])
-    values["result"] = None if row["result"] is None else from_plain(Transcript, json.loads(row["result"]))
-    values["cancel_requested"] = bool(row["cancel_requested"])
-    values["options"] = from_plain(DecodeOptions, json.loads(row["options"]))
-    return Job(**values)

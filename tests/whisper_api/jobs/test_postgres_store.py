@@ -1,0 +1,187 @@
+"""The PostgreSQL job store on a real server that the tests start (tests/postgres_cluster.py):
+the same records as the SQLite store, migrations run once by hosts that start together, and a
+server that goes away and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
+from tests.postgres_cluster import PostgresCluster
+from whisper_api.jobs.errors import StoreError, StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
+
+T = TypeVar("T")
+
+WORDS = (Word(0.0, 0.5, " hello", 0.875),)
+HELLO = Transcript(
+    "hello",
+    "en",
+    1.25,
+    (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(scenario())
+
+
+def make_job(tmp_path: Path, letter: str, owner: str = "", uploaded_at: float = 1000.0) -> Job:
+    audio = tmp_path / f"{letter}.wav"
+    audio.write_bytes(b"RIFF")
+    return Job(letter * 32, "transcribe", None, audio, f"{letter}.wav", uploaded_at, owner)
+
+
+async def open_store(url: str, clock: Clock | None = None, refresh: bool = False) -> PostgresJobStore:
+    store = PostgresJobStore(url, keep_results_s=60, refresh_on_use=refresh, clock=clock or Clock())
+    await store.open()
+    return store
+
+
+def test_jobs_come_back_with_every_field(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        store = await open_store(database_url)
+        job = make_job(tmp_path, "a", owner="email:ada@example.org")
+        job.options = DecodeOptions(initial_prompt="Ada", beam_size=3, word_timestamps=True)
+        await store.add(job)
+        job.status, job.result, job.attempts, job.cancel_requested = JobStatus.PROCESSING, HELLO, 1, True
+        await store.save(job)
+        await store.close()
+        reopened = await open_store(database_url)
+        try:
+            assert await reopened.get(job.task_id) == job
+            assert await reopened.get(job.task_id, owner="email:bob@example.org") is None
+            assert await reopened.get("f" * 32) is None
+        finally:
+            await reopened.close()
+
+    run(scenario)
+
+
+def test_unfinished_in_upload_order_pages_newest_first_and_results_expire(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            a, b, c = (make_job(tmp_path, letter, owner="user:ada") for letter in "abc")
+            for job in (a, b, c):
+                await store.add(job)
+            b.status = JobStatus.FINISHED
+            await store.finish(b)
+            assert not b.audio_path.exists()
+            assert [job.task_id for job in await store.unfinished()] == [a.task_id, c.task_id]
+            assert [job.task_id for job in await store.page("user:ada", 2, 0)] == [c.task_id, b.task_id]
+            clock.now += 61
+            assert await store.expire() == 1
+            assert await store.get(b.task_id) is None and await store.get(a.task_id) is not None
+            await store.remove(a)
+            assert await store.get(a.task_id) is None and not a.audio_path.exists()
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_reading_a_result_refreshes_its_lifetime(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock, refresh=True)
+        try:
+            job = make_job(tmp_path, "a")
+            await store.add(job)
+            job.status = JobStatus.FINISHED
+            await store.finish(job)
+            clock.now += 50
+            assert await store.get(job.task_id) is not None
+            clock.now += 50
+            # 100 s after it ended, but read 50 s ago: still there.
+            assert await store.get(job.task_id) is not None
+            clock.now += 61
+            assert await store.get(job.task_id) is None
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_hosts_starting_together_migrate_once(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        stores = [PostgresJobStore(database_url, keep_results_s=60, refresh_on_use=False) for _ in range(4)]
+        await asyncio.gather(*(store.open() for store in stores))
+        for store in stores:
+            await store.close()
+
+    with caplog.at_level(logging.INFO, logger="whisper_api.jobs.postgres_store"):
+        run(scenario)
+    upgrades = [record for record in caplog.records if "upgrading the job database" in record.getMessage()]
+    assert len(upgrades) == SCHEMA_VERSION
+    with psycopg.connect(database_url) as db:
+        versions = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [version for (version,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    run(lambda: _open_and_close(database_url))
+    with psycopg.connect(database_url) as db:
+        db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}; this server knows"):
+        run(lambda: _open_and_close(database_url))
+
+
+def test_an_unreachable_server_is_one_line_at_start(postgres: PostgresCluster) -> None:
+    url = postgres.url("postgres").replace(f":{postgres.port}/", ":1/")
+    with pytest.raises(StoreError, match="cannot reach the job database"):
+        run(lambda: _open_and_close(url))
+
+
+def test_a_server_that_goes_away_fails_calls_until_it_is_back(tmp_path: Path) -> None:
+    # Its own server: stopping the shared one would break the other tests' databases.
+    cluster = PostgresCluster()
+    cluster.start()
+    url = cluster.create_database("outage")
+
+    async def scenario() -> None:
+        store = await open_store(url)
+        try:
+            await store.add(make_job(tmp_path, "a"))
+            cluster.stop()
+            with pytest.raises(StoreUnavailable) as refused:
+                await store.add(make_job(tmp_path, "b"))
+            assert not refused.value.full and store.failing is not None
+            assert await store.check() is not None
+            cluster.start()
+            # The next call connects again by itself.
+            assert await store.check() is None and store.failing is None
+            await store.add(make_job(tmp_path, "b"))
+            assert [job.task_id[0] for job in await store.unfinished()] == ["a", "b"]
+        finally:
+            await store.close()
+
+    try:
+        run(scenario)
+    finally:
+        cluster.remove()
+
+
+async def _open_and_close(url: str) -> None:
+    store = PostgresJobStore(url, keep_results_s=60, refresh_on_use=False)
+    await store.open()
+    await store.close()
