@@ -60,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(settings: Settings, decoder_target: DecoderTarget = run_decoder) -> int:
-    problem = asyncio.run(_store_problem(settings))
-    if problem is not None:
-        # One line for the operator rather than the traceback of a failed lifespan.
-        print(f"whisper-api: {problem}", file=sys.stderr)
-        return 1
     pipeline = LogPipeline(settings)
     pipeline.start()
     try:
+        # Logged: opening the store may upgrade its schema.
+        problem = asyncio.run(_store_problem(settings))
+        if problem is not None:
+            # One line for the operator rather than the traceback of a failed lifespan.
+            print(f"whisper-api: {problem}", file=sys.stderr)
+            return 1
         asyncio.run(_serve(settings, pipeline, decoder_target))
     finally:
         pipeline.stop()

@@ -15,6 +15,8 @@ import functools
 import logging
 import os
 import queue
+import socket
+import uuid
 from dataclasses import dataclass, replace
 
 from decoder.protocol import DecoderConfig
@@ -29,6 +31,7 @@ from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.postgres_store import PostgresJobStore
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.readiness import Readiness
+from whisper_api.jobs.sharing import SharedQueue
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
 from whisper_api.jobs.supervision import DecoderSupervisor
 from whisper_api.jobs.tracker import TaskTracker
@@ -80,7 +83,8 @@ def build_services(
     hub = EventHub()
     webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
     notifier = Notifier(hub, webhooks, metrics, jobs, readiness)
-    tracker = TaskTracker(store, pool, jobs, notifier)
+    shared = SharedQueue(store, jobs, settings.lease_s) if isinstance(store, PostgresJobStore) else None
+    tracker = TaskTracker(store, pool, jobs, notifier, shared)
     admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, jobs.count)
     metrics.watch(jobs, pool)
     return Services(
@@ -102,8 +106,11 @@ def make_store(settings: Settings) -> JobStore:
     keep_results_s = settings.delete_results_after_m * 60
     refresh_on_use = settings.refresh_expiration_time_on_usage
     if settings.database_url:
+        # Unique to this process: a host restarted under the same name must not take its
+        # predecessor's claims for its own before their leases run out.
+        host = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         return PostgresJobStore(
-            settings.database_url, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use
+            settings.database_url, host=host, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use
         )
     return SQLiteJobStore(
         settings.database_path, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use

@@ -305,6 +305,15 @@ class Settings:
         ),
         shown="unset (SQLite in `DATA_DIR`)",
     )
+    lease_s: int = setting(
+        "LEASE_S",
+        30,
+        whole(5),
+        (
+            "with `DATABASE_URL`: seconds a host's claim on a job lasts unless it renews it; the jobs of a "
+            "host that disappears go to another host after this long"
+        ),
+    )
     log_dir: Path = setting(
         "LOG_DIR",
         Path("data"),

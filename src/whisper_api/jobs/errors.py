@@ -10,9 +10,11 @@ layer turns each kind into a status in one place (whisper_api.api.errors).
     │   ├── DecoderUnavailable  the decoder did not start, is gone, or did not answer
     │   └── DetectionFailed     language detection did not give an answer
     └── StoreError              the job store cannot be used (start-up: a corrupt or newer file)
-        └── StoreUnavailable    a write failed now (disk full, read-only, the file gone); try again
+        ├── LeaseLost           another host took over a job this host decoded (PostgreSQL)
+        └── StoreUnavailable    a write failed now (disk full, read-only, the file gone, the
+                                database unreachable); try again
 
-A foreign error (OSError, sqlite3.Error, httpx's) is translated where it is caught, with
+A foreign error (OSError, sqlite3.Error, psycopg's, httpx's) is translated where it is caught, with
 `raise ... from exc`, and its full text goes to the log, never to the client.
 """
 
@@ -67,6 +69,10 @@ class StoreError(JobError):
     """The job store cannot be used; the message is one line for the operator."""
 
     code = "storage_unavailable"
+
+
+class LeaseLost(StoreError):
+    """Another host took over the claim on a job this host decoded: its result is not stored."""
 
 
 class StoreUnavailable(StoreError):

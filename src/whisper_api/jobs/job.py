@@ -36,6 +36,14 @@ def delete_file(path: Path) -> None:
         log.warning("could not delete %s: %s", path.name, exc.strerror)
 
 
+def remove_files_except(directory: Path, keep: set[str]) -> None:
+    """Delete every file in `directory` whose name is not in `keep` (orphaned uploads)."""
+    for path in directory.iterdir():
+        if path.name not in keep:
+            log.info("removing orphaned upload %s", path.name)
+            path.unlink(missing_ok=True)
+
+
 def fsync_path(path: Path) -> None:
     """Flush a file, or a directory's entries, to the disk."""
     descriptor = os.open(path, os.O_RDONLY)
@@ -132,6 +140,9 @@ class JobStore(Protocol):
 
     async def save(self, job: Job) -> None:
         """Write every field of an existing job."""
+
+    async def request_cancel(self, job: Job) -> None:
+        """Mark a decoding job as cancelled (`cancel_requested`), whichever host decodes it."""
 
     async def finish(self, job: Job) -> None:
         """Save a job that just ended: its result starts to age and its audio is deleted."""

@@ -32,6 +32,9 @@ class MemoryJobStore:
         if job.task_id in self._jobs:
             self._jobs[job.task_id] = copy.copy(job)
 
+    async def request_cancel(self, job: Job) -> None:
+        await self.save(job)
+
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
         await self.save(job)

@@ -3,6 +3,8 @@ of a job that ended, the metrics, and readiness (which the decoder's state moves
 
 from __future__ import annotations
 
+from typing import Any
+
 from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskStarted
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.hub import PROGRESS, EventHub
@@ -33,18 +35,24 @@ class Notifier:
         self._readiness = readiness
 
     def job_changed(self, job: Job, progressed: bool) -> None:
-        snapshot = task_json(job, self._queue)
-        self._hub.publish(job.task_id, PROGRESS if progressed else STATUS, snapshot)
-        if progressed:
-            return
-        if job.status is JobStatus.PROCESSING:
-            # Every waiting task moved up one place.
-            for position, task_id in enumerate(self._queue.ids()):
-                self._hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
-        if job.done:
+        snapshot = self._publish(job, progressed)
+        if job.done and not progressed:
             self._metrics.job_ended(job)
             if job.callback_url:
                 self._webhooks.send(job.callback_url, snapshot, task_id=job.task_id)
+
+    def job_seen(self, job: Job, progressed: bool) -> None:
+        """Another host's job: its watchers here hear of it; its host calls back and counts it."""
+        self._publish(job, progressed)
+
+    def _publish(self, job: Job, progressed: bool) -> dict[str, Any]:
+        snapshot = task_json(job, self._queue)
+        self._hub.publish(job.task_id, PROGRESS if progressed else STATUS, snapshot)
+        if job.status is JobStatus.PROCESSING and not progressed:
+            # Every waiting task moved up one place.
+            for position, task_id in enumerate(self._queue.ids()):
+                self._hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
+        return snapshot
 
     def job_cancelled(self, task_id: str) -> None:
         self._hub.publish(task_id, STATUS, {"task_id": task_id, "status": CANCELLED})

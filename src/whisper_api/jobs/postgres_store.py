@@ -7,6 +7,13 @@ API answers 503 with Retry-After, /readyz says why) until the next call connects
 reconnect by themselves. Migrations (sql/postgres/NNNN_*.sql) run in one transaction under an
 advisory lock, so that hosts starting together upgrade the database once. The expiry sweep
 takes another advisory lock, so that one host at a time runs it.
+
+The store is also the hosts' queue (whisper_api.jobs.sharing uses it): a host claims the oldest
+unclaimed pending job (FOR UPDATE SKIP LOCKED, so two hosts never take the same one) with a
+lease that it renews while it decodes. A host that disappears stops renewing, and once its
+leases run out (the database's clock decides) another host claims its jobs. Writes of a job's
+progress are refused (LeaseLost) to a host whose claim another host took over, so a result
+decoded twice is stored once. Hosts tell each other of changes with NOTIFY on one channel.
 """
 
 from __future__ import annotations
@@ -15,15 +22,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
-from whisper_api.jobs.errors import StoreError, StoreUnavailable
-from whisper_api.jobs.job import Job, delete_file, refreshed_expiry
+from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
 from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values
 
 __all__ = ["PostgresJobStore"]
@@ -46,6 +53,11 @@ EXPIRY_LOCK = (_LOCK_SPACE, 2)
 CONNECT_TIMEOUT_S = 5
 # A call that takes longer counts as a lost connection (a network cut that TCP has not noticed).
 CALL_TIMEOUT_S = 30.0
+# The channel the hosts' NOTIFY messages go on.
+CHANNEL = "whisper_api"
+# The database's clock, in epoch seconds: leases never depend on the hosts' clocks agreeing.
+_NOW = "extract(epoch FROM clock_timestamp())"
+_OURS_OR_NOBODYS = "(claimed_by IS NULL OR claimed_by = %s)"
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 
@@ -55,11 +67,14 @@ class PostgresJobStore:
         self,
         url: str,
         *,
+        host: str,
         keep_results_s: float,
         refresh_on_use: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
+        # Who claims jobs, in claimed_by: unique to this server process.
+        self.host = host
         self._keep_results_s = keep_results_s
         self._refresh_on_use = refresh_on_use
         self._clock = clock
@@ -104,9 +119,28 @@ class PostgresJobStore:
         )
 
     async def save(self, job: Job) -> None:
+        """Write the job, unless another host took over its claim (LeaseLost)."""
         assignments = ", ".join(f"{name} = %s" for name in COLUMNS if name != "task_id")
         values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
-        await self._execute(f"UPDATE jobs SET {assignments} WHERE task_id = %s", (*values, job.task_id))
+
+        async def write(db: Connection) -> str | None:
+            async with db.transaction():
+                cursor = await db.execute(
+                    f"UPDATE jobs SET {assignments} WHERE task_id = %s AND {_OURS_OR_NOBODYS}",
+                    (*values, job.task_id, self.host),
+                )
+                if cursor.rowcount:
+                    return None
+                cursor = await db.execute("SELECT claimed_by FROM jobs WHERE task_id = %s", (job.task_id,))
+                row = await cursor.fetchone()
+                return None if row is None else str(row["claimed_by"])
+
+        holder = await self._call(write)
+        if holder is not None:
+            raise LeaseLost(f"host {holder} took over task {job.task_id}")
+
+    async def request_cancel(self, job: Job) -> None:
+        await self._execute("UPDATE jobs SET cancel_requested = TRUE WHERE task_id = %s", (job.task_id,))
 
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
@@ -169,6 +203,68 @@ class PostgresJobStore:
         for job in expired:
             await asyncio.to_thread(delete_file, job.audio_path)
         return len(expired)
+
+    async def claim(self, lease_s: float, holding: Sequence[str] = ()) -> Job | None:
+        """Take the oldest unfinished job that no host holds (or whose host's lease ran out),
+        other than those this host's decoders hold (`holding`), whose leases a database outage
+        may have let lapse."""
+        return next(
+            iter(
+                await self._select(
+                    f"""
+                    UPDATE jobs SET claimed_by = %s, lease_until = {_NOW} + %s
+                    WHERE task_id = (
+                        SELECT task_id FROM jobs
+                        WHERE status = ANY(%s) AND (claimed_by IS NULL OR lease_until < {_NOW})
+                        AND NOT task_id = ANY(%s)
+                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING *
+                    """,
+                    [self.host, lease_s, list(UNFINISHED), list(holding)],
+                )
+            ),
+            None,
+        )
+
+    async def renew(self, task_ids: Sequence[str], lease_s: float) -> None:
+        """Extend this host's leases on the jobs it holds."""
+        await self._execute(
+            f"UPDATE jobs SET lease_until = {_NOW} + %s WHERE claimed_by = %s AND task_id = ANY(%s)",
+            (lease_s, self.host, list(task_ids)),
+        )
+
+    async def release(self, job: Job) -> None:
+        """Give a job this host holds back to the queue, pending, for any host to claim."""
+        job.status = JobStatus.PENDING
+        await self._execute(
+            "UPDATE jobs SET status = %s, claimed_by = NULL, lease_until = NULL "
+            "WHERE task_id = %s AND claimed_by = %s",
+            (job.status.value, job.task_id, self.host),
+        )
+
+    async def waiting(self) -> list[Job]:
+        """Every pending job of every host, in upload order: the shared queue."""
+        return await self._select(
+            "SELECT * FROM jobs WHERE status = %s ORDER BY seq", [JobStatus.PENDING.value]
+        )
+
+    async def notify(self, payload: str) -> None:
+        await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+    async def notifications(self) -> AsyncIterator[str]:
+        """The payloads of every host's NOTIFY, on a connection of their own, for as long as it
+        lasts (StoreUnavailable when it breaks); "" first, once it listens."""
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            ) as db:
+                await db.execute(f"LISTEN {CHANNEL}")
+                yield ""
+                async for notification in db.notifies():
+                    yield notification.payload
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailable(f"the job database is unreachable: {exc}", full=False) from exc
 
     async def check(self) -> str | None:
         """Whether the database answers now (None) or why not."""

@@ -22,6 +22,13 @@ from whisper_api.jobs.progress import Progress
 Work = SubmitTask | DetectLanguage
 
 
+def submission(job: Job) -> SubmitTask:
+    """What a decoder is sent of a job."""
+    return SubmitTask(
+        job.task_id, str(job.audio_path), job.task_type, job.language, job.options, job.audio_format
+    )
+
+
 class JobQueue:
     def __init__(self) -> None:
         # Pending jobs, and their (upload time, task id) keys kept sorted: the queue's order.
@@ -88,6 +95,10 @@ class JobQueue:
 
     def is_free(self, slot: int) -> bool:
         return slot not in self._held
+
+    def held_ids(self) -> list[str]:
+        """Everything the host's decoders hold."""
+        return list(self._held.values())
 
     def held_by(self, slot: int) -> str | None:
         return self._held.get(slot)

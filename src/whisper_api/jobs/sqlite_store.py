@@ -130,6 +130,9 @@ class SQLiteJobStore:
             self._write, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
         )
 
+    async def request_cancel(self, job: Job) -> None:
+        await self.save(job)
+
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
         await self.save(job)

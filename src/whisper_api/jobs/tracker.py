@@ -10,7 +10,9 @@ is dropped, and every step is written so that applying it again does no harm.
 
 Decoders pull (whisper_api.jobs.queue): a decoder is handed the next job, in upload order, only
 once it is free. One that dies is restarted alone; the job it held waits again, first in line,
-for whichever decoder is free next.
+for whichever decoder is free next. With a store that several hosts share, a free decoder's
+next job is claimed from the database instead, and the hosts tell each other what changed
+(whisper_api.jobs.sharing).
 """
 
 from __future__ import annotations
@@ -21,27 +23,27 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
 from decoder.protocol import (
     CancelTask,
     DetectLanguage,
     LanguageDetected,
-    SubmitTask,
     TaskCancelled,
     TaskFailed,
     TaskFinished,
     TaskProgress,
     TaskStarted,
 )
+from whisper_api.jobs.claims import SharedQueueSteps
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
-from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus, JobStore
+from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, LeaseLost, StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus, JobStore, remove_files_except
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
-from whisper_api.jobs.queue import JobQueue
+from whisper_api.jobs.queue import JobQueue, submission
+from whisper_api.jobs.sharing import Kind, News, SharedQueue
 from whisper_api.jobs.supervision import Action, Fate, fate_after_crash, fate_on_requeue
+from whisper_api.jobs.tracking import CancelOutcome, EndWaiters, JobListener
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +52,6 @@ CANCEL_KILL_AFTER_S = 10.0
 # Backoff between tries of work the store could not apply.
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 10.0
-
-
-class CancelOutcome(StrEnum):
-    CANCELLED = "cancelled"  # it was waiting
-    DELETED = "deleted"  # it had ended
-    CANCELLING = "cancelling"  # it is decoding; the decoder stops it within seconds
 
 
 @dataclass
@@ -74,29 +70,34 @@ class _SlotUp:
     """A restarted decoder is up: hand it work."""
 
 
-_Work = DecoderEvent | _Cancel | _Died | _SlotUp | None
+class _Claim:
+    """Free decoders want jobs from the shared queue."""
 
 
-class JobListener(Protocol):
-    """Who hears of the tracker's changes (whisper_api.jobs.notifier); called on the loop thread."""
-
-    def job_changed(self, job: Job, progressed: bool) -> None:
-        """A job started or ended, or (progressed=True) decoded further."""
-
-    def job_cancelled(self, task_id: str) -> None:
-        """A cancelled job is gone: its watchers stop waiting."""
-
-    def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
-        """Every message of a decoder (its status, its model, ...) and its exit."""
+@dataclass(frozen=True)
+class _Heard:
+    news: News
 
 
-class TaskTracker:
-    def __init__(self, store: JobStore, pool: DecoderPool, queue: JobQueue, listener: JobListener) -> None:
+_Work = DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard | None
+
+
+class TaskTracker(SharedQueueSteps):
+    def __init__(
+        self,
+        store: JobStore,
+        pool: DecoderPool,
+        queue: JobQueue,
+        listener: JobListener,
+        shared: SharedQueue | None = None,
+    ) -> None:
         self.store = store
         self.pool = pool
         self.queue = queue
+        self.shared = shared
+        self._claim_queued = False
         self._listener = listener
-        self._end_waiters: dict[str, list[asyncio.Future[Job | None]]] = {}
+        self._waiters = EndWaiters()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
@@ -105,13 +106,20 @@ class TaskTracker:
         """Start the decoders and queue every unfinished job again, in upload order.
 
         Files in `upload_dir` that no unfinished job needs (uploads cut off by a crash, audio
-        of jobs that ended just before one) are deleted first.
+        of jobs that ended just before one) are deleted first. With a shared queue, the other
+        hosts' uploads arrive there too and the leases decide what is unfinished, so neither
+        is done.
         """
-        needed = {job.audio_path.name for job in await self.store.unfinished()}
-        await asyncio.to_thread(_remove_files_except, upload_dir, needed)
+        if self.shared is None:
+            needed = {job.audio_path.name for job in await self.store.unfinished()}
+            await asyncio.to_thread(remove_files_except, upload_dir, needed)
         await self.pool.start(self.on_decoder_event)
-        await self._requeue_unfinished()
+        if self.shared is None:
+            await self._requeue_unfinished()
         self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
+        if self.shared is not None:
+            await self.shared.start(lambda news: self._work.put_nowait(_Heard(news)))
+            self._dispatch()
 
     async def close(self) -> None:
         """Apply all work still queued (the last task's result included), then stop.
@@ -120,6 +128,8 @@ class TaskTracker:
         in the store, and the next start decodes it again."""
         self._closing = True
         await self.pool.close()
+        if self.shared is not None:
+            await self.shared.close()
         if self._consumer is not None:
             self._work.put_nowait(None)
             await self._consumer
@@ -130,6 +140,8 @@ class TaskTracker:
             running = self.queue.record_progress(event, time.monotonic())
             if running is not None:
                 self._listener.job_changed(running, True)
+            if self.shared is not None:
+                self.shared.tell(News(Kind.PROGRESS, event.task_id, event.decoded_s, event.duration_s))
         elif isinstance(event, LanguageDetected):
             self._answer_detection(event.task_id, (event.language, event.probability))
         elif isinstance(event, TaskFailed) and event.task_id in self.queue.detections:
@@ -154,7 +166,9 @@ class TaskTracker:
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
-        self.queue.add(_submission(job), job.uploaded_at)
+        self.queue.add(submission(job), job.uploaded_at)
+        if self.shared is not None:
+            self.shared.tell(News(Kind.QUEUE))
         self._dispatch()
 
     async def cancel(self, task_id: str) -> CancelOutcome | None:
@@ -165,13 +179,7 @@ class TaskTracker:
 
     async def wait_for_end(self, task_id: str) -> Job | None:
         """The job once it has ended (None if it was cancelled or expired first)."""
-        waiter: asyncio.Future[Job | None] = asyncio.get_running_loop().create_future()
-        self._end_waiters.setdefault(task_id, []).append(waiter)
-        job = await self.store.get(task_id)
-        if job is None or job.done:
-            self._end_waiters[task_id].remove(waiter)
-            return job
-        return await waiter
+        return await self._waiters.wait(task_id, self.store)
 
     async def detect_language(self, task_id: str, audio_path: str, audio_format: str) -> tuple[str, float]:
         """Ask the next free decoder, before the jobs waiting, for the language of a file."""
@@ -183,12 +191,19 @@ class TaskTracker:
         finally:
             self.queue.forget_detection(task_id)
 
+    def _free_slots(self) -> list[DecoderSlot]:
+        return [slot for slot in self.pool.slots if slot.takes_work and self.queue.is_free(slot.index)]
+
     def _dispatch(self) -> None:
-        """Hand every free decoder the next piece of work, in order."""
-        for slot in self.pool.slots:
-            if not slot.takes_work or not self.queue.is_free(slot.index):
-                continue
+        """Hand every free decoder the next piece of work, in order (with a shared queue, the
+        detections here, and the jobs once claimed)."""
+        for slot in self._free_slots():
             work = self.queue.next_work()
+            if self.shared is not None and not isinstance(work, DetectLanguage):
+                if not self._claim_queued:
+                    self._claim_queued = True
+                    self._work.put_nowait(_Claim())
+                return
             if work is None:
                 return
             try:
@@ -201,12 +216,16 @@ class TaskTracker:
         while (work := await self._work.get()) is not None:
             try:
                 await self._apply_until_stored(work)
+            except LeaseLost as exc:
+                log.warning("a result is not stored: %s", exc)
             except Exception:
                 log.exception("could not apply %s", type(work).__name__)
                 if isinstance(work, _Cancel) and not work.outcome.done():
                     work.outcome.set_result(None)
 
-    async def _apply_until_stored(self, work: DecoderEvent | _Cancel | _Died | _SlotUp) -> None:
+    async def _apply_until_stored(
+        self, work: DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard
+    ) -> None:
         delay = STORE_RETRY_FIRST_S
         while True:
             try:
@@ -220,11 +239,17 @@ class TaskTracker:
                 await asyncio.sleep(delay)
                 delay = min(STORE_RETRY_MAX_S, delay * 2)
 
-    async def _apply(self, work: DecoderEvent | _Cancel | _Died | _SlotUp) -> None:
+    async def _apply(self, work: DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard) -> None:
         if isinstance(work, _Cancel):
             work.outcome.set_result(await self._cancel(work.task_id))
         elif isinstance(work, _SlotUp):
             self._dispatch()
+        elif isinstance(work, _Claim):
+            self._claim_queued = False
+            await self._claim_for_free_slots()
+        elif isinstance(work, _Heard):
+            await self._heard(work.news)
+
         elif isinstance(work, _Died):
             await self._decoder_died(work.slot, work.exited)
         elif isinstance(work, TaskStarted):
@@ -242,6 +267,7 @@ class TaskTracker:
             await self.store.save(job)
             self.queue.started(job, time.monotonic())
             self._listener.job_changed(job, False)
+            self._tell(News(Kind.JOB, job.task_id))
 
     async def _ended(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
         self.queue.ended(event.task_id)
@@ -268,18 +294,15 @@ class TaskTracker:
     async def _store_end(self, job: Job) -> None:
         await self.store.finish(job)
         self._listener.job_changed(job, False)
-        self._wake_end_waiters(job.task_id, job)
+        self._waiters.wake(job.task_id, job)
+        self._tell(News(Kind.JOB, job.task_id))
 
     async def _drop_cancelled(self, job: Job) -> None:
         await self.store.remove(job)
         log.info("task %s was cancelled while decoding; it is gone", job.task_id)
-        self._wake_end_waiters(job.task_id, None)
+        self._waiters.wake(job.task_id, None)
         self._listener.job_cancelled(job.task_id)
-
-    def _wake_end_waiters(self, task_id: str, job: Job | None) -> None:
-        for waiter in self._end_waiters.pop(task_id, []):
-            if not waiter.done():
-                waiter.set_result(job)
+        self._tell(News(Kind.CANCELLED, job.task_id))
 
     async def _cancel(self, task_id: str) -> CancelOutcome | None:
         job = await self.store.get(task_id)
@@ -287,18 +310,27 @@ class TaskTracker:
             return None
         if job.status is JobStatus.PROCESSING:
             job.cancel_requested = True
-            await self.store.save(job)
-            self._tell_holder(task_id)
-            asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
+            await self.store.request_cancel(job)
+            self._stop_soon(task_id)
+            # Whichever host decodes it stops it.
+            self._tell(News(Kind.CANCEL, task_id))
             return CancelOutcome.CANCELLING
         # Handed to a decoder but not started: it takes it out of its pipe (TaskCancelled).
         self.queue.drop(task_id)
         self._tell_holder(task_id)
         await self.store.remove(job)
-        self._wake_end_waiters(task_id, None)
+        self._waiters.wake(task_id, None)
         if not job.done:
             self._listener.job_cancelled(task_id)
+            self._tell(News(Kind.CANCELLED, task_id))
+            self._tell(News(Kind.QUEUE))
         return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
+
+    def _stop_soon(self, task_id: str) -> None:
+        """Ask the decoder here that holds the task to stop it; force it after a while."""
+        if self.queue.slot_holding(task_id) is not None:
+            self._tell_holder(task_id)
+            asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
 
     def _tell_holder(self, task_id: str) -> None:
         """Send CancelTask to the decoder that holds the task, if one does."""
@@ -306,6 +338,10 @@ class TaskTracker:
         if slot is not None:
             with contextlib.suppress(DecoderUnavailable):
                 self.pool.slots[slot].decoder.send(CancelTask(task_id))
+
+    def _tell(self, news: News) -> None:
+        if self.shared is not None:
+            self.shared.tell(news)
 
     def _stop_by_force(self, task_id: str) -> None:
         """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
@@ -322,7 +358,7 @@ class TaskTracker:
                 job.status = JobStatus.PENDING
                 await self.store.save(job)
             if fate.action in (Action.KEEP, Action.REQUEUE):
-                self.queue.add(_submission(job), job.uploaded_at)
+                self.queue.add(submission(job), job.uploaded_at)
             else:
                 await self._carry_out(job, fate)
         if self.queue.count():
@@ -350,10 +386,12 @@ class TaskTracker:
 
     async def _retry_or_end(self, job: Job, fate: Fate) -> None:
         """A crashed decoder's job waits again, in its upload place, for the next free decoder."""
-        if fate.action is Action.REQUEUE:
+        if fate.action is Action.REQUEUE and self.shared is not None:
+            await self.shared.release(job)
+        elif fate.action is Action.REQUEUE:
             job.status = JobStatus.PENDING
             await self.store.save(job)
-            self.queue.add(_submission(job), job.uploaded_at)
+            self.queue.add(submission(job), job.uploaded_at)
         else:
             await self._carry_out(job, fate)
 
@@ -366,16 +404,3 @@ class TaskTracker:
             job.status, job.error, job.finished_at = JobStatus.FAILED, fate.reason, time.time()
             await self._store_end(job)
             log.error("task %s failed: %s", job.task_id, fate.reason)
-
-
-def _remove_files_except(directory: Path, keep: set[str]) -> None:
-    for path in directory.iterdir():
-        if path.name not in keep:
-            log.info("removing orphaned upload %s", path.name)
-            path.unlink(missing_ok=True)
-
-
-def _submission(job: Job) -> SubmitTask:
-    return SubmitTask(
-        job.task_id, str(job.audio_path), job.task_type, job.language, job.options, job.audio_format
-    )

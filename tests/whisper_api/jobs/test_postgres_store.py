@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
 from tests.postgres_cluster import PostgresCluster
-from whisper_api.jobs.errors import StoreError, StoreUnavailable
+from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
 
@@ -49,7 +50,9 @@ def make_job(tmp_path: Path, letter: str, owner: str = "", uploaded_at: float = 
 
 
 async def open_store(url: str, clock: Clock | None = None, refresh: bool = False) -> PostgresJobStore:
-    store = PostgresJobStore(url, keep_results_s=60, refresh_on_use=refresh, clock=clock or Clock())
+    store = PostgresJobStore(
+        url, host="test-host", keep_results_s=60, refresh_on_use=refresh, clock=clock or Clock()
+    )
     await store.open()
     return store
 
@@ -124,7 +127,10 @@ def test_reading_a_result_refreshes_its_lifetime(tmp_path: Path, database_url: s
 
 def test_hosts_starting_together_migrate_once(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
-        stores = [PostgresJobStore(database_url, keep_results_s=60, refresh_on_use=False) for _ in range(4)]
+        stores = [
+            PostgresJobStore(database_url, host=f"host-{index}", keep_results_s=60, refresh_on_use=False)
+            for index in range(4)
+        ]
         await asyncio.gather(*(store.open() for store in stores))
         for store in stores:
             await store.close()
@@ -181,7 +187,80 @@ def test_a_server_that_goes_away_fails_calls_until_it_is_back(tmp_path: Path) ->
         cluster.remove()
 
 
+def _lapsed(url: str, task_id: str) -> bool:
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT lease_until < extract(epoch FROM clock_timestamp()) FROM jobs WHERE task_id = %s",
+            (task_id,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
 async def _open_and_close(url: str) -> None:
-    store = PostgresJobStore(url, keep_results_s=60, refresh_on_use=False)
+    store = PostgresJobStore(url, host="test-host", keep_results_s=60, refresh_on_use=False)
     await store.open()
     await store.close()
+
+
+def test_hosts_claim_each_job_once_and_a_lapsed_lease_passes_it_on(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        a, b = (
+            PostgresJobStore(database_url, host=name, keep_results_s=60, refresh_on_use=False)
+            for name in "ab"
+        )
+        await a.open()
+        await b.open()
+        try:
+            jobs = [make_job(tmp_path, letter, uploaded_at=float(n)) for n, letter in enumerate("xyz")]
+            for job in jobs:
+                await a.add(job)
+            first, second = await a.claim(60), await b.claim(60)
+            assert (first and first.task_id, second and second.task_id) == (jobs[0].task_id, jobs[1].task_id)
+            assert [job.task_id for job in await b.waiting()] == [job.task_id for job in jobs]
+            # b may not write a's job; a may.
+            with pytest.raises(LeaseLost, match="host a took over"):
+                await b.save(jobs[0])
+            jobs[0].attempts = 1
+            await a.save(jobs[0])
+            # a gives its job back: b gets it before z, which came later.
+            await a.release(jobs[0])
+            again = await b.claim(60)
+            assert again is not None and again.task_id == jobs[0].task_id
+            # A lease that is not renewed runs out, and another host claims the job.
+            third = await a.claim(0.2)
+            assert third is not None and third.task_id == jobs[2].task_id
+            deadline = time.monotonic() + 30
+            while not _lapsed(database_url, jobs[2].task_id):
+                assert time.monotonic() < deadline, "the lease never ran out"
+                await asyncio.sleep(0.05)
+            # Not to the host whose decoder still holds it (its renewal failed, say)...
+            assert await a.claim(60, holding=[jobs[2].task_id]) is None
+            # ...but to any other.
+            taken = await b.claim(60)
+            assert taken is not None and taken.task_id == jobs[2].task_id and await a.claim(60) is None
+            # A renewed lease holds.
+            await b.renew([jobs[2].task_id], 60)
+            assert await a.claim(60) is None
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario)
+
+
+def test_hosts_hear_each_others_notifications(database_url: str) -> None:
+    async def scenario() -> list[str]:
+        store = await open_store(database_url)
+        heard: list[str] = []
+        try:
+            async for payload in store.notifications():
+                heard.append(payload)
+                if payload == "":
+                    await store.notify("hello")
+                else:
+                    break
+        finally:
+            await store.close()
+        return heard
+
+    assert run(scenario) == ["", "hello"]

@@ -37,7 +37,8 @@ from whisper_api.jobs.placement import Placement
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.supervision import CRASHED_TWICE, INTERRUPTED_TWICE, DecoderSupervisor
-from whisper_api.jobs.tracker import CancelOutcome, TaskTracker
+from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.tracking import CancelOutcome
 
 # A sanity bound for in-process steps, which take microseconds; generous for a busy machine.
 DEADLINE_S = 20.0
@@ -57,6 +58,9 @@ class Listener:
 
     def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
         self.decoder_events.append((slot.index, event))
+
+    def job_seen(self, job: Job, progressed: bool) -> None:
+        raise AssertionError("a tracker without a shared queue hears of no other host's jobs")
 
 
 def scripted_pool(queue: JobQueue, count: int, sleep: Callable[[float], Awaitable[None]]) -> DecoderPool:

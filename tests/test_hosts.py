@@ -1,0 +1,219 @@
+"""Several hosts on one PostgreSQL and one DATA_DIR, each a real server with its decoder and
+model: one queue, any host answers for any task, a host killed mid-decode loses nothing, a
+database outage is 503s and then nothing lost, and hosts starting together migrate once."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
+from tests.postgres_cluster import PostgresCluster
+from tests.speech import PARAGRAPHS, speak, word_error_rate
+from tests.test_durability import upload, wait_for_status
+from whisper_api.jobs.postgres_store import SCHEMA_VERSION
+
+pytestmark = pytest.mark.slow
+
+# Short leases, so that a dead host's job moves on soon; the rule is the same at 30 s.
+LEASE_S = 6
+# How late a surviving host may notice a lapsed lease: it looks at the queue every third of a
+# lease, and a busy machine may be a few seconds late.
+NOTICE_SLACK_S = LEASE_S / 3 + 15
+DECODING = re.compile(r"\] decoding task ([0-9a-f]{8})")
+
+
+def start_host(
+    home: Path, model_dir: Path, database_url: str, data_dir: Path, **settings: str
+) -> RunningServer:
+    return start_server(
+        home,
+        model_dir,
+        DATABASE_URL=database_url,
+        DATA_DIR=str(data_dir),
+        LEASE_S=str(LEASE_S),
+        DECODERS="1",
+        CPU_THREADS="1",
+        ENGINE="faster-whisper",
+        **settings,
+    )
+
+
+def decoded_on(hosts: list[RunningServer], tasks: list[str]) -> Counter[str]:
+    """How often each task began decoding, over every host's log."""
+    by_prefix = {task[:8]: task for task in tasks}
+    found = (m[1] for host in hosts for m in DECODING.finditer(host.log_file.read_text()))
+    return Counter(by_prefix[prefix] for prefix in found if prefix in by_prefix)
+
+
+def events_of(client: httpx.Client, task_id: str) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = []
+    name = ""
+    with client.stream("GET", f"/api/v1/tasks/{task_id}/events", timeout=STEP_DEADLINE_S) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events
+
+
+def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
+) -> None:
+    data = tmp_path / "shared-data"
+    hosts = [start_host(tmp_path / name, model_dir, database_url, data) for name in ("a", "b")]
+    clients = [host.client() for host in hosts]
+    try:
+        # Two paragraphs uploaded to each host, alternately.
+        tasks = [upload(clients[i % 2], speech_dir / f"paragraph{i}.wav") for i in range(len(PARAGRAPHS))]
+        watched = events_of(clients[1], tasks[0])
+        results = [wait_for_task(clients[(i + 1) % 2], task) for i, task in enumerate(tasks)]
+        for text, result in zip(PARAGRAPHS, results, strict=True):
+            assert result["status"] == "finished", result
+            assert word_error_rate(text, result["transcript"]) <= 0.10
+        # Every host answers for every task: status, result and SRT.
+        for client in clients:
+            listed = {
+                task["task_id"] for task in client.get("/api/v1/tasks", params={"limit": 50}).json()["tasks"]
+            }
+            assert set(tasks) <= listed
+            for task, result in zip(tasks, results, strict=True):
+                assert (
+                    client.get("/api/v1/status", params={"task_id": task}).json()["transcript"]
+                    == result["transcript"]
+                )
+                assert client.get("/api/v1/srt", params={"task_id": task}).text.startswith("1\n00:00:")
+        # Host b's watchers followed a task uploaded to and maybe decoded by host a to its end.
+        statuses = [data["status"] for name, data in watched if name == "status"]
+        assert statuses[-1] == "finished" and watched[-1][1]["transcript"] == results[0]["transcript"]
+        # Each task was decoded exactly once, by one of the hosts.
+        assert decoded_on(hosts, tasks) == Counter(tasks)
+
+        # A task decoding on one host is cancelled through the other.
+        long_task = upload(clients[0], speak(" ".join(PARAGRAPHS), tmp_path / "long.wav"))
+        wait_for_status(clients[0], long_task, "processing")
+        holder = next(i for i, client in enumerate(clients) if _holds(client, long_task))
+        other = clients[1 - holder]
+        cancelled = other.delete(f"/api/v1/tasks/{long_task}")
+        assert (cancelled.status_code, cancelled.json()["status"]) == (202, "cancelling")
+        deadline = time.monotonic() + STEP_DEADLINE_S
+        while other.get(f"/api/v1/tasks/{long_task}").status_code != 404:
+            assert time.monotonic() < deadline, "the cancelled task was never removed"
+            time.sleep(0.2)
+        while _holds(clients[holder], long_task):
+            assert time.monotonic() < deadline, "the holder's decoder never let the task go"
+            time.sleep(0.2)
+    finally:
+        for client in clients:
+            client.close()
+        for host in hosts:
+            host.stop()
+
+
+def test_a_host_killed_mid_decode_hands_its_task_to_another(
+    tmp_path: Path, model_dir: Path, database_url: str
+) -> None:
+    data = tmp_path / "shared-data"
+    long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
+    doomed = start_host(tmp_path / "a", model_dir, database_url, data)
+    with doomed.client() as client:
+        task = upload(client, long_audio)
+        wait_for_status(client, task, "processing")
+    survivor = start_host(tmp_path / "b", model_dir, database_url, data)
+    doomed.kill_all()
+    killed_at = time.time()
+    try:
+        with survivor.client() as client:
+            result = wait_for_task(client, task)
+            # The dead host's claim was the one in the database: a cancel on the survivor would
+            # have had no decoder to stop, so the survivor must have claimed it itself.
+            assert decoded_on([survivor], [task]) == Counter({task: 1})
+    finally:
+        survivor.stop()
+    assert result["status"] == "finished", result
+    assert word_error_rate(" ".join(PARAGRAPHS), result["transcript"]) <= 0.10
+    taken_over_after = _seconds(result["time_processing_started"]) - killed_at
+    assert taken_over_after <= LEASE_S + NOTICE_SLACK_S, taken_over_after
+    assert decoded_on([doomed, survivor], [task]) == Counter({task: 2})
+
+
+def test_a_database_outage_is_503_and_then_nothing_is_lost(
+    tmp_path: Path, model_dir: Path, speech_dir: Path
+) -> None:
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        url = cluster.create_database("outage")
+        host = start_host(tmp_path / "a", model_dir, url, tmp_path / "data")
+        try:
+            with host.client() as client:
+                before = [upload(client, speech_dir / f"paragraph{i}.wav") for i in range(2)]
+                wait_for_status(client, before[0], "processing")
+                cluster.stop()
+                with (speech_dir / "paragraph2.wav").open("rb") as audio:
+                    refused = client.post("/api/v1/transcribe", files={"file": ("p.wav", audio)})
+                assert refused.status_code == 503, refused.text
+                assert (
+                    refused.headers["retry-after"]
+                    and refused.json()["error"]["code"] == "storage_unavailable"
+                )
+                assert client.get("/readyz").status_code == 503
+                cluster.start()
+                after = _upload_when_back(client, speech_dir / "paragraph2.wav")
+                results = [wait_for_task(client, task) for task in [*before, after]]
+        finally:
+            host.stop()
+    finally:
+        cluster.remove()
+    for text, result in zip(PARAGRAPHS, results, strict=False):
+        assert result["status"] == "finished", result
+        assert word_error_rate(text, result["transcript"]) <= 0.10
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+def test_hosts_starting_together_migrate_once(tmp_path: Path, model_dir: Path, database_url: str) -> None:
+    data = tmp_path / "shared-data"
+    with concurrent.futures.ThreadPoolExecutor(2) as starting:
+        hosts = list(
+            starting.map(lambda name: start_host(tmp_path / name, model_dir, database_url, data), "ab")
+        )
+    for host in hosts:
+        host.stop()
+    upgrades = sum(host.log_file.read_text().count("upgrading the job database") for host in hosts)
+    assert upgrades == SCHEMA_VERSION
+    with psycopg.connect(database_url) as db:
+        versions = [version for (version,) in db.execute("SELECT version FROM schema_migrations").fetchall()]
+    assert sorted(versions) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _holds(client: httpx.Client, task_id: str) -> bool:
+    decoders = client.get("/api/v1/decoder_status").json()["decoders"]
+    return any(decoder["task_id"] == task_id for decoder in decoders)
+
+
+def _upload_when_back(client: httpx.Client, path: Path) -> str:
+    """Upload once the host takes uploads again (its next call to the database reconnects)."""
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    while True:
+        with path.open("rb") as audio:
+            response = client.post("/api/v1/transcribe", files={"file": (path.name, audio)})
+        if response.status_code == 200:
+            return str(response.json()["task_id"])
+        assert response.status_code == 503 and time.monotonic() < deadline, response.text
+        time.sleep(0.5)
+
+
+def _seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
