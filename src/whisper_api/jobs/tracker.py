@@ -66,6 +66,13 @@ class _Died:
     exited: DecoderExited
 
 
+@dataclass(frozen=True)
+class _Retry:
+    """The job a dead decoder held meets its fate."""
+
+    task_id: str
+
+
 class _SlotUp:
     """A restarted decoder is up: hand it work."""
 
@@ -79,7 +86,8 @@ class _Heard:
     news: News
 
 
-_Work = DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard | None
+_Step = DecoderEvent | _Cancel | _Died | _Retry | _SlotUp | _Claim | _Heard
+_Work = _Step | None
 
 
 class TaskTracker(SharedQueueSteps):
@@ -223,9 +231,7 @@ class TaskTracker(SharedQueueSteps):
                 if isinstance(work, _Cancel) and not work.outcome.done():
                     work.outcome.set_result(None)
 
-    async def _apply_until_stored(
-        self, work: DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard
-    ) -> None:
+    async def _apply_until_stored(self, work: _Step) -> None:
         delay = STORE_RETRY_FIRST_S
         while True:
             try:
@@ -239,7 +245,7 @@ class TaskTracker(SharedQueueSteps):
                 await asyncio.sleep(delay)
                 delay = min(STORE_RETRY_MAX_S, delay * 2)
 
-    async def _apply(self, work: DecoderEvent | _Cancel | _Died | _SlotUp | _Claim | _Heard) -> None:
+    async def _apply(self, work: _Step) -> None:
         if isinstance(work, _Cancel):
             work.outcome.set_result(await self._cancel(work.task_id))
         elif isinstance(work, _SlotUp):
@@ -252,6 +258,8 @@ class TaskTracker(SharedQueueSteps):
 
         elif isinstance(work, _Died):
             await self._decoder_died(work.slot, work.exited)
+        elif isinstance(work, _Retry):
+            await self._retry_or_end(work.task_id)
         elif isinstance(work, TaskStarted):
             await self._started(work)
         elif isinstance(work, TaskFinished | TaskFailed | TaskCancelled):
@@ -374,18 +382,21 @@ class TaskTracker(SharedQueueSteps):
         if detection is not None and not detection.done():
             detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
         running = self.queue.running_in(slot.index)
-        if running is not None:
-            # Read again: a cancellation may have changed or deleted it meanwhile.
-            job = await self.store.get(running.task_id)
-            if job is not None:
-                await self._retry_or_end(job, fate_after_crash(job))
-        # Only once the store took it: where it did not, this is tried again as it was.
+        # The decoder comes back whatever the store does; its job's fate waits for the store.
         self.queue.release(slot.index)
         slot.supervisor.restart(lambda: self._work.put_nowait(_SlotUp()))
+        if running is not None:
+            await self._apply_until_stored(_Retry(running.task_id))
         self._dispatch()
 
-    async def _retry_or_end(self, job: Job, fate: Fate) -> None:
-        """A crashed decoder's job waits again, in its upload place, for the next free decoder."""
+    async def _retry_or_end(self, task_id: str) -> None:
+        """A crashed decoder's job waits again, in its upload place, for the next free decoder,
+        unless the supervision rules say otherwise."""
+        # Read again: a cancellation may have changed or deleted it meanwhile.
+        job = await self.store.get(task_id)
+        if job is None:
+            return
+        fate = fate_after_crash(job)
         if fate.action is Action.REQUEUE and self.shared is not None:
             await self.shared.release(job)
         elif fate.action is Action.REQUEUE:

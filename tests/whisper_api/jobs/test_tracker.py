@@ -328,6 +328,23 @@ async def _store_refuses(rig: Rig) -> None:
 test_a_result_the_store_refuses_is_applied_once_it_takes_writes = scenario(_store_refuses)
 
 
+async def _crash_while_store_refuses(rig: Rig) -> None:
+    (a,) = await rig.submit("a")
+    rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
+    await rig.status_becomes(a.task_id, JobStatus.PROCESSING)
+    rig.store.refuse_writes = True
+    rig.decoder.crash()
+    # The decoder comes back at once; the job's requeue waits for the store.
+    await rig.until(lambda: _true(rig.decoder.starts == 2 and rig.decoder.running), "a new decoder")
+    still = await rig.stored(a.task_id)
+    assert still is not None and still.status is JobStatus.PROCESSING and rig.submitted() == []
+    rig.store.refuse_writes = False
+    await rig.until(lambda: _true(rig.submitted() == [a.task_id]), "the retry")
+
+
+test_a_decoder_dying_while_the_store_refuses_comes_back_at_once = scenario(_crash_while_store_refuses)
+
+
 async def _detection(rig: Rig) -> None:
     asking = asyncio.create_task(rig.tracker.detect_language("d" * 32, "/audio", "wav"))
     await rig.until(lambda: _true(any(isinstance(m, DetectLanguage) for m in rig.decoder.sent)), "asked")
