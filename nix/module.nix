@@ -53,6 +53,8 @@ let
       SHUTDOWN_GRACE_S = toString cfg.shutdownGraceS;
       DATA_DIR = cfg.dataDir;
       MODEL_DIR = cfg.modelDir;
+      DECODERS = toString cfg.decoders;
+      LEASE_S = toString cfg.leaseS;
       LOG_DIR = "/var/log/whisper-api";
       # The server reads "none" as "no proxy is trusted"; an empty value would mean its default.
       TRUSTED_PROXIES = if cfg.trustedProxies == [ ] then "none" else commaList cfg.trustedProxies;
@@ -61,6 +63,7 @@ let
       CALLBACK_ALLOWED_HOSTS = commaList cfg.callbackAllowedHosts;
     }
     // lib.optionalAttrs (cfg.maxModel != null) { MAX_MODEL = cfg.maxModel; }
+    // lib.optionalAttrs (cfg.databaseUrl != null) { DATABASE_URL = cfg.databaseUrl; }
     // lib.optionalAttrs (cfg.unloadModelAfterS != null) {
       UNLOAD_MODEL_AFTER_S = toString cfg.unloadModelAfterS;
     }
@@ -201,6 +204,37 @@ in
       '';
     };
 
+    decoders = mkOption {
+      type = types.ints.unsigned;
+      default = 0;
+      example = 2;
+      description = ''
+        Decoder processes on this host (`DECODERS`); 0 runs one per visible CUDA GPU (each sees
+        only its own), and one on a host without.
+      '';
+    };
+
+    databaseUrl = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "postgresql:///whisper?host=/run/postgresql";
+      description = ''
+        Keep the jobs in this PostgreSQL database instead of the SQLite file (`DATABASE_URL`), so
+        that several hosts share one queue; they must then share `dataDir` too (docs/deployment.md,
+        "Scaling out"). It ends up in the Nix store: a URL with a password belongs in
+        `environmentFile`.
+      '';
+    };
+
+    leaseS = mkOption {
+      type = types.ints.positive;
+      default = 30;
+      description = ''
+        With `databaseUrl`: seconds a host's claim on a job lasts unless renewed; the jobs of a
+        host that disappears go to another after this long (`LEASE_S`).
+      '';
+    };
+
     modelDir = mkOption {
       type = types.str;
       default = "${cfg.dataDir}/models";
@@ -292,6 +326,10 @@ in
 
   config = lib.mkIf cfg.enable {
     assertions = [
+      {
+        assertion = cfg.leaseS >= 5;
+        message = "services.whisper-api.leaseS must be at least 5 seconds.";
+      }
       {
         assertion = lib.hasPrefix "/var/lib/" cfg.dataDir;
         message = "services.whisper-api.dataDir must be under /var/lib/ (it is the unit's StateDirectory).";

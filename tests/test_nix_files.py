@@ -47,6 +47,9 @@ OPTION_VARIABLES = {
     "shutdownGraceS": "SHUTDOWN_GRACE_S",
     "dataDir": "DATA_DIR",
     "modelDir": "MODEL_DIR",
+    "decoders": "DECODERS",
+    "databaseUrl": "DATABASE_URL",
+    "leaseS": "LEASE_S",
     "apiKeysFile": "API_KEYS_FILE",
     "trustedProxies": "TRUSTED_PROXIES",
     "logPrivacyMode": "LOG_PRIVACY_MODE",
@@ -211,7 +214,8 @@ def test_every_variable_the_module_sets_is_a_server_setting(nix_instantiate: str
     known = server_variables()
     assert {"PORT", "MAX_UPLOAD_MB", "TRUSTED_PROXIES", "API_KEYS_FILE"} <= known  # the regex works
     everything = evaluate_module(
-        nix_instantiate, {"maxModel": "small", "unloadModelAfterS": 5, "apiKeysFile": "/k"}
+        nix_instantiate,
+        {"maxModel": "small", "unloadModelAfterS": 5, "apiKeysFile": "/k", "databaseUrl": "postgresql:///w"},
     )
     rendered = set(service(everything)["environment"])
     assert set(OPTION_VARIABLES.values()) <= rendered
@@ -231,7 +235,7 @@ def test_the_module_defaults_are_the_server_defaults(nix_instantiate: str) -> No
     result = evaluate_module(nix_instantiate)
     environment = service(result)["environment"]
     assert "MAX_MODEL" not in environment and "UNLOAD_MODEL_AFTER_S" not in environment
-    assert "API_KEYS_FILE" not in environment
+    assert "API_KEYS_FILE" not in environment and "DATABASE_URL" not in environment
     from_module = Settings.from_environ(environment)
     defaults = Settings()
     # The paths are the unit's own: state, cache and logs directories. The GPU is used when the
@@ -260,6 +264,9 @@ def test_every_option_reaches_the_server_settings(nix_instantiate: str, tmp_path
         "shutdownGraceS": 12,
         "dataDir": "/var/lib/asr",
         "modelDir": "/srv/whisper-models",
+        "decoders": 4,
+        "databaseUrl": "postgresql:///whisper?host=/run/postgresql",
+        "leaseS": 20,
         "apiKeysFile": "/run/secrets/whisper-api-keys",
         "trustedProxies": ["10.0.0.0/8", "::1"],
         "logPrivacyMode": False,
@@ -289,6 +296,8 @@ def test_every_option_reaches_the_server_settings(nix_instantiate: str, tmp_path
     assert settings.shutdown_grace_s == 12
     assert settings.data_dir == Path("/var/lib/asr")
     assert settings.model_dir == Path("/srv/whisper-models")
+    assert (settings.decoders, settings.lease_s) == (4, 20)
+    assert settings.database_url == "postgresql:///whisper?host=/run/postgresql"
     assert settings.accepted_keys == frozenset({"key-one", "key-two"})
     assert [str(network) for network in settings.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     assert settings.log_privacy_mode is False
