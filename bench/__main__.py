@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import start_server
 from tests.speech import PARAGRAPHS
 
-from bench import inprocess, service
+from bench import inprocess, scaling, service
 from bench.corpus import Recordings, duration_s, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -30,6 +30,9 @@ class Plan:
     latency_window_s: float = 4.0
     # Timings of one task in process and through the API, taken in turns.
     overhead_pairs: int = 5
+    # Scaling out: short tasks queued per layout, and status reads per store.
+    scaling_tasks: int = 50
+    status_reads: int = 200
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
     long_clip: bool = True
@@ -45,6 +48,8 @@ QUICK = Plan(
     latency_window_s=1.0,
     long_clip=False,
     overhead_pairs=2,
+    scaling_tasks=4,
+    status_reads=20,
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -146,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             upload = service.upload_memory(server, plan.upload_mib)
         finally:
             server.stop()
+        print(f"scaling out: {plan.scaling_tasks} tasks per layout", flush=True)
+        scaled = scaling.measure(
+            work / "scaling", model_dir, recordings.short, plan.scaling_tasks, plan.status_reads
+        )
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=len(recordings.paragraphs) if plan.long_clip else len(PARAGRAPHS),
@@ -156,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             services=services,
             front_end=front_end,
             upload=upload,
+            scaling=scaling.section(scaled),
             seconds=time.monotonic() - started,
         )
     report = render(results)

@@ -58,6 +58,8 @@ class Results:
     services: list[EngineService]
     front_end: FrontEndMemory
     upload: UploadMemory
+    # The "Scaling out" section (bench.scaling), rendered.
+    scaling: list[str]
     seconds: float
 
 
@@ -392,6 +394,7 @@ def render(results: Results) -> str:
                 ),
             ],
         ),
+        *results.scaling,
         READING_THE_NUMBERS,
     ]
     return "\n".join(lines)

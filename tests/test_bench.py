@@ -25,8 +25,21 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = output.read_text()
-    for heading in ("# Benchmarks", "## Targets", "## Engines", "## The server", "## Memory"):
+    for heading in (
+        "# Benchmarks",
+        "## Targets",
+        "## Engines",
+        "## The server",
+        "## Scaling out",
+        "## Memory",
+    ):
         assert heading in report
+    # Every layout of the scaling table decoded its tasks, and both stores were read.
+    layouts = re.findall(
+        r"^\| \d (decoders?|hosts?) [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M
+    )
+    assert len(layouts) == 4
+    assert re.search(r"^\| PostgreSQL \| 20 \| [\d.]+ \| [\d.]+ \|$", report, re.M)
     # Every engine configuration got a row with a time, an RTF and a word error rate.
     engine_rows = re.findall(
         r"^\| (openai|faster)-whisper, [^|]+ \| \d \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|", report, re.M
