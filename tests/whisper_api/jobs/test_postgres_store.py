@@ -7,20 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
 from tests.postgres_cluster import PostgresCluster
+from tests.whisper_api.jobs.store_helpers import Clock, make_job, run
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
-
-T = TypeVar("T")
 
 WORDS = (Word(0.0, 0.5, " hello", 0.875),)
 HELLO = Transcript(
@@ -29,24 +26,6 @@ HELLO = Transcript(
     1.25,
     (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    return asyncio.run(scenario())
-
-
-def make_job(tmp_path: Path, letter: str, owner: str = "", uploaded_at: float = 1000.0) -> Job:
-    audio = tmp_path / f"{letter}.wav"
-    audio.write_bytes(b"RIFF")
-    return Job(letter * 32, "transcribe", None, audio, f"{letter}.wav", uploaded_at, owner)
 
 
 async def open_store(url: str, clock: Clock | None = None, refresh: bool = False) -> PostgresJobStore:

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
+from tests.whisper_api.jobs.store_helpers import Clock, make_job, run
 from whisper_api.jobs.errors import StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
 
-T = TypeVar("T")
-
 HELLO = Transcript("hello", "en", 1.25, (Segment(0.0, 1.25, "hello"),))
 # A database as the schema-3 release wrote it (tests/whisper_api/data/jobs_schema_3.sql says how).
 SCHEMA_3 = Path(__file__).parent / "data" / "jobs_schema_3.sql"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    return asyncio.run(scenario())
-
-
-def make_job(tmp_path: Path, letter: str, owner: str = "") -> Job:
-    audio = tmp_path / f"{letter}.wav"
-    audio.write_bytes(b"RIFF")
-    return Job(letter * 32, "transcribe", None, audio, f"{letter}.wav", 1000.0, owner)
 
 
 async def open_store(tmp_path: Path, clock: Clock, refresh: bool = False) -> SQLiteJobStore:
