@@ -243,6 +243,15 @@ class PostgresJobStore:
             (job.status.value, job.task_id, self.host),
         )
 
+    async def let_go(self) -> None:
+        """Give back this host's claims on jobs its decoders had not started (it stops): other
+        hosts need not wait for the leases to run out. Started ones keep theirs, so that the
+        interrupted-twice rule still counts them."""
+        await self._execute(
+            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND status = %s",
+            (self.host, JobStatus.PENDING.value),
+        )
+
     async def waiting(self) -> list[Job]:
         """Every pending job of every host, in upload order: the shared queue."""
         return await self._select(

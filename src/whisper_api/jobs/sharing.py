@@ -70,11 +70,16 @@ class SharedQueue:
         ]
 
     async def close(self) -> None:
+        """Stop listening and renewing, and give back the claims of jobs not started here."""
         for task in [*self._tasks, *self._sending]:
             task.cancel()
         for task in [*self._tasks, *self._sending]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.let_go()
+        self.tell(News(Kind.QUEUE))
+        await asyncio.gather(*self._sending)
 
     async def claim(self) -> Job | None:
         return await self.store.claim(self._lease_s, self._queue.held_ids())

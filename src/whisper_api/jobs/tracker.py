@@ -136,11 +136,11 @@ class TaskTracker(SharedQueueSteps):
         in the store, and the next start decodes it again."""
         self._closing = True
         await self.pool.close()
-        if self.shared is not None:
-            await self.shared.close()
         if self._consumer is not None:
             self._work.put_nowait(None)
             await self._consumer
+        if self.shared is not None:
+            await self.shared.close()
 
     def on_decoder_event(self, slot: DecoderSlot, event: DecoderEvent) -> None:
         if isinstance(event, TaskProgress):
