@@ -41,8 +41,8 @@ from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, LeaseLo
 from whisper_api.jobs.job import Job, JobStatus, JobStore, remove_files_except
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue, submission
+from whisper_api.jobs.recovery import RecoverySteps
 from whisper_api.jobs.sharing import Kind, News, SharedQueue
-from whisper_api.jobs.supervision import Action, Fate, fate_after_crash, fate_on_requeue
 from whisper_api.jobs.tracking import CancelOutcome, EndWaiters, JobListener
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ _Step = DecoderEvent | _Cancel | _Died | _Retry | _SlotUp | _Claim | _Heard
 _Work = _Step | None
 
 
-class TaskTracker(SharedQueueSteps):
+class TaskTracker(SharedQueueSteps, RecoverySteps):
     def __init__(
         self,
         store: JobStore,
@@ -358,21 +358,6 @@ class TaskTracker(SharedQueueSteps):
             log.warning("cancelled task %s is still decoding: restarting decoder %d", task_id, slot)
             self.pool.slots[slot].decoder.kill()
 
-    async def _requeue_unfinished(self) -> None:
-        self.queue.clear()
-        for job in await self.store.unfinished():
-            fate = fate_on_requeue(job)
-            if fate.action is Action.REQUEUE:
-                job.status = JobStatus.PENDING
-                await self.store.save(job)
-            if fate.action in (Action.KEEP, Action.REQUEUE):
-                self.queue.add(submission(job), job.uploaded_at)
-            else:
-                await self._carry_out(job, fate)
-        if self.queue.count():
-            log.info("queueing %d unfinished tasks again", self.queue.count())
-        self._dispatch()
-
     async def _decoder_died(self, slot: DecoderSlot, exited: DecoderExited) -> None:
         if not slot.supervisor.is_current(exited):
             return  # a decoder that never came up; the restart in progress handles it
@@ -388,30 +373,3 @@ class TaskTracker(SharedQueueSteps):
         if running is not None:
             await self._apply_until_stored(_Retry(running.task_id))
         self._dispatch()
-
-    async def _retry_or_end(self, task_id: str) -> None:
-        """A crashed decoder's job waits again, in its upload place, for the next free decoder,
-        unless the supervision rules say otherwise."""
-        # Read again: a cancellation may have changed or deleted it meanwhile.
-        job = await self.store.get(task_id)
-        if job is None:
-            return
-        fate = fate_after_crash(job)
-        if fate.action is Action.REQUEUE and self.shared is not None:
-            await self.shared.release(job)
-        elif fate.action is Action.REQUEUE:
-            job.status = JobStatus.PENDING
-            await self.store.save(job)
-            self.queue.add(submission(job), job.uploaded_at)
-        else:
-            await self._carry_out(job, fate)
-
-    async def _carry_out(self, job: Job, fate: Fate) -> None:
-        """Apply what the supervision rules decided of a job a decoder left behind."""
-        if fate.action is Action.DROP:
-            await self._drop_cancelled(job)
-        elif fate.action is Action.FAIL:
-            assert fate.reason is not None
-            job.status, job.error, job.finished_at = JobStatus.FAILED, fate.reason, time.time()
-            await self._store_end(job)
-            log.error("task %s failed: %s", job.task_id, fate.reason)
