@@ -4,6 +4,7 @@ database outage is 503s and then nothing lost, and hosts starting together migra
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import re
@@ -20,7 +21,9 @@ from tests.conftest import STEP_DEADLINE_S, RunningServer, start_server, wait_fo
 from tests.postgres_cluster import PostgresCluster
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 from tests.test_durability import upload, wait_for_status
-from whisper_api.jobs.postgres_store import SCHEMA_VERSION
+from whisper_api.jobs.claims import MISSING_UPLOAD
+from whisper_api.jobs.job import Job
+from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +79,6 @@ def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
     try:
         # Two paragraphs uploaded to each host, alternately.
         tasks = [upload(clients[i % 2], speech_dir / f"paragraph{i}.wav") for i in range(len(PARAGRAPHS))]
-        watched = events_of(clients[1], tasks[0])
         results = [wait_for_task(clients[(i + 1) % 2], task) for i, task in enumerate(tasks)]
         for text, result in zip(PARAGRAPHS, results, strict=True):
             assert result["status"] == "finished", result
@@ -93,14 +95,25 @@ def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
                     == result["transcript"]
                 )
                 assert client.get("/api/v1/srt", params={"task_id": task}).text.startswith("1\n00:00:")
-        # Host b's watchers followed a task uploaded to and maybe decoded by host a to its end.
-        statuses = [data["status"] for name, data in watched if name == "status"]
-        assert statuses[-1] == "finished" and watched[-1][1]["transcript"] == results[0]["transcript"]
+                json_result = client.get(f"/api/v1/tasks/{task}/result").json()
+                assert json_result["text"].strip() == result["transcript"].strip()
         # Each task was decoded exactly once, by one of the hosts.
         assert decoded_on(hosts, tasks) == Counter(tasks)
 
+        # Watchers on both hosts follow a task to its end, progress included: one hears it from
+        # its own decoder, the other from the host that decodes it.
+        long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
+        watched_task = upload(clients[0], long_audio)
+        with concurrent.futures.ThreadPoolExecutor(2) as watching:
+            streams = list(watching.map(lambda client: events_of(client, watched_task), clients))
+        for events in streams:
+            assert [data["status"] for name, data in events if name == "status"][-1] == "finished"
+            assert word_error_rate(" ".join(PARAGRAPHS), events[-1][1]["transcript"]) <= 0.10
+            progress = [data["progress"] for name, data in events if name == "progress"]
+            assert progress and progress == sorted(progress)
+
         # A task decoding on one host is cancelled through the other.
-        long_task = upload(clients[0], speak(" ".join(PARAGRAPHS), tmp_path / "long.wav"))
+        long_task = upload(clients[0], long_audio)
         wait_for_status(clients[0], long_task, "processing")
         holder = next(i for i, client in enumerate(clients) if _holds(client, long_task))
         other = clients[1 - holder]
@@ -194,6 +207,29 @@ def test_hosts_starting_together_migrate_once(tmp_path: Path, model_dir: Path, d
     with psycopg.connect(database_url) as db:
         versions = [version for (version,) in db.execute("SELECT version FROM schema_migrations").fetchall()]
     assert sorted(versions) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_host_without_the_shared_data_dir_fails_the_job_it_claims_with_a_reason(
+    tmp_path: Path, model_dir: Path, database_url: str
+) -> None:
+    elsewhere = tmp_path / "another-hosts-data" / "uploads"
+    elsewhere.mkdir(parents=True)
+    lost = Job("a" * 32, "transcribe", None, elsewhere / ("a" * 32), "talk.wav", time.time())
+
+    async def record() -> None:
+        store = PostgresJobStore(database_url, host="uploader", keep_results_s=60, refresh_on_use=False)
+        await store.open()
+        await store.add(lost)
+        await store.close()
+
+    asyncio.run(record())
+    host = start_host(tmp_path / "b", model_dir, database_url, tmp_path / "its-own-data")
+    try:
+        with host.client() as client:
+            result = wait_for_task(client, lost.task_id)
+    finally:
+        host.stop()
+    assert (result["status"], result["error"]) == ("failed", MISSING_UPLOAD)
 
 
 def _holds(client: httpx.Client, task_id: str) -> bool:

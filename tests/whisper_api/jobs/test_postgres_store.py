@@ -17,7 +17,7 @@ from tests.postgres_cluster import PostgresCluster
 from tests.whisper_api.jobs.store_helpers import Clock, make_job, run
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import JobStatus
-from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
+from whisper_api.jobs.postgres_store import EXPIRY_LOCK, SCHEMA_VERSION, PostgresJobStore
 
 WORDS = (Word(0.0, 0.5, " hello", 0.875),)
 HELLO = Transcript(
@@ -76,6 +76,27 @@ def test_unfinished_in_upload_order_pages_newest_first_and_results_expire(
             assert await store.get(b.task_id) is None and await store.get(a.task_id) is not None
             await store.remove(a)
             assert await store.get(a.task_id) is None and not a.audio_path.exists()
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_one_host_at_a_time_sweeps_expired_results(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            job = make_job(tmp_path, "a")
+            await store.add(job)
+            job.status = JobStatus.FINISHED
+            await store.finish(job)
+            clock.now += 61
+            # Another host's sweep holds the lock: this one skips its turn.
+            with psycopg.connect(database_url, autocommit=True) as other:
+                other.execute("SELECT pg_advisory_lock(%s, %s)", EXPIRY_LOCK)
+                assert await store.expire() == 0
+            assert await store.expire() == 1
         finally:
             await store.close()
 
