@@ -173,6 +173,7 @@ def test_a_database_outage_is_503_and_then_nothing_is_lost(
                 before = [upload(client, speech_dir / f"paragraph{i}.wav") for i in range(2)]
                 wait_for_status(client, before[0], "processing")
                 cluster.stop()
+                stopped = time.monotonic()
                 with (speech_dir / "paragraph2.wav").open("rb") as audio:
                     refused = client.post("/api/v1/transcribe", files={"file": ("p.wav", audio)})
                 assert refused.status_code == 503, refused.text
@@ -181,6 +182,12 @@ def test_a_database_outage_is_503_and_then_nothing_is_lost(
                     and refused.json()["error"]["code"] == "storage_unavailable"
                 )
                 assert client.get("/readyz").status_code == 503
+                # Down for longer than a lease, until the decode in hand has finished: its
+                # result has to wait for the database, and the host's lease runs out meanwhile.
+                deadline = stopped + STEP_DEADLINE_S
+                while time.monotonic() - stopped < LEASE_S + 1 or _busy(client):
+                    assert time.monotonic() < deadline, "the decode in hand never finished"
+                    time.sleep(0.2)
                 cluster.start()
                 after = _upload_when_back(client, speech_dir / "paragraph2.wav")
                 results = [wait_for_task(client, task) for task in [*before, after]]
@@ -230,6 +237,10 @@ def test_a_host_without_the_shared_data_dir_fails_the_job_it_claims_with_a_reaso
     finally:
         host.stop()
     assert (result["status"], result["error"]) == ("failed", MISSING_UPLOAD)
+
+
+def _busy(client: httpx.Client) -> bool:
+    return bool(client.get("/api/v1/decoder_status").json()["currently_busy"])
 
 
 def _holds(client: httpx.Client, task_id: str) -> bool:
