@@ -111,12 +111,18 @@ class SharedQueue:
             await self.store.notify(payload)
 
     async def _listen(self) -> None:
+        deaf = False  # logged once per outage, not at every try
         while True:
             try:
                 async for payload in self.store.notifications():
+                    if deaf and not payload:
+                        log.info("hearing the other hosts again")
+                        deaf = False
                     self._heard(News(Kind.QUEUE) if not payload else _news(payload))
             except StoreUnavailable as exc:
-                log.warning("not hearing the other hosts: %s", exc)
+                if not deaf:
+                    log.warning("not hearing the other hosts: %s", exc)
+                deaf = True
             await asyncio.sleep(LISTEN_RETRY_S)
 
     def _heard(self, news: News) -> None:
