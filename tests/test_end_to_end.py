@@ -193,7 +193,7 @@ def test_logs_hold_decoder_lines_but_no_transcripts(server: RunningServer, speec
         archive = client.get("/api/v1/logs")
     log_text = server.log_file.read_text()
     # Lines written by the decoder process reach the front end's file.
-    assert "[decoder]" in log_text and "loaded model tiny.en" in log_text
+    assert "[decoder-0]" in log_text and "loaded model tiny.en" in log_text
     assert f"task {task_id[:8]}…" in log_text
     # LOG_PRIVACY_MODE=1 (the default): ids shortened, transcripts never logged.
     assert task_id not in log_text

@@ -120,13 +120,17 @@ class JobQueue:
         self.running[job.task_id] = job
         self._progress[job.task_id] = Progress(0.0, 0.0, now)
 
-    def ended(self, task_id: str) -> None:
-        """The work ended (or its decoder died): its slot is free again."""
+    def finishing(self, task_id: str) -> None:
+        """Its decoder is done with it: the slot is free; its progress stays until `ended`."""
         self.running.pop(task_id, None)
-        self._progress.pop(task_id, None)
         slot = self.slot_holding(task_id)
         if slot is not None:
             del self._held[slot]
+
+    def ended(self, task_id: str) -> None:
+        """The work ended (or its decoder died): its slot is free again, its progress gone."""
+        self.finishing(task_id)
+        self._progress.pop(task_id, None)
 
     def release(self, slot: int) -> None:
         """The slot's decoder died: whatever it held is no longer in hand (a job handed but not

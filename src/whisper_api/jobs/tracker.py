@@ -278,8 +278,19 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
             self._tell(News(Kind.JOB, job.task_id))
 
     async def _ended(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
-        self.queue.ended(event.task_id)
+        # Its decoder takes the next job at once; its progress shows until its end is stored.
+        self.queue.finishing(event.task_id)
         self._dispatch()
+        try:
+            await self._record_end(event)
+        except StoreUnavailable:
+            raise  # applied again once the store takes it
+        except BaseException:
+            self.queue.ended(event.task_id)
+            raise
+        self.queue.ended(event.task_id)
+
+    async def _record_end(self, event: TaskFinished | TaskFailed | TaskCancelled) -> None:
         job = await self.store.get(event.task_id)
         if job is None:
             return

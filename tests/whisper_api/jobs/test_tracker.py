@@ -316,13 +316,18 @@ async def _store_refuses(rig: Rig) -> None:
     (a,) = await rig.submit("a")
     rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
     await rig.status_becomes(a.task_id, JobStatus.PROCESSING)
+    rig.decoder.report(TaskProgress(a.task_id, 0.75, 1.5))
     rig.store.refuse_writes = True
     rig.decoder.report(finished(a.task_id))
     await asyncio.sleep(0.2)
     still = await rig.stored(a.task_id)
     assert still is not None and still.status is JobStatus.PROCESSING
+    # Its decoder is free, but what it decoded still shows while the end waits for the store.
+    progress = rig.queue.progress(a.task_id)
+    assert rig.queue.is_free(0) and progress is not None and progress.fraction == 0.5
     rig.store.refuse_writes = False
     await rig.status_becomes(a.task_id, JobStatus.FINISHED)
+    assert rig.queue.progress(a.task_id) is None
 
 
 test_a_result_the_store_refuses_is_applied_once_it_takes_writes = scenario(_store_refuses)
