@@ -135,9 +135,9 @@ def section(scaling: Scaling) -> list[str]:
         "",
         f"{scaling.tasks} short tasks queued at once, each decoder faster-whisper on one thread, from the "
         "first upload until the last task ended, after every decoder decoded one task. The ratio is the "
-        "throughput against one decoder in this run. Both hosts run on this one machine and share its "
-        "CPUs with the database, so a second host adds no CPU here; on separate machines each adds "
-        "its own.",
+        "throughput against one decoder in this run. The hosts run on this one machine, with the "
+        "database: two one-thread decoders use two of its CPUs whether they belong to one host or to "
+        "two; hosts on separate machines each bring their own.",
         "",
         "| layout | seconds | tasks/s | ratio to 1 decoder | failed |",
         "|---|---|---|---|---|",
