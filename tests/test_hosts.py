@@ -133,6 +133,46 @@ def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
             host.stop()
 
 
+def test_positions_and_the_queue_limit_are_the_clusters(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
+) -> None:
+    data = tmp_path / "shared-data"
+    hosts = [
+        start_host(tmp_path / name, model_dir, database_url, data, MAX_TASK_QUEUE_SIZE="3") for name in "ab"
+    ]
+    clients = [host.client() for host in hosts]
+    try:
+        # Both decoders busy with a long recording, so that what comes next waits.
+        very_long = speak(" ".join(PARAGRAPHS * 2), tmp_path / "very-long.wav")
+        busy = [upload(client, very_long) for client in clients]
+        for task in busy:
+            wait_for_status(clients[0], task, "processing")
+        waiting = [upload(clients[n % 2], speech_dir / f"paragraph{n}.wav") for n in range(3)]
+
+        def positions(client: httpx.Client) -> list[int | None]:
+            return [
+                client.get("/api/v1/status", params={"task_id": task}).json()["position_in_queue"]
+                for task in waiting
+            ]
+
+        # Each host places every waiting task in the one queue, whichever host took it.
+        deadline = time.monotonic() + STEP_DEADLINE_S
+        while any(positions(client) != [0, 1, 2] for client in clients):
+            assert time.monotonic() < deadline, [positions(client) for client in clients]
+            time.sleep(0.2)
+        # Three wait in the cluster: either host refuses a fourth.
+        for client in clients:
+            with (speech_dir / "paragraph3.wav").open("rb") as audio:
+                refused = client.post("/api/v1/transcribe", files={"file": ("p.wav", audio)})
+            assert refused.status_code == 429, refused.text
+        assert all(wait_for_task(clients[0], task)["status"] == "finished" for task in [*busy, *waiting])
+    finally:
+        for client in clients:
+            client.close()
+        for host in hosts:
+            host.stop()
+
+
 def test_a_host_killed_mid_decode_hands_its_task_to_another(
     tmp_path: Path, model_dir: Path, database_url: str
 ) -> None:
