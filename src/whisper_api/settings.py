@@ -1,9 +1,10 @@
 """The server's settings: one frozen object, built once from the environment after `.env`.
 
-Each setting is declared once, as a field of Settings: its variable, type, default, what it
-accepts (whisper_api.setting_kinds) and what it means. The reader, the configuration table of
-the README and docs/configuration.md (`python -m whisper_api.settings_table` prints it; a test keeps
-the documents equal to it) and the checks of nix/module.nix all come from these declarations.
+Each setting is declared once, as a field of Settings with its row (whisper_api.setting_rows):
+its variable, type, default, what it accepts (whisper_api.setting_kinds) and what it means.
+The reader, the configuration table of the README and docs/configuration.md (`python -m
+whisper_api.settings_table` prints it; a test keeps the documents equal to it) and the checks of
+nix/module.nix all come from these declarations.
 Names, meanings and defaults follow the seed's settings table. A bad value raises
 SettingsError with one line naming the variable and what it accepts.
 """
@@ -11,11 +12,11 @@ SettingsError with one line naming the variable and what it accepts.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -35,8 +36,7 @@ from whisper_api.setting_kinds import (
     whole,
     word_list,
 )
-
-T = TypeVar("T")
+from whisper_api.setting_rows import Setting, setting
 
 DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -58,41 +58,6 @@ MODEL = Kind(_official_model, "official model name")
 
 def _cache_model_dir(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "whisper"
-
-
-@dataclass(frozen=True)
-class Setting(Generic[T]):
-    """One row of the configuration table."""
-
-    variable: str
-    kind: Kind[T]
-    meaning: str
-    # How the table shows what it accepts and its default, where the kind and the value don't say.
-    values: str | None
-    shown: str | None
-    # An empty value is a value (LOG_DIR="" is the working directory), not "unset".
-    blank_is_value: bool
-    # A default that depends on the environment (MODEL_DIR on XDG_CACHE_HOME).
-    default_from: Callable[[Mapping[str, str]], T] | None
-
-    def accepts(self) -> str:
-        return self.values or self.kind.values
-
-
-def setting(
-    variable: str,
-    default: T,
-    kind: Kind[T] | Kind[Any],
-    meaning: str,
-    *,
-    values: str | None = None,
-    shown: str | None = None,
-    blank_is_value: bool = False,
-    default_from: Callable[[Mapping[str, str]], T] | None = None,
-) -> T:
-    """A Settings field, declared with its row of the configuration table."""
-    row = Setting(variable, kind, meaning, values, shown, blank_is_value, default_from)
-    return field(default=default, metadata={"setting": row})
 
 
 @dataclass(frozen=True)
