@@ -67,9 +67,6 @@ class DecoderPool:
     def restarts(self) -> int:
         return sum(slot.supervisor.restarts for slot in self.slots)
 
-    def slot_of(self, pid: int | None) -> DecoderSlot | None:
-        return next((slot for slot in self.slots if slot.decoder.last_pid == pid), None)
-
     async def stop(self, timeout_s: float) -> None:
         """Ask every decoder to exit after its current task; kill those that overstay."""
         await asyncio.gather(*(slot.decoder.stop(timeout_s) for slot in self.slots))
