@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,11 @@ def engine_server(
     )
     yield running
     running.stop()
+
+
+def iso_seconds(iso: str) -> float:
+    """A time of a task's status (ISO 8601) as epoch seconds."""
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def wait_for_task(

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
+from tests.conftest import STEP_DEADLINE_S, RunningServer, iso_seconds, start_server, wait_for_task
 from tests.postgres_cluster import PostgresCluster
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 from tests.test_durability import upload, wait_for_status
@@ -70,13 +72,29 @@ def events_of(client: httpx.Client, task_id: str) -> list[tuple[str, dict[str, A
     return events
 
 
+@contextlib.contextmanager
+def two_hosts(
+    tmp_path: Path, model_dir: Path, database_url: str, **settings: str
+) -> Iterator[tuple[list[RunningServer], list[httpx.Client]]]:
+    """Hosts a and b on one database and one DATA_DIR, with a client of each."""
+    hosts = [
+        start_host(tmp_path / name, model_dir, database_url, tmp_path / "shared-data", **settings)
+        for name in "ab"
+    ]
+    clients = [host.client() for host in hosts]
+    try:
+        yield hosts, clients
+    finally:
+        for client in clients:
+            client.close()
+        for host in hosts:
+            host.stop()
+
+
 def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
     tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
 ) -> None:
-    data = tmp_path / "shared-data"
-    hosts = [start_host(tmp_path / name, model_dir, database_url, data) for name in ("a", "b")]
-    clients = [host.client() for host in hosts]
-    try:
+    with two_hosts(tmp_path, model_dir, database_url) as (hosts, clients):
         # Two paragraphs uploaded to each host, alternately.
         tasks = [upload(clients[i % 2], speech_dir / f"paragraph{i}.wav") for i in range(len(PARAGRAPHS))]
         results = [wait_for_task(clients[(i + 1) % 2], task) for i, task in enumerate(tasks)]
@@ -126,22 +144,12 @@ def test_hosts_share_one_queue_and_answer_for_each_others_tasks(
         while _holds(clients[holder], long_task):
             assert time.monotonic() < deadline, "the holder's decoder never let the task go"
             time.sleep(0.2)
-    finally:
-        for client in clients:
-            client.close()
-        for host in hosts:
-            host.stop()
 
 
 def test_positions_and_the_queue_limit_are_the_clusters(
     tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
 ) -> None:
-    data = tmp_path / "shared-data"
-    hosts = [
-        start_host(tmp_path / name, model_dir, database_url, data, MAX_TASK_QUEUE_SIZE="3") for name in "ab"
-    ]
-    clients = [host.client() for host in hosts]
-    try:
+    with two_hosts(tmp_path, model_dir, database_url, MAX_TASK_QUEUE_SIZE="3") as (_hosts, clients):
         # Both decoders busy with a long recording, so that what comes next waits.
         very_long = speak(" ".join(PARAGRAPHS * 2), tmp_path / "very-long.wav")
         busy = [upload(client, very_long) for client in clients]
@@ -166,11 +174,6 @@ def test_positions_and_the_queue_limit_are_the_clusters(
                 refused = client.post("/api/v1/transcribe", files={"file": ("p.wav", audio)})
             assert refused.status_code == 429, refused.text
         assert all(wait_for_task(clients[0], task)["status"] == "finished" for task in [*busy, *waiting])
-    finally:
-        for client in clients:
-            client.close()
-        for host in hosts:
-            host.stop()
 
 
 def test_a_host_killed_mid_decode_hands_its_task_to_another(
@@ -195,7 +198,7 @@ def test_a_host_killed_mid_decode_hands_its_task_to_another(
         survivor.stop()
     assert result["status"] == "finished", result
     assert word_error_rate(" ".join(PARAGRAPHS), result["transcript"]) <= 0.10
-    taken_over_after = _seconds(result["time_processing_started"]) - killed_at
+    taken_over_after = iso_seconds(result["time_processing_started"]) - killed_at
     assert taken_over_after <= LEASE_S + NOTICE_SLACK_S, taken_over_after
     assert decoded_on([doomed, survivor], [task]) == Counter({task: 2})
 
@@ -298,9 +301,3 @@ def _upload_when_back(client: httpx.Client, path: Path) -> str:
             return str(response.json()["task_id"])
         assert response.status_code == 503 and time.monotonic() < deadline, response.text
         time.sleep(0.5)
-
-
-def _seconds(iso: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso).timestamp()

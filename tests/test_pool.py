@@ -10,13 +10,12 @@ import re
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server, wait_for_task
+from tests.conftest import RunningServer, iso_seconds, start_server, wait_for_task
 from tests.speech import PARAGRAPHS, speak, word_error_rate
 from tests.test_durability import decoder_status, upload, wait_for_status
 
@@ -88,18 +87,20 @@ def test_free_decoders_take_tasks_in_order_and_decode_each_once(
     # The long one held up none of the short ones: no short task started on its decoder while
     # it decoded, and short ones finished before it did.
     long_decoder = next(decoder for decoder, task in decoded if task == long_task)
-    long_finished_at = _seconds(results[long_task]["time_processing_finished"])
+    long_finished_at = iso_seconds(results[long_task]["time_processing_finished"])
     behind_long = [
         task
         for decoder, task in decoded
         if decoder == long_decoder
         and task != long_task
-        and _seconds(results[task]["time_processing_started"]) < long_finished_at
+        and iso_seconds(results[task]["time_processing_started"]) < long_finished_at
     ]
     assert behind_long == []
-    assert any(_seconds(results[task]["time_processing_finished"]) < long_finished_at for task in short_tasks)
+    assert any(
+        iso_seconds(results[task]["time_processing_finished"]) < long_finished_at for task in short_tasks
+    )
     # Arrival order at the start, across both decoders.
-    starts = [_seconds(results[task]["time_processing_started"]) for task in short_tasks]
+    starts = [iso_seconds(results[task]["time_processing_started"]) for task in short_tasks]
     for earlier, later in itertools.pairwise(starts):
         assert earlier <= later + START_SKEW_S, starts
 
@@ -131,7 +132,3 @@ def test_a_decoder_killed_mid_task_is_restarted_alone_and_its_task_retried(
     assert decoded == Counter({long_task: 2, **dict.fromkeys(short_tasks, 1)})
     finished_by = {task: decoder for decoder, task in log_events(pool_server, FINISHED, list(results))}
     assert {finished_by[task] for task in short_tasks} >= {f"decoder-{other['decoder']}"}
-
-
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
