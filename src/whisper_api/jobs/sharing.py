@@ -59,6 +59,9 @@ class SharedQueue:
         self._on_news: Callable[[News], None] = lambda news: None
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        # The refresh of the queue under way, and whether more news came while it ran.
+        self._refreshing: asyncio.Task[None] | None = None
+        self._stale = False
 
     async def start(self, on_news: Callable[[News], None]) -> None:
         """Read the queue, then listen to the other hosts and renew leases until closed."""
@@ -127,14 +130,27 @@ class SharedQueue:
 
     def _heard(self, news: News) -> None:
         if news.kind is Kind.QUEUE:
-            self._track(asyncio.create_task(self._refreshed(news)))
+            self._refresh_soon()
         elif news.host != self.host:
             self._on_news(news)
 
-    async def _refreshed(self, news: News) -> None:
-        with contextlib.suppress(StoreUnavailable):
-            await self.refresh()
-            self._on_news(news)
+    def _refresh_soon(self) -> None:
+        """One refresh at a time: a burst of queue news (fifty uploads) costs one more read of
+        the queue, not one each."""
+        if self._refreshing is not None and not self._refreshing.done():
+            self._stale = True
+            return
+        self._refreshing = asyncio.create_task(self._refreshed())
+        self._track(self._refreshing)
+
+    async def _refreshed(self) -> None:
+        while True:
+            self._stale = False
+            with contextlib.suppress(StoreUnavailable):
+                await self.refresh()
+                self._on_news(News(Kind.QUEUE))
+            if not self._stale:
+                return
 
     async def _keep_up(self) -> None:
         """Renew the leases of the jobs this host holds, and look at the queue, a few times a lease."""
