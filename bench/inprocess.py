@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.speech import word_error_rate
 
-from decoder.audio import load_audio
+from decoder.audio import AudioFile
 from decoder.engines import EngineOptions, LoadedModel, create_engine
 from decoder.protocol import DecodeOptions, SubmitTask
 from whisper_api.settings import Settings
@@ -70,9 +70,9 @@ def transcribe_once(model: LoadedModel, audio: Path, beam_size: int | None = Non
     """Seconds and text of one transcription, exactly as the decoder runs it."""
     task = SubmitTask("b" * 32, str(audio), "transcribe", None, DecodeOptions(beam_size=beam_size))
     started = time.perf_counter()
-    # The decoder decodes the file first too, inside the time the server is timed for.
-    samples = load_audio(task.audio_path, None, Settings().ffmpeg_timeout_s)
-    transcript = model.transcribe(samples, task, english_only=True, on_progress=lambda done, total: None)
+    # The engine decodes the file itself, as it does in the decoder.
+    upload = AudioFile(task.audio_path, None, Settings().ffmpeg_timeout_s)
+    transcript = model.transcribe(upload, task, english_only=True, on_progress=lambda done, total: None)
     return time.perf_counter() - started, transcript.text
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from decoder.protocol import DecoderConfig, SubmitTask, Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio import Samples
+    from decoder.audio import AudioFile
 
 CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
@@ -30,7 +30,7 @@ def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: Decode
 
     def transcribe(
         self: model_holder.ModelHolder,
-        audio: Samples,
+        audio: AudioFile,
         task: SubmitTask,
         on_progress: engines.ProgressCallback,
     ) -> Transcript:

@@ -13,7 +13,7 @@ from decoder.models import MODELS
 from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio import Samples
+    from decoder.audio import AudioFile, Samples
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class ModelHolder:
         assert self._model is not None
         return self._model
 
-    def transcribe(self, audio: Samples, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
+    def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
         model = self.use(task.options.model)
         assert self.loaded_name is not None
         return model.transcribe(

@@ -116,6 +116,8 @@ class DecoderConfig:
     batch_size: int
     # The longest one ffmpeg run that decodes an upload may take (FFMPEG_TIMEOUT_S).
     ffmpeg_timeout_s: float
+    # The longest audio a task may have (MAX_AUDIO_DURATION_S; None: no limit).
+    max_audio_duration_s: float | None = None
     # The one GPU this decoder may see (its CUDA_VISIBLE_DEVICES, set before CUDA starts);
     # None leaves the environment's as it is.
     cuda_device: str | None = None

@@ -17,7 +17,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from decoder.audio import AudioError, load_audio
+from decoder.audio import AudioError, AudioFile, load_audio
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
 from decoder.languages import LANGUAGES
@@ -203,7 +203,8 @@ class DecoderService:
     def _detect(self, task: DetectLanguage) -> None:
         self._busy = True
         try:
-            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s)
+            # Whisper detects the language from the first 30 s; nothing after them is decoded.
+            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s, limit_s=30)
             language, probability = self._holder.detect_language(audio)
         except Exception as exc:
             log.exception("language detection %s failed", task.task_id)
@@ -229,8 +230,10 @@ class DecoderService:
             self._send(TaskProgress(task.task_id, decoded, total))
 
         try:
-            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s)
-            self._stop_if_cancelled()
+            config = self._config
+            audio = AudioFile(
+                task.audio_path, task.audio_format, config.ffmpeg_timeout_s, config.max_audio_duration_s
+            )
             transcript = self._holder.transcribe(audio, task, on_progress)
         except _Cancelled:
             log.info("task %s stopped: it was cancelled", task.task_id)

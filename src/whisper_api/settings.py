@@ -188,6 +188,15 @@ class Settings:
         whole(1),
         "largest upload accepted; a larger one is refused with 413 while it streams",
     )
+    max_audio_duration_s: int = setting(
+        "MAX_AUDIO_DURATION_S",
+        12 * 3600,
+        whole(0),
+        (
+            "longest audio accepted, in seconds; a longer upload is refused with 413 once it is checked, and "
+            "a task whose audio turns out longer than its header said fails; `0`: no limit"
+        ),
+    )
     shutdown_grace_s: int = setting(
         "SHUTDOWN_GRACE_S",
         30,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import SAMPLE_RATE, AudioError, load_audio
+from decoder.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioError, AudioFile, load_audio, pcm_stream
 from decoder.containers import ACCEPTED_DEMUXERS, demuxer_of
 from tests.speech import PARAGRAPHS, speak
 
@@ -47,6 +47,40 @@ def test_a_playlist_is_not_followed_even_unpinned(tmp_path: Path) -> None:
 def test_a_run_past_its_time_limit_is_ended(speech: Path) -> None:
     with pytest.raises(AudioError, match="took longer than"):
         load_audio(str(speech), "wav", timeout_s=0.001)
+
+
+def test_only_the_first_seconds_when_limited(speech: Path) -> None:
+    assert len(load_audio(str(speech), "wav", timeout_s=60, limit_s=2.5)) == 2.5 * SAMPLE_RATE
+
+
+def test_a_stream_gives_the_same_samples_in_blocks(speech: Path) -> None:
+    with pcm_stream(AudioFile(str(speech), "wav", 60), timed=True) as blocks:
+        streamed = list(blocks)
+    assert all(len(block) == BLOCK_SAMPLES for block in streamed[:-1])
+    assert np.array_equal(np.concatenate(streamed), load_audio(str(speech), "wav", timeout_s=60))
+
+
+def test_a_stream_left_early_ends_ffmpeg(speech: Path) -> None:
+    with pcm_stream(AudioFile(str(speech), "wav", 60), timed=False) as blocks:
+        first = next(iter(blocks))
+    assert len(first) == BLOCK_SAMPLES
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    assert not [pid for pid in children if "ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()]
+
+
+def test_a_stream_names_no_path_when_it_fails(speech: Path) -> None:
+    pinned_wrong = AudioFile(str(speech), "mp3", 60)
+    with pytest.raises(AudioError) as refused, pcm_stream(pinned_wrong, timed=True) as blocks:
+        list(blocks)
+    assert str(refused.value) == "the audio could not be decoded"
+
+
+def test_a_timed_stream_is_held_to_its_limit(speech: Path) -> None:
+    with (
+        pytest.raises(AudioError, match="took longer than"),
+        pcm_stream(AudioFile(str(speech), "wav", 0.001), timed=True) as blocks,
+    ):
+        list(blocks)
 
 
 def test_demuxer_names() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import Samples
+from decoder.audio import AudioFile, Samples
 from decoder.engines import LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.model_holder import ModelHolder
@@ -18,7 +18,7 @@ class FakeModel:
         self.name = name
 
     def transcribe(
-        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: object
+        self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: object
     ) -> Transcript:
         return Transcript(text=self.name, language="en", duration_s=1.0, segments=())
 
@@ -99,7 +99,8 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     assert engine.calls == [("small", "cpu")]
     task = SubmitTask("a" * 32, str(tmp_path / "x.wav"), "transcribe", None)
     silence = np.zeros(16_000, np.float32)
-    assert holder.transcribe(silence, task, lambda done, total: None).text == "small"
+    audio = AudioFile(task.audio_path, None, timeout_s=60)
+    assert holder.transcribe(audio, task, lambda done, total: None).text == "small"
     holder.use("base")
     assert holder.detect_language(silence) == ("de", 0.9)
     assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]

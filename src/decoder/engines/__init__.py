@@ -1,10 +1,12 @@
 """Speech-recognition engines behind one interface, chosen with ENGINE.
 
     Engine.load(name, device) -> LoadedModel
-        LoadedModel.transcribe(audio, task, english_only=..., on_progress=...) -> Transcript
-        LoadedModel.detect_language(audio) -> (language, probability)
+        LoadedModel.transcribe(file, task, english_only=..., on_progress=...) -> Transcript
+        LoadedModel.detect_language(samples) -> (language, probability)
 
-The audio is the 16 kHz samples decoder.audio decoded: no engine opens an upload itself.
+An engine reads its audio through decoder.audio (ffmpeg held to the upload), never through its
+library's own loader. A recording longer than EngineOptions.whole_file_limit_s is decoded from a
+stream, window by window (decoder.spectrogram), so that its length costs no memory.
 
 Errors an engine raises while loading, translated from its library's own:
 
@@ -27,7 +29,7 @@ from decoder.protocol import Segment, SegmentStats, SubmitTask, Transcript, Word
 
 if TYPE_CHECKING:
     # Only for the annotations: the front end imports this module and must not load numpy.
-    from decoder.audio import Samples
+    from decoder.audio import AudioFile, Samples
 
 ENGINE_NAMES = ("openai-whisper", "faster-whisper")
 COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
@@ -36,6 +38,9 @@ COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
 ProgressCallback = Callable[[float, float], None]
 # Progress is reported at most this often; decoding a 30 s window takes longer than that anyway.
 PROGRESS_INTERVAL_S = 0.5
+# Recordings up to this long are decoded whole, as the libraries do (one ffmpeg run; a few hundred
+# MB of spectrogram at most); longer ones are streamed, at the price of a second ffmpeg run.
+WHOLE_FILE_LIMIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class EngineOptions:
     # faster-whisper only: above 1, its batched pipeline decodes this many of a file's
     # voice-activity chunks at once (with VAD, and without conditioning on the previous text).
     batch_size: int = 1
+    whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
 
 
 class ModelLoadError(Exception):
@@ -60,13 +66,14 @@ class ModelDoesNotFit(Exception):
 
 class LoadedModel(Protocol):
     def transcribe(
-        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        """Decode the task's audio; `on_progress` hears of it at most every PROGRESS_INTERVAL_S,
-        and whatever it raises ends the decoding."""
+        """Decode the task's audio (raising decoder.audio.AudioError where it cannot be read);
+        `on_progress` hears of it at most every PROGRESS_INTERVAL_S, and whatever it raises ends
+        the decoding."""
 
     def detect_language(self, audio: Samples) -> tuple[str, float]:
-        """The most probable language of the first 30 s and its probability."""
+        """The most probable language of the audio's first 30 s and its probability."""
 
 
 class Engine(Protocol):
@@ -112,6 +119,11 @@ def transcript_of(
         duration_s=round(duration_s, 3),
         segments=tuple(_segment_of(segment) for segment in segments),
     )
+
+
+def silent_transcript(language: str, duration_s: float) -> Transcript:
+    """The transcript of a recording without a sound (decoder.silence): nothing is decoded."""
+    return Transcript(text="", language=language, duration_s=round(duration_s, 3), segments=())
 
 
 def _segment_of(segment: Mapping[str, Any]) -> Segment:

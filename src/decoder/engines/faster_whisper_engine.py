@@ -2,34 +2,49 @@
 
 It loads CTranslate2 model directories from MODEL_DIR/ctranslate2/<model>/ (what
 `whisper-api import-model` stores for a CTranslate2 source) and never downloads one.
+
+A long recording goes through faster-whisper's own `transcribe` and `generate_segments`, seek
+logic and all, with a StreamedMel standing in for the features of the whole file: the model's
+feature extractor hands it over for the call, and the audio it is given is a zero-stride
+placeholder that only tells the length. That path needs no audio: with VAD or the batched
+pipeline, which cut the audio itself, every recording is decoded whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ctranslate2
+import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.feature_extractor import FeatureExtractor
 
-from decoder.audio import SAMPLE_RATE, Samples
+from decoder.audio import SAMPLE_RATE, AudioFile, Samples
 from decoder.engines import (
     EngineOptions,
     ModelDoesNotFit,
     ModelLoadError,
     ProgressCallback,
     ProgressThrottle,
+    silent_transcript,
     transcript_of,
 )
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
+from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# The zeros faster-whisper's feature extractor appends before its STFT.
+FEATURE_PADDING = 160
 
 
 def ct2_directory(model_dir: Path, model: str) -> Path:
@@ -93,9 +108,38 @@ class FasterWhisperModel:
         self._batch_arguments: dict[str, Any] = {"batch_size": options.batch_size} if batched else {}
         # The batched pipeline cuts the file at pauses that VAD finds.
         self._vad_filter = options.vad_filter or batched
+        self._whole_file_limit_s = math.inf if self._vad_filter else options.whole_file_limit_s
+        self._recipe = mel_recipe(model.feature_extractor)
 
     def transcribe(
-        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+    ) -> Transcript:
+        surveyed = survey(audio, self._recipe, self._whole_file_limit_s)
+        recording = surveyed.audio
+        if surveyed.clips == []:
+            samples = recording.samples if isinstance(recording, LongRecording) else len(recording)
+            return silent_transcript("en" if english_only else task.language or "en", samples / SAMPLE_RATE)
+        # VAD leaves silence out itself, and the batched pipeline takes clips of another form.
+        clips = None if self._vad_filter else surveyed.clips
+        if not isinstance(recording, LongRecording):
+            language = "en" if english_only else task.language
+            return self._transcribe(recording, task, english_only, language, clips, on_progress)
+        with StreamedMel(recording, self._recipe) as mel, self._features_given(mel):
+            language = "en" if english_only else task.language or self._language_of(mel)
+            # As long as the recording, and no memory: every sample is the same zero.
+            placeholder = np.lib.stride_tricks.as_strided(
+                np.zeros(1, np.float32), shape=(recording.samples,), strides=(0,), writeable=False
+            )
+            return self._transcribe(placeholder, task, english_only, language, clips, on_progress)
+
+    def _transcribe(
+        self,
+        audio: Samples,
+        task: SubmitTask,
+        english_only: bool,
+        language: str | None,
+        clips: list[float] | None,
+        on_progress: ProgressCallback,
     ) -> Transcript:
         options = task.options
         report = ProgressThrottle(on_progress, time.monotonic)
@@ -105,13 +149,14 @@ class FasterWhisperModel:
             audio,
             # English-only models have no task token: "translate" of English speech is its transcript.
             task="transcribe" if english_only else task.task_type,
-            language="en" if english_only else task.language,
+            language=language,
             initial_prompt=options.initial_prompt,
             word_timestamps=options.word_timestamps,
             beam_size=options.beam_size or 1,
             best_of=1,
             temperature=FALLBACK_TEMPERATURES if options.temperature is None else options.temperature,
             vad_filter=self._vad_filter,
+            **({} if clips is None else {"clip_timestamps": clips}),
             **self._batch_arguments,
         )
         decoded: list[dict[str, Any]] = []
@@ -122,8 +167,65 @@ class FasterWhisperModel:
         text = "".join(segment["text"] for segment in decoded)
         return transcript_of(text, str(info.language), float(info.duration), decoded)
 
+    def _language_of(self, mel: StreamedMel) -> str:
+        """What faster-whisper's transcribe detects from the features' first window."""
+        window = int(self._model.feature_extractor.nb_max_frames)
+        language, _, _ = self._model.detect_language(features=mel.frames(0, window))
+        return str(language)
+
+    @contextlib.contextmanager
+    def _features_given(self, mel: StreamedMel) -> Iterator[None]:
+        """The model's feature extractor answers with `mel` while the block runs; the decoder
+        runs one task at a time, so swapping the model's attribute is safe."""
+        real = self._model.feature_extractor
+        self._model.feature_extractor = _StreamedFeatures(real, mel)
+        try:
+            yield
+        finally:
+            self._model.feature_extractor = real
+
     def detect_language(self, audio: Samples) -> tuple[str, float]:
         if not self._model.model.is_multilingual:
             raise ValueError("this model is English-only and cannot detect a language")
         language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
         return str(language), float(probability)
+
+
+def mel_recipe(extractor: FeatureExtractor) -> MelRecipe:
+    """faster-whisper's FeatureExtractor.__call__, frame by frame."""
+    window = np.hanning(N_FFT + 1)[:-1].astype("float32")
+    filters = extractor.mel_filters
+
+    def log_power(samples: Samples) -> Frames:
+        stft = extractor.stft(samples, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
+        power = filters @ (np.abs(stft.astype("complex64")) ** 2)
+        frames: Frames = np.log10(np.clip(power, a_min=1e-10, a_max=None))
+        return frames
+
+    return MelRecipe(n_mels=int(filters.shape[0]), padding=FEATURE_PADDING, log_power=log_power)
+
+
+class _StreamedFeatures:
+    """The model's feature extractor, but its features are a StreamedMel."""
+
+    def __init__(self, real: FeatureExtractor, mel: StreamedMel) -> None:
+        self._real = real
+        self._features = _FeatureSlices(mel)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __call__(self, waveform: object, padding: int = FEATURE_PADDING, chunk_length: object = None) -> Any:
+        return self._features
+
+
+class _FeatureSlices:
+    """A StreamedMel as the numpy slices generate_segments takes."""
+
+    def __init__(self, mel: StreamedMel) -> None:
+        self._mel = mel
+        self.shape = mel.shape
+
+    def __getitem__(self, key: tuple[slice, slice]) -> Frames:
+        frames = key[1]
+        return self._mel.frames(frames.start or 0, frames.stop)

@@ -1,4 +1,9 @@
-"""The openai-whisper engine: the reference implementation, on torch (CUDA or CPU)."""
+"""The openai-whisper engine: the reference implementation, on torch (CUDA or CPU).
+
+A long recording goes through openai-whisper's own `transcribe` loop, seek logic and all, with
+a StreamedMel standing in for the spectrogram it would compute of the whole file: the loop only
+reads `mel.shape` and forward slices `mel[:, seek : seek + size]`.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +17,23 @@ from typing import Any
 
 import torch
 import whisper
-from whisper.audio import HOP_LENGTH
+from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
-from decoder.audio import SAMPLE_RATE, Samples
+from decoder.audio import SAMPLE_RATE, AudioFile, Samples
 from decoder.engines import (
     EngineOptions,
     ModelDoesNotFit,
     ModelLoadError,
     ProgressCallback,
     ProgressThrottle,
+    silent_transcript,
     transcript_of,
 )
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
 from decoder.protocol import SubmitTask, Transcript
+from decoder.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
@@ -39,6 +46,7 @@ class OpenAIWhisperEngine:
         self._model_dir = model_dir
         # Settings refuse int8 for this engine; float32 is the one way to turn fp16 off on a GPU.
         self._fp16_on_gpu = options.compute_type != "float32"
+        self._whole_file_limit_s = options.whole_file_limit_s
         torch.set_num_threads(options.cpu_threads)
 
     def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
@@ -68,7 +76,9 @@ class OpenAIWhisperEngine:
                 f"model {model} is not in {self._model_dir} and could not be downloaded ({exc}); "
                 "import one with `whisper-api import-model`"
             ) from exc
-        return OpenAIWhisperModel(loaded, fp16=device == "cuda" and self._fp16_on_gpu)
+        return OpenAIWhisperModel(
+            loaded, fp16=device == "cuda" and self._fp16_on_gpu, whole_file_limit_s=self._whole_file_limit_s
+        )
 
     def release_memory(self) -> None:
         return_freed_memory()
@@ -86,14 +96,44 @@ def _apply_alignment_heads(model: Any, checkpoint: Path) -> None:
 
 
 class OpenAIWhisperModel:
-    def __init__(self, model: Any, fp16: bool) -> None:
+    def __init__(self, model: Any, fp16: bool, whole_file_limit_s: float) -> None:
         self._model = model
         self._fp16 = fp16
+        self._dtype = torch.float16 if fp16 else torch.float32
+        self._whole_file_limit_s = whole_file_limit_s
+        self._recipe = mel_recipe(model.dims.n_mels)
 
     def transcribe(
-        self, audio: Samples, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
+        self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        duration_s = len(audio) / SAMPLE_RATE
+        surveyed = survey(audio, self._recipe, self._whole_file_limit_s)
+        recording = surveyed.audio
+        duration_s = (
+            recording.samples if isinstance(recording, LongRecording) else len(recording)
+        ) / SAMPLE_RATE
+        if surveyed.clips == []:
+            return silent_transcript("en" if english_only else task.language or "en", duration_s)
+        clips = surveyed.clips if surveyed.clips is not None else "0"
+        if isinstance(recording, LongRecording):
+            with StreamedMel(recording, self._recipe) as streamed:
+                mel = _TorchMel(streamed)
+                language: str | None = "en" if english_only else task.language or self._language_of(mel)
+                with _spectrogram_given(mel):
+                    result = self._transcribe(mel, task, english_only, language, clips, on_progress)
+        else:
+            language = "en" if english_only else task.language
+            result = self._transcribe(recording, task, english_only, language, clips, on_progress)
+        return transcript_of(str(result["text"]), str(result["language"]), duration_s, result["segments"])
+
+    def _transcribe(
+        self,
+        audio: Samples | _TorchMel,
+        task: SubmitTask,
+        english_only: bool,
+        language: str | None,
+        clips: str | list[float],
+        on_progress: ProgressCallback,
+    ) -> dict[str, Any]:
         options = task.options
         extra: dict[str, Any] = {}
         if options.temperature is not None:
@@ -102,17 +142,24 @@ class OpenAIWhisperModel:
             extra["beam_size"] = options.beam_size
         with _progress_reported(on_progress):
             # English-only models have no task token: "translate" of English speech is its transcript.
-            result = self._model.transcribe(
+            result: dict[str, Any] = self._model.transcribe(
                 audio,
                 task="transcribe" if english_only else task.task_type,
-                language="en" if english_only else task.language,
+                language=language,
                 initial_prompt=options.initial_prompt,
                 word_timestamps=options.word_timestamps,
+                clip_timestamps=clips,
                 fp16=self._fp16,
                 verbose=None,
                 **extra,
             )
-        return transcript_of(str(result["text"]), str(result["language"]), duration_s, result["segments"])
+        return result
+
+    def _language_of(self, mel: _TorchMel) -> str:
+        """What openai-whisper's transcribe detects from the spectrogram's first window."""
+        window = whisper.pad_or_trim(mel[:, :N_FRAMES], N_FRAMES).to(self._model.device).to(self._dtype)
+        _, probabilities = self._model.detect_language(window)
+        return str(max(probabilities, key=probabilities.get))
 
     def detect_language(self, audio: Samples) -> tuple[str, float]:
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=self._model.dims.n_mels).to(
@@ -121,6 +168,45 @@ class OpenAIWhisperModel:
         _, probabilities = self._model.detect_language(mel)
         language = max(probabilities, key=probabilities.get)
         return str(language), float(probabilities[language])
+
+
+def mel_recipe(n_mels: int) -> MelRecipe:
+    """openai-whisper's log_mel_spectrogram, frame by frame (it pads 30 s of zeros)."""
+    window = torch.hann_window(N_FFT)
+    filters = whisper.audio.mel_filters(torch.device("cpu"), n_mels)
+
+    def log_power(samples: Samples) -> Frames:
+        stft = torch.stft(
+            torch.from_numpy(samples), N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True
+        )
+        power = filters @ (stft.abs() ** 2)
+        frames: Frames = torch.clamp(power, min=1e-10).log10().numpy()
+        return frames
+
+    return MelRecipe(n_mels=n_mels, padding=N_SAMPLES, log_power=log_power)
+
+
+class _TorchMel:
+    """A StreamedMel as the torch tensor slices openai-whisper's loop takes."""
+
+    def __init__(self, streamed: StreamedMel) -> None:
+        self._streamed = streamed
+        self.shape = streamed.shape
+
+    def __getitem__(self, key: tuple[slice, slice]) -> torch.Tensor:
+        frames = key[1]
+        return torch.from_numpy(self._streamed.frames(frames.start or 0, frames.stop))
+
+
+@contextlib.contextmanager
+def _spectrogram_given(mel: _TorchMel) -> Iterator[None]:
+    """openai-whisper's transcribe takes `mel` for the spectrogram it computes of its input."""
+    real = whisper_transcribe.log_mel_spectrogram
+    whisper_transcribe.log_mel_spectrogram = lambda *args, **kwargs: mel
+    try:
+        yield
+    finally:
+        whisper_transcribe.log_mel_spectrogram = real
 
 
 @contextlib.contextmanager

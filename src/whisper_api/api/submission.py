@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.api.auth import identity_of
-from whisper_api.api.errors import ServiceUnavailable
+from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable
 from whisper_api.api.state import services
 from whisper_api.api.uploads import UploadLimits, receive_upload
 from whisper_api.jobs.job import Job, new_task_id
@@ -94,10 +94,18 @@ async def store_checked_upload(
             )
         wanted = read_fields({**request.query_params, **upload.fields}, ready)
         probed = await run_in_threadpool(probe_audio, upload.path)
+        _check_duration(probed.duration_s, settings.max_audio_duration_s)
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
     return task_id, CheckedUpload(upload.path, upload.filename, probed.duration_s, probed.demuxer), wanted
+
+
+def _check_duration(duration_s: float | None, limit_s: int) -> None:
+    if limit_s and duration_s is not None and duration_s > limit_s:
+        raise PayloadTooLarge(
+            f"the audio is {duration_s:.0f} s long, over the limit of {limit_s} s (MAX_AUDIO_DURATION_S)"
+        )
 
 
 def owner_of(request: Request) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from decoder.audio import Samples, load_audio
+from decoder.audio import AudioFile, load_audio
 from decoder.engines import (
     ENGINE_NAMES,
     Engine,
@@ -24,8 +24,8 @@ from decoder.protocol import DecodeOptions, SubmitTask
 from tests.speech import PARAGRAPHS, word_error_rate
 
 
-def samples(task: SubmitTask) -> Samples:
-    return load_audio(task.audio_path, None, timeout_s=60)
+def samples(task: SubmitTask) -> AudioFile:
+    return AudioFile(task.audio_path, None, timeout_s=60)
 
 
 def engine_for(name: str, model_dir: Path, **options: Any) -> Engine:
@@ -182,3 +182,57 @@ def test_progress_is_throttled() -> None:
         now[0] = step * 0.2
         throttle(float(step), 10.0)
     assert heard == [0.0, 3.0, 6.0, 9.0]
+
+
+@pytest.fixture(scope="module")
+def three_minutes(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The four paragraphs three times over, as Opus: several of Whisper's windows."""
+    directory = tmp_path_factory.mktemp("three-minutes")
+    listing = directory / "parts.txt"
+    listing.write_text("".join(f"file '{speech_dir / f'paragraph{i % 4}.wav'}'\n" for i in range(12)))
+    audio = directory / "three-minutes.opus"
+    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-b:a", "24k"]
+    subprocess.run([*command, str(audio)], check=True)
+    return audio
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_windowed_decoding_is_whole_file_decoding(name: str, model_dir: Path, three_minutes: Path) -> None:
+    task = SubmitTask("f" * 32, str(three_minutes), "transcribe", None)
+    transcripts = []
+    progress: list[tuple[float, float]] = []
+    for limit in (3600.0, 0.0):
+        model = engine_for(name, model_dir, whole_file_limit_s=limit).load("tiny.en", "cpu")
+        transcripts.append(
+            model.transcribe(
+                samples(task),
+                task,
+                english_only=True,
+                on_progress=lambda done, total: progress.append((done, total)),
+            )
+        )
+    whole, windowed = transcripts
+    assert word_error_rate(whole.text, windowed.text) <= 0.01
+    assert word_error_rate(" ".join(PARAGRAPHS * 3), windowed.text) <= 0.10
+    # The spectrograms agree to a few millionths, which can move a timestamp token by one step.
+    starts = zip([s.start for s in windowed.segments], [s.start for s in whole.segments], strict=True)
+    assert all(abs(a - b) <= 0.1 for a, b in starts)
+    assert windowed.duration_s == whole.duration_s and 150 < whole.duration_s < 250
+    assert max(done for done, _ in progress) == pytest.approx(whole.duration_s, abs=1.0)
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_a_silent_recording_costs_no_decoding(name: str, model_dir: Path, tmp_path: Path) -> None:
+    silent = tmp_path / "silent.opus"
+    tone = "anullsrc=r=8000:cl=mono"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", tone, "-t", "900", str(silent)], check=True)
+    task = SubmitTask("0" * 32, str(silent), "transcribe", None)
+    model = engine_for(name, model_dir, whole_file_limit_s=0).load("tiny.en", "cpu")
+    progress: list[float] = []
+    transcript = model.transcribe(
+        samples(task), task, english_only=True, on_progress=lambda done, total: progress.append(done)
+    )
+    assert transcript.text == "" and transcript.segments == ()
+    assert transcript.duration_s == pytest.approx(900, abs=0.1)
+    assert progress == []
