@@ -83,6 +83,15 @@ def test_a_timed_stream_is_held_to_its_limit(speech: Path) -> None:
         list(blocks)
 
 
+def test_a_stream_longer_than_its_limit_fails(speech: Path) -> None:
+    with (
+        pytest.raises(AudioError, match="longer than the limit of 1 s") as refused,
+        pcm_stream(AudioFile(str(speech), "wav", 60, max_duration_s=1), timed=True) as blocks,
+    ):
+        list(blocks)
+    assert "MAX_AUDIO_DURATION_S" in str(refused.value)
+
+
 def test_demuxer_names() -> None:
     assert demuxer_of("mov,mp4,m4a,3gp,3g2,mj2") == "mov"
     assert demuxer_of("matroska,webm") == "matroska"

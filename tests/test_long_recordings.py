@@ -1,0 +1,157 @@
+"""Long recordings through the real server, decoder, model and ffmpeg: the decoder's peak memory
+on a 2-hour and a 10-hour file is that of a 5-minute one, and MAX_AUDIO_DURATION_S refuses a
+file longer than it before anything is queued.
+
+The 2-hour recording starts with the 5-minute one, then says one paragraph every two minutes,
+with silence between: the stretches of silence are streamed and surveyed like speech, but not
+decoded (decoder.silence), which keeps the test to minutes. The benchmark measures the memory
+of recordings that are speech throughout (bench/long_files.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import RunningServer, start_server, wait_for_task
+from tests.speech import PARAGRAPHS, word_error_rate
+from tests.test_durability import decoder_status, upload
+
+pytestmark = pytest.mark.slow
+
+# The issue's bound: a long file may cost the decoder this much more than a 5-minute one.
+MEMORY_BOUND_MB = 300
+FIVE_MINUTE_PARAGRAPHS = 18
+UNIT_S = 120
+TWO_HOURS_S = 7200
+TEN_HOURS_S = 36000
+# Generous for a busy machine: the 2-hour file decodes about 16 minutes of speech.
+LONG_DECODE_DEADLINE_S = 2400.0
+
+
+def duration_of(path: Path) -> float:
+    probed = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(probed.stdout)
+
+
+def concatenated(parts: list[Path], output: Path, *encoding: str) -> Path:
+    listing = output.with_suffix(".txt")
+    listing.write_text("".join(f"file '{part}'\n" for part in parts))
+    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), *encoding]
+    subprocess.run([*command, str(output)], check=True)
+    return output
+
+
+@pytest.fixture(scope="module")
+def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    directory = tmp_path_factory.mktemp("long")
+    paragraphs = [speech_dir / f"paragraph{index}.wav" for index in range(len(PARAGRAPHS))]
+    gaps = []
+    for index, paragraph in enumerate(paragraphs):
+        gap = directory / f"gap{index}.wav"
+        silence = [
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=22050:cl=mono",
+            "-t",
+            f"{UNIT_S - duration_of(paragraph):.3f}",
+        ]
+        subprocess.run(["ffmpeg", "-v", "error", *silence, "-c:a", "pcm_s16le", str(gap)], check=True)
+        gaps.append(gap)
+    opening = [paragraphs[index % len(paragraphs)] for index in range(FIVE_MINUTE_PARAGRAPHS)]
+    # libopus's fastest setting encodes two hours in seconds instead of minutes.
+    encoding = ("-b:a", "24k", "-compression_level", "0")
+    five = concatenated(opening, directory / "five-minutes.opus", *encoding)
+    units = (TWO_HOURS_S - int(duration_of(five))) // UNIT_S
+    spoken = [index % len(paragraphs) for index in range(units)]
+    rest = [part for index in spoken for part in (paragraphs[index], gaps[index])]
+    two = concatenated([*opening, *rest], directory / "two-hours.opus", *encoding)
+    ten = directory / "ten-hours.opus"
+    # The issue's command, with libopus's fastest settings: the same silence in a tenth of the time.
+    source = ["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", str(TEN_HOURS_S)]
+    fast = ["-compression_level", "0", "-frame_duration", "60"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", *source, "-c:a", "libopus", "-b:a", "6k", *fast, str(ten)], check=True
+    )
+    two_hours_text = " ".join(
+        [*(PARAGRAPHS[i % 4] for i in range(FIVE_MINUTE_PARAGRAPHS)), *(PARAGRAPHS[i] for i in spoken)]
+    )
+    return {"five": five, "two": two, "ten": ten, "two_hours_text": two_hours_text}
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def segments_before(client: httpx.Client, task_id: str, end_s: float) -> str:
+    document = client.get(f"/api/v1/tasks/{task_id}/result", params={"format": "json"}).json()
+    return " ".join(segment["text"] for segment in document["segments"] if segment["start"] < end_s)
+
+
+@pytest.fixture
+def long_server(engine_name: str, tmp_path: Path, model_dir: Path) -> Iterator[RunningServer]:
+    running = start_server(
+        tmp_path / "home", model_dir, ENGINE=engine_name, CPU_THREADS="2", MAX_AUDIO_DURATION_S="0"
+    )
+    yield running
+    running.stop()
+
+
+def test_long_recordings_cost_the_memory_of_a_short_one(
+    long_server: RunningServer, recordings: dict[str, Any]
+) -> None:
+    with long_server.client(timeout=120) as client:
+        pid = decoder_status(client)["pid"]
+        five = wait_for_task(client, upload(client, recordings["five"]))
+        assert five["status"] == "finished", five
+        five_minutes_mb = peak_rss_mb(pid)
+        two = wait_for_task(client, upload(client, recordings["two"]), LONG_DECODE_DEADLINE_S)
+        assert two["status"] == "finished", two
+        two_hours_mb = peak_rss_mb(pid)
+        ten = wait_for_task(client, upload(client, recordings["ten"]), LONG_DECODE_DEADLINE_S)
+        assert ten["status"] == "finished", ten
+        ten_hours_mb = peak_rss_mb(pid)
+        assert decoder_status(client)["pid"] == pid
+        overlap_s = float(five["audio_duration"]) - 30
+        opening_of_two = segments_before(client, two["task_id"], overlap_s)
+        opening_of_five = segments_before(client, five["task_id"], overlap_s)
+    assert two_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, two_hours_mb)
+    assert ten_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, ten_hours_mb)
+    assert float(two["audio_duration"]) == pytest.approx(TWO_HOURS_S, abs=UNIT_S)
+    assert word_error_rate(recordings["two_hours_text"], str(two["transcript"])) <= 0.10
+    assert word_error_rate(opening_of_five, opening_of_two) <= 0.02
+    assert ten["transcript"] == "" and float(ten["audio_duration"]) == pytest.approx(TEN_HOURS_S, abs=1)
+
+
+def test_audio_over_the_limit_is_refused_before_it_is_queued(
+    tmp_path: Path, model_dir: Path, recordings: dict[str, Any]
+) -> None:
+    server = start_server(
+        tmp_path / "home", model_dir, ENGINE="faster-whisper", MAX_AUDIO_DURATION_S=str(TWO_HOURS_S)
+    )
+    try:
+        with server.client(timeout=120) as client:
+            with recordings["ten"].open("rb") as audio:
+                refused = client.post("/api/v1/transcribe", files={"file": ("ten-hours.opus", audio)})
+            listed = client.get("/api/v1/tasks").json()
+    finally:
+        server.stop()
+    assert refused.status_code == 413, refused.text
+    assert "MAX_AUDIO_DURATION_S" in refused.json()["error"]["message"]
+    assert listed["tasks"] == []
+    assert not any((server.data_dir / "uploads").iterdir())
