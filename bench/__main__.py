@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import start_server
-from tests.speech import PARAGRAPHS
+from tests.speech import PARAGRAPHS, duration_s
 
 from bench import inprocess, scaling, service
-from bench.corpus import Recordings, duration_s, make_recordings
+from bench.corpus import Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
 from decoder.machine import usable_cpus

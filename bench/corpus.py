@@ -107,13 +107,3 @@ def _joined(parts: tuple[Path, ...], pause: Path, output: Path) -> Path:
 
 def _ffmpeg(*arguments: str) -> None:
     subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *arguments], check=True)
-
-
-def duration_s(path: Path) -> float:
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(probe.stdout)

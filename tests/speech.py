@@ -35,6 +35,17 @@ def speak(text: str, path: Path, words_per_minute: int = 150) -> Path:
     return path
 
 
+def duration_s(path: Path) -> float:
+    """The file's duration as ffprobe reads it."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(probe.stdout)
+
+
 def normalise(text: str) -> str:
     words = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " "))
     return " ".join(words.split())

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server, wait_for_task
-from tests.speech import PARAGRAPHS, word_error_rate
+from tests.speech import PARAGRAPHS, duration_s, word_error_rate
 from tests.test_durability import decoder_status, upload
 
 pytestmark = pytest.mark.slow
@@ -32,16 +32,6 @@ TWO_HOURS_S = 7200
 TEN_HOURS_S = 36000
 # Generous for a busy machine: the 2-hour file decodes about 16 minutes of speech.
 LONG_DECODE_DEADLINE_S = 2400.0
-
-
-def duration_of(path: Path) -> float:
-    probed = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(probed.stdout)
 
 
 def concatenated(parts: list[Path], output: Path, *encoding: str) -> Path:
@@ -65,7 +55,7 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
             "-i",
             "anullsrc=r=22050:cl=mono",
             "-t",
-            f"{UNIT_S - duration_of(paragraph):.3f}",
+            f"{UNIT_S - duration_s(paragraph):.3f}",
         ]
         subprocess.run(["ffmpeg", "-v", "error", *silence, "-c:a", "pcm_s16le", str(gap)], check=True)
         gaps.append(gap)
@@ -73,7 +63,7 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     # libopus's fastest setting encodes two hours in seconds instead of minutes.
     encoding = ("-b:a", "24k", "-compression_level", "0")
     five = concatenated(opening, directory / "five-minutes.opus", *encoding)
-    units = (TWO_HOURS_S - int(duration_of(five))) // UNIT_S
+    units = (TWO_HOURS_S - int(duration_s(five))) // UNIT_S
     spoken = [index % len(paragraphs) for index in range(units)]
     rest = [part for index in spoken for part in (paragraphs[index], gaps[index])]
     two = concatenated([*opening, *rest], directory / "two-hours.opus", *encoding)
