@@ -79,6 +79,11 @@ class Survey:
     audio: Samples | LongRecording
     clips: list[float] | None
 
+    @property
+    def duration_s(self) -> float:
+        samples = self.audio.samples if isinstance(self.audio, LongRecording) else len(self.audio)
+        return samples / SAMPLE_RATE
+
 
 def survey(file: AudioFile, recipe: MelRecipe, whole_file_limit_s: float) -> Survey:
     """The whole recording where it is at most `whole_file_limit_s` long, else its length and peak.

@@ -116,16 +116,15 @@ class FasterWhisperModel:
     ) -> Transcript:
         surveyed = survey(audio, self._recipe, self._whole_file_limit_s)
         recording = surveyed.audio
+        language = "en" if english_only else task.language
         if surveyed.clips == []:
-            samples = recording.samples if isinstance(recording, LongRecording) else len(recording)
-            return silent_transcript("en" if english_only else task.language or "en", samples / SAMPLE_RATE)
+            return silent_transcript(language or "en", surveyed.duration_s)
         # VAD leaves silence out itself, and the batched pipeline takes clips of another form.
         clips = None if self._vad_filter else surveyed.clips
         if not isinstance(recording, LongRecording):
-            language = "en" if english_only else task.language
             return self._transcribe(recording, task, english_only, language, clips, on_progress)
         with StreamedMel(recording, self._recipe) as mel, self._features_given(mel):
-            language = "en" if english_only else task.language or self._language_of(mel)
+            language = language or self._language_of(mel)
             # As long as the recording, and no memory: every sample is the same zero.
             placeholder = np.lib.stride_tricks.as_strided(
                 np.zeros(1, np.float32), shape=(recording.samples,), strides=(0,), writeable=False

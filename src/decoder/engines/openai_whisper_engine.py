@@ -108,22 +108,20 @@ class OpenAIWhisperModel:
     ) -> Transcript:
         surveyed = survey(audio, self._recipe, self._whole_file_limit_s)
         recording = surveyed.audio
-        duration_s = (
-            recording.samples if isinstance(recording, LongRecording) else len(recording)
-        ) / SAMPLE_RATE
+        language = "en" if english_only else task.language
         if surveyed.clips == []:
-            return silent_transcript("en" if english_only else task.language or "en", duration_s)
+            return silent_transcript(language or "en", surveyed.duration_s)
         clips = surveyed.clips if surveyed.clips is not None else "0"
         if isinstance(recording, LongRecording):
             with StreamedMel(recording, self._recipe) as streamed:
                 mel = _TorchMel(streamed)
-                language: str | None = "en" if english_only else task.language or self._language_of(mel)
+                language = language or self._language_of(mel)
                 with _spectrogram_given(mel):
                     result = self._transcribe(mel, task, english_only, language, clips, on_progress)
         else:
-            language = "en" if english_only else task.language
             result = self._transcribe(recording, task, english_only, language, clips, on_progress)
-        return transcript_of(str(result["text"]), str(result["language"]), duration_s, result["segments"])
+        text, segments = str(result["text"]), result["segments"]
+        return transcript_of(text, str(result["language"]), surveyed.duration_s, segments)
 
     def _transcribe(
         self,
