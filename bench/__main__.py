@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import start_server
 from tests.speech import PARAGRAPHS, duration_s
 
-from bench import inprocess, scaling, service
+from bench import inprocess, long_files, scaling, service
 from bench.corpus import Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -33,6 +33,8 @@ class Plan:
     # Scaling out: short tasks queued per layout, and status reads per store.
     scaling_tasks: int = 50
     status_reads: int = 200
+    # Long files: the decoder's peak memory at each length (seconds of speech).
+    long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
     long_clip: bool = True
@@ -50,6 +52,7 @@ QUICK = Plan(
     overhead_pairs=2,
     scaling_tasks=4,
     status_reads=20,
+    long_file_lengths_s=(60, 660),
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -155,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         scaled = scaling.measure(
             work / "scaling", model_dir, recordings.short, plan.scaling_tasks, plan.status_reads
         )
+        threads = usable_cpus()
+        print(f"long files: {plan.long_file_lengths_s} s", flush=True)
+        lengths = long_files.measure(
+            work / "long", model_dir, recordings.long, plan.long_file_lengths_s, threads
+        )
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=len(recordings.paragraphs) if plan.long_clip else len(PARAGRAPHS),
@@ -166,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             front_end=front_end,
             upload=upload,
             scaling=scaling.section(scaled),
+            long_files=long_files.section(lengths, threads),
             seconds=time.monotonic() - started,
         )
     report = render(results)

@@ -58,8 +58,9 @@ class Results:
     services: list[EngineService]
     front_end: FrontEndMemory
     upload: UploadMemory
-    # The "Scaling out" section (bench.scaling), rendered.
+    # Sections their own modules render: "Scaling out" (bench.scaling), "Long files" (bench.long_files).
     scaling: list[str]
+    long_files: list[str]
     seconds: float
 
 
@@ -395,6 +396,7 @@ def render(results: Results) -> str:
             ],
         ),
         *results.scaling,
+        *results.long_files,
         READING_THE_NUMBERS,
     ]
     return "\n".join(lines)

@@ -32,8 +32,15 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## The server",
         "## Scaling out",
         "## Memory",
+        "## Long files",
     ):
         assert heading in report
+    # Both lengths decoded both ways; past the whole-file limit, windowed decoding holds less.
+    long_rows = re.findall(
+        r"^\| ([\d.]+ min) \| (\d+) \(\+\d+\) \| [\d.]+ \| (\d+) \(\+\d+\) \| [\d.]+ \|$", report, re.M
+    )
+    assert [row[0] for row in long_rows] == ["1 min", "11 min"], long_rows
+    assert int(long_rows[1][2]) < int(long_rows[1][1])
     # Every layout of the scaling table decoded its tasks, and both stores were read.
     layouts = re.findall(
         r"^\| \d (decoders?|hosts?) [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M
