@@ -16,6 +16,7 @@ from bench import inprocess, long_files, scaling, service
 from bench.corpus import Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
+from decoder.engines import WHOLE_FILE_LIMIT_S
 from decoder.machine import usable_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,8 @@ class Plan:
     status_reads: int = 200
     # Long files: the decoder's peak memory at each length (seconds of speech).
     long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)
+    # The length above which the decoder decodes window by window.
+    whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
     long_clip: bool = True
@@ -52,7 +55,9 @@ QUICK = Plan(
     overhead_pairs=2,
     scaling_tasks=4,
     status_reads=20,
-    long_file_lengths_s=(60, 660),
+    # A lower whole-file limit shows windowed decoding on 3 minutes instead of 11.
+    long_file_lengths_s=(30, 180),
+    whole_file_limit_s=60,
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -161,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         threads = usable_cpus()
         print(f"long files: {plan.long_file_lengths_s} s", flush=True)
         lengths = long_files.measure(
-            work / "long", model_dir, recordings.long, plan.long_file_lengths_s, threads
+            work / "long",
+            model_dir,
+            recordings.long,
+            plan.long_file_lengths_s,
+            threads,
+            plan.whole_file_limit_s,
         )
         results = Results(
             clip_s=clip_s,
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             front_end=front_end,
             upload=upload,
             scaling=scaling.section(scaled),
-            long_files=long_files.section(lengths, threads),
+            long_files=long_files.section(lengths, threads, plan.whole_file_limit_s),
             seconds=time.monotonic() - started,
         )
     report = render(results)

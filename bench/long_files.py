@@ -11,8 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from decoder.engines import WHOLE_FILE_LIMIT_S
-
 ENGINE = "faster-whisper"
 
 
@@ -35,8 +33,10 @@ class LongFile:
 
 
 def measure(
-    work: Path, model_dir: Path, speech: Path, lengths_s: tuple[int, ...], threads: int
+    work: Path, model_dir: Path, speech: Path, lengths_s: tuple[int, ...], threads: int, limit_s: float
 ) -> list[LongFile]:
+    """Each length decoded whole and windowed; `limit_s` is the whole-file limit windowed decoding
+    starts above (the server's WHOLE_FILE_LIMIT_S, lower in the quick run)."""
     work.mkdir(parents=True, exist_ok=True)
     measured = []
     for length_s in lengths_s:
@@ -45,7 +45,7 @@ def measure(
         encoded = ["-c:a", "libopus", "-b:a", "24k", "-compression_level", "0"]
         subprocess.run(["ffmpeg", "-v", "error", "-y", *looped, *encoded, str(audio)], check=True)
         whole = _decode(model_dir, audio, math.inf, threads)
-        windowed = _decode(model_dir, audio, WHOLE_FILE_LIMIT_S, threads)
+        windowed = _decode(model_dir, audio, limit_s, threads)
         print(f"{length_s} s: whole {whole}, windowed {windowed}", flush=True)
         measured.append(LongFile(length_s, whole, windowed))
     return measured
@@ -65,7 +65,7 @@ def _cells(decode: Decode) -> str:
     return f"{decode.peak_mib:.0f} (+{decode.growth_mib:.0f}) | {decode.seconds:.1f}"
 
 
-def section(long_files: list[LongFile], threads: int) -> list[str]:
+def section(long_files: list[LongFile], threads: int, limit_s: float) -> list[str]:
     rows = [f"| {_length(f.length_s)} | {_cells(f.whole)} | {_cells(f.windowed)} |" for f in long_files]
     return [
         "## Long files",
@@ -74,7 +74,7 @@ def section(long_files: list[LongFile], threads: int) -> list[str]:
         "looped to each length, each decode in a fresh process: its peak RSS in MiB, and in brackets what "
         "the decode added to the loaded model. *Whole* decodes the file as the server did before windowed "
         "decoding (the whole file's samples and spectrogram at once); *windowed* is how the server decodes "
-        f"anything longer than {WHOLE_FILE_LIMIT_S / 60:g} minutes now.",
+        f"anything longer than {limit_s / 60:g} minutes now.",
         "",
         "| recording | whole: peak MiB | whole: s | windowed: peak MiB | windowed: s |",
         "|---|---|---|---|---|",

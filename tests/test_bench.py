@@ -39,7 +39,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     long_rows = re.findall(
         r"^\| ([\d.]+ min) \| (\d+) \(\+\d+\) \| [\d.]+ \| (\d+) \(\+\d+\) \| [\d.]+ \|$", report, re.M
     )
-    assert [row[0] for row in long_rows] == ["1 min", "11 min"], long_rows
+    assert [row[0] for row in long_rows] == ["0.5 min", "3 min"], long_rows
     assert int(long_rows[1][2]) < int(long_rows[1][1])
     # Every layout of the scaling table decoded its tasks, and both stores were read.
     layouts = re.findall(
