@@ -26,13 +26,33 @@ PARAGRAPHS = (
 )
 
 
-def speak(text: str, path: Path, words_per_minute: int = 150) -> Path:
+# Voices for clips that must differ from each other (`en-gb+f3` would silently be plain `en-gb`).
+VOICES = ("en-us", "en+f3")
+SPEEDS = (150, 135, 165)
+
+
+def speak(text: str, path: Path, words_per_minute: int = 150, voice: str = VOICES[0]) -> Path:
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-w", str(path), text],
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
         check=True,
         capture_output=True,
     )
     return path
+
+
+def short_clips(directory: Path, count: int) -> list[tuple[Path, str]]:
+    """`count` short clips (5-10 s; two sentences of a paragraph each) and their texts, in as
+    many voices and speeds as it takes for no two of the first 48 to sound alike."""
+    sentences = [
+        sentence.strip() + "." for text in PARAGRAPHS for sentence in text.split(".") if sentence.strip()
+    ]
+    pairs = [" ".join(sentences[index : index + 2]) for index in range(0, len(sentences), 2)]
+    clips = []
+    for index in range(count):
+        text, variant = pairs[index % len(pairs)], index // len(pairs)
+        voice, speed = VOICES[variant % len(VOICES)], SPEEDS[variant // len(VOICES) % len(SPEEDS)]
+        clips.append((speak(text, directory / f"clip{index}.wav", speed, voice), text))
+    return clips
 
 
 def duration_s(path: Path) -> float:

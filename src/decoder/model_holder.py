@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from decoder.engines import Engine, LoadedModel, ModelDoesNotFit, ProgressCallback
+from decoder.engines import BatchingModel, Engine, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.ladder import ModelPlan
 from decoder.models import MODELS
 from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
@@ -94,6 +94,12 @@ class ModelHolder:
         return model.transcribe(
             audio, task, english_only=MODELS[self.loaded_name].english_only, on_progress=on_progress
         )
+
+    def transcribe_batch(self, audios: Sequence[Samples], task: SubmitTask) -> list[Transcript]:
+        """Short recordings decoded at once with `task`'s choices (the engine batches files)."""
+        model = self.use(task.options.model)
+        assert self.loaded_name is not None and isinstance(model, BatchingModel)
+        return model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
 
     def detect_language(self, audio: Samples) -> tuple[str, float]:
         return self.use(None).detect_language(audio)

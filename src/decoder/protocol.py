@@ -5,7 +5,8 @@ them) and of the small frozen records defined here, so it pickles cheaply over a
 `multiprocessing` pipe and neither side needs the other's runtime objects. This module imports
 nothing heavy: the front end loads it without torch.
 
-    front end  --SubmitTask / DetectLanguage / CancelTask / RequestStatus / Ping / Shutdown-->  decoder
+    front end  --SubmitTask / SubmitBatch / DetectLanguage / CancelTask / RequestStatus / Ping /
+                 Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
                   TaskFailed / TaskCancelled / LanguageDetected / ModelLoaded / ModelUnloaded--  decoder
 """
@@ -16,6 +17,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 TaskType = Literal["transcribe", "translate"]
+
+# Files up to this long (Whisper's window) may be decoded together in one SubmitBatch.
+BATCH_FILE_MAX_S = 30.0
+# The most files in a batch where BATCH_FILES leaves it to the decoder: on a GPU, batches are
+# what keeps it busy; on a CPU, one file at a time costs the first file of a batch less waiting.
+GPU_BATCH_FILES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,9 @@ class DecoderConfig:
     cuda_device: str | None = None
     # How many decoders this host runs, which share its CPUs.
     cpu_share: int = 1
+    # faster-whisper only: the most short files one SubmitBatch may hold (BATCH_FILES);
+    # 0: the decoder's choice for its device.
+    batch_files: int = 1
 
 
 # Front end -> decoder.
@@ -137,6 +147,20 @@ class SubmitTask:
     options: DecodeOptions = DecodeOptions()
     # The container format the upload check found (decoder.containers); None: any accepted one.
     audio_format: str | None = None
+    # The length the upload check probed; None where it is not known.
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SubmitBatch:
+    """Short tasks (each at most BATCH_FILE_MAX_S long, with the same task, language and options)
+    to decode together; each is answered on its own, as a SubmitTask is."""
+
+    tasks: tuple[SubmitTask, ...]
+
+    @property
+    def task_ids(self) -> tuple[str, ...]:
+        return tuple(task.task_id for task in self.tasks)
 
 
 @dataclass(frozen=True)
@@ -171,7 +195,7 @@ class Shutdown:
     """Finish the task in hand, then exit."""
 
 
-ToDecoder = SubmitTask | DetectLanguage | CancelTask | RequestStatus | Ping | Shutdown
+ToDecoder = SubmitTask | SubmitBatch | DetectLanguage | CancelTask | RequestStatus | Ping | Shutdown
 
 
 # Decoder -> front end.
@@ -191,6 +215,8 @@ class DecoderReady:
     available_models: tuple[str, ...] = ()
     # ENGINE: "openai-whisper" or "faster-whisper".
     engine: str = "openai-whisper"
+    # The most tasks a SubmitBatch to this decoder may hold; 1: it takes them one at a time.
+    batch_files: int = 1
 
 
 @dataclass(frozen=True)

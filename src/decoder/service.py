@@ -17,7 +17,8 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from decoder.audio import AudioError, AudioFile, load_audio
+from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio
+from decoder.batch import Unanswered, fits, read_all
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
 from decoder.languages import LANGUAGES
@@ -25,6 +26,7 @@ from decoder.machine import usable_cpus
 from decoder.model_holder import ModelHolder
 from decoder.models import available_models
 from decoder.protocol import (
+    GPU_BATCH_FILES,
     CancelTask,
     DecoderConfig,
     DecoderReady,
@@ -37,6 +39,7 @@ from decoder.protocol import (
     Pong,
     RequestStatus,
     Shutdown,
+    SubmitBatch,
     SubmitTask,
     TaskCancelled,
     TaskFailed,
@@ -89,6 +92,8 @@ class DecoderService:
         # The task being decoded, and whether a CancelTask asked it to stop (set by the reader).
         self._current: str | None = None
         self._stop_current = threading.Event()
+        # The tasks of the batch being decoded that are still owed an answer.
+        self._batch: Unanswered | None = None
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
@@ -104,6 +109,8 @@ class DecoderService:
             facts=engine.probe_device(config.use_gpu_if_available),
         )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
+        default_batch = GPU_BATCH_FILES if self._plan.gpu_mode else 1
+        self._batch_files = (config.batch_files or default_batch) if engine.batches_files else 1
 
     def run(self) -> None:
         log.info(
@@ -122,6 +129,7 @@ class DecoderService:
                 languages=LANGUAGES,
                 available_models=available_models(self._plan.max_model_to_use, self._holder.engine.has_model),
                 engine=self._holder.engine.name,
+                batch_files=self._batch_files,
             )
         )
         threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()
@@ -156,12 +164,17 @@ class DecoderService:
                 # The front end is gone: nobody can receive results any more.
                 self._queue.close()
                 return
-            if isinstance(message, SubmitTask | DetectLanguage):
+            if isinstance(message, SubmitTask | SubmitBatch | DetectLanguage):
                 self._queue.put(message)
                 self._send_status()
             elif isinstance(message, CancelTask):
+                batch = self._batch
                 if self._queue.remove(message.task_id):
                     log.info("cancelled waiting task %s", message.task_id)
+                    self._send(TaskCancelled(message.task_id))
+                elif batch is not None and batch.take(message.task_id):
+                    # The batch decodes on; this task's result will be dropped.
+                    log.info("cancelled task %s of the batch in hand", message.task_id)
                     self._send(TaskCancelled(message.task_id))
                 elif message.task_id == self._current:
                     log.info("stopping task %s at its next window", message.task_id)
@@ -197,6 +210,8 @@ class DecoderService:
                 continue
             if isinstance(task, DetectLanguage):
                 self._detect(task)
+            elif isinstance(task, SubmitBatch):
+                self._decode_batch(task)
             else:
                 self._decode(task)
 
@@ -217,13 +232,15 @@ class DecoderService:
             self._busy = False
         self._send_status()
 
-    def _decode(self, task: SubmitTask) -> None:
+    def _decode(self, task: SubmitTask, *, announce: bool = True) -> None:
+        """Decode one task (`announce`: tell that it started; a batch told it already)."""
         self._stop_current.clear()
         self._busy, self._current = True, task.task_id
         started = time.time()
-        self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
-        self._send_status()
-        log.info("decoding task %s (%s)", task.task_id, task.task_type)
+        if announce:
+            self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
+            self._send_status()
+            log.info("decoding task %s (%s)", task.task_id, task.task_type)
 
         def on_progress(decoded: float, total: float) -> None:
             self._stop_if_cancelled()
@@ -242,19 +259,71 @@ class DecoderService:
             log.exception("task %s failed", task.task_id)
             self._send(TaskFailed(task.task_id, f"decoding failed: {_client_reason(exc)}", time.time()))
         else:
-            finished = time.time()
-            log.info("task %s finished in %.1f s", task.task_id, finished - started)
-            run = DecodeRun(
-                target_model_size=task.options.model or self._plan.max_model_to_use,
-                used_model_size=self._holder.loaded_name or "",
-                used_device=self._holder.device or "",
-                started_at=started,
-                finished_at=finished,
-            )
-            self._send(TaskFinished(task.task_id, transcript, run))
+            log.info("task %s finished in %.1f s", task.task_id, time.time() - started)
+            self._send(TaskFinished(task.task_id, transcript, self._run(task, started)))
         finally:
             self._busy, self._current = False, None
         self._send_status()
+
+    def _run(self, task: SubmitTask, started: float) -> DecodeRun:
+        return DecodeRun(
+            target_model_size=task.options.model or self._plan.max_model_to_use,
+            used_model_size=self._holder.loaded_name or "",
+            used_device=self._holder.device or "",
+            started_at=started,
+            finished_at=time.time(),
+        )
+
+    def _decode_batch(self, batch: SubmitBatch) -> None:
+        """Short tasks decoded together; each is answered on its own. One that cannot be read
+        fails alone; one whose audio is longer than its probed length is decoded alone after."""
+        answers = self._batch = Unanswered(batch.task_ids)
+        self._busy = True
+        started = time.time()
+        for task in batch.tasks:
+            self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
+            log.info("decoding task %s (%s) in a batch of %d", task.task_id, task.task_type, len(batch.tasks))
+        self._send_status()
+        together: list[tuple[SubmitTask, Samples]] = []
+        alone: list[SubmitTask] = []
+        try:
+            audios = read_all(batch.tasks, self._config.ffmpeg_timeout_s)
+            for task, audio in zip(batch.tasks, audios, strict=True):
+                if isinstance(audio, AudioError):
+                    self._answer(TaskFailed(task.task_id, f"decoding failed: {audio}", time.time()))
+                elif fits(audio):
+                    together.append((task, audio))
+                    self._send(TaskProgress(task.task_id, 0.0, len(audio) / SAMPLE_RATE))
+                else:
+                    alone.append(task)
+            self._decode_together(together, started)
+            alone = [task for task in alone if answers.take(task.task_id)]
+        finally:
+            self._busy, self._batch = False, None
+        for task in alone:
+            self._decode(task, announce=False)
+        self._send_status()
+
+    def _decode_together(self, together: list[tuple[SubmitTask, Samples]], started: float) -> None:
+        if not together:
+            return
+        tasks = [task for task, _ in together]
+        try:
+            transcripts = self._holder.transcribe_batch([audio for _, audio in together], tasks[0])
+        except Exception as exc:
+            log.exception("a batch of %d tasks failed", len(tasks))
+            reason = f"decoding failed: {_client_reason(exc)}"
+            for task in tasks:
+                self._answer(TaskFailed(task.task_id, reason, time.time()))
+            return
+        log.info("a batch of %d tasks finished in %.1f s", len(tasks), time.time() - started)
+        for task, transcript in zip(tasks, transcripts, strict=True):
+            self._answer(TaskFinished(task.task_id, transcript, self._run(task, started)))
+
+    def _answer(self, answer: TaskFinished | TaskFailed) -> None:
+        """Send a batched task's end, unless a CancelTask answered it first."""
+        if self._batch is not None and self._batch.take(answer.task_id):
+            self._send(answer)
 
     def _stop_if_cancelled(self) -> None:
         if self._stop_current.is_set():

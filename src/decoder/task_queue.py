@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
 
-from decoder.protocol import DetectLanguage, SubmitTask
+from decoder.protocol import DetectLanguage, SubmitBatch, SubmitTask
 
 # Language detection waits in the same queue as decoding: the model does one thing at a time.
-Queued = SubmitTask | DetectLanguage
+Queued = SubmitTask | SubmitBatch | DetectLanguage
+
+
+def _ids(task: Queued) -> tuple[str, ...]:
+    return task.task_ids if isinstance(task, SubmitBatch) else (task.task_id,)
 
 
 class QueueClosed(Exception):
@@ -44,17 +49,23 @@ class TaskQueue:
             return self._tasks.popleft()
 
     def remove(self, task_id: str) -> bool:
-        """Drop a waiting task; False if it is not waiting (any more)."""
+        """Drop a waiting task, alone or out of a waiting batch; False if it is not waiting (any
+        more)."""
         with self._changed:
-            for task in self._tasks:
-                if task.task_id == task_id:
-                    self._tasks.remove(task)
-                    return True
+            for index, task in enumerate(self._tasks):
+                if task_id not in _ids(task):
+                    continue
+                if isinstance(task, SubmitBatch) and len(task.tasks) > 1:
+                    rest = tuple(member for member in task.tasks if member.task_id != task_id)
+                    self._tasks[index] = dataclasses.replace(task, tasks=rest)
+                else:
+                    del self._tasks[index]
+                return True
             return False
 
     def task_ids(self) -> tuple[str, ...]:
         with self._changed:
-            return tuple(task.task_id for task in self._tasks)
+            return tuple(task_id for task in self._tasks for task_id in _ids(task))
 
     def close(self) -> None:
         with self._changed:

@@ -136,6 +136,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         vad_filter=settings.vad_filter,
         cpu_threads=settings.cpu_threads,
         batch_size=settings.batch_size,
+        batch_files=settings.batch_files,
         ffmpeg_timeout_s=settings.ffmpeg_timeout_s,
         max_audio_duration_s=settings.max_audio_duration_s or None,
     )

@@ -22,6 +22,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.models import model_names
+from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES
 from whisper_api.setting_kinds import (
     FLAG,
     KEY_FILE,
@@ -260,6 +261,17 @@ class Settings:
             "[docs/benchmarks.md](docs/benchmarks.md))"
         ),
     )
+    batch_files: int = setting(
+        "BATCH_FILES",
+        0,
+        whole(0),
+        (
+            "faster-whisper only: decode up to this many waiting short files (each at most "
+            f"{BATCH_FILE_MAX_S:g} s, with the same task, language and options, in upload order) in one "
+            f"batch; `1`: one at a time; `0`: {GPU_BATCH_FILES} on a GPU, 1 on a CPU. Each file keeps its "
+            "own result and failure; see [docs/benchmarks.md](docs/benchmarks.md)"
+        ),
+    )
     data_dir: Path = setting(
         "DATA_DIR",
         Path("data"),
@@ -384,7 +396,6 @@ def _check_engine_options(settings: Settings) -> None:
         )
     if settings.vad_filter:
         raise SettingsError("VAD_FILTER=1 is not valid: only ENGINE=faster-whisper filters by voice activity")
-    if settings.batch_size > 1:
-        raise SettingsError(
-            f"BATCH_SIZE={settings.batch_size} is not valid: only ENGINE=faster-whisper decodes in batches"
-        )
+    for name, value in (("BATCH_SIZE", settings.batch_size), ("BATCH_FILES", settings.batch_files)):
+        if value > 1:
+            raise SettingsError(f"{name}={value} is not valid: only ENGINE=faster-whisper decodes in batches")

@@ -30,6 +30,7 @@ class FakeEngine:
     """Models in `too_big` do not fit the GPU; `missing` ones are nowhere to be found."""
 
     name = "fake"
+    batches_files = False
 
     def __init__(self, too_big: Collection[str] = (), missing: Collection[str] = ()) -> None:
         self.too_big = too_big

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from decoder.protocol import SubmitTask
+from decoder.protocol import SubmitBatch, SubmitTask
 from decoder.task_queue import QueueClosed, Queued, TaskQueue
 
 
@@ -20,7 +20,7 @@ def test_fifo_with_positions() -> None:
     # The decoder reports this order; a task's place in it is its position (0 runs next).
     assert queue.task_ids() == ("a", "b", "c")
     popped = queue.pop(timeout=0)
-    assert popped is not None and popped.task_id == "a"
+    assert popped == task("a")
     assert queue.task_ids().index("c") == 1
     assert "a" not in queue.task_ids()
 
@@ -40,7 +40,7 @@ def test_pop_wakes_up_for_a_new_task() -> None:
     queue.put(task("late"))
     waiter.join(timeout=5)
     assert not waiter.is_alive()
-    assert got[0] is not None and got[0].task_id == "late"
+    assert got == [task("late")]
 
 
 def test_close_wakes_a_waiting_worker() -> None:
@@ -70,3 +70,13 @@ def test_remove_drops_only_waiting_tasks() -> None:
     assert queue.remove("b") is True
     assert queue.remove("b") is False
     assert queue.task_ids() == ("a", "c")
+
+
+def test_a_task_is_taken_out_of_a_waiting_batch() -> None:
+    queue = TaskQueue()
+    queue.put(SubmitBatch((task("a"), task("b"))))
+    queue.put(SubmitBatch((task("c"),)))
+    assert queue.task_ids() == ("a", "b", "c")
+    assert queue.remove("a") and queue.remove("c") and not queue.remove("a")
+    assert queue.task_ids() == ("b",)
+    assert queue.pop(timeout=0) == SubmitBatch((task("b"),))

@@ -126,7 +126,8 @@ def test_dotenv_is_read_but_environment_wins(tmp_path: Path) -> None:
 def test_engine_settings() -> None:
     default = Settings.from_environ({})
     assert (default.engine, default.compute_type, default.vad_filter) == ("openai-whisper", "auto", False)
-    assert (default.cpu_threads, default.batch_size) == (0, 1)
+    assert (default.cpu_threads, default.batch_size, default.batch_files) == (0, 1, 0)
+    assert Settings.from_environ({"ENGINE": "faster-whisper", "BATCH_FILES": "16"}).batch_files == 16
     assert Settings.from_environ({"ENGINE": "faster-whisper", "BATCH_SIZE": "8"}).batch_size == 8
     assert Settings.from_environ({"CPU_THREADS": "1"}).cpu_threads == 1
     faster = Settings.from_environ({"ENGINE": "faster-whisper", "COMPUTE_TYPE": "int8", "VAD_FILTER": "1"})
@@ -139,6 +140,7 @@ def test_engine_settings() -> None:
         ({"COMPUTE_TYPE": "int8"}, "openai-whisper has no int8"),
         ({"VAD_FILTER": "1"}, "only ENGINE=faster-whisper filters"),
         ({"BATCH_SIZE": "8"}, "only ENGINE=faster-whisper decodes in batches"),
+        ({"BATCH_FILES": "8"}, "BATCH_FILES=8 is not valid: only ENGINE=faster-whisper"),
     ],
 )
 def test_faster_whisper_options_need_that_engine(environ: dict[str, str], message: str) -> None:

@@ -3,6 +3,8 @@
     Engine.load(name, device) -> LoadedModel
         LoadedModel.transcribe(file, task, english_only=..., on_progress=...) -> Transcript
         LoadedModel.detect_language(samples) -> (language, probability)
+        BatchingModel.transcribe_batch(samples of short files, task, english_only=...)
+            -> [Transcript, ...]   (where Engine.batches_files)
 
 An engine reads its audio through decoder.audio (ffmpeg held to the upload), never through its
 library's own loader. A recording longer than EngineOptions.whole_file_limit_s is decoded from a
@@ -19,10 +21,10 @@ faster-whisper never initialises torch's CUDA state, and the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from decoder.ladder import DeviceFacts
 from decoder.protocol import Segment, SegmentStats, SubmitTask, Transcript, Word
@@ -76,8 +78,19 @@ class LoadedModel(Protocol):
         """The most probable language of the audio's first 30 s and its probability."""
 
 
+@runtime_checkable
+class BatchingModel(LoadedModel, Protocol):
+    def transcribe_batch(
+        self, audios: Sequence[Samples], task: SubmitTask, *, english_only: bool
+    ) -> list[Transcript]:
+        """Decode short recordings (each at most BATCH_FILE_MAX_S) at once, all with the task's
+        choices: one transcript for each, in their order."""
+
+
 class Engine(Protocol):
     name: str
+    # Whether its models are BatchingModels (decoder.protocol.SubmitBatch).
+    batches_files: bool
 
     def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
         """Whether this engine can reach a CUDA GPU, and its free memory."""

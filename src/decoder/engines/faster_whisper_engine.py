@@ -16,7 +16,8 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def ct2_directory(model_dir: Path, model: str) -> Path:
 
 class FasterWhisperEngine:
     name = "faster-whisper"
+    batches_files = True
 
     def __init__(self, model_dir: Path, options: EngineOptions) -> None:
         self._model_dir = model_dir
@@ -104,7 +106,8 @@ class FasterWhisperModel:
         self._model = model
         batched = options.batch_size > 1
         # Both have the same transcribe(); the pipeline only wraps the model.
-        self._runner = BatchedInferencePipeline(model) if batched else model
+        self._pipeline = BatchedInferencePipeline(model)
+        self._runner = self._pipeline if batched else model
         self._batch_arguments: dict[str, Any] = {"batch_size": options.batch_size} if batched else {}
         # The batched pipeline cuts the file at pauses that VAD finds.
         self._vad_filter = options.vad_filter or batched
@@ -166,6 +169,43 @@ class FasterWhisperModel:
         text = "".join(segment["text"] for segment in decoded)
         return transcript_of(text, str(info.language), float(info.duration), decoded)
 
+    def transcribe_batch(
+        self, audios: Sequence[Samples], task: SubmitTask, *, english_only: bool
+    ) -> list[Transcript]:
+        """The recordings end to end in one array, each one clip of it, through the batched
+        pipeline: each clip is one window of the batch, decoded as a whole file of its own would
+        be (with timestamps, from the first fallback temperature; every clip starts a new text)."""
+        starts = np.cumsum([0, *(len(audio) for audio in audios)])
+        clips = [{"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE} for start, end in pairwise(starts)]
+        options = task.options
+        segments, info = self._pipeline.transcribe(
+            np.concatenate(audios),
+            task="transcribe" if english_only else task.task_type,
+            language="en" if english_only else task.language,
+            initial_prompt=options.initial_prompt,
+            word_timestamps=options.word_timestamps,
+            beam_size=options.beam_size or 1,
+            best_of=1,
+            temperature=FALLBACK_TEMPERATURES[0] if options.temperature is None else options.temperature,
+            vad_filter=False,
+            clip_timestamps=clips,
+            batch_size=len(audios),
+            without_timestamps=False,
+        )
+        # Each clip's start and its segments' seek (in frames), reckoned as the pipeline does.
+        offsets = [int(clip["start"] * SAMPLE_RATE) / SAMPLE_RATE for clip in clips]
+        index_of = {int(offset * self._model.frames_per_second): i for i, offset in enumerate(offsets)}
+        decoded: list[list[dict[str, Any]]] = [[] for _ in audios]
+        for segment in segments:
+            index = index_of[segment.seek]
+            decoded[index].append(_shifted(dataclasses.asdict(segment), offsets[index]))
+        return [
+            transcript_of(
+                "".join(segment["text"] for segment in own), str(info.language), len(audio) / SAMPLE_RATE, own
+            )
+            for audio, own in zip(audios, decoded, strict=True)
+        ]
+
     def _language_of(self, mel: StreamedMel) -> str:
         """What faster-whisper's transcribe detects from the features' first window."""
         window = int(self._model.feature_extractor.nb_max_frames)
@@ -188,6 +228,16 @@ class FasterWhisperModel:
             raise ValueError("this model is English-only and cannot detect a language")
         language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
         return str(language), float(probability)
+
+
+def _shifted(segment: dict[str, Any], offset_s: float) -> dict[str, Any]:
+    """A segment of one clip of a batch, timed from the clip's start."""
+
+    def moved(times: dict[str, Any]) -> dict[str, Any]:
+        start, end = (max(0.0, round(times[key] - offset_s, 3)) for key in ("start", "end"))
+        return {**times, "start": start, "end": end}
+
+    return {**moved(segment), "words": [moved(word) for word in segment.get("words") or ()]}
 
 
 def mel_recipe(extractor: FeatureExtractor) -> MelRecipe:

@@ -41,6 +41,7 @@ whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
 
 class OpenAIWhisperEngine:
     name = "openai-whisper"
+    batches_files = False
 
     def __init__(self, model_dir: Path, options: EngineOptions) -> None:
         self._model_dir = model_dir

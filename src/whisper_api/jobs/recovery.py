@@ -42,7 +42,8 @@ class RecoverySteps:
                 job.status = JobStatus.PENDING
                 await self.store.save(job)
             if fate.action in (Action.KEEP, Action.REQUEUE):
-                self.queue.add(submission(job), job.uploaded_at)
+                # A job that was decoding when the server stopped may be what stopped it.
+                self.queue.add(submission(job), job.uploaded_at, alone=job.attempts > 0)
             else:
                 await self._carry_out(job, fate)
         if self.queue.count():
@@ -62,7 +63,7 @@ class RecoverySteps:
         elif fate.action is Action.REQUEUE:
             job.status = JobStatus.PENDING
             await self.store.save(job)
-            self.queue.add(submission(job), job.uploaded_at)
+            self.queue.add(submission(job), job.uploaded_at, alone=True)
         else:
             await self._carry_out(job, fate)
 

@@ -206,7 +206,8 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
         """Hand every free decoder the next piece of work, in order (with a shared queue, the
         detections here, and the jobs once claimed)."""
         for slot in self._free_slots():
-            work = self.queue.next_work()
+            ready = slot.decoder.ready
+            work = self.queue.next_work(ready.batch_files, ready.english_only) if ready else None
             if self.shared is not None and not isinstance(work, DetectLanguage):
                 if not self._claim_queued:
                     self._claim_queued = True
@@ -374,13 +375,13 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
             return  # a decoder that never came up; the restart in progress handles it
         log.error("decoder %d (pid %s) died (exit code %s)", slot.index, exited.pid, exited.exitcode)
         held = self.queue.held_by(slot.index)
-        detection = self.queue.detections.get(held) if held is not None else None
+        detection = self.queue.detections.get(held[0]) if held else None
         if detection is not None and not detection.done():
             detection.set_exception(DetectionFailed("language detection failed: the decoder crashed"))
         running = self.queue.running_in(slot.index)
-        # The decoder comes back whatever the store does; its job's fate waits for the store.
+        # The decoder comes back whatever the store does; its jobs' fate waits for the store.
         self.queue.release(slot.index)
         slot.supervisor.restart(lambda: self._work.put_nowait(_SlotUp()))
-        if running is not None:
-            await self._apply_until_stored(_Retry(running.task_id))
+        for job in running:
+            await self._apply_until_stored(_Retry(job.task_id))
         self._dispatch()

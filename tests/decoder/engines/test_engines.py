@@ -13,6 +13,7 @@ import pytest
 from decoder.audio import AudioFile, load_audio
 from decoder.engines import (
     ENGINE_NAMES,
+    BatchingModel,
     Engine,
     EngineOptions,
     ModelLoadError,
@@ -21,7 +22,7 @@ from decoder.engines import (
 )
 from decoder.ladder import NO_GPU
 from decoder.protocol import DecodeOptions, SubmitTask
-from tests.speech import PARAGRAPHS, word_error_rate
+from tests.speech import PARAGRAPHS, short_clips, word_error_rate
 
 
 def samples(task: SubmitTask) -> AudioFile:
@@ -145,6 +146,33 @@ def test_faster_whisper_batched_pipeline(model_dir: Path, speech_dir: Path, tmp_
     assert len(transcript.segments) >= 2
     assert all(segment.words for segment in transcript.segments)
     assert progress and progress[-1][1] == pytest.approx(transcript.duration_s, abs=0.05)
+
+
+@pytest.mark.slow
+def test_faster_whisper_decodes_short_files_together_as_it_does_one_by_one(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    model = engine_for("faster-whisper", model_dir).load("tiny.en", "cpu")
+    assert isinstance(model, BatchingModel)
+    clips = short_clips(tmp_path, 5)
+    task = SubmitTask("b" * 32, "", "transcribe", "en", DecodeOptions(word_timestamps=True))
+    one_by_one = [
+        model.transcribe(AudioFile(str(path), None, 60), task, english_only=True, on_progress=lambda *_: None)
+        for path, _ in clips
+    ]
+    together = model.transcribe_batch(
+        [load_audio(str(path), None, 60) for path, _ in clips], task, english_only=True
+    )
+    assert len(together) == len(clips)
+    for alone, batched, (_, text) in zip(one_by_one, together, clips, strict=True):
+        assert word_error_rate(alone.text, batched.text) <= 0.02, (alone.text, batched.text)
+        assert word_error_rate(text, batched.text) <= 0.25
+        assert batched.duration_s == alone.duration_s and batched.language == "en"
+        # Each file's times are its own, from its start.
+        starts = [segment.start for segment in batched.segments]
+        assert starts == pytest.approx([segment.start for segment in alone.segments], abs=0.1)
+        words = [word for segment in batched.segments for word in segment.words]
+        assert words and all(0 <= word.start <= word.end <= batched.duration_s + 0.5 for word in words)
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)

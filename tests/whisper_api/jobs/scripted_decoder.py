@@ -43,6 +43,8 @@ class ScriptedDecoder(DecoderClient):
     def __init__(self, fail_starts: int = 0) -> None:
         super().__init__(CONFIG, queue.SimpleQueue(), _never_spawned)
         self.fail_starts = fail_starts
+        # What its DecoderReady says of batches (decoder.protocol.SubmitBatch).
+        self.batch_files = 1
         self.sent: list[ToDecoder] = []
         self.starts = 0
         self.kills = 0
@@ -56,7 +58,9 @@ class ScriptedDecoder(DecoderClient):
             self.fail_starts -= 1
             raise DecoderUnavailable("the scripted decoder did not start")
         self._handler, self._up, self.sent = on_event, True, []
-        self.ready = DecoderReady(self.last_pid, False, "tiny.en", True, (("en", "english"),))
+        self.ready = DecoderReady(
+            self.last_pid, False, "tiny.en", True, (("en", "english"),), batch_files=self.batch_files
+        )
         return self.ready
 
     @property

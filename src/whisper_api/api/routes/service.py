@@ -67,7 +67,9 @@ def _decoder_json(slot: DecoderSlot, queue: JobQueue) -> dict[str, Any]:
         "last_loaded_model_size": status.last_loaded_model_size if status else None,
         "is_model_loaded": status.is_model_loaded if status else False,
         "currently_busy": status.currently_busy if status else False,
-        "task_id": queue.held_by(slot.index),
+        # The first of a batch, as before batches; all of them in task_ids.
+        "task_id": next(iter(queue.held_by(slot.index)), None),
+        "task_ids": list(queue.held_by(slot.index)),
         "restarting": slot.supervisor.restarting,
         "restarts": slot.supervisor.restarts,
     }
