@@ -2,10 +2,14 @@
 on a 2-hour and a 10-hour file is that of a 5-minute one, and MAX_AUDIO_DURATION_S refuses a
 file longer than it before anything is queued.
 
-The 2-hour recording starts with the 5-minute one, then says one paragraph every two minutes,
+The 2-hour recording starts like the 5-minute one (its first six paragraphs, where their
+transcripts are compared), then says one paragraph every ten minutes,
 with silence between: the stretches of silence are streamed and surveyed like speech, but not
 decoded (decoder.silence), which keeps the test to minutes. The benchmark measures the memory
 of recordings that are speech throughout (bench/long_files.py).
+
+The 10-hour silent file goes through one engine only: the survey that reads it is the same code
+on both (decoder.spectrogram), and it costs minutes of ffmpeg and spectrogram work per engine.
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ pytestmark = pytest.mark.slow
 # The issue's bound: a long file may cost the decoder this much more than a 5-minute one.
 MEMORY_BOUND_MB = 300
 FIVE_MINUTE_PARAGRAPHS = 18
-UNIT_S = 120
+# The opening the 2-hour recording shares with the 5-minute one.
+SHARED_PARAGRAPHS = 6
+# The last half minute of the shared opening is not compared: what follows it differs.
+UNSHARED_END_S = 30
+UNIT_S = 600
 TWO_HOURS_S = 7200
 TEN_HOURS_S = 36000
-# Generous for a busy machine: the 2-hour file decodes about 16 minutes of speech.
+TEN_HOURS_ENGINE = "faster-whisper"
+# Generous for a busy machine: the 2-hour file decodes about 7 minutes of speech.
 LONG_DECODE_DEADLINE_S = 2400.0
 
 
@@ -63,10 +72,12 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     # libopus's fastest setting encodes two hours in seconds instead of minutes.
     encoding = ("-b:a", "24k", "-compression_level", "0")
     five = concatenated(opening, directory / "five-minutes.opus", *encoding)
-    units = (TWO_HOURS_S - int(duration_s(five))) // UNIT_S
+    shared = opening[:SHARED_PARAGRAPHS]
+    shared_s = sum(duration_s(part) for part in shared)
+    units = int(TWO_HOURS_S - shared_s) // UNIT_S
     spoken = [index % len(paragraphs) for index in range(units)]
     rest = [part for index in spoken for part in (paragraphs[index], gaps[index])]
-    two = concatenated([*opening, *rest], directory / "two-hours.opus", *encoding)
+    two = concatenated([*shared, *rest], directory / "two-hours.opus", *encoding)
     ten = directory / "ten-hours.opus"
     # The issue's command, with libopus's fastest settings: the same silence in a tenth of the time.
     source = ["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", str(TEN_HOURS_S)]
@@ -75,9 +86,10 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         ["ffmpeg", "-v", "error", *source, "-c:a", "libopus", "-b:a", "6k", *fast, str(ten)], check=True
     )
     two_hours_text = " ".join(
-        [*(PARAGRAPHS[i % 4] for i in range(FIVE_MINUTE_PARAGRAPHS)), *(PARAGRAPHS[i] for i in spoken)]
+        [*(PARAGRAPHS[i % 4] for i in range(SHARED_PARAGRAPHS)), *(PARAGRAPHS[i] for i in spoken)]
     )
-    return {"five": five, "two": two, "ten": ten, "two_hours_text": two_hours_text}
+    overlap_s = shared_s - UNSHARED_END_S
+    return {"five": five, "two": two, "ten": ten, "two_hours_text": two_hours_text, "overlap_s": overlap_s}
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -103,7 +115,7 @@ def long_server(engine_name: str, tmp_path: Path, model_dir: Path) -> Iterator[R
 
 
 def test_long_recordings_cost_the_memory_of_a_short_one(
-    long_server: RunningServer, recordings: dict[str, Any]
+    engine_name: str, long_server: RunningServer, recordings: dict[str, Any]
 ) -> None:
     with long_server.client(timeout=120) as client:
         pid = decoder_status(client)["pid"]
@@ -113,19 +125,20 @@ def test_long_recordings_cost_the_memory_of_a_short_one(
         two = wait_for_task(client, upload(client, recordings["two"]), LONG_DECODE_DEADLINE_S)
         assert two["status"] == "finished", two
         two_hours_mb = peak_rss_mb(pid)
-        ten = wait_for_task(client, upload(client, recordings["ten"]), LONG_DECODE_DEADLINE_S)
-        assert ten["status"] == "finished", ten
-        ten_hours_mb = peak_rss_mb(pid)
+        if engine_name == TEN_HOURS_ENGINE:
+            ten = wait_for_task(client, upload(client, recordings["ten"]), LONG_DECODE_DEADLINE_S)
+            assert ten["status"] == "finished", ten
+            assert ten["transcript"] == ""
+            assert float(ten["audio_duration"]) == pytest.approx(TEN_HOURS_S, abs=1)
+            ten_hours_mb = peak_rss_mb(pid)
+            assert ten_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, ten_hours_mb)
         assert decoder_status(client)["pid"] == pid
-        overlap_s = float(five["audio_duration"]) - 30
-        opening_of_two = segments_before(client, two["task_id"], overlap_s)
-        opening_of_five = segments_before(client, five["task_id"], overlap_s)
+        opening_of_two = segments_before(client, two["task_id"], recordings["overlap_s"])
+        opening_of_five = segments_before(client, five["task_id"], recordings["overlap_s"])
     assert two_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, two_hours_mb)
-    assert ten_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, ten_hours_mb)
     assert float(two["audio_duration"]) == pytest.approx(TWO_HOURS_S, abs=UNIT_S)
     assert word_error_rate(recordings["two_hours_text"], str(two["transcript"])) <= 0.10
     assert word_error_rate(opening_of_five, opening_of_two) <= 0.02
-    assert ten["transcript"] == "" and float(ten["audio_duration"]) == pytest.approx(TEN_HOURS_S, abs=1)
 
 
 def test_audio_over_the_limit_is_refused_before_it_is_queued(
