@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import start_server
 from tests.speech import PARAGRAPHS, duration_s
 
-from bench import inprocess, long_files, scaling, service
+from bench import inprocess, long_files, scaling, service, short_files
 from bench.corpus import Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -38,6 +38,8 @@ class Plan:
     long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)
     # The length above which the decoder decodes window by window.
     whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
+    # Short files: clips queued at once, one at a time and batched.
+    short_clips: int = 100
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
     long_clip: bool = True
@@ -58,6 +60,7 @@ QUICK = Plan(
     # A lower whole-file limit shows windowed decoding on 3 minutes instead of 11.
     long_file_lengths_s=(30, 180),
     whole_file_limit_s=60,
+    short_clips=8,
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -173,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             threads,
             plan.whole_file_limit_s,
         )
+        print(f"short files: {plan.short_clips} clips", flush=True)
+        short = short_files.measure(
+            work / "short", model_dir, recordings.minute, plan.overhead_pairs, plan.short_clips, threads
+        )
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=len(recordings.paragraphs) if plan.long_clip else len(PARAGRAPHS),
@@ -183,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             services=services,
             front_end=front_end,
             upload=upload,
-            scaling=scaling.section(scaled),
-            long_files=long_files.section(lengths, threads, plan.whole_file_limit_s),
+            sections=[
+                *scaling.section(scaled),
+                *long_files.section(lengths, threads, plan.whole_file_limit_s),
+                *short_files.section(short),
+            ],
             seconds=time.monotonic() - started,
         )
     report = render(results)

@@ -58,9 +58,9 @@ class Results:
     services: list[EngineService]
     front_end: FrontEndMemory
     upload: UploadMemory
-    # Sections their own modules render: "Scaling out" (bench.scaling), "Long files" (bench.long_files).
-    scaling: list[str]
-    long_files: list[str]
+    # Sections their own modules render, in order: "Scaling out" (bench.scaling), "Long files"
+    # (bench.long_files), "Short files" (bench.short_files).
+    sections: list[str]
     seconds: float
 
 
@@ -395,8 +395,7 @@ def render(results: Results) -> str:
                 ),
             ],
         ),
-        *results.scaling,
-        *results.long_files,
+        *results.sections,
         READING_THE_NUMBERS,
     ]
     return "\n".join(lines)

@@ -33,6 +33,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Scaling out",
         "## Memory",
         "## Long files",
+        "## Short files",
     ):
         assert heading in report
     # Both lengths decoded both ways; past the whole-file limit, windowed decoding holds less.
@@ -41,6 +42,10 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     )
     assert [row[0] for row in long_rows] == ["0.5 min", "3 min"], long_rows
     assert int(long_rows[1][2]) < int(long_rows[1][1])
+    # Both clips got a fixed cost, and both queue runs decoded every clip.
+    assert len(re.findall(r"^\| (5|30) s \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \|$", report, re.M)) == 2
+    assert re.findall(r"^\| (1|8) \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M) == ["1", "8"]
+    assert re.search(r"Batched against one at a time: [\d.]+x", report)
     # Every layout of the scaling table decoded its tasks, and both stores were read.
     layouts = re.findall(
         r"^\| \d (decoders?|hosts?) [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M
