@@ -60,6 +60,10 @@ class _Cancelled(Exception):
     """A CancelTask asked the task in hand to stop."""
 
 
+# A batched task with its audio.
+_Read = tuple[SubmitTask, Samples]
+
+
 def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
     """Entry point of the decoder process."""
     # The front end decides when the decoder stops (Shutdown, then SIGKILL after the grace
@@ -284,46 +288,47 @@ class DecoderService:
             self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
             log.info("decoding task %s (%s) in a batch of %d", task.task_id, task.task_type, len(batch.tasks))
         self._send_status()
-        together: list[tuple[SubmitTask, Samples]] = []
         alone: list[SubmitTask] = []
         try:
-            audios = read_all(batch.tasks, self._config.ffmpeg_timeout_s)
-            for task, audio in zip(batch.tasks, audios, strict=True):
-                if isinstance(audio, AudioError):
-                    self._answer(TaskFailed(task.task_id, f"decoding failed: {audio}", time.time()))
-                elif fits(audio):
-                    together.append((task, audio))
-                    self._send(TaskProgress(task.task_id, 0.0, len(audio) / SAMPLE_RATE))
-                else:
-                    alone.append(task)
-            self._decode_together(together, started)
-            alone = [task for task in alone if answers.take(task.task_id)]
+            together, alone = self._read_batch(batch.tasks)
+            audios = [audio for _, audio in together]
+            transcripts = self._holder.transcribe_batch(audios, together[0][0]) if together else []
+        except Exception as exc:
+            log.exception("a batch of %d tasks failed", len(batch.tasks))
+            for task in batch.tasks:
+                self._answer(TaskFailed(task.task_id, f"decoding failed: {_client_reason(exc)}", time.time()))
+        else:
+            log.info("a batch of %d tasks finished in %.1f s", len(together), time.time() - started)
+            for (task, audio), transcript in zip(together, transcripts, strict=True):
+                seconds = len(audio) / SAMPLE_RATE
+                finished = TaskFinished(task.task_id, transcript, self._run(task, started))
+                self._answer(TaskProgress(task.task_id, seconds, seconds), finished)
         finally:
+            alone = [task for task in alone if answers.take(task.task_id)]
             self._busy, self._batch = False, None
         for task in alone:
             self._decode(task, announce=False)
         self._send_status()
 
-    def _decode_together(self, together: list[tuple[SubmitTask, Samples]], started: float) -> None:
-        if not together:
-            return
-        tasks = [task for task, _ in together]
-        try:
-            transcripts = self._holder.transcribe_batch([audio for _, audio in together], tasks[0])
-        except Exception as exc:
-            log.exception("a batch of %d tasks failed", len(tasks))
-            reason = f"decoding failed: {_client_reason(exc)}"
-            for task in tasks:
-                self._answer(TaskFailed(task.task_id, reason, time.time()))
-            return
-        log.info("a batch of %d tasks finished in %.1f s", len(tasks), time.time() - started)
-        for task, transcript in zip(tasks, transcripts, strict=True):
-            self._answer(TaskFinished(task.task_id, transcript, self._run(task, started)))
+    def _read_batch(self, tasks: tuple[SubmitTask, ...]) -> tuple[list[_Read], list[SubmitTask]]:
+        """The audio of the tasks to decode together, and the tasks to decode alone; a task
+        whose file cannot be read is answered here."""
+        together: list[_Read] = []
+        alone: list[SubmitTask] = []
+        for task, audio in zip(tasks, read_all(tasks, self._config.ffmpeg_timeout_s), strict=True):
+            if isinstance(audio, AudioError):
+                self._answer(TaskFailed(task.task_id, f"decoding failed: {audio}", time.time()))
+            elif fits(audio):
+                together.append((task, audio))
+            else:
+                alone.append(task)
+        return together, alone
 
-    def _answer(self, answer: TaskFinished | TaskFailed) -> None:
+    def _answer(self, *messages: TaskProgress | TaskFinished | TaskFailed) -> None:
         """Send a batched task's end, unless a CancelTask answered it first."""
-        if self._batch is not None and self._batch.take(answer.task_id):
-            self._send(answer)
+        if self._batch is not None and self._batch.take(messages[-1].task_id):
+            for message in messages:
+                self._send(message)
 
     def _stop_if_cancelled(self) -> None:
         if self._stop_current.is_set():

@@ -206,6 +206,11 @@ class JobQueue:
         """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""
         return len(self._waiting)
 
+    def unheld(self) -> int:
+        """How many waiting jobs no decoder holds yet."""
+        held = set(self.held_ids())
+        return sum(task_id not in held for task_id in self._waiting)
+
     def ids(self) -> list[str]:
         """The waiting jobs' task ids, next first."""
         return [task_id for _key, task_id in self._order]

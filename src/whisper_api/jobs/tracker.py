@@ -205,9 +205,13 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
     def _dispatch(self) -> None:
         """Hand every free decoder the next piece of work, in order (with a shared queue, the
         detections here, and the jobs once claimed)."""
-        for slot in self._free_slots():
+        free = self._free_slots()
+        for index, slot in enumerate(free):
             ready = slot.decoder.ready
-            work = self.queue.next_work(ready.batch_files, ready.english_only) if ready else None
+            # What waits is shared out among the free decoders, not all batched onto the first.
+            share = -(-self.queue.unheld() // (len(free) - index))
+            batch_files = min(ready.batch_files, max(1, share)) if ready else 1
+            work = self.queue.next_work(batch_files, ready.english_only) if ready else None
             if self.shared is not None and not isinstance(work, DetectLanguage):
                 if not self._claim_queued:
                     self._claim_queued = True

@@ -1,15 +1,21 @@
-"""The tracker with a decoder that takes batches (scripted): short jobs that pile up go together,
-each ends on its own, and after a crash each job of the batch goes alone."""
+"""The tracker with decoders that take batches (scripted): short jobs that pile up go together,
+each ends on its own, after a crash each job of the batch goes alone, and what waits is shared
+out among the free decoders."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+from pathlib import Path
 
 from decoder.protocol import SubmitBatch, SubmitTask, TaskCancelled, TaskStarted
-from tests.whisper_api.jobs.test_tracker import Rig, _true, finished, scenario
+from tests.whisper_api.jobs.scripted_decoder import ScriptedDecoder
+from tests.whisper_api.jobs.test_tracker import Listener, Rig, _true, finished, scenario, scripted_pool
 from whisper_api.jobs.job import Job, JobStatus
-from whisper_api.jobs.queue import submission
+from whisper_api.jobs.memory_store import MemoryJobStore
+from whisper_api.jobs.queue import JobQueue, submission
+from whisper_api.jobs.tracker import TaskTracker
 
 
 async def submit_short(rig: Rig, letters: str) -> list[Job]:
@@ -54,3 +60,34 @@ async def _batches(rig: Rig) -> None:
 
 
 test_short_jobs_that_wait_are_batched_and_end_one_by_one = scenario(_batches)
+
+
+def test_what_waits_is_shared_out_among_free_decoders(tmp_path: Path) -> None:
+    async def run() -> None:
+        uploads = tmp_path / "uploads"
+        uploads.mkdir()
+        store = MemoryJobStore()
+        waiting = []
+        for uploaded_at, letter in enumerate("abcde"):
+            audio = uploads / (letter * 32)
+            audio.write_bytes(b"audio")
+            job = Job(letter * 32, "transcribe", None, audio, "x.wav", float(uploaded_at), duration_s=5.0)
+            await store.add(job)
+            waiting.append(submission(job))
+        queue = JobQueue()
+        pool = scripted_pool(queue, 2, asyncio.sleep)
+        decoders: list[ScriptedDecoder] = [slot.decoder for slot in pool.slots]  # type: ignore[misc]
+        for decoder in decoders:
+            decoder.batch_files = 8
+        tracker = TaskTracker(store, pool, queue, Listener())
+        await tracker.start(uploads)
+        try:
+            # Five short jobs and two free decoders: three and two, not five and none.
+            assert [decoder.sent for decoder in decoders] == [
+                [SubmitBatch(tuple(waiting[:3]))],
+                [SubmitBatch(tuple(waiting[3:]))],
+            ]
+        finally:
+            await tracker.close()
+
+    asyncio.run(run())
