@@ -140,6 +140,8 @@ SCHEMAS: dict[str, Any] = {
                         "decoder": {"type": "integer", "minimum": 0},
                         "cuda_device": MAYBE_TEXT,
                         "task_id": MAYBE_TEXT,
+                        # Everything it holds: several tasks for a batch (BATCH_FILES).
+                        "task_ids": {"type": "array", "items": TEXT},
                     }
                 ),
             },
