@@ -38,6 +38,7 @@ from whisper_api.setting_kinds import (
     word_list,
 )
 from whisper_api.setting_rows import Setting, setting
+from whisper_api.setting_rules import engine_conflict
 
 DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -368,7 +369,9 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{row.variable}={raw!r} is not valid: expected {exc}") from None
         settings = cls(**values)
-        _check_engine_options(settings)
+        conflict = engine_conflict(settings)
+        if conflict is not None:
+            raise SettingsError(conflict)
         return settings
 
 
@@ -385,17 +388,3 @@ def load_settings() -> Settings:
     """
     load_dotenv(find_dotenv(usecwd=True))
     return Settings.from_environ(os.environ)
-
-
-def _check_engine_options(settings: Settings) -> None:
-    if settings.engine != "openai-whisper":
-        return
-    if settings.compute_type == "int8":
-        raise SettingsError(
-            "COMPUTE_TYPE='int8' is not valid: openai-whisper has no int8; use ENGINE=faster-whisper"
-        )
-    if settings.vad_filter:
-        raise SettingsError("VAD_FILTER=1 is not valid: only ENGINE=faster-whisper filters by voice activity")
-    for name, value in (("BATCH_SIZE", settings.batch_size), ("BATCH_FILES", settings.batch_files)):
-        if value > 1:
-            raise SettingsError(f"{name}={value} is not valid: only ENGINE=faster-whisper decodes in batches")
