@@ -208,10 +208,10 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
         free = self._free_slots()
         for index, slot in enumerate(free):
             ready = slot.decoder.ready
+            assert ready is not None, "a slot that takes work has a decoder that is up"
             # What waits is shared out among the free decoders, not all batched onto the first.
             share = -(-self.queue.unheld() // (len(free) - index))
-            batch_files = min(ready.batch_files, max(1, share)) if ready else 1
-            work = self.queue.next_work(batch_files, ready.english_only) if ready else None
+            work = self.queue.next_work(min(ready.batch_files, max(1, share)), ready.english_only)
             if self.shared is not None and not isinstance(work, DetectLanguage):
                 if not self._claim_queued:
                     self._claim_queued = True
