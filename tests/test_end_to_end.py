@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import STEP_DEADLINE_S, RunningServer, wait_for_task
@@ -130,6 +131,42 @@ def test_text_file_is_refused_and_not_kept(server: RunningServer, tmp_path: Path
     assert response.status_code == 400
     assert "audio" in response.json()["detail"]
     assert set((server.data_dir / "uploads").iterdir()) <= before
+
+
+def test_a_cut_off_file_a_free_decoder_started_on_is_refused_and_leaves_no_trace(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The upload check runs while a free decoder already decodes the upload; when the check
+    refuses it, the decoder stops it and nothing of it is left (whisper_api.jobs.head_start)."""
+    speech = speak(" ".join(PARAGRAPHS[:3]), tmp_path / "speech.wav")
+    whole = tmp_path / "speech.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(speech), str(whole)], check=True)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with server.client() as client:
+        wait_until_idle(client)
+        listed = client.get("/api/v1/tasks", params={"limit": 200}).json()["tasks"]
+        uploads = set((server.data_dir / "uploads").iterdir())
+        stopped = server.log_file.read_text().count("stopped: it was cancelled")
+        with cut.open("rb") as audio:
+            response = client.post("/api/v1/transcribe", files={"file": ("cut.mp3", audio)})
+        assert response.status_code == 400, response.text
+        assert "cut off" in response.json()["detail"]
+        # The decoder had started on it: it says it stopped, and it is free again.
+        deadline = time.monotonic() + STEP_DEADLINE_S
+        while server.log_file.read_text().count("stopped: it was cancelled") == stopped:
+            assert time.monotonic() < deadline, "the decoder never stopped the refused upload"
+            time.sleep(0.05)
+        wait_until_idle(client)
+        assert client.get("/api/v1/tasks", params={"limit": 200}).json()["tasks"] == listed
+    assert set((server.data_dir / "uploads").iterdir()) <= uploads
+
+
+def wait_until_idle(client: httpx.Client) -> None:
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    while client.get("/api/v1/decoder_status_refresh").json()["currently_busy"]:
+        assert time.monotonic() < deadline, "the decoder stayed busy"
+        time.sleep(0.05)
 
 
 def test_unknown_task_id_is_400(server: RunningServer) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path, PurePath
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from decoder.protocol import DecodeOptions, DecoderReady, TaskType
+from decoder.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
 from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable
 from whisper_api.api.state import services
-from whisper_api.api.uploads import UploadLimits, receive_upload
+from whisper_api.api.uploads import ReceivedUpload, UploadLimits, receive_upload
 from whisper_api.jobs.job import Job, new_task_id
-from whisper_api.jobs.media import probe_audio
+from whisper_api.jobs.media import ProbedAudio, probe_audio
 
 MB = 1024 * 1024
 
@@ -41,24 +41,33 @@ async def accept_job(request: Request, task_type: TaskType, read_fields: FieldRe
 
 
 async def _accept(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
-    task_id, upload, wanted = await store_checked_upload(request, read_fields)
+    tracker = services(request).tracker
+    received = await _receive(request, read_fields)
+    task_id, upload, wanted = received.task_id, received.upload, received.wanted
+    # A free decoder starts while the file is checked (whisper_api.jobs.head_start).
+    ahead = tracker.start_ahead(
+        SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
+    )
     try:
+        probed = await _check(request, upload.path)
         job = Job(
             task_id,
             task_type,
             wanted.language,
             upload.path,
             upload.filename,
-            time.time(),
+            received.at,
             owner_of(request),
             options=wanted.options,
-            duration_s=upload.duration_s,
+            duration_s=probed.duration_s,
             callback_url=wanted.callback_url,
-            audio_format=upload.audio_format,
+            audio_format=probed.demuxer,
         )
-        await services(request).tracker.submit(job)
+        await tracker.submit(job)
         services(request).metrics.tasks_submitted.labels(task_type).inc()
     except BaseException:
+        if ahead:
+            tracker.refuse(task_id)
         upload.path.unlink(missing_ok=True)
         raise
     return job
@@ -76,6 +85,28 @@ async def store_checked_upload(
     request: Request, read_fields: FieldReader
 ) -> tuple[str, CheckedUpload, JobRequest]:
     """A new task id, the upload stored under it and probed, and what the fields ask for."""
+    received = await _receive(request, read_fields)
+    upload = received.upload
+    try:
+        probed = await _check(request, upload.path)
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    checked = CheckedUpload(upload.path, upload.filename, probed.duration_s, probed.demuxer)
+    return received.task_id, checked, received.wanted
+
+
+@dataclass(frozen=True)
+class _Received:
+    task_id: str
+    upload: ReceivedUpload
+    wanted: JobRequest
+    # When the upload was in (a Unix time).
+    at: float
+
+
+async def _receive(request: Request, read_fields: FieldReader) -> _Received:
+    """A new task id, the upload stored under it, and what the fields ask for (not yet checked)."""
     state = services(request)
     settings = state.settings
     task_id = new_task_id()
@@ -85,6 +116,7 @@ async def store_checked_upload(
         min_bytes_per_s=settings.min_upload_kib_per_s * 1024,
     )
     upload = await receive_upload(request, settings.upload_dir, task_id, limits)
+    received_at = time.time()
     state.metrics.upload_bytes.inc(upload.size)
     try:
         ready: DecoderReady | None = state.pool.ready
@@ -93,12 +125,17 @@ async def store_checked_upload(
                 "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
             )
         wanted = read_fields({**request.query_params, **upload.fields}, ready)
-        probed = await run_in_threadpool(probe_audio, upload.path)
-        _check_duration(probed.duration_s, settings.max_audio_duration_s)
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
-    return task_id, CheckedUpload(upload.path, upload.filename, probed.duration_s, probed.demuxer), wanted
+    return _Received(task_id, upload, wanted, received_at)
+
+
+async def _check(request: Request, path: Path) -> ProbedAudio:
+    """The upload check (whisper_api.jobs.media) and the duration limit; raises ApiErrors."""
+    probed = await run_in_threadpool(probe_audio, path)
+    _check_duration(probed.duration_s, services(request).settings.max_audio_duration_s)
+    return probed
 
 
 def _check_duration(duration_s: float | None, limit_s: int) -> None:

@@ -38,6 +38,7 @@ from decoder.protocol import (
 from whisper_api.jobs.claims import SharedQueueSteps
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, LeaseLost, StoreUnavailable
+from whisper_api.jobs.head_start import HeadStartSteps
 from whisper_api.jobs.job import Job, JobStatus, JobStore, remove_files_except
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue, submission
@@ -90,7 +91,7 @@ _Step = DecoderEvent | _Cancel | _Died | _Retry | _SlotUp | _Claim | _Heard
 _Work = _Step | None
 
 
-class TaskTracker(SharedQueueSteps, RecoverySteps):
+class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
     def __init__(
         self,
         store: JobStore,
@@ -109,6 +110,9 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
+        # Tasks started ahead of their upload check, and refused ones (whisper_api.jobs.head_start).
+        self._ahead: dict[str, list[tuple[DecoderSlot, DecoderEvent]]] = {}
+        self._refused: set[str] = set()
 
     async def start(self, upload_dir: Path) -> None:
         """Start the decoders and queue every unfinished job again, in upload order.
@@ -143,6 +147,8 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
             await self.shared.close()
 
     def on_decoder_event(self, slot: DecoderSlot, event: DecoderEvent) -> None:
+        if self._held_back(slot, event):
+            return
         if isinstance(event, TaskProgress):
             # Progress is only shown, never stored.
             running = self.queue.record_progress(event, time.monotonic())
@@ -174,6 +180,11 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
+        held = self._passed(job.task_id)
+        if held is not None:
+            for slot, event in held:
+                self.on_decoder_event(slot, event)
+            return
         self.queue.add(submission(job), job.uploaded_at)
         if self.shared is not None:
             self.shared.tell(News(Kind.QUEUE))
@@ -260,7 +271,6 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
             await self._claim_for_free_slots()
         elif isinstance(work, _Heard):
             await self._heard(work.news)
-
         elif isinstance(work, _Died):
             await self._decoder_died(work.slot, work.exited)
         elif isinstance(work, _Retry):
@@ -370,7 +380,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps):
     def _stop_by_force(self, task_id: str) -> None:
         """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
         slot = self.queue.slot_holding(task_id)
-        if slot is not None and task_id in self.queue.running:
+        if slot is not None and (task_id in self.queue.running or task_id in self._refused):
             log.warning("cancelled task %s is still decoding: restarting decoder %d", task_id, slot)
             self.pool.slots[slot].decoder.kill()
 
