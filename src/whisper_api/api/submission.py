@@ -45,9 +45,8 @@ async def _accept(request: Request, task_type: TaskType, read_fields: FieldReade
     received = await _receive(request, read_fields)
     task_id, upload, wanted = received.task_id, received.upload, received.wanted
     # A free decoder starts while the file is checked (whisper_api.jobs.head_start).
-    ahead = tracker.start_ahead(
-        SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
-    )
+    early = SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
+    ahead = tracker.start_ahead(early, upload.size)
     try:
         probed = await _check(request, upload.path)
         job = Job(

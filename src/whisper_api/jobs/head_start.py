@@ -31,6 +31,10 @@ from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.sharing import SharedQueue
 
 _ENDS = (TaskFinished, TaskFailed, TaskCancelled)
+# Larger uploads get no head start: 0.15 s is nothing beside their decoding, and the decoder's
+# first pass over a long file (its survey) cannot stop early if the check refuses it (a file
+# over MAX_AUDIO_DURATION_S, say). This holds minutes of any compressed audio.
+HEAD_START_MAX_BYTES = 10 * 1024 * 1024
 
 
 class _Tracker(Protocol):
@@ -49,11 +53,13 @@ class _Tracker(Protocol):
 
 
 class HeadStartSteps:
-    def start_ahead(self: _Tracker, task: SubmitTask) -> bool:
-        """Hand an upload whose check still runs to a free decoder, if nothing waits for one
-        (a queue that several hosts share is left to its order); whether it was handed."""
+    def start_ahead(self: _Tracker, task: SubmitTask, size: int) -> bool:
+        """Hand an upload of `size` bytes whose check still runs to a free decoder, if it is
+        small and nothing waits for one (a queue that several hosts share is left to its
+        order); whether it was handed."""
         free = self._free_slots()
-        if self.shared is not None or not free or self.queue.next_work() is not None:
+        waiting = self.queue.next_work() is not None
+        if self.shared is not None or size > HEAD_START_MAX_BYTES or not free or waiting:
             return False
         try:
             free[0].decoder.send(task)
