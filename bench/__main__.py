@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import start_server
-from tests.speech import PARAGRAPHS, duration_s
+from tests.speech import duration_s
 
 from bench import inprocess, long_files, scaling, service, short_files
-from bench.corpus import Recordings, make_recordings
+from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
 from decoder.engines import WHOLE_FILE_LIMIT_S
@@ -41,7 +41,7 @@ class Plan:
     # Short files: clips queued at once, one at a time and batched.
     short_clips: int = 100
     # The full run decodes the five-minute recording in the engine table, for the API overhead
-    # (whose fixed part, mostly the upload check, weighs more on a shorter file) and under load.
+    # (whose fixed part weighs more on a shorter file) and under load; else one paragraph.
     long_clip: bool = True
 
 
@@ -99,7 +99,7 @@ def measure_engine_service(
 ) -> EngineService:
     settings = SERVER_SETTINGS[engine]
     threads = int(settings.get("CPU_THREADS", "0")) or usable_cpus()
-    overhead_clip = recordings.long if plan.long_clip else recordings.minute
+    overhead_clip, _, _ = engine_clip(recordings, plan)
     server, startup = service.start_timed(work / f"{engine}-server", model_dir, **settings)
     try:
         setup = EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads)
@@ -128,6 +128,14 @@ def measure_engine_service(
     return EngineService(engine, described, startup, tuple(pairs), queue, latencies, decoder_memory)
 
 
+def engine_clip(recordings: Recordings, plan: Plan) -> tuple[Path, str, int]:
+    """The recording that the engine table and the API overhead decode, its text, and how many
+    paragraphs it holds."""
+    if plan.long_clip:
+        return recordings.long, recordings.long_text, len(recordings.paragraphs)
+    return recordings.paragraphs[0], ALL_PARAGRAPHS[0], 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -139,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(scratch)
         recordings = make_recordings(work / "speech")
         model_dir = prepare_models(work / "models")
-        clip, text = (
-            (recordings.long, recordings.long_text)
-            if plan.long_clip
-            else (recordings.minute, recordings.minute_text)
-        )
+        clip, text, paragraphs = engine_clip(recordings, plan)
         clip_s = duration_s(clip)
         print(f"engines on {clip_s:.0f} s of speech", flush=True)
         runs = inprocess.engine_matrix(engine_setups(), model_dir, clip, clip_s, text, recordings.short)
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = Results(
             clip_s=clip_s,
-            clip_paragraphs=len(recordings.paragraphs) if plan.long_clip else len(PARAGRAPHS),
+            clip_paragraphs=paragraphs,
             minute_clip_s=duration_s(recordings.minute),
             overhead_clip_s=clip_s,
             short_clip_s=duration_s(recordings.short),

@@ -75,7 +75,6 @@ class Recordings:
     long_text: str
     # The first four paragraphs: about a minute.
     minute: Path
-    minute_text: str
     # One short sentence (about three seconds), queued many times over.
     short: Path
 
@@ -93,7 +92,6 @@ def make_recordings(directory: Path) -> Recordings:
         long=_joined(paragraphs, pause, directory / "long.wav"),
         long_text=" ".join(ALL_PARAGRAPHS),
         minute=_joined(paragraphs[: len(PARAGRAPHS)], pause, directory / "minute.wav"),
-        minute_text=" ".join(PARAGRAPHS),
         short=speak(SHORT_SENTENCE, directory / "short.wav"),
     )
 

@@ -328,8 +328,8 @@ def render(results: Results) -> str:
         *_table(("machine", ""), machine()),
         "The speech is espeak-ng reading known English paragraphs, so every run hears the same audio "
         f"and the word error rate (WER) is computed against the text: a {results.clip_s / 60:.1f}-minute "
-        f"recording of {results.clip_paragraphs} paragraphs, a {results.minute_clip_s:.0f} s one of 4, and a "
-        f"{results.short_clip_s:.1f} s sentence.",
+        f"recording of {results.clip_paragraphs} paragraph{'s' * (results.clip_paragraphs > 1)}, "
+        f"a {results.minute_clip_s:.0f} s one of 4, and a {results.short_clip_s:.1f} s sentence.",
         "",
         "## Targets",
         "",
