@@ -13,7 +13,10 @@ host learns of it.
   just come (a result that came first waits for the check).
 - The check refuses the file: its decoder is told to stop (and killed if it does not), the held
   reports are dropped, and the task's end only frees its decoder.
-- Its decoder dies first: the job, once stored, waits in the queue like any other.
+- Its decoder dies first: the job, once stored, waits in the queue like any other. (A job
+  started ahead is queued when it is stored, as every job is: a job handed to a decoder keeps
+  its place in the queue until the decoder says it started, so that it is handed again should
+  that decoder die first.)
 
 TaskTracker (whisper_api.jobs.tracker) takes these steps in; `_Tracker` names what they use of it.
 """
@@ -85,13 +88,12 @@ class HeadStartSteps:
             return True
         return False
 
-    def _passed(self: _Tracker, task_id: str) -> list[tuple[DecoderSlot, DecoderEvent]] | None:
-        """The reports held for a task started ahead whose job is now stored, to apply in order;
-        None where it was not started ahead, or its decoder died (the job is to be queued)."""
-        held = self._ahead.pop(task_id, None)
-        if held is None or self.queue.slot_holding(task_id) is None:
-            return None
-        return held
+    def _passed(self: _Tracker, task_id: str) -> list[tuple[DecoderSlot, DecoderEvent]]:
+        """The reports held for a task whose job is now stored and queued, to apply in order:
+        none where it was not started ahead, or where its decoder died since (the queue hands
+        the job to the next free decoder)."""
+        held = self._ahead.pop(task_id, [])
+        return held if self.queue.slot_holding(task_id) is not None else []
 
     def refuse(self: _Tracker, task_id: str) -> None:
         """The check refused (or the store did not take) a task started ahead: it ends unseen."""

@@ -180,12 +180,10 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
-        held = self._passed(job.task_id)
-        if held is not None:
-            for slot, event in held:
-                self.on_decoder_event(slot, event)
-            return
+        # It waits, like any job handed to a decoder, until that decoder says it started.
         self.queue.add(submission(job), job.uploaded_at)
+        for slot, event in self._passed(job.task_id):
+            self.on_decoder_event(slot, event)
         if self.shared is not None:
             self.shared.tell(News(Kind.QUEUE))
         self._dispatch()

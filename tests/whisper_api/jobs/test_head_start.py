@@ -138,3 +138,22 @@ async def _decoder_died(rig: Rig) -> None:
 
 
 test_a_job_whose_decoder_died_before_its_check_passed_waits_again = scenario(_decoder_died)
+
+
+async def _died_after_passing(rig: Rig) -> None:
+    job, early = _ahead(rig, "a")
+    assert rig.tracker.start_ahead(early, SIZE)
+    # The check passes before the decoder said anything; then the decoder dies.
+    await rig.tracker.submit(job)
+    assert rig.decoder.sent == [early] and rig.queue.held_by(0) == (job.task_id,)
+    rig.decoder.crash()
+    await rig.until(
+        lambda: _true(rig.decoder.starts == 2 and rig.decoder.sent == [submission(job)]),
+        "it is handed to the restarted decoder",
+    )
+    rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
+    rig.decoder.report(finished(job.task_id))
+    await rig.status_becomes(job.task_id, JobStatus.FINISHED)
+
+
+test_a_passed_job_whose_decoder_dies_before_it_starts_is_handed_again = scenario(_died_after_passing)
