@@ -143,21 +143,12 @@ class FasterWhisperModel:
         clips: list[float] | None,
         on_progress: ProgressCallback,
     ) -> Transcript:
-        options = task.options
         report = ProgressThrottle(on_progress, time.monotonic)
-        # Defaults follow openai-whisper's (greedy search, one sample per fallback temperature),
-        # so that switching engines changes the speed, not the decoding.
         segments, info = self._runner.transcribe(
             audio,
-            # English-only models have no task token: "translate" of English speech is its transcript.
-            task="transcribe" if english_only else task.task_type,
             language=language,
-            initial_prompt=options.initial_prompt,
-            word_timestamps=options.word_timestamps,
-            beam_size=options.beam_size or 1,
-            best_of=1,
-            temperature=FALLBACK_TEMPERATURES if options.temperature is None else options.temperature,
             vad_filter=self._vad_filter,
+            **_decoding_arguments(task, english_only, FALLBACK_TEMPERATURES),
             **({} if clips is None else {"clip_timestamps": clips}),
             **self._batch_arguments,
         )
@@ -177,16 +168,10 @@ class FasterWhisperModel:
         be (with timestamps, from the first fallback temperature; every clip starts a new text)."""
         starts = np.cumsum([0, *(len(audio) for audio in audios)])
         clips = [{"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE} for start, end in pairwise(starts)]
-        options = task.options
         segments, info = self._pipeline.transcribe(
             np.concatenate(audios),
-            task="transcribe" if english_only else task.task_type,
             language="en" if english_only else task.language,
-            initial_prompt=options.initial_prompt,
-            word_timestamps=options.word_timestamps,
-            beam_size=options.beam_size or 1,
-            best_of=1,
-            temperature=FALLBACK_TEMPERATURES[0] if options.temperature is None else options.temperature,
+            **_decoding_arguments(task, english_only, FALLBACK_TEMPERATURES[0]),
             vad_filter=False,
             clip_timestamps=clips,
             batch_size=len(audios),
@@ -228,6 +213,24 @@ class FasterWhisperModel:
             raise ValueError("this model is English-only and cannot detect a language")
         language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
         return str(language), float(probability)
+
+
+def _decoding_arguments(
+    task: SubmitTask, english_only: bool, temperatures: float | tuple[float, ...]
+) -> dict[str, Any]:
+    """What faster-whisper's two entry points take of a task. The defaults follow openai-whisper's
+    (greedy search, one sample per fallback temperature), so that switching engines changes the
+    speed, not the decoding."""
+    options = task.options
+    return {
+        # English-only models have no task token: "translate" of English speech is its transcript.
+        "task": "transcribe" if english_only else task.task_type,
+        "initial_prompt": options.initial_prompt,
+        "word_timestamps": options.word_timestamps,
+        "beam_size": options.beam_size or 1,
+        "best_of": 1,
+        "temperature": temperatures if options.temperature is None else options.temperature,
+    }
 
 
 def _shifted(segment: dict[str, Any], offset_s: float) -> dict[str, Any]:
