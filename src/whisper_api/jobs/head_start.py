@@ -11,8 +11,9 @@ host learns of it.
 
 - The check passes: the job is stored, and the held reports are applied in order as if they had
   just come (a result that came first waits for the check).
-- The check refuses the file: its decoder is told to stop (and killed if it does not), the held
-  reports are dropped, and the task's end only frees its decoder.
+- The check refuses the file: its decoder is told to stop (and restarted if it has not 10 s
+  later, as for a cancel), the held reports are dropped, and the task's end only frees its
+  decoder.
 - Its decoder dies first: the job, once stored, waits in the queue like any other. (A job
   started ahead is queued when it is stored, as every job is: a job handed to a decoder keeps
   its place in the queue until the decoder says it started, so that it is handed again should
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 from decoder.protocol import SubmitTask, TaskCancelled, TaskFailed, TaskFinished
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable
-from whisper_api.jobs.pool import DecoderPool, DecoderSlot
+from whisper_api.jobs.pool import DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 from whisper_api.jobs.sharing import SharedQueue
 
@@ -43,7 +44,6 @@ HEAD_START_MAX_BYTES = 10 * 1024 * 1024
 class _Tracker(Protocol):
     shared: SharedQueue | None
     queue: JobQueue
-    pool: DecoderPool
     _ahead: dict[str, list[tuple[DecoderSlot, DecoderEvent]]]
     _refused: set[str]
 
