@@ -287,11 +287,12 @@ READING_THE_NUMBERS = """## Reading the numbers
   while torch wants every CPU; the server runs above use each engine's faster setting. One
   decoder thread also leaves a core to the front end, which shows in the latency while decoding.
   Larger models spread better over threads, so measure before setting `CPU_THREADS` for them.
-- **API overhead.** Its fixed part is the upload and the upload check (ffprobe and two decodes
-  of at most 5 s each), a few tenths of a second whatever the file's length: it weighs more on
-  a short file than on this one. On a shared machine the same decoding varies by several
-  percent from run to run (see each pair's ratio), so the ratio can land on either side of the
-  1.05 target from one run to the next; a ratio below 1 is that noise too.
+- **API overhead.** Its fixed part is the upload and the upload check (ffprobe and ffmpeg),
+  about 0.15 s whatever the file's length. Where a decoder is free and the upload is at most
+  10 MiB (this one is), the check runs beside the decoding (see "Short files").
+  On a shared machine the same decoding varies by several percent from run to run (see each
+  pair's ratio), so the ratio can land on either side of the 1.05 target from one run to the
+  next; a ratio below 1 is that noise too.
 - **The queue.** Queued tasks run back to back on the loaded model, and their uploads and
   upload checks overlap the decoding, so all at once takes about as long as one at a time, or
   less; what remains is the machine's noise.
