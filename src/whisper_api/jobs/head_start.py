@@ -60,9 +60,10 @@ class HeadStartSteps:
         """Hand an upload of `size` bytes whose check still runs to a free decoder, if it is
         small and nothing waits for one (a queue that several hosts share is left to its
         order); whether it was handed."""
+        if self.shared is not None or size > HEAD_START_MAX_BYTES:
+            return False
         free = self._free_slots()
-        waiting = self.queue.next_work() is not None
-        if self.shared is not None or size > HEAD_START_MAX_BYTES or not free or waiting:
+        if not free or self.queue.next_work() is not None:
             return False
         try:
             free[0].decoder.send(task)
