@@ -106,7 +106,8 @@ class Engine(Protocol):
 
 
 class ProgressThrottle:
-    """Forwards progress to a callback, at most once every PROGRESS_INTERVAL_S."""
+    """Forwards progress to a callback, at most once every PROGRESS_INTERVAL_S, and always
+    the end, so that a fast decoding's last report is never the one held back."""
 
     def __init__(self, on_progress: ProgressCallback, clock: Callable[[], float]) -> None:
         self._on_progress = on_progress
@@ -115,7 +116,8 @@ class ProgressThrottle:
 
     def __call__(self, decoded_s: float, total_s: float) -> None:
         now = self._clock()
-        if self._last_report is None or now - self._last_report >= PROGRESS_INTERVAL_S:
+        due = self._last_report is None or now - self._last_report >= PROGRESS_INTERVAL_S
+        if due or decoded_s >= total_s:
             self._last_report = now
             self._on_progress(decoded_s, total_s)
 

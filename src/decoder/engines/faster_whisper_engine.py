@@ -157,6 +157,8 @@ class FasterWhisperModel:
         for segment in segments:
             decoded.append(dataclasses.asdict(segment))
             report(min(float(segment.end), info.duration), info.duration)
+        # The last segment can end before the file does (silence, a pause): the decoding has not.
+        report(info.duration, info.duration)
         text = "".join(segment["text"] for segment in decoded)
         return transcript_of(text, str(info.language), float(info.duration), decoded)
 

@@ -210,6 +210,8 @@ def test_progress_is_throttled() -> None:
         now[0] = step * 0.2
         throttle(float(step), 10.0)
     assert heard == [0.0, 3.0, 6.0, 9.0]
+    throttle(10.0, 10.0)
+    assert heard[-1] == 10.0, "the end is heard however soon it comes"
 
 
 @pytest.fixture(scope="module")
