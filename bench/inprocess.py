@@ -72,7 +72,7 @@ def transcribe_once(model: LoadedModel, audio: Path, beam_size: int | None = Non
     started = time.perf_counter()
     # The engine decodes the file itself, as it does in the decoder.
     upload = AudioFile(task.audio_path, None, Settings().ffmpeg_timeout_s)
-    transcript = model.transcribe(upload, task, english_only=True, on_progress=lambda done, total: None)
+    transcript = model.transcribe(upload, task, english_only=True, on_progress=lambda *_: None)
     return time.perf_counter() - started, transcript.text
 
 

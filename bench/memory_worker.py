@@ -35,9 +35,7 @@ def main(argv: list[str]) -> int:
     loaded = peak_mib()
     task = SubmitTask("m" * 32, audio, "transcribe", None)
     started = time.perf_counter()
-    model.transcribe(
-        AudioFile(audio, None, 3600), task, english_only=True, on_progress=lambda done, total: None
-    )
+    model.transcribe(AudioFile(audio, None, 3600), task, english_only=True, on_progress=lambda *_: None)
     seconds = time.perf_counter() - started
     print(json.dumps({"loaded_mib": loaded, "peak_mib": peak_mib(), "seconds": seconds}), flush=True)
     return 0

@@ -159,6 +159,8 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
         "DATA_DIR": str(home / "data"),
         "LOG_DIR": str(home / "logs"),
         "LOG_LEVEL_CONSOLE": "WARNING",
+        # The tests upload one file many times for many tasks; the tests of it turn it on.
+        "DEDUPLICATE_UPLOADS": "0",
         # For `python -m tests.…` servers started outside the repository.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         **settings,

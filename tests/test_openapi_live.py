@@ -101,6 +101,18 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
             check("/v1/audio/transcriptions", "post", upload("/v1/audio/transcriptions", **fields))
         check("/v1/audio/translations", "post", upload("/v1/audio/translations", model="whisper-1"))
         check("/v1/models", "get", client.get("/v1/models"))
+        streamed = upload("/v1/audio/transcriptions", model="whisper-1", stream="true")
+        assert "transcript.text.done" in check("/v1/audio/transcriptions", "post", streamed).text
+
+        def asr_upload(path: str, **params: str) -> httpx.Response:
+            with speech.open("rb") as audio:
+                return client.post(path, params=params, files={"audio_file": (speech.name, audio)})
+
+        for output in ("txt", "json", "srt", "vtt", "tsv"):
+            check("/asr", "post", asr_upload("/asr", output=output))
+        check("/asr", "post", asr_upload("/asr", output="docx"))
+        check("/detect-language", "post", asr_upload("/detect-language"))
+        check("/status", "get", client.get("/status"))
         check("/healthz", "get", client.get("/healthz"))
         check("/readyz", "get", client.get("/readyz"))
         check("/metrics", "get", client.get("/metrics"))

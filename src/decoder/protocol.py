@@ -96,6 +96,9 @@ class DecodeOptions:
     word_timestamps: bool = False
     # An allowed model name; None: the decoder's own choice (MAX_MODEL and the device).
     model: str | None = None
+    # faster-whisper: skip stretches without speech (Silero VAD) in this task, as VAD_FILTER
+    # does in every task; openai-whisper has no VAD and decodes as usual.
+    vad_filter: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,9 @@ class TaskProgress:
     task_id: str
     decoded_s: float
     duration_s: float
+    # The segments decoded since the last report, and the index of the first in the transcript.
+    segments: tuple[Segment, ...] = ()
+    first_segment: int = 0
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from decoder.protocol import (
     Ping,
     Pong,
     RequestStatus,
+    Segment,
     Shutdown,
     SubmitBatch,
     SubmitTask,
@@ -246,9 +247,13 @@ class DecoderService:
             self._send_status()
             log.info("decoding task %s (%s)", task.task_id, task.task_type)
 
-        def on_progress(decoded: float, total: float) -> None:
+        reported = 0
+
+        def on_progress(decoded: float, total: float, segments: tuple[Segment, ...]) -> None:
+            nonlocal reported
             self._stop_if_cancelled()
-            self._send(TaskProgress(task.task_id, decoded, total))
+            self._send(TaskProgress(task.task_id, decoded, total, segments, reported))
+            reported += len(segments)
 
         try:
             config = self._config

@@ -6,7 +6,8 @@ each other: nothing is created before what it needs, and nothing is attached aft
               ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
               ├─ tracker (store, pool, queue, notifier)
-              └─ admission (queue length)
+              ├─ admission (queue length)
+              └─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from whisper_api.jobs.sharing import SharedQueue
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
 from whisper_api.jobs.supervision import DecoderSupervisor
 from whisper_api.jobs.tracker import TaskTracker
+from whisper_api.jobs.uploads_index import UploadIndex
 from whisper_api.jobs.webhooks import WebhookSender
 from whisper_api.settings import Settings
 
@@ -54,6 +56,8 @@ class Services:
     webhooks: WebhookSender
     tracker: TaskTracker
     admission: Admission
+    # The jobs by their uploads' content (DEDUPLICATE_UPLOADS); None where it is off.
+    uploads: UploadIndex | None
 
 
 def build_services(
@@ -98,6 +102,7 @@ def build_services(
         webhooks=webhooks,
         tracker=tracker,
         admission=admission,
+        uploads=UploadIndex(store) if settings.deduplicate_uploads else None,
     )
 
 

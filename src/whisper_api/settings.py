@@ -111,6 +111,13 @@ class Settings:
     max_concurrent_uploads: int = setting(
         "MAX_CONCURRENT_UPLOADS", 16, whole(1), "upload bodies read at the same time; more get 429 at once"
     )
+    deduplicate_uploads: bool = setting(
+        "DEDUPLICATE_UPLOADS",
+        True,
+        FLAG,
+        "answer an upload of the same bytes and request as an earlier one of the same owner (waiting, "
+        "decoding or kept) with that task instead of decoding it again",
+    )
     upload_timeout_s: int = setting(
         "UPLOAD_TIMEOUT_S",
         30,

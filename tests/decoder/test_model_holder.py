@@ -101,7 +101,7 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     task = SubmitTask("a" * 32, str(tmp_path / "x.wav"), "transcribe", None)
     silence = np.zeros(16_000, np.float32)
     audio = AudioFile(task.audio_path, None, timeout_s=60)
-    assert holder.transcribe(audio, task, lambda done, total: None).text == "small"
+    assert holder.transcribe(audio, task, lambda *_: None).text == "small"
     holder.use("base")
     assert holder.detect_language(silence) == ("de", 0.9)
     assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]

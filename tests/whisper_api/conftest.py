@@ -20,6 +20,8 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",
         log_level_console="CRITICAL",
+        # The tests upload one file many times for many tasks; test_dedup turns it back on.
+        deduplicate_uploads=False,
     )
 
 

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 ENGINE_NAMES = ("openai-whisper", "faster-whisper")
 COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
 
-# (decoded seconds, total seconds)
-ProgressCallback = Callable[[float, float], None]
+# (decoded seconds, total seconds, the segments decoded since the last report)
+ProgressCallback = Callable[[float, float, tuple[Segment, ...]], None]
 # Progress is reported at most this often; decoding a 30 s window takes longer than that anyway.
 PROGRESS_INTERVAL_S = 0.5
 # Recordings up to this long are decoded whole, as the libraries do (one ffmpeg run; a few hundred
@@ -71,8 +71,8 @@ class LoadedModel(Protocol):
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
         """Decode the task's audio (raising decoder.audio.AudioError where it cannot be read);
-        `on_progress` hears of it at most every PROGRESS_INTERVAL_S, and whatever it raises ends
-        the decoding."""
+        `on_progress` hears of it at most every PROGRESS_INTERVAL_S, with the segments decoded
+        since, and whatever it raises ends the decoding."""
 
     def detect_language(self, audio: Samples) -> tuple[str, float]:
         """The most probable language of the audio's first 30 s and its probability."""
@@ -107,19 +107,24 @@ class Engine(Protocol):
 
 class ProgressThrottle:
     """Forwards progress to a callback, at most once every PROGRESS_INTERVAL_S, and always
-    the end, so that a fast decoding's last report is never the one held back."""
+    the end, so that a fast decoding's last report is never the one held back. The segments
+    of the reports it holds back go with the next one it forwards."""
 
     def __init__(self, on_progress: ProgressCallback, clock: Callable[[], float]) -> None:
         self._on_progress = on_progress
         self._clock = clock
         self._last_report: float | None = None
+        self._held: list[Segment] = []
 
-    def __call__(self, decoded_s: float, total_s: float) -> None:
+    def __call__(self, decoded_s: float, total_s: float, segments: Iterable[Mapping[str, Any]] = ()) -> None:
+        """`segments` as the libraries write them (see transcript_of)."""
+        self._held.extend(segment_of(segment) for segment in segments)
         now = self._clock()
         due = self._last_report is None or now - self._last_report >= PROGRESS_INTERVAL_S
         if due or decoded_s >= total_s:
             self._last_report = now
-            self._on_progress(decoded_s, total_s)
+            held, self._held = tuple(self._held), []
+            self._on_progress(decoded_s, total_s, held)
 
 
 def transcript_of(
@@ -132,7 +137,7 @@ def transcript_of(
         text=text.strip(),
         language=language,
         duration_s=round(duration_s, 3),
-        segments=tuple(_segment_of(segment) for segment in segments),
+        segments=tuple(segment_of(segment) for segment in segments),
     )
 
 
@@ -141,7 +146,8 @@ def silent_transcript(language: str, duration_s: float) -> Transcript:
     return Transcript(text="", language=language, duration_s=round(duration_s, 3), segments=())
 
 
-def _segment_of(segment: Mapping[str, Any]) -> Segment:
+def segment_of(segment: Mapping[str, Any]) -> Segment:
+    """A Segment of one segment dict as transcript_of takes them."""
     return Segment(
         start=float(segment["start"]),
         end=float(segment["end"]),

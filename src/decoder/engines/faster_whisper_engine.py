@@ -111,28 +111,30 @@ class FasterWhisperModel:
         self._batch_arguments: dict[str, Any] = {"batch_size": options.batch_size} if batched else {}
         # The batched pipeline cuts the file at pauses that VAD finds.
         self._vad_filter = options.vad_filter or batched
-        self._whole_file_limit_s = math.inf if self._vad_filter else options.whole_file_limit_s
+        self._whole_file_limit_s = options.whole_file_limit_s
         self._recipe = mel_recipe(model.feature_extractor)
 
     def transcribe(
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        surveyed = survey(audio, self._recipe, self._whole_file_limit_s)
+        # VAD (for every task, or asked for by this one) leaves silence out itself, and the
+        # batched pipeline takes clips of another form.
+        vad_filter = self._vad_filter or task.options.vad_filter
+        surveyed = survey(audio, self._recipe, math.inf if vad_filter else self._whole_file_limit_s)
         recording = surveyed.audio
         language = "en" if english_only else task.language
         if surveyed.clips == []:
             return silent_transcript(language or "en", surveyed.duration_s)
-        # VAD leaves silence out itself, and the batched pipeline takes clips of another form.
-        clips = None if self._vad_filter else surveyed.clips
+        clips = None if vad_filter else surveyed.clips
         if not isinstance(recording, LongRecording):
-            return self._transcribe(recording, task, english_only, language, clips, on_progress)
+            return self._transcribe(recording, task, english_only, language, clips, on_progress, vad_filter)
         with StreamedMel(recording, self._recipe) as mel, self._features_given(mel):
             language = language or self._language_of(mel)
             # As long as the recording, and no memory: every sample is the same zero.
             placeholder = np.lib.stride_tricks.as_strided(
                 np.zeros(1, np.float32), shape=(recording.samples,), strides=(0,), writeable=False
             )
-            return self._transcribe(placeholder, task, english_only, language, clips, on_progress)
+            return self._transcribe(placeholder, task, english_only, language, clips, on_progress, vad_filter)
 
     def _transcribe(
         self,
@@ -142,12 +144,13 @@ class FasterWhisperModel:
         language: str | None,
         clips: list[float] | None,
         on_progress: ProgressCallback,
+        vad_filter: bool,
     ) -> Transcript:
         report = ProgressThrottle(on_progress, time.monotonic)
         segments, info = self._runner.transcribe(
             audio,
             language=language,
-            vad_filter=self._vad_filter,
+            vad_filter=vad_filter,
             **_decoding_arguments(task, english_only, FALLBACK_TEMPERATURES),
             **({} if clips is None else {"clip_timestamps": clips}),
             **self._batch_arguments,
@@ -156,7 +159,7 @@ class FasterWhisperModel:
         # The segments come from a generator: each one is decoded when it is asked for.
         for segment in segments:
             decoded.append(dataclasses.asdict(segment))
-            report(min(float(segment.end), info.duration), info.duration)
+            report(min(float(segment.end), info.duration), info.duration, decoded[-1:])
         # The last segment can end before the file does (silence, a pause): the decoding has not.
         report(info.duration, info.duration)
         text = "".join(segment["text"] for segment in decoded)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 import time
 import types
 from collections.abc import Iterator
@@ -227,10 +228,14 @@ def _progress_reported(on_progress: ProgressCallback) -> Iterator[None]:
 
 
 class _ProgressBar:
+    """Reports the frames decoded, and the segments they gave: openai-whisper's loop adds each
+    window's segments to its local `all_segments` just before it updates the bar."""
+
     def __init__(self, total_frames: int, report: ProgressThrottle) -> None:
         self._total_s = total_frames * HOP_LENGTH / SAMPLE_RATE
         self._frames = 0
         self._report = report
+        self._segments_seen = 0
 
     def __enter__(self) -> _ProgressBar:
         return self
@@ -240,4 +245,7 @@ class _ProgressBar:
 
     def update(self, frames: int) -> None:
         self._frames += frames
-        self._report(self._frames * HOP_LENGTH / SAMPLE_RATE, self._total_s)
+        caller = sys._getframe(1).f_locals
+        segments: list[dict[str, Any]] = caller.get("all_segments", [])
+        new, self._segments_seen = segments[self._segments_seen :], len(segments)
+        self._report(self._frames * HOP_LENGTH / SAMPLE_RATE, self._total_s, new)

@@ -2,7 +2,10 @@
 
 - With API_KEYS (or API_KEYS_FILE) set, every route but the public ones needs
   `Authorization: Bearer <key>`; without it the answer is 401. Tasks belong to the key that
-  created them (to a hash of it: keys are never stored).
+  created them (to a hash of it: keys are never stored). Clients that cannot set a header
+  (Bazarr, subgen-style tools) put the key in the server URL's userinfo instead
+  (`http://whisper:<key>@host:3001`), which HTTP clients send as Basic auth: its password, or
+  its user name where the password is empty, is the key.
 - An authenticating proxy may name the user with X-Email / X-User. Those headers are believed
   only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
   owns the tasks: "email:<address>" where it sent X-Email, else "user:<name>". The two are
@@ -11,6 +14,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -65,7 +70,8 @@ class AuthMiddleware:
                 response = error_response(
                     401,
                     "unauthorized",
-                    "this server needs an API key: send it as 'Authorization: Bearer <key>'",
+                    "this server needs an API key: send it as 'Authorization: Bearer <key>', "
+                    "or as the password in the server URL (http://user:<key>@host/)",
                     headers={"WWW-Authenticate": 'Bearer realm="whisper-api"'},
                 )
                 await response(scope, receive, send)
@@ -74,10 +80,15 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     def _key_owner(self, authorization: str) -> str | None:
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        scheme, _, credentials = authorization.partition(" ")
+        key = credentials.strip()
+        if scheme.lower() == "basic":
+            key = _basic_auth_key(key)
+        elif scheme.lower() != "bearer":
             return None
-        digest = _digest(key.strip())
+        if not key:
+            return None
+        digest = _digest(key)
         # Every key is compared, in constant time, so timing tells nothing about which matched.
         matched = [hmac.compare_digest(digest, known) for known in self._key_digests]
         return f"key:{digest[:16]}" if any(matched) else None
@@ -100,6 +111,16 @@ class AuthMiddleware:
 
 def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _basic_auth_key(credentials: str) -> str:
+    """The key in Basic auth's "user:password": the password, else the user name ("" if none)."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    user, _, password = decoded.partition(":")
+    return (password or user).strip()
 
 
 def _digest(key: str) -> str:

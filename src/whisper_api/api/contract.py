@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from decoder.protocol import TaskType
+
 # GET /api/v1/tasks pages.
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -15,6 +19,13 @@ MAX_LINE_COUNT = 100
 OPENAI_MODEL = "whisper-1"
 OPENAI_RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("segment", "word")
+
+# whisper-asr-webservice's API (Bazarr, subgen-style clients): the file's form field, the tasks,
+# and the `output` names it takes ("text" is what its documentation says) with this server's
+# format for each.
+ASR_FILE_FIELD = "audio_file"
+ASR_TASKS: tuple[TaskType, ...] = get_args(TaskType)
+ASR_OUTPUTS = {"txt": "txt", "text": "txt", "vtt": "vtt", "srt": "srt", "tsv": "tsv", "json": "json"}
 
 # The web page: URL path -> (file in api/static, media type, what it is). Nothing else in the
 # folder is served.

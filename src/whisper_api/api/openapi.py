@@ -17,6 +17,9 @@ from starlette.routing import Route
 
 from whisper_api import __version__
 from whisper_api.api.contract import (
+    ASR_FILE_FIELD,
+    ASR_OUTPUTS,
+    ASR_TASKS,
     GRANULARITIES,
     MAX_LINE_COUNT,
     MAX_LINE_WIDTH,
@@ -46,9 +49,9 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _upload(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    properties = {"file": {"type": "string", "format": "binary"}, **fields}
-    schema = {"type": "object", "required": ["file"], "properties": properties}
+def _upload(fields: dict[str, dict[str, Any]], file_field: str = "file") -> dict[str, Any]:
+    properties = {file_field: {"type": "string", "format": "binary"}, **fields}
+    schema = {"type": "object", "required": [file_field], "properties": properties}
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
@@ -76,7 +79,21 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "response_format": {"enum": list(OPENAI_RESPONSE_FORMATS)},
     "temperature": TEMPERATURE,
     "timestamp_granularities[]": {"type": "array", "items": {"enum": list(GRANULARITIES)}},
+    "stream": {"type": "boolean", "description": "stream the text as events while it is decoded"},
+    "include[]": {"type": "array", "items": TEXT, "description": "nothing is served: any value is a 400"},
+    "chunking_strategy": {**TEXT, "description": '"auto", or [type]=server_vad: voice-activity detection'},
 }
+FLAG = {"type": "boolean"}
+ASR_ENCODE = _query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
+ASR_PARAMETERS = [
+    _query("task", {"enum": list(ASR_TASKS)}, "transcribe (the default) or translate"),
+    _query("language", TEXT, "code or English name; detected when left out"),
+    _query("initial_prompt", PROMPT, "text that comes before the recording"),
+    ASR_ENCODE,
+    _query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
+    _query("word_timestamps", FLAG, "time each word"),
+    _query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
+]
 UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
 # What the result of a finished task is in each format: the json one has a schema.
 RESULT_CONTENT = {
@@ -87,6 +104,7 @@ RESULT_CONTENT = {
 OPENAI_CONTENT = {
     JSON: {"schema": ref("OpenAITranscription")},
     "text/plain": {"schema": TEXT},
+    "text/event-stream": {"schema": TEXT, "x-event-data": ref("OpenAIStreamEvent")},
     **{_media(FORMATS[name]): {"schema": TEXT} for name in ("srt", "vtt")},
 }
 
@@ -100,6 +118,7 @@ def _paths() -> dict[str, Any]:
     text_like = {"description": "OK", "content": {"text/plain": {"schema": TEXT}}}
     srt = {"description": "OK", "content": {_media(FORMATS["srt"]): {"schema": TEXT}}}
     openai = {"description": "OK", "content": OPENAI_CONTENT}
+    version = _json(ref("Version"))
     return {
         "/api/v1/transcribe": {
             "post": _operation(
@@ -198,9 +217,7 @@ def _paths() -> dict[str, Any]:
                 {"200": _json(ref("Languages")), **_errors(401, 503)},
             )
         },
-        "/api/v1/version": {
-            "get": _operation("The server's version", {"200": _json(ref("Version")), **_errors(401)})
-        },
+        "/api/v1/version": {"get": _operation("The server's version", {"200": version, **_errors(401)})},
         "/api/v1/userinfo": {
             "get": _operation("Who the proxy says is asking", {"200": _json(ref("UserInfo")), **_errors(401)})
         },
@@ -240,6 +257,27 @@ def _paths() -> dict[str, Any]:
         "/v1/models": {
             "get": _operation(
                 "OpenAI: the models a request may name", {"200": _json(ref("ModelList")), **_errors(401)}
+            )
+        },
+        "/asr": {
+            "post": _operation(
+                "whisper-asr-webservice: transcribe and answer with the result",
+                {"200": {"description": "OK", "content": RESULT_CONTENT}, **UPLOAD_ERRORS, **_errors(422)},
+                parameters=ASR_PARAMETERS,
+                requestBody=_upload({}, ASR_FILE_FIELD),
+            )
+        },
+        "/detect-language": {
+            "post": _operation(
+                "whisper-asr-webservice: the language of the first 30 s",
+                {"200": _json(ref("AsrLanguage")), **UPLOAD_ERRORS, **_errors(422)},
+                parameters=[ASR_ENCODE],
+                requestBody=_upload({}, ASR_FILE_FIELD),
+            )
+        },
+        "/status": {
+            "get": _operation(
+                "whisper-asr-webservice: the version", {"200": _json(ref("Version")), **_errors(401)}
             )
         },
         "/healthz": {"get": _operation("Liveness", {"200": _json(ref("Health"))})},

@@ -37,6 +37,9 @@ def closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[s
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+# OpenAI's usage of a transcription billed by its length.
+USAGE = closed({"type": {"const": "duration"}, "seconds": {"type": "integer", "minimum": 0}})
+
 TASK = closed(
     {
         "task_id": TASK_ID,
@@ -104,12 +107,23 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Deleted": closed({"task_id": TASK_ID, "status": {"enum": [outcome.value for outcome in CancelOutcome]}}),
     # One event's data: the task as it is now (status), how far it is (progress), its new place
-    # in the queue (position), or, last, that it was cancelled and is gone.
+    # in the queue (position), the segments decoded since the last (segments), or, last, that it
+    # was cancelled and is gone.
     "TaskEvent": {
         "oneOf": [
             ref("Task"),
             closed({"task_id": TASK_ID, "position_in_queue": {"type": "integer", "minimum": 0}}),
             closed({"task_id": TASK_ID, "status": {"const": CANCELLED}}),
+            closed(
+                {
+                    "task_id": TASK_ID,
+                    "first": {"type": "integer", "minimum": 0},
+                    "segments": {
+                        "type": "array",
+                        "items": closed({key: SEGMENT_PROPERTIES[key] for key in ("start", "end", "text")}),
+                    },
+                }
+            ),
         ]
     },
     "Transcript": closed(
@@ -185,10 +199,10 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    # OpenAI's bodies: json holds the text only, verbose_json the rest.
+    # OpenAI's bodies: json holds the text only, verbose_json the rest; both the usage.
     "OpenAITranscription": {
         "oneOf": [
-            closed({"text": TEXT}),
+            closed({"text": TEXT, "usage": USAGE}),
             closed(
                 {
                     "task": {"enum": TASK_TYPES},
@@ -197,10 +211,23 @@ SCHEMAS: dict[str, Any] = {
                     "text": TEXT,
                     "segments": {"type": "array", "items": SEGMENT},
                     "words": {"type": "array", "items": closed(WORD)},
+                    "usage": USAGE,
                 },
                 optional=("segments", "words"),
             ),
         ]
     },
+    # The events of OpenAI's streamed transcription (stream=true).
+    "OpenAIStreamEvent": {
+        "oneOf": [
+            closed({"type": {"const": "transcript.text.delta"}, "delta": TEXT}),
+            closed({"type": {"const": "transcript.text.done"}, "text": TEXT, "usage": USAGE}),
+            closed({"type": {"const": "error"}, "error": closed({"message": TEXT, "type": TEXT})}),
+        ]
+    },
+    # whisper-asr-webservice's POST /detect-language.
+    "AsrLanguage": closed(
+        {"detected_language": TEXT, "language_code": TEXT, "confidence": {"type": "number", "minimum": 0}}
+    ),
     "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"]},
 }

@@ -18,6 +18,8 @@ from starlette.types import Receive, Scope, Send
 from whisper_api.jobs.hub import EventHub, JobEvent, Subscription
 
 KEEPALIVE = b": keepalive\n\n"
+# Proxies (nginx) must pass every event on at once instead of buffering the body.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def sse_response(
@@ -53,8 +55,7 @@ class _EventStream(StreamingResponse):
         super().__init__(
             _frames(subscription, first, is_final, keepalive_s),
             media_type="text/event-stream",
-            # Proxies (nginx) must pass every event on at once instead of buffering the body.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers=STREAM_HEADERS,
         )
         self._subscription = subscription
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,13 +13,16 @@ from starlette.requests import Request
 
 from decoder.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
 from whisper_api.api.auth import identity_of
-from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable
+from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.state import services
-from whisper_api.api.uploads import ReceivedUpload, UploadLimits, receive_upload
-from whisper_api.jobs.job import Job, new_task_id
+from whisper_api.api.uploads import FILE_FORM, ReceivedUpload, UploadForm, UploadLimits, receive_upload
+from whisper_api.jobs.job import Job, JobStatus, new_task_id
 from whisper_api.jobs.media import ProbedAudio, probe_audio
+from whisper_api.jobs.uploads_index import content_key
 
 MB = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,16 +38,61 @@ class JobRequest:
 FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
 
 
-async def accept_job(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
-    """Store the upload, check it, and queue it as a job. Nothing stays behind on any error."""
+async def accept_job(
+    request: Request,
+    task_type: TaskType,
+    read_fields: FieldReader,
+    form: UploadForm = FILE_FORM,
+    *,
+    watch: Callable[[str], object] | None = None,
+) -> Job:
+    """Store the upload, check it, and queue it as a job. Nothing stays behind on any error.
+
+    `watch` hears the task id before the job can start, so that it misses none of its events."""
     with services(request).admission.place():
-        return await _accept(request, task_type, read_fields)
+        return await _accept(request, task_type, read_fields, form, watch)
 
 
-async def _accept(request: Request, task_type: TaskType, read_fields: FieldReader) -> Job:
+async def _accept(
+    request: Request,
+    task_type: TaskType,
+    read_fields: FieldReader,
+    form: UploadForm,
+    watch: Callable[[str], object] | None,
+) -> Job:
+    state = services(request)
+    received = await _receive(request, read_fields, form)
+    owner = owner_of(request)
+    key = content_key(received.upload.sha256, task_type, received.wanted)
+    earlier = await state.uploads.earlier(owner, key) if state.uploads else None
+    if earlier is not None:
+        received.upload.path.unlink(missing_ok=True)
+        log.info("task %s is the same upload as task %s: answered with it", received.task_id, earlier.task_id)
+        if watch is not None:
+            watch(earlier.task_id)
+        return earlier
+    job = None
+    try:
+        job = await _queue(request, task_type, received, owner, key, watch)
+    finally:
+        if state.uploads is not None:
+            state.uploads.done(owner, key, job)
+    return job
+
+
+async def _queue(
+    request: Request,
+    task_type: TaskType,
+    received: _Received,
+    owner: str,
+    key: str,
+    watch: Callable[[str], object] | None,
+) -> Job:
+    """Start, check and submit a new job for the upload."""
     tracker = services(request).tracker
-    received = await _receive(request, read_fields)
     task_id, upload, wanted = received.task_id, received.upload, received.wanted
+    if watch is not None:
+        watch(task_id)
     # A free decoder starts while the file is checked (whisper_api.jobs.head_start).
     early = SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
     ahead = tracker.start_ahead(early, upload.size)
@@ -56,11 +105,12 @@ async def _accept(request: Request, task_type: TaskType, read_fields: FieldReade
             upload.path,
             upload.filename,
             received.at,
-            owner_of(request),
+            owner,
             options=wanted.options,
             duration_s=probed.duration_s,
             callback_url=wanted.callback_url,
             audio_format=probed.demuxer,
+            content_key=key,
         )
         await tracker.submit(job)
         services(request).metrics.tasks_submitted.labels(task_type).inc()
@@ -72,6 +122,17 @@ async def _accept(request: Request, task_type: TaskType, read_fields: FieldReade
     return job
 
 
+async def finished_job(request: Request, job: Job) -> Job:
+    """The job once it has finished, for the routes that answer with the result itself: a
+    cancelled job is a 503 and a failed one a 422, never a 200."""
+    ended = await services(request).tracker.wait_for_end(job.task_id)
+    if ended is None:
+        raise ServiceUnavailable("the task was cancelled before it finished")
+    if ended.status is not JobStatus.FINISHED:
+        raise Unprocessable(f"decoding failed: {ended.error}")
+    return ended
+
+
 @dataclass(frozen=True)
 class CheckedUpload:
     path: Path
@@ -81,10 +142,10 @@ class CheckedUpload:
 
 
 async def store_checked_upload(
-    request: Request, read_fields: FieldReader
+    request: Request, read_fields: FieldReader, form: UploadForm = FILE_FORM
 ) -> tuple[str, CheckedUpload, JobRequest]:
     """A new task id, the upload stored under it and probed, and what the fields ask for."""
-    received = await _receive(request, read_fields)
+    received = await _receive(request, read_fields, form)
     upload = received.upload
     try:
         probed = await _check(request, upload.path)
@@ -104,7 +165,7 @@ class _Received:
     at: float
 
 
-async def _receive(request: Request, read_fields: FieldReader) -> _Received:
+async def _receive(request: Request, read_fields: FieldReader, form: UploadForm) -> _Received:
     """A new task id, the upload stored under it, and what the fields ask for (not yet checked)."""
     state = services(request)
     settings = state.settings
@@ -114,7 +175,7 @@ async def _receive(request: Request, read_fields: FieldReader) -> _Received:
         idle_timeout_s=settings.upload_timeout_s,
         min_bytes_per_s=settings.min_upload_kib_per_s * 1024,
     )
-    upload = await receive_upload(request, settings.upload_dir, task_id, limits)
+    upload = await receive_upload(request, settings.upload_dir, task_id, limits, form)
     received_at = time.time()
     state.metrics.upload_bytes.inc(upload.size)
     try:
@@ -151,5 +212,9 @@ def owner_of(request: Request) -> str:
 
 def safe_stem(file_name: str) -> str:
     """A download name derived from the upload's name, safe inside a quoted header value."""
-    stem = PurePath(file_name).stem or "transcript"
-    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in stem)
+    return safe_name(PurePath(file_name).stem or "transcript")
+
+
+def safe_name(name: str) -> str:
+    """`name` with what may not stand inside a quoted header value replaced by "_"."""
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

@@ -14,9 +14,11 @@ partial file is deleted. The memory an upload holds is one batch, however slowly
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
+import struct
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 FILE_FIELD = "file"
+# Raw PCM uploads (whisper-asr-webservice's encode=false): 16 kHz mono signed 16-bit little-endian.
+RAW_PCM_RATE = 16000
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 64 * 1024
 # Room in the body besides the file: the text fields, each part's headers and the boundaries.
@@ -47,7 +51,6 @@ WRITE_BATCH_BYTES = 256 * 1024
 _MIB = 1024 * 1024
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,15}")
 _DIGITS = re.compile(r"[0-9]+")
-_HOW_TO_SEND = "send the audio or video as the multipart form field 'file'"
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class ReceivedUpload:
     fields: dict[str, str]
     """The other (text) form fields; the values of a name sent more than once (as OpenAI clients
     send `timestamp_granularities[]`) joined by commas."""
+    sha256: str
+    """The hex SHA-256 of the file's bytes as the client sent them."""
 
 
 @dataclass(frozen=True)
@@ -75,22 +80,39 @@ class UploadLimits:
     """The lowest average rate accepted once idle_timeout_s have passed; 0: any rate."""
 
 
-async def receive_upload(
-    request: Request, directory: Path, stem: str, limits: UploadLimits
-) -> ReceivedUpload:
-    """Store the form field `file` as `directory/<stem><suffix>`, the suffix from the client's name.
+@dataclass(frozen=True)
+class UploadForm:
+    """Where the file is in the form, and what it is."""
 
-    Raises BadRequest for a body that is not a multipart form with one file in `file`,
+    field: str = FILE_FIELD
+    """The name of the form field that holds the file."""
+    raw_pcm: bool = False
+    """The file is headerless 16 kHz mono s16le PCM: it is stored as WAV (the header written
+    in front of the bytes as they arrive, its sizes filled in at the end)."""
+
+
+# The form of the job APIs and OpenAI's: any file, in the field `file`.
+FILE_FORM = UploadForm()
+
+
+async def receive_upload(
+    request: Request, directory: Path, stem: str, limits: UploadLimits, form_kind: UploadForm = FILE_FORM
+) -> ReceivedUpload:
+    """Store the form's file field as `directory/<stem><suffix>`, the suffix from the client's
+    name (".wav" for raw PCM).
+
+    Raises BadRequest for a body that is not a multipart form with one file in its field,
     PayloadTooLarge when the file is over the limit, RequestTimeout for a client too slow, and
     StoreUnavailable when the disk refuses the file. Nothing stays in `directory` unless it
     returns.
     """
-    boundary = _boundary(request.headers.get("content-type", ""))
+    how_to_send = f"send the audio or video as the multipart form field {form_kind.field!r}"
+    boundary = _boundary(request.headers.get("content-type", ""), how_to_send)
     body_limit = limits.max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
     if _DIGITS.fullmatch(declared) and int(declared) > body_limit:
         raise _too_large(limits.max_bytes)
-    form = _FormReader(directory / f"{stem}.part", limits.max_bytes)
+    form = _FormReader(directory / f"{stem}.part", limits.max_bytes, form_kind, how_to_send)
     final: Path | None = None
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -106,18 +128,22 @@ async def receive_upload(
                     await form.write_pending()
         await form.write_pending()
         form.check_complete()
+        if form_kind.raw_pcm:
+            await asyncio.to_thread(_complete_wav_header, form.partial, form.file_size)
         await asyncio.to_thread(fsync_path, form.partial)
         # Renamed on the event loop (it is quick) rather than in a thread that could outlive a
         # cancellation and leave the file behind under its final name.
-        final = directory / f"{stem}{_suffix(form.filename or '')}"
+        suffix = ".wav" if form_kind.raw_pcm else _suffix(form.filename or "")
+        final = directory / f"{stem}{suffix}"
         os.replace(form.partial, final)
         await asyncio.to_thread(fsync_path, directory)
-        return ReceivedUpload(final, form.filename or "upload", form.file_size, form.fields)
+        filename = form.filename or "upload"
+        return ReceivedUpload(final, filename, form.file_size, form.fields, form.digest.hexdigest())
     except FormParserError as exc:
         form.partial.unlink(missing_ok=True)
         # The parser's own words are for the log; the client hears what to send instead.
         log.info("refused a malformed multipart body: %s", exc)
-        raise BadRequest(f"the body is not a valid multipart form: {_HOW_TO_SEND}") from exc
+        raise BadRequest(f"the body is not a valid multipart form: {how_to_send}") from exc
     except OSError as exc:
         _discard(form.partial, final)
         raise storage_failure(exc) from exc
@@ -172,9 +198,12 @@ class _Part:
 class _FormReader:
     """The parser's callbacks: they collect the text fields and queue the file's bytes for writing."""
 
-    def __init__(self, partial: Path, max_bytes: int) -> None:
+    def __init__(self, partial: Path, max_bytes: int, kind: UploadForm, how_to_send: str) -> None:
         self.partial = partial
         self.max_bytes = max_bytes
+        self.kind = kind
+        self.how_to_send = how_to_send
+        self.digest = hashlib.sha256()
         self.pending = bytearray()
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
@@ -209,7 +238,7 @@ class _FormReader:
         if not self.ended:
             raise BadRequest("the multipart body ended before its closing boundary: the upload is incomplete")
         if self.filename is None or not self.file_complete:
-            raise BadRequest(f"the form has no file in the field 'file': {_HOW_TO_SEND}")
+            raise BadRequest(f"the form has no file in the field {self.kind.field!r}: {self.how_to_send}")
 
     def _on_part_begin(self) -> None:
         self._part = _Part()
@@ -235,15 +264,17 @@ class _FormReader:
             )
         self._part.name = _decode(options[b"name"])
         if b"filename" in options:
-            if self._part.name != FILE_FIELD or self.filename is not None:
-                raise BadRequest(f"the form may hold only one file, in the field 'file': {_HOW_TO_SEND}")
+            if self._part.name != self.kind.field or self.filename is not None:
+                raise BadRequest(
+                    f"the form may hold only one file, in the field {self.kind.field!r}: {self.how_to_send}"
+                )
             self._part.is_file = True
             self.filename = _safe_filename(_decode(options[b"filename"]))
             # Created here on the event loop, so that a write still running in a worker thread
             # after a cancellation can only append to it, never create it again once deleted.
-            self.partial.write_bytes(b"")
-        elif self._part.name == FILE_FIELD:
-            raise BadRequest(f"the field 'file' holds text, not a file: {_HOW_TO_SEND}")
+            self.partial.write_bytes(_wav_header(0) if self.kind.raw_pcm else b"")
+        elif self._part.name == self.kind.field:
+            raise BadRequest(f"the field {self.kind.field!r} holds text, not a file: {self.how_to_send}")
         else:
             self._field_count += 1
             if self._field_count > MAX_FIELDS:
@@ -255,6 +286,7 @@ class _FormReader:
             self.file_size += len(chunk)
             if self.file_size > self.max_bytes:
                 raise _too_large(self.max_bytes)
+            self.digest.update(chunk)
             self.pending += chunk
         else:
             self._part.data += chunk
@@ -275,16 +307,45 @@ class _FormReader:
         self.ended = True
 
 
-def _boundary(content_type: str) -> bytes:
+def _boundary(content_type: str, how_to_send: str) -> bytes:
     media_type, options = parse_options_header(content_type)
     if media_type != b"multipart/form-data":
         raise BadRequest(
-            f"the request is not a multipart form (Content-Type multipart/form-data): {_HOW_TO_SEND}"
+            f"the request is not a multipart form (Content-Type multipart/form-data): {how_to_send}"
         )
     boundary = options.get(b"boundary", b"")
     if not boundary:
-        raise BadRequest(f"the multipart Content-Type has no boundary: {_HOW_TO_SEND}")
+        raise BadRequest(f"the multipart Content-Type has no boundary: {how_to_send}")
     return boundary
+
+
+def _wav_header(data_bytes: int) -> bytes:
+    """A canonical 44-byte WAV header for `data_bytes` of RAW_PCM_RATE mono s16le samples (its
+    32-bit sizes saturate, which ffmpeg reads as "to the end of the file")."""
+    data_bytes = min(data_bytes, 0xFFFFFFFF - 36)
+    channels, sample_bytes = 1, 2
+    block = channels * sample_bytes
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + data_bytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,  # PCM
+        channels,
+        RAW_PCM_RATE,
+        RAW_PCM_RATE * block,
+        block,
+        8 * sample_bytes,
+        b"data",
+        data_bytes,
+    )
+
+
+def _complete_wav_header(path: Path, data_bytes: int) -> None:
+    with open(path, "r+b") as target:
+        target.write(_wav_header(data_bytes))
 
 
 def _append(path: Path, data: bytearray) -> None:

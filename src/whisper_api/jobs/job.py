@@ -92,6 +92,8 @@ class Job:
     callback_url: str | None = None
     # The upload's container format as the upload check found it; the decoder pins it.
     audio_format: str | None = None
+    # The upload's bytes and request, hashed (whisper_api.jobs.uploads_index); None: not indexed.
+    content_key: str | None = None
 
     @property
     def done(self) -> bool:
@@ -154,6 +156,10 @@ class JobStore(Protocol):
 
     async def unfinished(self) -> list[Job]:
         """Pending and processing jobs, in upload order."""
+
+    async def same_upload(self, owner: str, content_key: str) -> Job | None:
+        """The owner's newest job with this content key that is pending, processing or
+        finished (not failed, cancelled or expired)."""
 
     async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
         """The owner's jobs, newest first."""

@@ -53,6 +53,15 @@ class MemoryJobStore:
         waiting = (JobStatus.PENDING, JobStatus.PROCESSING)
         return [copy.copy(job) for job in self._jobs.values() if job.status in waiting]
 
+    async def same_upload(self, owner: str, content_key: str) -> Job | None:
+        now = self._clock()
+        for job in reversed(self._jobs.values()):
+            usable = job.status is not JobStatus.FAILED and not job.cancel_requested
+            fresh = job.expires_at is None or job.expires_at > now
+            if job.owner == owner and job.content_key == content_key and usable and fresh:
+                return copy.copy(job)
+        return None
+
     async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
         theirs = [job for job in reversed(self._jobs.values()) if job.owner == owner]
         return [copy.copy(job) for job in theirs[offset : offset + limit]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskStarted
+from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskProgress, TaskStarted
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.hub import PROGRESS, EventHub
 from whisper_api.jobs.job import Job, JobStatus
@@ -18,6 +18,8 @@ from whisper_api.outputs.views import task_json
 
 STATUS = "status"
 POSITION = "position"
+# Segments decoded since the last ones: {"task_id", "first": index of the first, "segments": [...]}.
+SEGMENTS = "segments"
 # The status a watcher is told last when the job it watches was cancelled and deleted.
 CANCELLED = "cancelled"
 
@@ -60,6 +62,10 @@ class Notifier:
     def decoder_changed(self, slot: DecoderSlot, event: DecoderEvent) -> None:
         if isinstance(event, TaskStarted):
             self._metrics.decoder_tasks.labels(str(slot.index)).inc()
+        elif isinstance(event, TaskProgress) and event.segments:
+            segments = [{"start": s.start, "end": s.end, "text": s.text} for s in event.segments]
+            data = {"task_id": event.task_id, "first": event.first_segment, "segments": segments}
+            self._hub.publish(event.task_id, SEGMENTS, data)
         elif isinstance(event, ModelLoaded | ModelUnloaded):
             self._metrics.model_changed(event)
         elif isinstance(event, DecoderStatus | DecoderExited):

@@ -15,7 +15,7 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 
 def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOptions:
     """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
-    word_timestamps and model; a bad value or combination is a Refused naming the field."""
+    word_timestamps, vad_filter and model; a bad value or combination is a Refused naming the field."""
     prompt = fields.get("initial_prompt") or fields.get("prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise Refused(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -28,6 +28,7 @@ def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOpti
         temperature=temperature,
         beam_size=beam_size,
         word_timestamps=parse_flag(fields, "word_timestamps"),
+        vad_filter=parse_flag(fields, "vad_filter"),
         model=check_model(fields.get("model") or None, ready),
     )
 

@@ -31,7 +31,7 @@ from psycopg.rows import dict_row
 
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
-from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values
+from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values, same_upload_condition
 
 __all__ = ["PostgresJobStore"]
 
@@ -175,6 +175,14 @@ class PostgresJobStore:
         return await self._select(
             "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY seq", [list(UNFINISHED)]
         )
+
+    async def same_upload(self, owner: str, content_key: str) -> Job | None:
+        found = await self._select(
+            f"SELECT * FROM jobs WHERE owner = %s AND content_key = %s AND {same_upload_condition('%s')} "
+            "ORDER BY seq DESC LIMIT 1",
+            [owner, content_key, JobStatus.FAILED.value, self._clock()],
+        )
+        return found[0] if found else None
 
     async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
         return await self._select(

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from whisper_api.jobs.errors import StoreError, StoreUnavailable, storage_failure
-from whisper_api.jobs.job import Job, delete_file, fsync_path, refreshed_expiry
-from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values
+from whisper_api.jobs.job import Job, JobStatus, delete_file, fsync_path, refreshed_expiry
+from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values, same_upload_condition
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -165,6 +165,14 @@ class SQLiteJobStore:
 
     async def unfinished(self) -> list[Job]:
         return await self._run(self._select, "WHERE status IN (?, ?) ORDER BY seq", UNFINISHED)
+
+    async def same_upload(self, owner: str, content_key: str) -> Job | None:
+        found = await self._run(
+            self._select,
+            f"WHERE owner = ? AND content_key = ? AND {same_upload_condition('?')} ORDER BY seq DESC LIMIT 1",
+            (owner, content_key, JobStatus.FAILED.value, self._clock()),
+        )
+        return found[0] if found else None
 
     async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
         return await self._run(

@@ -21,7 +21,7 @@ from decoder.engines import (
     create_engine,
 )
 from decoder.ladder import NO_GPU
-from decoder.protocol import DecodeOptions, SubmitTask
+from decoder.protocol import DecodeOptions, Segment, SubmitTask
 from tests.speech import PARAGRAPHS, short_clips, word_error_rate
 
 
@@ -43,21 +43,26 @@ def test_transcribes_translates_and_reports_progress(engine: Engine, speech_dir:
     model = engine.load("tiny.en", "cpu")
     audio = str(speech_dir / "paragraph2.wav")
     progress: list[tuple[float, float]] = []
+    reported: list[Segment] = []
+
+    def on_progress(done: float, total: float, segments: tuple[Segment, ...]) -> None:
+        progress.append((done, total))
+        reported.extend(segments)
+
     task = SubmitTask("a" * 32, audio, "transcribe", None)
-    transcript = model.transcribe(
-        samples(task), task, english_only=True, on_progress=lambda done, total: progress.append((done, total))
-    )
+    transcript = model.transcribe(samples(task), task, english_only=True, on_progress=on_progress)
     translate = SubmitTask("b" * 32, audio, "translate", None)
     translated = model.transcribe(
         samples(translate),
         translate,
         english_only=True,
-        on_progress=lambda done, total: None,
+        on_progress=lambda *_: None,
     )
     assert transcript.language == "en"
     assert word_error_rate(PARAGRAPHS[2], transcript.text) <= 0.10
     assert translated.text == transcript.text
     assert transcript.segments[0].start == 0.0 and transcript.segments[-1].end > transcript.segments[0].end
+    assert tuple(reported) == transcript.segments, "progress carries each segment as it is decoded"
     assert 10 < transcript.duration_s < 30
     assert progress and progress[0][1] == pytest.approx(transcript.duration_s, abs=0.05)
     assert all(0 < done <= total for done, total in progress)
@@ -73,9 +78,7 @@ def test_word_timestamps_prompt_and_beam_search(engine: Engine, speech_dir: Path
         initial_prompt="Council meeting notes.", beam_size=3, word_timestamps=True, temperature=0.0
     )
     task = SubmitTask("c" * 32, str(speech_dir / "paragraph1.wav"), "transcribe", None, options)
-    transcript = model.transcribe(
-        samples(task), task, english_only=True, on_progress=lambda done, total: None
-    )
+    transcript = model.transcribe(samples(task), task, english_only=True, on_progress=lambda *_: None)
     assert word_error_rate(PARAGRAPHS[1], transcript.text) <= 0.10
     words = [word for segment in transcript.segments for word in segment.words]
     assert word_error_rate(PARAGRAPHS[1], "".join(word.word for word in words)) <= 0.10
@@ -118,9 +121,7 @@ def test_faster_whisper_runs_each_compute_type_on_the_cpu(model_dir: Path, speec
     for compute_type in ("int8", "float32"):
         engine = engine_for("faster-whisper", model_dir, compute_type=compute_type, vad_filter=True)
         model = engine.load("tiny.en", "cpu")
-        transcript = model.transcribe(
-            samples(task), task, english_only=True, on_progress=lambda done, total: None
-        )
+        transcript = model.transcribe(samples(task), task, english_only=True, on_progress=lambda *_: None)
         assert word_error_rate(PARAGRAPHS[3], transcript.text) <= 0.10, compute_type
 
 
@@ -140,7 +141,7 @@ def test_faster_whisper_batched_pipeline(model_dir: Path, speech_dir: Path, tmp_
         samples(task),
         task,
         english_only=True,
-        on_progress=lambda done, total: progress.append((done, total)),
+        on_progress=lambda done, total, _: progress.append((done, total)),
     )
     assert word_error_rate(f"{PARAGRAPHS[0]} {PARAGRAPHS[1]}", transcript.text) <= 0.10
     assert len(transcript.segments) >= 2
@@ -205,7 +206,7 @@ def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
 def test_progress_is_throttled() -> None:
     now = [0.0]
     heard: list[float] = []
-    throttle = ProgressThrottle(lambda done, total: heard.append(done), lambda: now[0])
+    throttle = ProgressThrottle(lambda done, total, _: heard.append(done), lambda: now[0])
     for step in range(10):
         now[0] = step * 0.2
         throttle(float(step), 10.0)
@@ -239,7 +240,7 @@ def test_windowed_decoding_is_whole_file_decoding(name: str, model_dir: Path, th
                 samples(task),
                 task,
                 english_only=True,
-                on_progress=lambda done, total: progress.append((done, total)),
+                on_progress=lambda done, total, _: progress.append((done, total)),
             )
         )
     whole, windowed = transcripts
@@ -261,7 +262,7 @@ def test_a_silent_recording_costs_no_decoding(name: str, model_dir: Path, tmp_pa
     model = engine_for(name, model_dir, whole_file_limit_s=0).load("tiny.en", "cpu")
     progress: list[float] = []
     transcript = model.transcribe(
-        samples(task), task, english_only=True, on_progress=lambda done, total: progress.append(done)
+        samples(task), task, english_only=True, on_progress=lambda done, total, _: progress.append(done)
     )
     assert transcript.text == "" and transcript.segments == ()
     assert transcript.duration_s == pytest.approx(900, abs=0.1)

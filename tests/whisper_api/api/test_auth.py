@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterator
 from ipaddress import ip_network
@@ -42,6 +43,9 @@ API_ROUTES = [
     ("GET", "/api/v1/decoder_status"),
     ("GET", "/api/v1/logs"),
     ("GET", "/metrics"),
+    ("POST", "/asr"),
+    ("POST", "/detect-language"),
+    ("GET", "/status"),
 ]
 
 
@@ -74,6 +78,24 @@ def test_the_right_key_works_and_tasks_belong_to_it(keyed: TestClient, audio: Pa
     assert keyed.get("/api/v1/tasks", headers=B).json()["tasks"] == []
     assert [task["task_id"] for task in keyed.get("/api/v1/tasks", headers=A).json()["tasks"]] == [task_id]
     assert keyed.get("/v1/models", headers={"Authorization": f"bearer {KEY_B}"}).status_code == 200
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_a_key_in_the_url_is_the_same_key(keyed: TestClient, audio: Path) -> None:
+    """Bazarr and its kind take only a URL: http://whisper:KEY@host sends Basic auth."""
+    task_id = upload(keyed, audio, basic("whisper", KEY_A))
+    assert keyed.get("/api/v1/status", params={"task_id": task_id}, headers=A).status_code == 200
+    # The key as the user name, with no password (http://KEY@host), is the same key too.
+    assert (
+        keyed.get("/api/v1/status", params={"task_id": task_id}, headers=basic(KEY_A, "")).status_code == 200
+    )
+    assert (
+        keyed.get("/api/v1/status", params={"task_id": task_id}, headers=basic("x", KEY_B)).status_code == 400
+    )
+    assert keyed.get("/status", headers=basic("whisper", "wrong")).status_code == 401
 
 
 def test_proxy_headers_count_only_from_trusted_proxies(settings: Settings, audio: Path) -> None:

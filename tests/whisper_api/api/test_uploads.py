@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from whisper_api.api.uploads import (
     MAX_FIELD_BYTES,
     MAX_FIELDS,
     WRITE_BATCH_BYTES,
+    UploadForm,
     UploadLimits,
     receive_upload,
 )
@@ -49,13 +52,15 @@ def upload_app(directory: Path) -> Starlette:
     async def upload(request: Request) -> Response:
         stem = request.query_params.get("stem", "task")
         max_bytes = int(request.query_params.get("max_bytes", MIB))
-        received = await receive_upload(request, directory, stem, limits(max_bytes))
+        form = UploadForm(request.query_params.get("field", "file"), raw_pcm="raw" in request.query_params)
+        received = await receive_upload(request, directory, stem, limits(max_bytes), form)
         return JSONResponse(
             {
                 "path": received.path.name,
                 "filename": received.filename,
                 "size": received.size,
                 "fields": received.fields,
+                "sha256": received.sha256,
             }
         )
 
@@ -115,9 +120,28 @@ def test_the_file_is_stored_whole_with_the_text_fields(test_client: TestClient, 
         "filename": "Meeting.MP3",
         "size": len(AUDIO),
         "fields": {"language": "de", "note": "Grüße"},
+        "sha256": hashlib.sha256(AUDIO).hexdigest(),
     }
     assert (store / "task.mp3").read_bytes() == AUDIO
     assert sorted(path.name for path in store.iterdir()) == ["task.mp3"]
+
+
+def test_raw_pcm_is_stored_as_wav_under_its_own_field(test_client: TestClient, store: Path) -> None:
+    """whisper-asr-webservice's encode=false: headerless 16 kHz mono s16le in `audio_file`."""
+    pcm = AUDIO[: len(AUDIO) // 2 * 2]
+    response = test_client.post(
+        "/upload?max_bytes=10000000&field=audio_file&raw=1", files={"audio_file": ("audio_file", pcm)}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["path"] == "task.wav" and response.json()["size"] == len(pcm)
+    assert response.json()["sha256"] == hashlib.sha256(pcm).hexdigest()
+    with wave.open(str(store / "task.wav")) as stored:
+        assert (stored.getnchannels(), stored.getsampwidth(), stored.getframerate()) == (1, 2, 16000)
+        assert stored.readframes(stored.getnframes()) == pcm
+    # The job APIs' field name is refused there, by name.
+    refused = test_client.post("/upload?field=audio_file&raw=1", files={"file": ("x", pcm[:100])})
+    assert refused.status_code == 400 and "'audio_file'" in refused.json()["error"]["message"]
+    assert sorted(path.name for path in store.iterdir()) == ["task.wav"]
 
 
 @pytest.mark.parametrize(

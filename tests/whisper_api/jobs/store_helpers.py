@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from whisper_api.jobs.job import Job
+from whisper_api.jobs.job import Job, JobStatus, JobStore
 
 T = TypeVar("T")
 
@@ -28,3 +28,28 @@ def make_job(tmp_path: Path, letter: str, owner: str = "", uploaded_at: float = 
     audio = tmp_path / f"{letter}.wav"
     audio.write_bytes(b"RIFF")
     return Job(letter * 32, "transcribe", None, audio, f"{letter}.wav", uploaded_at, owner)
+
+
+async def check_same_upload(store: JobStore, tmp_path: Path, clock: Clock) -> None:
+    """JobStore.same_upload as every store must answer it: the owner's newest usable job."""
+    jobs = {letter: make_job(tmp_path, letter, owner="key:ada") for letter in "abcd"}
+    jobs["b"].owner = "key:bob"
+    for job in jobs.values():
+        job.content_key = "same"
+        await store.add(job)
+
+    async def found(owner: str = "key:ada", key: str = "same") -> str | None:
+        job = await store.same_upload(owner, key)
+        return None if job is None else job.task_id[0]
+
+    assert (await found(), await found("key:bob"), await found(key="other")) == ("d", "b", None)
+    jobs["d"].cancel_requested = True
+    await store.save(jobs["d"])
+    jobs["c"].status = JobStatus.FAILED
+    await store.save(jobs["c"])
+    assert await found() == "a", "neither a cancelled nor a failed job answers"
+    jobs["a"].status = JobStatus.FINISHED
+    await store.finish(jobs["a"])
+    assert await found() == "a", "a finished job answers while it is kept"
+    clock.now += 3600 * 24
+    assert await found() is None, "an expired one does not"

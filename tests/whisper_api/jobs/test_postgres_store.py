@@ -14,7 +14,7 @@ import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
 from tests.postgres_cluster import PostgresCluster
-from tests.whisper_api.jobs.store_helpers import Clock, make_job, run
+from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, make_job, run
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.postgres_store import EXPIRY_LOCK, SCHEMA_VERSION, PostgresJobStore
@@ -271,3 +271,15 @@ def test_hosts_hear_each_others_notifications(database_url: str) -> None:
         return heard
 
     assert run(scenario) == ["", "hello"]
+
+
+def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            await check_same_upload(store, tmp_path, clock)
+        finally:
+            await store.close()
+
+    run(scenario)

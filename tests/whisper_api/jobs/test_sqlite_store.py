@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
-from tests.whisper_api.jobs.store_helpers import Clock, make_job, run
+from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, make_job, run
 from whisper_api.jobs.errors import StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
@@ -387,3 +387,15 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     database = sqlite3.connect(tmp_path / "jobs.sqlite3")
     assert database.execute("PRAGMA user_version").fetchone()[0] == 3
     assert database.execute("SELECT count(*) FROM jobs WHERE transcript IS NOT NULL").fetchone()[0] == 2
+
+
+def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(tmp_path, clock)
+        try:
+            await check_same_upload(store, tmp_path, clock)
+        finally:
+            await store.close()
+
+    run(scenario)

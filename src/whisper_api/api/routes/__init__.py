@@ -3,13 +3,23 @@
 from starlette.routing import BaseRoute
 
 from whisper_api.api import health, metrics, openapi
-from whisper_api.api.routes import account, live, openai_api, page, service, task_control, tasks
+from whisper_api.api.routes import (
+    account,
+    asr_webservice,
+    live,
+    openai_api,
+    page,
+    service,
+    task_control,
+    tasks,
+)
 
 ROUTES: list[BaseRoute] = [
     *tasks.ROUTES,
     *task_control.ROUTES,
     *live.ROUTES,
     *openai_api.ROUTES,
+    *asr_webservice.ROUTES,
     *service.ROUTES,
     *account.ROUTES,
     *health.ROUTES,

@@ -15,6 +15,7 @@ from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, store_checked_upload
+from whisper_api.api.uploads import UploadForm
 from whisper_api.jobs.hub import JobEvent
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.notifier import CANCELLED, STATUS
@@ -41,29 +42,36 @@ async def task_events(request: Request) -> Response:
 
 async def detect_language(request: Request) -> Response:
     """The language spoken in the first 30 s of the upload, and how sure the model is."""
-    state = services(request)
-    ready: DecoderReady | None = state.pool.ready
+    ready: DecoderReady | None = services(request).pool.ready
     if ready is not None and ready.english_only:
         raise BadRequest(
             f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "
             "language detection needs a multilingual model (set MAX_MODEL to a name without '.en')"
         )
+    language, probability = await language_of_upload(request, UploadForm())
+    names = dict(ready.languages) if ready else {}
+    return JSONResponse(
+        {"language": language, "language_name": names.get(language), "probability": round(probability, 4)}
+    )
+
+
+async def language_of_upload(request: Request, form: UploadForm) -> tuple[str, float]:
+    """The language of the upload's first 30 s and its probability. The upload is checked as
+    any is, and deleted once answered. An English-only model speaks for itself: English, 1.0."""
+    state = services(request)
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         return JobRequest(language=None, options=DecodeOptions())
 
     with state.admission.place():
-        task_id, upload, _ = await store_checked_upload(request, read_fields)
+        task_id, upload, _ = await store_checked_upload(request, read_fields, form)
+        ready = state.pool.ready
         try:
-            language, probability = await state.tracker.detect_language(
-                task_id, str(upload.path), upload.audio_format
-            )
+            if ready is not None and ready.english_only:
+                return "en", 1.0
+            return await state.tracker.detect_language(task_id, str(upload.path), upload.audio_format)
         finally:
             upload.path.unlink(missing_ok=True)
-    names = dict(ready.languages) if ready else {}
-    return JSONResponse(
-        {"language": language, "language_name": names.get(language), "probability": round(probability, 4)}
-    )
 
 
 ROUTES = [

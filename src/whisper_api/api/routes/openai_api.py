@@ -1,12 +1,18 @@
 """OpenAI's audio API: /v1/audio/transcriptions, /v1/audio/translations and /v1/models.
 
 The requests run through the same queue and decoder as the job API; the HTTP request simply
-waits for its job. Fields this server does not use (chunking_strategy, include[], stream ...)
-are accepted and ignored, as a drop-in replacement must.
+waits for its job, or with `stream=true` streams its text as it is decoded
+(whisper_api.api.routes.openai_stream), whatever the model name. The official client's bracket
+fields are read: `timestamp_granularities[]`, `include[]` (nothing it names is served, so any
+value is a 400) and `chunking_strategy` ("auto", or `chunking_strategy[type]=server_vad` with
+its tuning fields, or the same as a JSON object), which turns on voice-activity detection where
+the engine has it. Other fields OpenAI defines and this server does not use are ignored, as a
+drop-in replacement must.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -15,12 +21,13 @@ from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
 from whisper_api.api.contract import GRANULARITIES, OPENAI_MODEL, OPENAI_RESPONSE_FORMATS
-from whisper_api.api.errors import BadRequest, ServiceUnavailable, Unprocessable
+from whisper_api.api.errors import BadRequest
+from whisper_api.api.routes.openai_stream import transcript_stream, usage_of
 from whisper_api.api.state import services
-from whisper_api.api.submission import JobRequest, accept_job
+from whisper_api.api.submission import JobRequest, accept_job, finished_job
 from whisper_api.jobs.errors import Refused
-from whisper_api.jobs.job import JobStatus
-from whisper_api.jobs.options import check_language, check_model, decode_options
+from whisper_api.jobs.hub import Subscription
+from whisper_api.jobs.options import check_language, check_model, decode_options, parse_flag
 from whisper_api.outputs.formats import FORMATS, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
@@ -48,6 +55,7 @@ async def models(request: Request) -> Response:
 
 async def _answer(request: Request, task_type: TaskType) -> Response:
     chosen: dict[str, str | tuple[str, ...]] = {}
+    watched: list[Subscription] = []
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         response_format = fields.get("response_format") or "json"
@@ -73,18 +81,28 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         if own.get("temperature", "").strip() in ("0", "0.0"):
             del own["temperature"]
         own["word_timestamps"] = "true" if "word" in granularities else "false"
+        own["vad_filter"] = "true" if _chunked(fields) else "false"
+        _check_include(fields)
         if model != OPENAI_MODEL:
             own["model"] = model
-        chosen.update(response_format=response_format, granularities=granularities)
+        stream = "true" if _flag(fields, "stream") else ""
+        chosen.update(response_format=response_format, granularities=granularities, stream=stream)
         language = fields.get("language") if task_type == "transcribe" else None
         return JobRequest(language=check_language(language, ready), options=decode_options(own, ready))
 
-    job = await accept_job(request, task_type, read_fields)
-    ended = await services(request).tracker.wait_for_end(job.task_id)
-    if ended is None:
-        raise ServiceUnavailable("the task was cancelled before it finished")
-    if ended.status is not JobStatus.FINISHED:
-        raise Unprocessable(f"decoding failed: {ended.error}")
+    def watch(task_id: str) -> None:
+        if chosen["stream"]:
+            watched.append(services(request).hub.subscribe(task_id))
+
+    try:
+        job = await accept_job(request, task_type, read_fields, watch=watch)
+    except BaseException:
+        for subscription in watched:
+            subscription.close()
+        raise
+    if watched:
+        return transcript_stream(request, job, watched[0])
+    ended = await finished_job(request, job)
     transcript = transcript_of(ended)
     response_format = str(chosen["response_format"])
     if response_format in ("srt", "vtt"):
@@ -104,7 +122,43 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
             include_segments="segment" in granularities or not granularities,
             temperature=ended.options.temperature or 0.0,
         )
+        | {"usage": usage_of(ended)}
     )
+
+
+def _flag(fields: Mapping[str, str], name: str) -> bool:
+    try:
+        return parse_flag(fields, name)
+    except Refused as exc:
+        raise BadRequest(exc.message, param=name) from exc
+
+
+def _chunked(fields: Mapping[str, str]) -> bool:
+    """Whether chunking_strategy asks for voice-activity detection ("auto" or server_vad)."""
+    raw = fields.get("chunking_strategy", "").strip()
+    kind = fields.get("chunking_strategy[type]", "").strip()
+    if raw.startswith("{"):
+        try:
+            kind = str(json.loads(raw).get("type", ""))
+        except (ValueError, AttributeError) as exc:
+            raise BadRequest("chunking_strategy is not a JSON object", param="chunking_strategy") from exc
+    elif raw:
+        if raw != "auto":
+            raise BadRequest('chunking_strategy must be "auto" or an object', param="chunking_strategy")
+        return True
+    if kind and kind != "server_vad":
+        raise BadRequest('chunking_strategy[type] must be "server_vad"', param="chunking_strategy")
+    return bool(kind)
+
+
+def _check_include(fields: Mapping[str, str]) -> None:
+    """include[] asks for more than the text; logprobs, the one value OpenAI knows, is not kept."""
+    for value in (part.strip() for part in fields.get("include[]", fields.get("include", "")).split(",")):
+        if value:
+            raise BadRequest(
+                f"include[] {value!r} cannot be served: this server keeps no per-token log probabilities",
+                param="include",
+            )
 
 
 def _granularities(fields: Mapping[str, str]) -> tuple[str, ...]:

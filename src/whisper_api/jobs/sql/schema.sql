@@ -24,8 +24,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     options TEXT NOT NULL DEFAULT '{}',
     duration_s REAL,
     callback_url TEXT,
-    audio_format TEXT
+    audio_format TEXT,
+    -- The upload's bytes and request, hashed: a second identical upload gets this job.
+    content_key TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_content ON jobs (owner, content_key);
