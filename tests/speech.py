@@ -55,6 +55,15 @@ def short_clips(directory: Path, count: int) -> list[tuple[Path, str]]:
     return clips
 
 
+def concatenated(parts: list[Path], output: Path, *encoding: str) -> Path:
+    """The recordings one after another in one file (ffmpeg's concat demuxer)."""
+    listing = output.with_suffix(".txt")
+    listing.write_text("".join(f"file '{part}'\n" for part in parts))
+    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), *encoding]
+    subprocess.run([*command, str(output)], check=True)
+    return output
+
+
 def duration_s(path: Path) -> float:
     """The file's duration as ffprobe reads it."""
     probe = subprocess.run(

@@ -15,7 +15,7 @@ import requests
 import srt
 
 from tests.conftest import RunningServer
-from tests.speech import PARAGRAPHS, word_error_rate
+from tests.speech import PARAGRAPHS, concatenated, word_error_rate
 from tests.test_failing_parts import poll, status_of
 
 pytestmark = pytest.mark.slow
@@ -140,13 +140,8 @@ def test_bad_requests_are_clear_4xx_and_leave_nothing(
 @pytest.fixture(scope="module")
 def long_recording(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All four paragraphs three times over: a task that holds the decoder a while."""
-    directory = tmp_path_factory.mktemp("long")
-    listing = directory / "parts.txt"
-    listing.write_text("".join(f"file '{speech_dir / f'paragraph{i % 4}.wav'}'\n" for i in range(12)))
-    audio = directory / "long.opus"
-    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-b:a", "24k"]
-    subprocess.run([*command, str(audio)], check=True)
-    return audio
+    parts = [speech_dir / f"paragraph{i % 4}.wav" for i in range(12)]
+    return concatenated(parts, tmp_path_factory.mktemp("long") / "long.opus", "-b:a", "24k")
 
 
 def test_a_20_mb_upload_is_read_at_once_while_the_decoder_is_busy(

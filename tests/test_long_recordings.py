@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server, wait_for_task
-from tests.speech import PARAGRAPHS, duration_s, word_error_rate
+from tests.speech import PARAGRAPHS, concatenated, duration_s, word_error_rate
 from tests.test_durability import decoder_status, upload
 
 pytestmark = pytest.mark.slow
@@ -41,14 +41,6 @@ TEN_HOURS_S = 36000
 TEN_HOURS_ENGINE = "faster-whisper"
 # Generous for a busy machine: the 2-hour file decodes about 7 minutes of speech.
 LONG_DECODE_DEADLINE_S = 2400.0
-
-
-def concatenated(parts: list[Path], output: Path, *encoding: str) -> Path:
-    listing = output.with_suffix(".txt")
-    listing.write_text("".join(f"file '{part}'\n" for part in parts))
-    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), *encoding]
-    subprocess.run([*command, str(output)], check=True)
-    return output
 
 
 @pytest.fixture(scope="module")

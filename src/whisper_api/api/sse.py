@@ -41,22 +41,14 @@ async def sse_response(
     except BaseException:
         subscription.close()
         raise
-    return _EventStream(subscription, first, is_final, keepalive_s)
+    return SubscribedStream(_frames(subscription, first, is_final, keepalive_s), subscription)
 
 
-class _EventStream(StreamingResponse):
-    def __init__(
-        self,
-        subscription: Subscription,
-        first: JobEvent,
-        is_final: Callable[[str, dict[str, Any]], bool],
-        keepalive_s: float,
-    ) -> None:
-        super().__init__(
-            _frames(subscription, first, is_final, keepalive_s),
-            media_type="text/event-stream",
-            headers=STREAM_HEADERS,
-        )
+class SubscribedStream(StreamingResponse):
+    """A text/event-stream body read from a hub subscription, which it closes when it ends."""
+
+    def __init__(self, body: AsyncIterator[bytes], subscription: Subscription) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=STREAM_HEADERS)
         self._subscription = subscription
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -22,7 +22,7 @@ from decoder.engines import (
 )
 from decoder.ladder import NO_GPU
 from decoder.protocol import DecodeOptions, Segment, SubmitTask
-from tests.speech import PARAGRAPHS, short_clips, word_error_rate
+from tests.speech import PARAGRAPHS, concatenated, short_clips, word_error_rate
 
 
 def samples(task: SubmitTask) -> AudioFile:
@@ -218,13 +218,8 @@ def test_progress_is_throttled() -> None:
 @pytest.fixture(scope="module")
 def three_minutes(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The four paragraphs three times over, as Opus: several of Whisper's windows."""
-    directory = tmp_path_factory.mktemp("three-minutes")
-    listing = directory / "parts.txt"
-    listing.write_text("".join(f"file '{speech_dir / f'paragraph{i % 4}.wav'}'\n" for i in range(12)))
-    audio = directory / "three-minutes.opus"
-    command = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-b:a", "24k"]
-    subprocess.run([*command, str(audio)], check=True)
-    return audio
+    parts = [speech_dir / f"paragraph{i % 4}.wav" for i in range(12)]
+    return concatenated(parts, tmp_path_factory.mktemp("three-minutes") / "three-minutes.opus", "-b:a", "24k")
 
 
 @pytest.mark.slow

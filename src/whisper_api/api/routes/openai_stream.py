@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from whisper_api.api.errors import ApiError
-from whisper_api.api.sse import KEEPALIVE, STREAM_HEADERS
+from whisper_api.api.sse import KEEPALIVE, SubscribedStream
 from whisper_api.api.submission import finished_job
 from whisper_api.jobs.hub import Subscription
 from whisper_api.jobs.job import Job
@@ -39,20 +39,7 @@ def usage_of(job: Job) -> dict[str, Any]:
 
 def transcript_stream(request: Request, job: Job, subscription: Subscription) -> StreamingResponse:
     """The events of `job`, read from `subscription` (taken before the job could start)."""
-    return _Stream(_events(request, job, subscription), subscription)
-
-
-class _Stream(StreamingResponse):
-    def __init__(self, body: AsyncIterator[bytes], subscription: Subscription) -> None:
-        super().__init__(body, media_type="text/event-stream", headers=STREAM_HEADERS)
-        self._subscription = subscription
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # As whisper_api.api.sse: the generator may be left to the garbage collector.
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._subscription.close()
+    return SubscribedStream(_events(request, job, subscription), subscription)
 
 
 class StreamedText:
