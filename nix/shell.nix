@@ -30,6 +30,9 @@ mkShell {
         ps.pyyaml
         ps.types-pyyaml
         ps.playwright
+        ps.requests
+        ps.types-requests
+        ps.srt
       ]
     ))
     # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech, and the

@@ -150,6 +150,9 @@ rec {
     "pyyaml"
     "types-pyyaml"
     "playwright"
+    "requests"
+    "types-requests"
+    "srt"
   ];
 
   # nixpkgs for one system; cudaSupport as nixpkgs' config.cudaSupport.
