@@ -29,6 +29,7 @@ from whisper_api.api.contract import (
     PAGE_FILES,
 )
 from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
+from whisper_api.api.uploads import FILE_FIELD
 from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_PROMPT_CHARS
 from whisper_api.outputs.formats import FORMATS
 
@@ -49,7 +50,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _upload(fields: dict[str, dict[str, Any]], file_field: str = "file") -> dict[str, Any]:
+def _upload(fields: dict[str, dict[str, Any]], file_field: str = FILE_FIELD) -> dict[str, Any]:
     properties = {file_field: {"type": "string", "format": "binary"}, **fields}
     schema = {"type": "object", "required": [file_field], "properties": properties}
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
@@ -276,9 +277,7 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/status": {
-            "get": _operation(
-                "whisper-asr-webservice: the version", {"200": _json(ref("Version")), **_errors(401)}
-            )
+            "get": _operation("whisper-asr-webservice: the version", {"200": version, **_errors(401)})
         },
         "/healthz": {"get": _operation("Liveness", {"200": _json(ref("Health"))})},
         "/readyz": {

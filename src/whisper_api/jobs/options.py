@@ -50,7 +50,7 @@ def parse_flag(fields: Mapping[str, str], name: str) -> bool:
         return True
     if value in FALSE_WORDS:
         return False
-    raise Refused(f"{name} must be true or false")
+    raise Refused(f"{name} must be true or false", param=name)
 
 
 def _number(fields: Mapping[str, str], name: str, low: float, high: float) -> float | None:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecoderReady, TaskType
+from decoder.protocol import DecoderReady
 from whisper_api import __version__
 from whisper_api.api.contract import ASR_FILE_FIELD, ASR_OUTPUTS, ASR_TASKS
 from whisper_api.api.errors import BadRequest
@@ -29,7 +29,6 @@ from whisper_api.api.routes.live import language_of_upload
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job, safe_name
 from whisper_api.api.uploads import UploadForm
-from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.options import check_language, decode_options, parse_flag
 from whisper_api.outputs.formats import FORMATS, render
 from whisper_api.outputs.views import transcript_of
@@ -44,9 +43,7 @@ async def asr(request: Request) -> Response:
     if output is None:
         raise BadRequest(f"output must be one of {', '.join(ASR_OUTPUTS)}", param="output")
     task = query.get("task") or "transcribe"
-    task_type: TaskType | None = (
-        "transcribe" if task == "transcribe" else "translate" if task == "translate" else None
-    )
+    task_type = next((name for name in ASR_TASKS if name == task), None)
     if task_type is None:
         raise BadRequest(f"task must be one of {', '.join(ASR_TASKS)}", param="task")
 
@@ -83,10 +80,7 @@ async def status(request: Request) -> Response:
 
 
 def _form(request: Request) -> UploadForm:
-    try:
-        encoded = parse_flag({"encode": request.query_params.get("encode") or "true"}, "encode")
-    except Refused as exc:
-        raise BadRequest(exc.message, param="encode") from exc
+    encoded = parse_flag({"encode": request.query_params.get("encode") or "true"}, "encode")
     return UploadForm(ASR_FILE_FIELD, raw_pcm=not encoded)
 
 

@@ -85,7 +85,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         _check_include(fields)
         if model != OPENAI_MODEL:
             own["model"] = model
-        stream = "true" if _flag(fields, "stream") else ""
+        stream = "true" if parse_flag(fields, "stream") else ""
         chosen.update(response_format=response_format, granularities=granularities, stream=stream)
         language = fields.get("language") if task_type == "transcribe" else None
         return JobRequest(language=check_language(language, ready), options=decode_options(own, ready))
@@ -124,13 +124,6 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         )
         | {"usage": usage_of(ended)}
     )
-
-
-def _flag(fields: Mapping[str, str], name: str) -> bool:
-    try:
-        return parse_flag(fields, name)
-    except Refused as exc:
-        raise BadRequest(exc.message, param=name) from exc
 
 
 def _chunked(fields: Mapping[str, str]) -> bool:
