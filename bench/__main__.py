@@ -112,7 +112,7 @@ def measure_engine_service(
                 for _ in range(plan.overhead_pairs)
             ]
         print(f"{engine}: (in process, through the API) {pairs}", flush=True)
-        latencies = service.responsiveness(server, overhead_clip, recordings.short, plan.latency_window_s)
+        latencies = service.responsiveness(server, recordings.long, recordings.short, plan.latency_window_s)
         queue = service.throughput(server, recordings.short, plan.queued_tasks)
         print(f"{engine}: {plan.queued_tasks} queued tasks in {queue.total_s:.1f} s", flush=True)
     finally:
