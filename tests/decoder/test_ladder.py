@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from decoder.ladder import GIB, DeviceFacts, ModelPlan, plan_models
-from decoder.models import MODELS, ladder_from
+from decoder.models import MODELS, available_models, ladder_from
 
 NO_GPU = DeviceFacts(cuda_available=False, free_vram_bytes=0)
 
@@ -84,3 +84,11 @@ def test_english_only_plans_are_flagged() -> None:
 def test_ladder_never_lists_an_alias_below_the_top() -> None:
     assert "large" not in ladder_from("large-v3")[1:]
     assert "turbo" not in ladder_from("large")[1:]
+
+
+def test_tasks_may_ask_for_any_present_model_up_to_max_models_size() -> None:
+    present = {"tiny.en", "base", "small"}
+    assert available_models("base", present.__contains__) == ("tiny.en", "base")
+    assert available_models("tiny.en", present.__contains__) == ("tiny.en",)
+    # MAX_MODEL itself is offered even before it is downloaded.
+    assert available_models("medium.en", present.__contains__) == ("tiny.en", "base", "small", "medium.en")

@@ -37,10 +37,15 @@ def test_import_model_refuses_a_bad_source_with_one_line(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_ensure_model_imports_once(tmp_path: Path) -> None:
-    first = run("ensure-model", model_dir=tmp_path / "models")
+    models = tmp_path / "models"
+    first = run("ensure-model", model_dir=models)
     assert first.returncode == 0, first.stderr
-    assert (tmp_path / "models" / "tiny.en.pt").is_file()
-    assert (tmp_path / "models" / "ctranslate2" / "tiny.en" / "model.bin").is_file()
-    second = run("ensure-model", model_dir=tmp_path / "models")
+    for name in ("tiny.en", "base"):
+        assert (models / f"{name}.pt").is_file()
+        assert (models / "ctranslate2" / name / "model.bin").is_file()
+    # base's model.bin, joined from its two packages' halves.
+    assert (models / "ctranslate2" / "base" / "model.bin").stat().st_size == 145_217_532
+    assert not list((models / "ctranslate2" / "base").glob("*.part*"))
+    second = run("ensure-model", model_dir=models)
     assert second.returncode == 0
-    assert "tiny.en" in second.stdout and "imported" not in second.stdout
+    assert "tiny.en" in second.stdout and "base" in second.stdout and "imported" not in second.stdout
