@@ -49,6 +49,19 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def multilingual_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MODEL_DIR holding tiny.en and multilingual base, from the packages that ship them."""
+    from decoder.model_import import import_model
+    from decoder.model_import.packaged import PACKAGED_MODELS
+
+    directory = tmp_path_factory.mktemp("multilingual-models")
+    for model in PACKAGED_MODELS:
+        with model.source() as source:
+            import_model(source, model.name, directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL server of the tests' own, for the whole run."""
     cluster = PostgresCluster()

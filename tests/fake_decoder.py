@@ -44,7 +44,10 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
     logging.getLogger().handlers[:] = [logging.handlers.QueueHandler(log_queue)]
     logging.getLogger().setLevel(logging.INFO)
     model = config.max_model or config.cpu_fallback_model
-    conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES, (model, "tiny")))
+    # The smallest model of its family is there too, as ensure-model would import it.
+    smallest = "tiny.en" if model.endswith(".en") else "tiny"
+    available = tuple(dict.fromkeys((smallest, model)))
+    conn.send(DecoderReady(os.getpid(), False, model, model.endswith(".en"), LANGUAGES, available))
     decoding: SubmitTask | None = None
     queued: list[SubmitTask] = []
     # Its "model" counts as loaded from the first RequestStatus on, so tests see readiness flip.
@@ -66,7 +69,7 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
             else:
                 queued.append(message)
         elif isinstance(message, DetectLanguage):
-            conn.send(LanguageDetected(message.task_id, "de", 0.875))
+            conn.send(LanguageDetected(message.task_id, "de", 0.875, (("de", 0.875), ("en", 0.125)), 2))
         elif isinstance(message, CancelTask):
             if any(task.task_id == message.task_id for task in queued):
                 queued = [task for task in queued if task.task_id != message.task_id]

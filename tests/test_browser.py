@@ -183,3 +183,27 @@ def test_asks_for_the_api_key_and_polls_with_it(
         expect(card_for(page, "big.wav").locator(".error")).to_contain_text("too large", timeout=30_000)
     finally:
         keyed.stop()
+
+
+def test_the_page_offers_what_the_chosen_model_serves(
+    tmp_path: Path, multilingual_model_dir: Path, page: Page
+) -> None:
+    server = start_server(tmp_path / "base", multilingual_model_dir, MAX_MODEL="base")
+    try:
+        page.goto(server.url)
+        models = page.locator("#model option")
+        expect(models).to_have_text(["Server's choice", "tiny.en", "base"])
+        languages = page.locator("#language option")
+        translate = page.locator('label:has(input[name="task"][value="translate"])')
+        expect(page.locator('#language option[value="es"]')).to_have_count(1)
+        expect(translate).to_be_visible()
+        # tiny.en is English-only: English and transcription alone.
+        page.select_option("#model", "tiny.en")
+        expect(languages).to_have_count(2)
+        expect(page.locator('#language option[value="en"]')).to_have_count(1)
+        expect(translate).to_be_hidden()
+        page.select_option("#model", "base")
+        expect(page.locator('#language option[value="es"]')).to_have_count(1)
+        expect(translate).to_be_visible()
+    finally:
+        server.stop()

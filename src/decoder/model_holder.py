@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from decoder.detection import Detection, detect_in_file
 from decoder.engines import BatchingModel, Engine, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.ladder import ModelPlan
 from decoder.models import MODELS
@@ -89,11 +91,16 @@ class ModelHolder:
         return self._model
 
     def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
+        """Decode the task; where it names no language and the model knows many, the language is
+        heard on windows spread over the file first (decoder.detection), not on its start alone."""
         model = self.use(task.options.model)
         assert self.loaded_name is not None
-        return model.transcribe(
-            audio, task, english_only=MODELS[self.loaded_name].english_only, on_progress=on_progress
-        )
+        english_only = MODELS[self.loaded_name].english_only
+        if task.language is None and not english_only:
+            detection = detect_in_file(audio, model.language_probabilities)
+            log.info("task %s: language %s (%.2f)", task.task_id, detection.language, detection.probability)
+            task = replace(task, language=detection.language)
+        return model.transcribe(audio, task, english_only=english_only, on_progress=on_progress)
 
     def transcribe_batch(self, audios: Sequence[Samples], task: SubmitTask) -> list[Transcript]:
         """Short recordings decoded at once with `task`'s choices (the engine batches files)."""
@@ -101,5 +108,5 @@ class ModelHolder:
         assert self.loaded_name is not None and isinstance(model, BatchingModel)
         return model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
 
-    def detect_language(self, audio: Samples) -> tuple[str, float]:
-        return self.use(None).detect_language(audio)
+    def detect_language(self, audio: AudioFile, model: str | None) -> Detection:
+        return detect_in_file(audio, self.use(model).language_probabilities)

@@ -99,6 +99,10 @@ class DecodeOptions:
     # faster-whisper: skip stretches without speech (Silero VAD) in this task, as VAD_FILTER
     # does in every task; openai-whisper has no VAD and decodes as usual.
     vad_filter: bool = False
+    # Whisper's gate for silence: a window whose no-speech probability is above the first and
+    # whose average log probability is below the second is taken as silence; None: the defaults.
+    no_speech_threshold: float | None = None
+    logprob_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,14 @@ class SubmitBatch:
 
 @dataclass(frozen=True)
 class DetectLanguage:
-    """Which language is spoken in the first 30 s; queued like a task."""
+    """Which language is spoken, heard on windows of speech spread over the file
+    (decoder.detection); queued like a task."""
 
     task_id: str
     audio_path: str
     audio_format: str | None = None
+    # The model to hear it with; None: the decoder's own choice.
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +306,10 @@ class LanguageDetected:
     task_id: str
     language: str
     probability: float
+    # The most probable languages, most probable first, with their probabilities.
+    candidates: tuple[tuple[str, float], ...] = ()
+    # How many windows of the file were heard.
+    windows: int = 1
 
 
 FromDecoder = (

@@ -17,7 +17,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio
+from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples
 from decoder.batch import Unanswered, fits, read_all
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.ladder import plan_models
@@ -223,16 +223,22 @@ class DecoderService:
     def _detect(self, task: DetectLanguage) -> None:
         self._busy = True
         try:
-            # Whisper detects the language from the first 30 s; nothing after them is decoded.
-            audio = load_audio(task.audio_path, task.audio_format, self._config.ffmpeg_timeout_s, limit_s=30)
-            language, probability = self._holder.detect_language(audio)
+            config = self._config
+            audio = AudioFile(
+                task.audio_path, task.audio_format, config.ffmpeg_timeout_s, config.max_audio_duration_s
+            )
+            found = self._holder.detect_language(audio, task.model)
         except Exception as exc:
             log.exception("language detection %s failed", task.task_id)
             self._send(
                 TaskFailed(task.task_id, f"language detection failed: {_client_reason(exc)}", time.time())
             )
         else:
-            self._send(LanguageDetected(task.task_id, language, probability))
+            self._send(
+                LanguageDetected(
+                    task.task_id, found.language, found.probability, found.candidates, found.windows
+                )
+            )
         finally:
             self._busy = False
         self._send_status()

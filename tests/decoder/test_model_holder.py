@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Collection
+import wave as wave_module
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,15 @@ from decoder.model_holder import ModelHolder
 from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 
 
+@contextmanager
+def wave_writer(path: Path) -> Iterator[wave_module.Wave_write]:
+    with wave_module.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(16_000)
+        yield writer
+
+
 class FakeModel:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -20,10 +31,10 @@ class FakeModel:
     def transcribe(
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: object
     ) -> Transcript:
-        return Transcript(text=self.name, language="en", duration_s=1.0, segments=())
+        return Transcript(text=self.name, language=task.language or "", duration_s=1.0, segments=())
 
-    def detect_language(self, audio: Samples) -> tuple[str, float]:
-        return "de", 0.9
+    def language_probabilities(self, audio: Samples) -> dict[str, float]:
+        return {"en": 0.1, "de": 0.9}
 
 
 class FakeEngine:
@@ -99,9 +110,13 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     holder.use("small")
     assert engine.calls == [("small", "cpu")]
     task = SubmitTask("a" * 32, str(tmp_path / "x.wav"), "transcribe", None)
-    silence = np.zeros(16_000, np.float32)
+    wave = tmp_path / "x.wav"
+    with wave_writer(wave) as silence:
+        silence.writeframes(np.zeros(16_000, np.int16).tobytes())
     audio = AudioFile(task.audio_path, None, timeout_s=60)
-    assert holder.transcribe(audio, task, lambda *_: None).text == "small"
+    # A multilingual model hears the language before it decodes, and decodes in it.
+    transcript = holder.transcribe(audio, task, lambda *_: None)
+    assert (transcript.text, transcript.language) == ("small", "de")
     holder.use("base")
-    assert holder.detect_language(silence) == ("de", 0.9)
+    assert holder.detect_language(audio, None).candidates == (("de", 0.9), ("en", 0.1))
     assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]

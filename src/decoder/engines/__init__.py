@@ -2,7 +2,7 @@
 
     Engine.load(name, device) -> LoadedModel
         LoadedModel.transcribe(file, task, english_only=..., on_progress=...) -> Transcript
-        LoadedModel.detect_language(samples) -> (language, probability)
+        LoadedModel.language_probabilities(samples) -> {language: probability}
         BatchingModel.transcribe_batch(samples of short files, task, english_only=...)
             -> [Transcript, ...]   (where Engine.batches_files)
 
@@ -74,8 +74,9 @@ class LoadedModel(Protocol):
         `on_progress` hears of it at most every PROGRESS_INTERVAL_S, with the segments decoded
         since, and whatever it raises ends the decoding."""
 
-    def detect_language(self, audio: Samples) -> tuple[str, float]:
-        """The most probable language of the audio's first 30 s and its probability."""
+    def language_probabilities(self, audio: Samples) -> dict[str, float]:
+        """The probability of each language in the audio's first 30 s (ValueError where the
+        model is English-only)."""
 
 
 @runtime_checkable

@@ -39,7 +39,7 @@ from decoder.engines import (
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
-from decoder.protocol import SubmitTask, Transcript
+from decoder.protocol import DecodeOptions, SubmitTask, Transcript
 from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
@@ -213,11 +213,11 @@ class FasterWhisperModel:
         finally:
             self._model.feature_extractor = real
 
-    def detect_language(self, audio: Samples) -> tuple[str, float]:
+    def language_probabilities(self, audio: Samples) -> dict[str, float]:
         if not self._model.model.is_multilingual:
             raise ValueError("this model is English-only and cannot detect a language")
-        language, probability, _ = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
-        return str(language), float(probability)
+        _, _, probabilities = self._model.detect_language(audio[: 30 * SAMPLE_RATE])
+        return {str(language): float(probability) for language, probability in probabilities}
 
 
 def _decoding_arguments(
@@ -235,7 +235,17 @@ def _decoding_arguments(
         "beam_size": options.beam_size or 1,
         "best_of": 1,
         "temperature": temperatures if options.temperature is None else options.temperature,
+        **_thresholds(options),
     }
+
+
+def _thresholds(options: DecodeOptions) -> dict[str, float]:
+    """The task's own silence gate, in faster-whisper's names; its defaults are openai-whisper's."""
+    given = {
+        "no_speech_threshold": options.no_speech_threshold,
+        "log_prob_threshold": options.logprob_threshold,
+    }
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _shifted(segment: dict[str, Any], offset_s: float) -> dict[str, Any]:

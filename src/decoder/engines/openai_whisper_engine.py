@@ -140,6 +140,10 @@ class OpenAIWhisperModel:
             extra["temperature"] = options.temperature
         if options.beam_size is not None:
             extra["beam_size"] = options.beam_size
+        if options.no_speech_threshold is not None:
+            extra["no_speech_threshold"] = options.no_speech_threshold
+        if options.logprob_threshold is not None:
+            extra["logprob_threshold"] = options.logprob_threshold
         with _progress_reported(on_progress):
             # English-only models have no task token: "translate" of English speech is its transcript.
             result: dict[str, Any] = self._model.transcribe(
@@ -161,13 +165,12 @@ class OpenAIWhisperModel:
         _, probabilities = self._model.detect_language(window)
         return str(max(probabilities, key=probabilities.get))
 
-    def detect_language(self, audio: Samples) -> tuple[str, float]:
+    def language_probabilities(self, audio: Samples) -> dict[str, float]:
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=self._model.dims.n_mels).to(
             self._model.device
         )
-        _, probabilities = self._model.detect_language(mel)
-        language = max(probabilities, key=probabilities.get)
-        return str(language), float(probabilities[language])
+        _, probabilities = self._model.detect_language(mel.to(self._dtype))
+        return {str(language): float(probability) for language, probability in probabilities.items()}
 
 
 def mel_recipe(n_mels: int) -> MelRecipe:

@@ -30,7 +30,7 @@ from whisper_api.api.contract import (
 )
 from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
 from whisper_api.api.uploads import FILE_FIELD
-from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_PROMPT_CHARS
+from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_LOGPROB, MAX_PROMPT_CHARS, THRESHOLD_FIELDS
 from whisper_api.outputs.formats import FORMATS
 
 JSON = "application/json"
@@ -62,6 +62,14 @@ def _media(media_type: str) -> str:
 
 
 PROMPT = {**TEXT, "maxLength": MAX_PROMPT_CHARS}
+# Whisper's silence gate: a window is silence where no_speech_prob is above the first and the
+# average log probability below the second.
+NO_SPEECH, LOGPROB = THRESHOLD_FIELDS
+GATE = {"type": "number", "maximum": 0, "description": "silence gate"}
+THRESHOLDS: dict[str, dict[str, Any]] = {
+    NO_SPEECH: {**GATE, "minimum": 0, "maximum": 1, "description": "silence gate; 0.6 by default"},
+    LOGPROB: {**GATE, "minimum": -MAX_LOGPROB, "description": "silence gate; -1 by default"},
+}
 TEMPERATURE = {"type": "number", "minimum": 0, "maximum": 1}
 JOB_FIELDS: dict[str, dict[str, Any]] = {
     "language": {**TEXT, "description": "code or English name; detected when left out"},
@@ -71,6 +79,7 @@ JOB_FIELDS: dict[str, dict[str, Any]] = {
     "beam_size": {"type": "integer", "minimum": 1, "maximum": MAX_BEAM_SIZE},
     "word_timestamps": {"type": "boolean"},
     "model": {**TEXT, "description": "one of /v1/models"},
+    **THRESHOLDS,
     "callback_url": {**TEXT, "format": "uri", "description": "gets the final task as a POST"},
 }
 OPENAI_FIELDS: dict[str, dict[str, Any]] = {
@@ -83,6 +92,7 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "stream": {"type": "boolean", "description": "stream the text as events while it is decoded"},
     "include[]": {"type": "array", "items": TEXT, "description": "nothing is served: any value is a 400"},
     "chunking_strategy": {**TEXT, "description": '"auto", or [type]=server_vad: voice-activity detection'},
+    **THRESHOLDS,
 }
 FLAG = {"type": "boolean"}
 ASR_ENCODE = _query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
@@ -94,6 +104,7 @@ ASR_PARAMETERS = [
     _query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
     _query("word_timestamps", FLAG, "time each word"),
     _query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
+    *(_query(name, schema, schema["description"]) for name, schema in THRESHOLDS.items()),
 ]
 UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
 # What the result of a finished task is in each format: the json one has a schema.
@@ -198,9 +209,9 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/detect-language": {
             "post": _operation(
-                "The language of a recording's first 30 s",
+                "The language of a recording, heard on windows of speech spread over it",
                 {"200": _json(ref("Language")), **UPLOAD_ERRORS},
-                requestBody=_upload({}),
+                requestBody=_upload({"model": {**TEXT, "description": "a multilingual one of /v1/models"}}),
             )
         },
         "/api/v1/decoder_status": {
@@ -214,8 +225,9 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/languages": {
             "get": _operation(
-                "The languages and tasks the model offers",
-                {"200": _json(ref("Languages")), **_errors(401, 503)},
+                "The languages and tasks a model offers",
+                {"200": _json(ref("Languages")), **_errors(400, 401, 503)},
+                parameters=[_query("model", TEXT, "one of /v1/models; the server's own by default")],
             )
         },
         "/api/v1/version": {"get": _operation("The server's version", {"200": version, **_errors(401)})},

@@ -137,7 +137,18 @@ SCHEMAS: dict[str, Any] = {
         optional=("words",),
     ),
     "Language": closed(
-        {"language": TEXT, "language_name": MAYBE_TEXT, "probability": {"type": "number", "minimum": 0}}
+        {
+            "language": TEXT,
+            "language_name": MAYBE_TEXT,
+            "probability": {"type": "number", "minimum": 0},
+            "languages": {
+                "type": "array",
+                "items": closed(
+                    {"code": TEXT, "name": MAYBE_TEXT, "probability": {"type": "number", "minimum": 0}}
+                ),
+            },
+            "windows": {"type": "integer", "minimum": 0},
+        }
     ),
     "DecoderStatus": closed(
         {

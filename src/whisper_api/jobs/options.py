@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from decoder.models import MODELS
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
 
 MAX_PROMPT_CHARS = 4096
 MAX_BEAM_SIZE = 10
+# The lowest logprob_threshold taken: an average log probability below it is no text at all.
+MAX_LOGPROB = 20.0
+# Whisper's silence gate, which every API takes as fields of its own.
+THRESHOLD_FIELDS = ("no_speech_threshold", "logprob_threshold")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
 def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOptions:
     """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
-    word_timestamps, vad_filter and model; a bad value or combination is a Refused naming the field."""
+    word_timestamps, vad_filter, model, no_speech_threshold and logprob_threshold; a bad value or
+    combination is a Refused naming the field."""
     prompt = fields.get("initial_prompt") or fields.get("prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise Refused(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -24,6 +30,8 @@ def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOpti
     if beam_size is not None and temperature not in (None, 0.0):
         raise Refused("beam_size works with temperature 0 only: beam search does not sample")
     return DecodeOptions(
+        no_speech_threshold=_number(fields, THRESHOLD_FIELDS[0], 0.0, 1.0),
+        logprob_threshold=_number(fields, THRESHOLD_FIELDS[1], -MAX_LOGPROB, 0.0),
         initial_prompt=prompt,
         temperature=temperature,
         beam_size=beam_size,
@@ -42,6 +50,26 @@ def check_model(name: str | None, ready: DecoderReady) -> str | None:
             f"model {name!r} is not available here; choose one of {', '.join(ready.available_models)}"
         )
     return name
+
+
+def multilingual_models(ready: DecoderReady) -> tuple[str, ...]:
+    """The available models that tell languages apart, smallest first."""
+    return tuple(name for name in ready.available_models if not MODELS[name].english_only)
+
+
+def detection_model(name: str | None, ready: DecoderReady) -> str | None:
+    """The model that hears a recording's language: the one asked for (refused where it is
+    English-only), else the server's own where it is multilingual, else the largest
+    multilingual one available (None where there is none: English speaks for itself)."""
+    if name is not None:
+        chosen = check_model(name, ready)
+        if MODELS[chosen or ready.max_model_to_use].english_only:
+            raise Refused(f"the model {name} is English-only and cannot tell languages apart", param="model")
+        return chosen
+    if not ready.english_only:
+        return None
+    others = multilingual_models(ready)
+    return others[-1] if others else None
 
 
 def parse_flag(fields: Mapping[str, str], name: str) -> bool:
@@ -75,8 +103,9 @@ def _whole(fields: Mapping[str, str], name: str, low: int, high: int) -> int | N
     return int(raw)
 
 
-def check_language(raw: str | None, ready: DecoderReady) -> str | None:
-    """The language code for a code or English name, None for auto-detection."""
+def check_language(raw: str | None, ready: DecoderReady, model: str | None = None) -> str | None:
+    """The language code for a code or English name, None for auto-detection; `model`: the one
+    the task asked for (None: the server's own)."""
     if raw is None or not raw.strip():
         return None
     wanted = raw.strip().lower()
@@ -84,21 +113,27 @@ def check_language(raw: str | None, ready: DecoderReady) -> str | None:
     code = wanted if wanted in dict(ready.languages) else names.get(wanted)
     if code is None:
         raise Refused(f"unknown language {raw!r}: use a code such as 'en' or 'de', or leave it out")
-    if ready.english_only and code != "en":
-        raise Refused(
-            f"the model {ready.max_model_to_use} is English-only: language {code!r} needs a "
-            "multilingual model (set MAX_MODEL to a name without '.en')"
-        )
+    name = model or ready.max_model_to_use
+    if MODELS[name].english_only and code != "en":
+        others = multilingual_models(ready)
+        fix = f"ask for model {others[-1]}" if others else "set MAX_MODEL to a name without '.en'"
+        needs = f"language {code!r} needs a multilingual model ({fix})"
+        raise Refused(f"the model {name} is English-only: {needs}")
     return code
 
 
-def offered_languages(ready: DecoderReady) -> tuple[tuple[str, str], ...]:
-    """The (code, English name) pairs a task may name: English alone on an English-only model."""
-    if ready.english_only:
+def offered_languages(ready: DecoderReady, model: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The (code, English name) pairs a task may name with `model` (None: the server's own):
+    English alone on an English-only model."""
+    if MODELS[model or ready.max_model_to_use].english_only:
         return tuple(pair for pair in ready.languages if pair[0] == "en") or (("en", "english"),)
     return ready.languages
 
 
-def offered_tasks(ready: DecoderReady) -> tuple[TaskType, ...]:
+def offered_tasks(ready: DecoderReady, model: str | None = None) -> tuple[TaskType, ...]:
     """What the model does: an English-only one transcribes (its "translation" is the same text)."""
-    return ("transcribe",) if ready.english_only else ("transcribe", "translate")
+    return (
+        ("transcribe",)
+        if MODELS[model or ready.max_model_to_use].english_only
+        else ("transcribe", "translate")
+    )

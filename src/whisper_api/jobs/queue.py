@@ -21,7 +21,14 @@ import asyncio
 import bisect
 from collections import OrderedDict
 
-from decoder.protocol import BATCH_FILE_MAX_S, DetectLanguage, SubmitBatch, SubmitTask, TaskProgress
+from decoder.protocol import (
+    BATCH_FILE_MAX_S,
+    DetectLanguage,
+    LanguageDetected,
+    SubmitBatch,
+    SubmitTask,
+    TaskProgress,
+)
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.progress import Progress
 
@@ -65,7 +72,7 @@ class JobQueue:
         # Language detections not yet handed to a decoder, in the order they were asked.
         self._detections_waiting: OrderedDict[str, DetectLanguage] = OrderedDict()
         # Every detection not answered yet, by task id, with the future its asker awaits.
-        self.detections: dict[str, asyncio.Future[tuple[str, float]]] = {}
+        self.detections: dict[str, asyncio.Future[LanguageDetected]] = {}
 
     def add(self, submission: SubmitTask, uploaded_at: float, *, alone: bool = False) -> None:
         """A job waits, in its upload place (a retried job goes back before later uploads);
@@ -95,7 +102,7 @@ class JobQueue:
         self._keys.clear()
         self._order.clear()
 
-    def ask_detection(self, request: DetectLanguage, answer: asyncio.Future[tuple[str, float]]) -> None:
+    def ask_detection(self, request: DetectLanguage, answer: asyncio.Future[LanguageDetected]) -> None:
         self._detections_waiting[request.task_id] = request
         self.detections[request.task_id] = answer
 

@@ -157,7 +157,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             if self.shared is not None:
                 self.shared.tell(News(Kind.PROGRESS, event.task_id, event.decoded_s, event.duration_s))
         elif isinstance(event, LanguageDetected):
-            self._answer_detection(event.task_id, (event.language, event.probability))
+            self._answer_detection(event.task_id, event)
         elif isinstance(event, TaskFailed) and event.task_id in self.queue.detections:
             failed = DetectionFailed(f"language detection failed: {event.reason}")
             self._answer_detection(event.task_id, failed)
@@ -167,7 +167,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             self._work.put_nowait(event)
         self._listener.decoder_changed(slot, event)
 
-    def _answer_detection(self, task_id: str, answer: tuple[str, float] | Exception) -> None:
+    def _answer_detection(self, task_id: str, answer: LanguageDetected | Exception) -> None:
         future = self.queue.detections.get(task_id)
         self.queue.ended(task_id)
         self._dispatch()
@@ -198,10 +198,11 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
         """The job once it has ended (None if it was cancelled or expired first)."""
         return await self._waiters.wait(task_id, self.store)
 
-    async def detect_language(self, task_id: str, audio_path: str, audio_format: str) -> tuple[str, float]:
+    async def detect_language(self, request: DetectLanguage) -> LanguageDetected:
         """Ask the next free decoder, before the jobs waiting, for the language of a file."""
-        answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
-        self.queue.ask_detection(DetectLanguage(task_id, audio_path, audio_format), answer)
+        task_id = request.task_id
+        answer: asyncio.Future[LanguageDetected] = asyncio.get_running_loop().create_future()
+        self.queue.ask_detection(request, answer)
         self._dispatch()
         try:
             return await answer

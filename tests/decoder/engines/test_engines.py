@@ -92,7 +92,7 @@ def test_word_timestamps_prompt_and_beam_search(engine: Engine, speech_dir: Path
 def test_language_detection_needs_a_multilingual_model(engine: Engine, speech_dir: Path) -> None:
     model = engine.load("tiny.en", "cpu")
     with pytest.raises(ValueError):
-        model.detect_language(load_audio(str(speech_dir / "paragraph0.wav"), "wav", timeout_s=60))
+        model.language_probabilities(load_audio(str(speech_dir / "paragraph0.wav"), "wav", timeout_s=60))
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)

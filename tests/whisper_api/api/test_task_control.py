@@ -98,7 +98,16 @@ def test_result_formats_and_their_errors(client: TestClient, audio: Path) -> Non
 def test_language_detection(client: TestClient, audio: Path, settings: Settings) -> None:
     with audio.open("rb") as file:
         response = client.post("/api/v1/detect-language", files={"file": file})
-    assert response.json() == {"language": "de", "language_name": "german", "probability": 0.875}
+    assert response.json() == {
+        "language": "de",
+        "language_name": "german",
+        "probability": 0.875,
+        "languages": [
+            {"code": "de", "name": "german", "probability": 0.875},
+            {"code": "en", "name": "english", "probability": 0.125},
+        ],
+        "windows": 2,
+    }
     assert list(settings.upload_dir.iterdir()) == []
 
 

@@ -9,6 +9,7 @@ from decoder.protocol import (
     BATCH_FILE_MAX_S,
     DecodeOptions,
     DetectLanguage,
+    LanguageDetected,
     SubmitBatch,
     SubmitTask,
     TaskProgress,
@@ -72,7 +73,7 @@ def test_detections_go_before_waiting_jobs() -> None:
     async def run() -> None:
         queue = JobQueue()
         queue.add(submission("a"), 0.0)
-        answer: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[LanguageDetected] = asyncio.get_running_loop().create_future()
         queue.ask_detection(DetectLanguage("d" * 32, "/d"), answer)
         detection = queue.next_work()
         assert detection == DetectLanguage("d" * 32, "/d")

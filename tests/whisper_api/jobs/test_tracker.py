@@ -351,17 +351,18 @@ test_a_decoder_dying_while_the_store_refuses_comes_back_at_once = scenario(_cras
 
 
 async def _detection(rig: Rig) -> None:
-    asking = asyncio.create_task(rig.tracker.detect_language("d" * 32, "/audio", "wav"))
+    asking = asyncio.create_task(rig.tracker.detect_language(DetectLanguage("d" * 32, "/audio", "wav")))
     await rig.until(lambda: _true(any(isinstance(m, DetectLanguage) for m in rig.decoder.sent)), "asked")
     assert rig.queue.busy(0)
-    rig.decoder.report(LanguageDetected("d" * 32, "de", 0.875))
-    assert await asyncio.wait_for(asking, DEADLINE_S) == ("de", 0.875)
-    failing = asyncio.create_task(rig.tracker.detect_language("e" * 32, "/audio", "wav"))
+    answer = LanguageDetected("d" * 32, "de", 0.875, (("de", 0.875), ("en", 0.1)), 3)
+    rig.decoder.report(answer)
+    assert await asyncio.wait_for(asking, DEADLINE_S) == answer
+    failing = asyncio.create_task(rig.tracker.detect_language(DetectLanguage("e" * 32, "/audio", "wav")))
     await rig.until(lambda: _true(len(rig.decoder.sent) == 2), "asked again")
     rig.decoder.report(TaskFailed("e" * 32, "decoding failed: the file is damaged", time.time()))
     with pytest.raises(DetectionFailed, match="language detection failed: decoding failed"):
         await asyncio.wait_for(failing, DEADLINE_S)
-    crashing = asyncio.create_task(rig.tracker.detect_language("f" * 32, "/audio", "wav"))
+    crashing = asyncio.create_task(rig.tracker.detect_language(DetectLanguage("f" * 32, "/audio", "wav")))
     await rig.until(lambda: _true(len(rig.decoder.sent) == 3), "asked a third time")
     rig.decoder.crash()
     with pytest.raises(DetectionFailed, match="the decoder crashed"):
@@ -423,7 +424,7 @@ test_a_dead_decoder_restarts_alone_and_its_job_goes_first = scenario(_one_dies, 
 
 async def _detect_on_free(rig: Rig) -> None:
     a, b, c = await rig.submit("a", "b", "c")
-    asking = asyncio.create_task(rig.tracker.detect_language("d" * 32, "/audio", "wav"))
+    asking = asyncio.create_task(rig.tracker.detect_language(DetectLanguage("d" * 32, "/audio", "wav")))
     await rig.until(lambda: _true("d" * 32 in rig.queue.detections), "the detection waits")
     for index, job in ((0, a), (1, b)):
         rig.decoders[index].report(TaskStarted(job.task_id, "tiny.en", time.time()))
@@ -436,7 +437,7 @@ async def _detect_on_free(rig: Rig) -> None:
     rig.decoders[0].report(finished(a.task_id))
     await rig.until(lambda: _true(rig.submitted(0) == [a.task_id, c.task_id]), "c on decoder 0")
     rig.decoders[1].report(LanguageDetected("d" * 32, "de", 0.875))
-    assert await asyncio.wait_for(asking, DEADLINE_S) == ("de", 0.875)
+    assert (await asyncio.wait_for(asking, DEADLINE_S)).language == "de"
     assert rig.queue.is_free(1) and not rig.queue.detections
 
 

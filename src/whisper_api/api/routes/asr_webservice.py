@@ -29,12 +29,12 @@ from whisper_api.api.routes.live import language_of_upload
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job, safe_name
 from whisper_api.api.uploads import UploadForm
-from whisper_api.jobs.options import check_language, decode_options, parse_flag
+from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
 from whisper_api.outputs.formats import FORMATS, render
 from whisper_api.outputs.views import transcript_of
 
 # The query parameters that become decoding options.
-_OPTION_PARAMETERS = ("initial_prompt", "word_timestamps", "vad_filter")
+_OPTION_PARAMETERS = ("initial_prompt", "word_timestamps", "vad_filter", *THRESHOLD_FIELDS)
 
 
 async def asr(request: Request) -> Response:
@@ -49,8 +49,10 @@ async def asr(request: Request) -> Response:
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         own = {name: fields[name] for name in _OPTION_PARAMETERS if name in fields}
-        language = check_language(fields.get("language"), ready)
-        return JobRequest(language=language, options=decode_options(own, ready))
+        options = decode_options(own, ready)
+        return JobRequest(
+            language=check_language(fields.get("language"), ready, options.model), options=options
+        )
 
     job = await accept_job(request, task_type, read_fields, _form(request))
     ended = await finished_job(request, job)
@@ -63,14 +65,14 @@ async def asr(request: Request) -> Response:
 
 
 async def detect_language(request: Request) -> Response:
-    language, probability = await language_of_upload(request, _form(request))
+    detected = await language_of_upload(request, _form(request))
     ready = services(request).pool.ready
     names = dict(ready.languages) if ready else {}
     return JSONResponse(
         {
-            "detected_language": names.get(language, language),
-            "language_code": language,
-            "confidence": round(probability, 4),
+            "detected_language": names.get(detected.language, detected.language),
+            "language_code": detected.language,
+            "confidence": round(detected.probability, 4),
         }
     )
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecodeOptions, DecoderReady
+from decoder.protocol import DecodeOptions, DecoderReady, DetectLanguage, LanguageDetected
 from whisper_api.api.errors import BadRequest
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response
@@ -19,6 +19,7 @@ from whisper_api.api.uploads import UploadForm
 from whisper_api.jobs.hub import JobEvent
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.notifier import CANCELLED, STATUS
+from whisper_api.jobs.options import detection_model, multilingual_models
 from whisper_api.outputs.views import task_json
 
 # The statuses after which a task's event stream ends.
@@ -41,35 +42,47 @@ async def task_events(request: Request) -> Response:
 
 
 async def detect_language(request: Request) -> Response:
-    """The language spoken in the first 30 s of the upload, and how sure the model is."""
+    """The language spoken in the upload, heard on windows of speech spread over it, and the
+    most probable others; `model` may name the multilingual model that hears it."""
     ready: DecoderReady | None = services(request).pool.ready
-    if ready is not None and ready.english_only:
+    if ready is not None and not multilingual_models(ready):
         raise BadRequest(
             f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "
             "language detection needs a multilingual model (set MAX_MODEL to a name without '.en')"
         )
-    language, probability = await language_of_upload(request, UploadForm())
+    detected = await language_of_upload(request, UploadForm())
     names = dict(ready.languages) if ready else {}
     return JSONResponse(
-        {"language": language, "language_name": names.get(language), "probability": round(probability, 4)}
+        {
+            "language": detected.language,
+            "language_name": names.get(detected.language),
+            "probability": round(detected.probability, 4),
+            "languages": [
+                {"code": code, "name": names.get(code), "probability": round(probability, 4)}
+                for code, probability in detected.candidates
+            ],
+            "windows": detected.windows,
+        }
     )
 
 
-async def language_of_upload(request: Request, form: UploadForm) -> tuple[str, float]:
-    """The language of the upload's first 30 s and its probability. The upload is checked as
-    any is, and deleted once answered. An English-only model speaks for itself: English, 1.0."""
+async def language_of_upload(request: Request, form: UploadForm) -> LanguageDetected:
+    """The language of the upload (decoder.detection). The upload is checked as any is, and
+    deleted once answered. Where no multilingual model is at hand, English speaks for itself."""
     state = services(request)
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
-        return JobRequest(language=None, options=DecodeOptions())
+        model = detection_model(fields.get("model") or None, ready)
+        return JobRequest(language=None, options=DecodeOptions(model=model))
 
     with state.admission.place():
-        task_id, upload, _ = await store_checked_upload(request, read_fields, form)
+        task_id, upload, wanted = await store_checked_upload(request, read_fields, form)
         ready = state.pool.ready
         try:
-            if ready is not None and ready.english_only:
-                return "en", 1.0
-            return await state.tracker.detect_language(task_id, str(upload.path), upload.audio_format)
+            if ready is not None and not multilingual_models(ready):
+                return LanguageDetected(task_id, "en", 1.0, (("en", 1.0),), 0)
+            asked = DetectLanguage(task_id, str(upload.path), upload.audio_format, wanted.options.model)
+            return await state.tracker.detect_language(asked)
         finally:
             upload.path.unlink(missing_ok=True)
 

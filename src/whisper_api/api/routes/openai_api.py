@@ -27,7 +27,7 @@ from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.hub import Subscription
-from whisper_api.jobs.options import check_language, check_model, decode_options, parse_flag
+from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, check_model, decode_options, parse_flag
 from whisper_api.outputs.formats import FORMATS, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
@@ -38,6 +38,10 @@ async def transcriptions(request: Request) -> Response:
 
 async def translations(request: Request) -> Response:
     return await _answer(request, "translate")
+
+
+# The fields that go to decode_options as they are: OpenAI's, and Whisper's silence gate.
+_OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS)
 
 
 async def models(request: Request) -> Response:
@@ -77,7 +81,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         # OpenAI's temperature 0 means "start at 0 and raise it where decoding fails", which is
         # openai-whisper's own default ladder.
         # beam_size is no OpenAI field, but a client of this server may send it here too.
-        own = {key: value for key, value in fields.items() if key in ("prompt", "temperature", "beam_size")}
+        own = {key: value for key, value in fields.items() if key in _OWN_OPTIONS}
         if own.get("temperature", "").strip() in ("0", "0.0"):
             del own["temperature"]
         own["word_timestamps"] = "true" if "word" in granularities else "false"
@@ -88,7 +92,8 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         stream = "true" if parse_flag(fields, "stream") else ""
         chosen.update(response_format=response_format, granularities=granularities, stream=stream)
         language = fields.get("language") if task_type == "transcribe" else None
-        return JobRequest(language=check_language(language, ready), options=decode_options(own, ready))
+        options = decode_options(own, ready)
+        return JobRequest(language=check_language(language, ready, options.model), options=options)
 
     def watch(task_id: str) -> None:
         if chosen["stream"]:

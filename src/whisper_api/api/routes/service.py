@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from decoder.models import MODELS
 from whisper_api import __version__
 from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
 from whisper_api.jobs.job import iso_time
-from whisper_api.jobs.options import offered_languages, offered_tasks
+from whisper_api.jobs.options import check_model, offered_languages, offered_tasks
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 
@@ -76,18 +77,20 @@ def _decoder_json(slot: DecoderSlot, queue: JobQueue) -> dict[str, Any]:
 
 
 async def languages(request: Request) -> Response:
-    """What the model can do, for the web page's choices: its languages and tasks."""
+    """What a model can do, for the web page's choices: its languages and tasks. `?model=`
+    names one of the available models; left out, the server's own."""
     ready = services(request).pool.ready
     if ready is None:
         raise ServiceUnavailable(
             "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
         )
+    model = check_model(request.query_params.get("model") or None, ready)
     return JSONResponse(
         {
-            "model": ready.max_model_to_use,
-            "english_only": ready.english_only,
-            "tasks": list(offered_tasks(ready)),
-            "languages": [{"code": code, "name": name} for code, name in offered_languages(ready)],
+            "model": model or ready.max_model_to_use,
+            "english_only": MODELS[model or ready.max_model_to_use].english_only,
+            "tasks": list(offered_tasks(ready, model)),
+            "languages": [{"code": code, "name": name} for code, name in offered_languages(ready, model)],
         }
     )
 

@@ -65,9 +65,10 @@ async def _submit(request: Request, task_type: TaskType) -> Response:
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         callback = fields.get("callback_url") or None
+        options = decode_options(fields, ready)
         return JobRequest(
-            language=check_language(fields.get("language"), ready),
-            options=decode_options(fields, ready),
+            language=check_language(fields.get("language"), ready, options.model),
+            options=options,
             callback_url=check_callback_url(
                 callback, settings.callback_allowed_hosts, settings.callback_allowed_networks
             )

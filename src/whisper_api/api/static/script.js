@@ -694,13 +694,18 @@ function setUpForm() {
   window.addEventListener("drop", (event) => event.preventDefault());
 
   $("#key-button").addEventListener("click", () => askForKey(false));
+  // An English-only model offers English and transcription alone.
+  $("#model").addEventListener("change", loadLanguagesIfServed);
 }
 
 // ---------------------------------------------------------------- server info
 
-/** Offers the languages and tasks of the server's model: English alone on an English-only one. */
+/** Offers the languages and tasks of the chosen model (the server's own where none is chosen):
+ *  English alone on an English-only one. */
 async function loadLanguages() {
-  const offered = await apiJson("/api/v1/languages", { ask: false });
+  const model = $("#model").value;
+  const query = model ? `?model=${encodeURIComponent(model)}` : "";
+  const offered = await apiJson(`/api/v1/languages${query}`, { ask: false });
   const select = $("#language");
   const chosen = select.value;
   const names = offered.languages.slice().sort((a, b) => a.name.localeCompare(b.name));
@@ -717,13 +722,16 @@ async function loadLanguages() {
   if (!canTranslate && translate.checked) $('input[name="task"][value="transcribe"]').checked = true;
 }
 
-async function loadServerInfo() {
-  const line = $("#server-status");
+async function loadLanguagesIfServed() {
   try {
     await loadLanguages();
   } catch {
     // A restarting decoder: the page offers automatic detection until the next load.
   }
+}
+
+async function loadServerInfo() {
+  const line = $("#server-status");
   try {
     const models = await apiJson("/v1/models", { ask: false });
     const ids = (models.data || []).map((m) => m.id).filter((id) => id !== "whisper-1");
@@ -740,6 +748,7 @@ async function loadServerInfo() {
       return;
     }
   }
+  await loadLanguagesIfServed();
   try {
     const status = await apiJson("/api/v1/decoder_status", { ask: false });
     const parts = [];
