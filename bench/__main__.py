@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import start_server
 from tests.speech import duration_s
 
-from bench import inprocess, long_files, scaling, service, short_files
+from bench import inprocess, languages, long_files, scaling, service, short_files
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         short = short_files.measure(
             work / "short", model_dir, recordings.minute, plan.overhead_pairs, plan.short_clips, threads
         )
+        print("language detection", flush=True)
+        detections = languages.measure(work / "languages", threads)
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=paragraphs,
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 *scaling.section(scaled),
                 *long_files.section(lengths, threads, plan.whole_file_limit_s),
                 *short_files.section(short),
+                *languages.section(detections, threads),
             ],
             seconds=time.monotonic() - started,
         )

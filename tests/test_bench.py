@@ -34,6 +34,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Memory",
         "## Long files",
         "## Short files",
+        "## Language detection",
     ):
         assert heading in report
     # Both lengths decoded both ways; past the whole-file limit, windowed decoding holds less.
