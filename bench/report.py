@@ -303,8 +303,9 @@ READING_THE_NUMBERS = """## Reading the numbers
 - **Batches.** `BATCH_SIZE` runs faster-whisper's batched pipeline: it cuts a file at pauses
   and decodes the chunks side by side, each without the previous one's text as context, so its
   word error rate may differ. It is meant for GPUs; the rows above show what it does on a CPU.
-- **Not measured here.** This machine has no GPU, and only tiny.en can be had offline: the CUDA
-  path (fp16, larger models, the out-of-memory ladder, batches on a GPU) has no figures yet.
+- **Not measured here.** This machine has no GPU, and only tiny.en and base can be had offline
+  (base only in the language table): the CUDA path (fp16, larger models, the out-of-memory
+  ladder, batches on a GPU) has no figures yet.
 """
 
 
