@@ -223,11 +223,7 @@ class DecoderService:
     def _detect(self, task: DetectLanguage) -> None:
         self._busy = True
         try:
-            config = self._config
-            audio = AudioFile(
-                task.audio_path, task.audio_format, config.ffmpeg_timeout_s, config.max_audio_duration_s
-            )
-            found = self._holder.detect_language(audio, task.model)
+            found = self._holder.detect_language(self._audio_of(task), task.model)
         except Exception as exc:
             log.exception("language detection %s failed", task.task_id)
             self._send(
@@ -262,11 +258,7 @@ class DecoderService:
             reported += len(segments)
 
         try:
-            config = self._config
-            audio = AudioFile(
-                task.audio_path, task.audio_format, config.ffmpeg_timeout_s, config.max_audio_duration_s
-            )
-            transcript = self._holder.transcribe(audio, task, on_progress)
+            transcript = self._holder.transcribe(self._audio_of(task), task, on_progress)
         except _Cancelled:
             log.info("task %s stopped: it was cancelled", task.task_id)
             self._send(TaskCancelled(task.task_id))
@@ -279,6 +271,12 @@ class DecoderService:
         finally:
             self._busy, self._current = False, None
         self._send_status()
+
+    def _audio_of(self, task: SubmitTask | DetectLanguage) -> AudioFile:
+        config = self._config
+        return AudioFile(
+            task.audio_path, task.audio_format, config.ffmpeg_timeout_s, config.max_audio_duration_s
+        )
 
     def _run(self, task: SubmitTask, started: float) -> DecodeRun:
         return DecodeRun(

@@ -25,7 +25,7 @@ class PackagedModel:
     modules: tuple[str, ...]
     # The model's folder inside the first module.
     folder: str
-    # The PyPI distribution to install where it is missing (an extra of whisper-api).
+    # The extra of whisper-api that installs its packages.
     extra: str
 
     @property

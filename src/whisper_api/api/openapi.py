@@ -65,10 +65,10 @@ PROMPT = {**TEXT, "maxLength": MAX_PROMPT_CHARS}
 # Whisper's silence gate: a window is silence where no_speech_prob is above the first and the
 # average log probability below the second.
 NO_SPEECH, LOGPROB = THRESHOLD_FIELDS
-GATE = {"type": "number", "maximum": 0, "description": "silence gate"}
+NUMBER = {"type": "number"}
 THRESHOLDS: dict[str, dict[str, Any]] = {
-    NO_SPEECH: {**GATE, "minimum": 0, "maximum": 1, "description": "silence gate; 0.6 by default"},
-    LOGPROB: {**GATE, "minimum": -MAX_LOGPROB, "description": "silence gate; -1 by default"},
+    NO_SPEECH: {**NUMBER, "minimum": 0, "maximum": 1, "description": "silence gate; 0.6 by default"},
+    LOGPROB: {**NUMBER, "minimum": -MAX_LOGPROB, "maximum": 0, "description": "silence gate; -1 by default"},
 }
 TEMPERATURE = {"type": "number", "minimum": 0, "maximum": 1}
 JOB_FIELDS: dict[str, dict[str, Any]] = {

@@ -52,6 +52,15 @@ def check_model(name: str | None, ready: DecoderReady) -> str | None:
     return name
 
 
+def model_in_use(ready: DecoderReady, model: str | None) -> str:
+    """The model a task runs: the one it asked for (check_model), else the server's own."""
+    return model or ready.max_model_to_use
+
+
+def is_english_only(ready: DecoderReady, model: str | None) -> bool:
+    return MODELS[model_in_use(ready, model)].english_only
+
+
 def multilingual_models(ready: DecoderReady) -> tuple[str, ...]:
     """The available models that tell languages apart, smallest first."""
     return tuple(name for name in ready.available_models if not MODELS[name].english_only)
@@ -63,7 +72,7 @@ def detection_model(name: str | None, ready: DecoderReady) -> str | None:
     multilingual one available (None where there is none: English speaks for itself)."""
     if name is not None:
         chosen = check_model(name, ready)
-        if MODELS[chosen or ready.max_model_to_use].english_only:
+        if is_english_only(ready, chosen):
             raise Refused(f"the model {name} is English-only and cannot tell languages apart", param="model")
         return chosen
     if not ready.english_only:
@@ -113,8 +122,8 @@ def check_language(raw: str | None, ready: DecoderReady, model: str | None = Non
     code = wanted if wanted in dict(ready.languages) else names.get(wanted)
     if code is None:
         raise Refused(f"unknown language {raw!r}: use a code such as 'en' or 'de', or leave it out")
-    name = model or ready.max_model_to_use
-    if MODELS[name].english_only and code != "en":
+    name = model_in_use(ready, model)
+    if is_english_only(ready, model) and code != "en":
         others = multilingual_models(ready)
         fix = f"ask for model {others[-1]}" if others else "set MAX_MODEL to a name without '.en'"
         needs = f"language {code!r} needs a multilingual model ({fix})"
@@ -125,15 +134,11 @@ def check_language(raw: str | None, ready: DecoderReady, model: str | None = Non
 def offered_languages(ready: DecoderReady, model: str | None = None) -> tuple[tuple[str, str], ...]:
     """The (code, English name) pairs a task may name with `model` (None: the server's own):
     English alone on an English-only model."""
-    if MODELS[model or ready.max_model_to_use].english_only:
+    if is_english_only(ready, model):
         return tuple(pair for pair in ready.languages if pair[0] == "en") or (("en", "english"),)
     return ready.languages
 
 
 def offered_tasks(ready: DecoderReady, model: str | None = None) -> tuple[TaskType, ...]:
     """What the model does: an English-only one transcribes (its "translation" is the same text)."""
-    return (
-        ("transcribe",)
-        if MODELS[model or ready.max_model_to_use].english_only
-        else ("transcribe", "translate")
-    )
+    return ("transcribe",) if is_english_only(ready, model) else ("transcribe", "translate")

@@ -9,12 +9,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.models import MODELS
 from whisper_api import __version__
 from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
 from whisper_api.jobs.job import iso_time
-from whisper_api.jobs.options import check_model, offered_languages, offered_tasks
+from whisper_api.jobs.options import (
+    check_model,
+    is_english_only,
+    model_in_use,
+    offered_languages,
+    offered_tasks,
+)
 from whisper_api.jobs.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.queue import JobQueue
 
@@ -87,8 +92,8 @@ async def languages(request: Request) -> Response:
     model = check_model(request.query_params.get("model") or None, ready)
     return JSONResponse(
         {
-            "model": model or ready.max_model_to_use,
-            "english_only": MODELS[model or ready.max_model_to_use].english_only,
+            "model": model_in_use(ready, model),
+            "english_only": is_english_only(ready, model),
             "tasks": list(offered_tasks(ready, model)),
             "languages": [{"code": code, "name": name} for code, name in offered_languages(ready, model)],
         }
