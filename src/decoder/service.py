@@ -27,6 +27,7 @@ from decoder.model_holder import ModelHolder
 from decoder.models import available_models
 from decoder.protocol import (
     GPU_BATCH_FILES,
+    STAGES,
     CancelTask,
     DecoderConfig,
     DecoderReady,
@@ -48,6 +49,7 @@ from decoder.protocol import (
     TaskProgress,
     TaskStarted,
 )
+from decoder.speakers import Speakers, SpeakersUnavailable
 from decoder.task_queue import QueueClosed, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class DecoderService:
             facts=engine.probe_device(config.use_gpu_if_available),
         )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
+        self._speakers = Speakers(Path(config.model_dir), options.cpu_threads, config.ffmpeg_timeout_s)
         default_batch = GPU_BATCH_FILES if self._plan.gpu_mode else 1
         self._batch_files = (config.batch_files or default_batch) if engine.batches_files else 1
 
@@ -211,6 +214,7 @@ class DecoderService:
             if task is None:
                 # Idle for UNLOAD_MODEL_AFTER_S: give the memory back until the next task.
                 self._holder.unload()
+                self._speakers.unload()
                 self._send_status()
                 continue
             if isinstance(task, DetectLanguage):
@@ -257,8 +261,15 @@ class DecoderService:
             self._send(TaskProgress(task.task_id, decoded, total, segments, reported))
             reported += len(segments)
 
+        def on_diarized(covered: float, total: float) -> None:
+            self._stop_if_cancelled()
+            self._send(TaskProgress(task.task_id, covered, total, stage=STAGES[1]))
+
         try:
-            transcript = self._holder.transcribe(self._audio_of(task), task, on_progress)
+            audio = self._audio_of(task)
+            transcript = self._holder.transcribe(audio, task, on_progress)
+            if task.options.diarization is not None:
+                transcript = self._speakers.diarize(audio, transcript, task.options.diarization, on_diarized)
         except _Cancelled:
             log.info("task %s stopped: it was cancelled", task.task_id)
             self._send(TaskCancelled(task.task_id))
@@ -346,7 +357,7 @@ class DecoderService:
 
 def _client_reason(exc: Exception) -> str:
     """What a client may read of a failure: no server paths, no library's raw text."""
-    if isinstance(exc, AudioError):
+    if isinstance(exc, AudioError | SpeakersUnavailable):
         return str(exc)
     if isinstance(exc, ModelLoadError):
         return MODEL_FAILED

