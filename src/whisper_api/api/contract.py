@@ -17,7 +17,9 @@ MAX_LINE_COUNT = 100
 # OpenAI's audio API: the one model name its clients send (it means whatever model this server
 # runs), and what they may ask for.
 OPENAI_MODEL = "whisper-1"
-OPENAI_RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+OPENAI_RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
+# The one that labels speakers whether or not `diarize` is sent.
+DIARIZED_FORMAT = "diarized_json"
 GRANULARITIES = ("segment", "word")
 
 # whisper-asr-webservice's API (Bazarr, subgen-style clients): the file's form field, the tasks,
@@ -33,5 +35,6 @@ PAGE_FILES: dict[str, tuple[str, str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8", "The web page"),
     "/index.html": ("index.html", "text/html; charset=utf-8", "The web page"),
     "/script.js": ("script.js", "text/javascript; charset=utf-8", "The web page's script"),
+    "/speakers.js": ("speakers.js", "text/javascript; charset=utf-8", "The web page's speaker labels"),
     "/styles.css": ("styles.css", "text/css; charset=utf-8", "The web page's stylesheet"),
 }

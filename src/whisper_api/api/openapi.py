@@ -31,6 +31,13 @@ from whisper_api.api.contract import (
 from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
 from whisper_api.api.uploads import FILE_FIELD
 from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_LOGPROB, MAX_PROMPT_CHARS, THRESHOLD_FIELDS
+from whisper_api.jobs.speaker_options import (
+    COUNT_FIELDS,
+    MAX_KNOWN_SPEAKERS,
+    MAX_SPEAKERS,
+    NAMES_FIELD,
+    REFERENCES_FIELD,
+)
 from whisper_api.outputs.formats import FORMATS
 
 JSON = "application/json"
@@ -71,6 +78,15 @@ THRESHOLDS: dict[str, dict[str, Any]] = {
     LOGPROB: {**NUMBER, "minimum": -MAX_LOGPROB, "maximum": 0, "description": "silence gate; -1 by default"},
 }
 TEMPERATURE = {"type": "number", "minimum": 0, "maximum": 1}
+COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKERS}
+SPEAKERS: dict[str, dict[str, Any]] = {
+    "diarize": {"type": "boolean", "description": "label who said what (with word timestamps)"},
+    **{name: {**COUNT, "description": "speakers; needs diarize"} for name in COUNT_FIELDS},
+}
+KNOWN_SPEAKERS: dict[str, dict[str, Any]] = {
+    NAMES_FIELD: {"type": "array", "items": TEXT, "maxItems": MAX_KNOWN_SPEAKERS},
+    REFERENCES_FIELD: {"type": "array", "items": {**TEXT, "description": "data:audio/...;base64,..."}},
+}
 JOB_FIELDS: dict[str, dict[str, Any]] = {
     "language": {**TEXT, "description": "code or English name; detected when left out"},
     "initial_prompt": PROMPT,
@@ -80,6 +96,7 @@ JOB_FIELDS: dict[str, dict[str, Any]] = {
     "word_timestamps": {"type": "boolean"},
     "model": {**TEXT, "description": "one of /v1/models"},
     **THRESHOLDS,
+    **SPEAKERS,
     "callback_url": {**TEXT, "format": "uri", "description": "gets the final task as a POST"},
 }
 OPENAI_FIELDS: dict[str, dict[str, Any]] = {
@@ -93,6 +110,8 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "include[]": {"type": "array", "items": TEXT, "description": "nothing is served: any value is a 400"},
     "chunking_strategy": {**TEXT, "description": '"auto", or [type]=server_vad: voice-activity detection'},
     **THRESHOLDS,
+    **SPEAKERS,
+    **KNOWN_SPEAKERS,
 }
 FLAG = {"type": "boolean"}
 ASR_ENCODE = _query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
@@ -104,7 +123,7 @@ ASR_PARAMETERS = [
     _query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
     _query("word_timestamps", FLAG, "time each word"),
     _query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
-    *(_query(name, schema, schema["description"]) for name, schema in THRESHOLDS.items()),
+    *(_query(name, schema, schema["description"]) for name, schema in (THRESHOLDS | SPEAKERS).items()),
 ]
 UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
 # What the result of a finished task is in each format: the json one has a schema.
@@ -192,6 +211,14 @@ def _paths() -> dict[str, Any]:
                         "lines per subtitle cue",
                     ),
                 ],
+            )
+        },
+        "/api/v1/tasks/{task_id}/speakers": {
+            "put": _operation(
+                "Name a finished transcript's speakers",
+                {"200": _json(ref("Transcript")), **_errors(400, 401, 404)},
+                parameters=[TASK_ID_PATH],
+                requestBody=_json({"type": "object", "additionalProperties": TEXT}, "label -> name"),
             )
         },
         "/api/v1/tasks/{task_id}/events": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from decoder.protocol import TaskType
+from decoder.protocol import STAGES, TaskType
 from whisper_api.api.contract import OPENAI_MODEL
 from whisper_api.jobs.hub import PROGRESS
 from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
@@ -61,6 +61,8 @@ TASK = closed(
         "used_model_size": MAYBE_TEXT,
         "used_device": MAYBE_TEXT,
         "error": MAYBE_TEXT,
+        # What a processing task is doing (decoder.protocol.STAGES); null otherwise.
+        "stage": {"enum": [*STAGES, None]},
     }
 )
 TASK_SUMMARY_KEYS = (
@@ -72,9 +74,10 @@ TASK_SUMMARY_KEYS = (
     "time_uploaded",
 )
 
-SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=tuple(STATS_PROPERTIES))
+# Speakers are there where the task asked for them.
+SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=(*STATS_PROPERTIES, "speaker"))
 # OpenAI's words carry no probability.
-WORD = {key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}
+WORD = closed({key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}, ("speaker",))
 # What decoder_status says of each decoder and, for the seed's clients, of the first at the top.
 _DECODER_FIELDS: dict[str, Any] = {
     "pid": {"type": ["integer", "null"]},
@@ -132,9 +135,10 @@ SCHEMAS: dict[str, Any] = {
             "language": TEXT,
             "duration": {"type": "number"},
             "segments": {"type": "array", "items": SEGMENT},
-            "words": {"type": "array", "items": closed(WORD_PROPERTIES)},
+            "words": {"type": "array", "items": closed(WORD_PROPERTIES, optional=("speaker",))},
+            "speakers": {"type": "array", "items": TEXT},
         },
-        optional=("words",),
+        optional=("words", "speakers"),
     ),
     "Language": closed(
         {
@@ -221,10 +225,31 @@ SCHEMAS: dict[str, Any] = {
                     "duration": {"type": "number"},
                     "text": TEXT,
                     "segments": {"type": "array", "items": SEGMENT},
-                    "words": {"type": "array", "items": closed(WORD)},
+                    "words": {"type": "array", "items": WORD},
                     "usage": USAGE,
                 },
                 optional=("segments", "words"),
+            ),
+            closed(
+                {
+                    "task": {"const": "transcribe"},
+                    "duration": {"type": "number"},
+                    "text": TEXT,
+                    "segments": {
+                        "type": "array",
+                        "items": closed(
+                            {
+                                "type": {"const": "transcript.text.segment"},
+                                "id": TEXT,
+                                "start": {"type": "number"},
+                                "end": {"type": "number"},
+                                "text": TEXT,
+                                "speaker": TEXT,
+                            }
+                        ),
+                    },
+                    "usage": USAGE,
+                }
             ),
         ]
     },

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from whisper_api.api.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from whisper_api.jobs.errors import storage_failure
 from whisper_api.jobs.job import delete_file, fsync_path
+from whisper_api.jobs.speaker_options import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_BYTES, REFERENCES_FIELD
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -41,10 +42,12 @@ if TYPE_CHECKING:
 FILE_FIELD = "file"
 # Raw PCM uploads (whisper-asr-webservice's encode=false): 16 kHz mono signed 16-bit little-endian.
 RAW_PCM_RATE = 16000
-MAX_FIELDS = 16
+MAX_FIELDS = 24
 MAX_FIELD_BYTES = 64 * 1024
+# A known speaker's reference clip, base64 in a data URL, may be longer than other fields.
+REFERENCE_FIELD_BYTES = MAX_REFERENCE_BYTES * 4 // 3 + 1024
 # Room in the body besides the file: the text fields, each part's headers and the boundaries.
-MULTIPART_OVERHEAD = MAX_FIELDS * MAX_FIELD_BYTES + 1024 * 1024
+MULTIPART_OVERHEAD = MAX_FIELDS * MAX_FIELD_BYTES + MAX_KNOWN_SPEAKERS * REFERENCE_FIELD_BYTES + 1024 * 1024
 # File data is written in batches of this size: large enough that handing each batch to a worker
 # thread costs little, small enough that many uploads in progress are no memory concern.
 WRITE_BATCH_BYTES = 256 * 1024
@@ -290,10 +293,9 @@ class _FormReader:
             self.pending += chunk
         else:
             self._part.data += chunk
-            if len(self._part.data) > MAX_FIELD_BYTES:
-                raise BadRequest(
-                    f"the form field {self._part.name!r} is longer than {MAX_FIELD_BYTES // 1024} KiB"
-                )
+            limit = REFERENCE_FIELD_BYTES if self._part.name == REFERENCES_FIELD else MAX_FIELD_BYTES
+            if len(self._part.data) > limit:
+                raise BadRequest(f"the form field {self._part.name!r} is longer than {limit // 1024} KiB")
 
     def _on_part_end(self) -> None:
         if self._part.is_file:

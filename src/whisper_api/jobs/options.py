@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decoder.models import MODELS
 from decoder.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
+from whisper_api.jobs.speaker_options import diarization_options
 
 MAX_PROMPT_CHARS = 4096
 MAX_BEAM_SIZE = 10
@@ -18,10 +19,11 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
-def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOptions:
+def decode_options(fields: Mapping[str, str], ready: DecoderReady, *, diarize: bool = False) -> DecodeOptions:
     """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
-    word_timestamps, vad_filter, model, no_speech_threshold and logprob_threshold; a bad value or
-    combination is a Refused naming the field."""
+    word_timestamps, vad_filter, model, no_speech_threshold, logprob_threshold and the speaker
+    fields (whisper_api.jobs.speaker_options; `diarize`: the API asks for speakers anyway); a bad
+    value or combination is a Refused naming the field."""
     prompt = fields.get("initial_prompt") or fields.get("prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise Refused(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -29,15 +31,18 @@ def decode_options(fields: Mapping[str, str], ready: DecoderReady) -> DecodeOpti
     beam_size = _whole(fields, "beam_size", 1, MAX_BEAM_SIZE)
     if beam_size is not None and temperature not in (None, 0.0):
         raise Refused("beam_size works with temperature 0 only: beam search does not sample")
+    diarization = diarization_options(fields, diarize or parse_flag(fields, "diarize"))
     return DecodeOptions(
         no_speech_threshold=_number(fields, THRESHOLD_FIELDS[0], 0.0, 1.0),
         logprob_threshold=_number(fields, THRESHOLD_FIELDS[1], -MAX_LOGPROB, 0.0),
         initial_prompt=prompt,
         temperature=temperature,
         beam_size=beam_size,
-        word_timestamps=parse_flag(fields, "word_timestamps"),
+        # Speakers are told apart word by word.
+        word_timestamps=parse_flag(fields, "word_timestamps") or diarization is not None,
         vad_filter=parse_flag(fields, "vad_filter"),
         model=check_model(fields.get("model") or None, ready),
+        diarization=diarization,
     )
 
 

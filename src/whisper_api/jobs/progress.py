@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from decoder.protocol import STAGES
+
 
 @dataclass(frozen=True)
 class Progress:
     decoded_s: float
     duration_s: float
-    # Monotonic time at which decoding began, for the estimate of what is left.
+    # Monotonic time at which this stage began, for the estimate of what is left.
     started: float
+    # decoder.protocol.STAGES: what the decoder is doing.
+    stage: str = STAGES[0]
 
     @property
     def fraction(self) -> float:

@@ -1,7 +1,10 @@
 """A finished transcript rendered in each download format: json, txt, srt, vtt and tsv.
 
 Subtitles (srt, vtt) follow their specs strictly enough for picky players: cues in order and
-never overlapping, no cue arrow and no blank line inside a cue's text. `openai_json` builds the
+never overlapping, no cue arrow and no blank line inside a cue's text. Where the task labelled
+speakers, every format says who speaks: a `speaker` on segments and words (json), `[SPEAKER_00]`
+before each line (txt), `SPEAKER_00: ` before a cue's text (srt), a `<v SPEAKER_00>` voice span
+(vtt) and a fourth column (tsv). `openai_json` builds the
 bodies OpenAI's audio API returns, so its clients can talk to this server unchanged.
 """
 
@@ -29,6 +32,7 @@ SEGMENT_PROPERTIES: dict[str, Any] = {
     "start": {"type": "number"},
     "end": {"type": "number"},
     "text": {"type": "string"},
+    "speaker": {"type": "string"},
 }
 STATS_PROPERTIES: dict[str, Any] = {
     "seek": {"type": "integer"},
@@ -43,6 +47,7 @@ WORD_PROPERTIES: dict[str, Any] = {
     "start": {"type": "number"},
     "end": {"type": "number"},
     "probability": {"type": "number"},
+    "speaker": {"type": "string"},
 }
 
 
@@ -58,6 +63,7 @@ class _Cue:
     start_ms: int
     end_ms: int
     lines: tuple[str, ...]
+    speaker: str | None = None
 
 
 def render(
@@ -77,19 +83,21 @@ def render(
         return json.dumps(_json_document(transcript), ensure_ascii=False)
     if fmt == "txt":
         # Whitespace collapsed so a segment never spills onto a second line.
-        lines = (" ".join(segment.text.split()) for segment in transcript.segments)
-        return "".join(f"{line}\n" for line in lines if line)
+        lines = ((segment, " ".join(segment.text.split())) for segment in transcript.segments)
+        return "".join(f"{_voice(segment, '[{}] ')}{line}\n" for segment, line in lines if line)
     if fmt == "tsv":
         return _tsv(transcript)
     cues = _cues(transcript, max_line_width, max_line_count)
     if fmt == "srt":
         return "\n".join(
             f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n"
+            + _voice(cue, "{}: ")
             + "".join(f"{line}\n" for line in cue.lines)
             for number, cue in enumerate(cues, start=1)
         )
     return "WEBVTT\n\n" + "\n".join(
         f"{_timestamp(cue.start_ms, '.')} --> {_timestamp(cue.end_ms, '.')}\n"
+        + (f"<v {_vtt_voice(cue.speaker)}>" if cue.speaker else "")
         + "".join(f"{_vtt_escape(line)}\n" for line in cue.lines)
         for cue in cues
     )
@@ -125,12 +133,28 @@ def openai_json(
             for index, segment in enumerate(transcript.segments)
         ]
     if include_words:
-        body["words"] = [
-            {"word": word.word.strip(), "start": _seconds(word.start), "end": _seconds(word.end)}
-            for segment in transcript.segments
-            for word in segment.words
-        ]
+        body["words"] = [_word_fields(word) for segment in transcript.segments for word in segment.words]
     return body
+
+
+def openai_diarized_json(transcript: Transcript) -> dict[str, Any]:
+    """The body of OpenAI's `diarized_json` response: segments of one speaker each."""
+    return {
+        "task": "transcribe",
+        "duration": _seconds(transcript.duration_s),
+        "text": transcript.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{index}",
+                "start": _seconds(segment.start),
+                "end": _seconds(segment.end),
+                "text": segment.text.strip(),
+                "speaker": segment.speaker or "",
+            }
+            for index, segment in enumerate(transcript.segments)
+        ],
+    }
 
 
 def _json_document(transcript: Transcript) -> dict[str, Any]:
@@ -145,22 +169,30 @@ def _json_document(transcript: Transcript) -> dict[str, Any]:
         "segments": segments,
     }
     words = [
-        {
-            "word": word.word.strip(),
-            "start": _seconds(word.start),
-            "end": _seconds(word.end),
-            "probability": _ratio(word.probability),
-        }
+        _word_fields(word) | {"probability": _ratio(word.probability)}
         for segment in transcript.segments
         for word in segment.words
     ]
     if words:
         document["words"] = words
+    if transcript.speakers:
+        document["speakers"] = list(transcript.speakers)
     return document
 
 
 def _segment_fields(index: int, segment: Segment) -> dict[str, Any]:
-    return {"id": index, "start": _seconds(segment.start), "end": _seconds(segment.end), "text": segment.text}
+    fields = {
+        "id": index,
+        "start": _seconds(segment.start),
+        "end": _seconds(segment.end),
+        "text": segment.text,
+    }
+    return fields | ({"speaker": segment.speaker} if segment.speaker else {})
+
+
+def _word_fields(word: Word) -> dict[str, Any]:
+    fields = {"word": word.word.strip(), "start": _seconds(word.start), "end": _seconds(word.end)}
+    return fields | ({"speaker": word.speaker} if word.speaker else {})
 
 
 def _stats_fields(stats: SegmentStats) -> dict[str, Any]:
@@ -175,14 +207,27 @@ def _stats_fields(stats: SegmentStats) -> dict[str, Any]:
 
 
 def _tsv(transcript: Transcript) -> str:
-    # Integer milliseconds, as whisper's own CLI writes tsv, so existing tooling reads it.
-    rows = ["start\tend\ttext\n"]
+    # Integer milliseconds, as whisper's own CLI writes tsv, so existing tooling reads it; the
+    # speaker column comes last, and only where speakers were labelled.
+    labelled = bool(transcript.speakers)
+    rows = ["start\tend\ttext\tspeaker\n" if labelled else "start\tend\ttext\n"]
     for segment in transcript.segments:
         # Collapsing all whitespace keeps tabs and newlines from breaking the columns.
         clean = " ".join(segment.text.split())
+        speaker = f"\t{' '.join((segment.speaker or '').split())}" if labelled else ""
         if clean:
-            rows.append(f"{_milliseconds(segment.start)}\t{_milliseconds(segment.end)}\t{clean}\n")
+            rows.append(f"{_milliseconds(segment.start)}\t{_milliseconds(segment.end)}\t{clean}{speaker}\n")
     return "".join(rows)
+
+
+def _voice(item: Segment | _Cue, pattern: str) -> str:
+    """`pattern` around the speaker of a segment or cue, on one line; "" where there is none."""
+    return pattern.format(_without_arrows(" ".join(item.speaker.split()))) if item.speaker else ""
+
+
+def _vtt_voice(name: str) -> str:
+    # A voice annotation ends at ">" and may not hold a line break.
+    return _vtt_escape(" ".join(name.split())).replace(">", "&gt;")
 
 
 def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: int | None) -> list[_Cue]:
@@ -193,7 +238,8 @@ def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: in
             # Clamp in whole milliseconds, after rounding, so printed cues can never overlap.
             start_ms = max(_milliseconds(start), previous_end_ms)
             end_ms = max(_milliseconds(end), start_ms)
-            cues.append(_Cue(start_ms, end_ms, tuple(_without_arrows(line) for line in lines)))
+            text = tuple(_without_arrows(line) for line in lines)
+            cues.append(_Cue(start_ms, end_ms, text, segment.speaker))
             previous_end_ms = end_ms
     return cues
 

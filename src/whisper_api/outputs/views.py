@@ -42,6 +42,7 @@ def task_json(job: Job, queue: QueueView) -> dict[str, Any]:
         "used_model_size": job.used_model_size,
         "used_device": job.used_device,
         "error": job.error,
+        "stage": stage_of(job, queue),
     }
 
 
@@ -53,6 +54,12 @@ def progress_of(job: Job, queue: QueueView) -> tuple[float, float | None]:
     if job.status is not JobStatus.PROCESSING or report is None:
         return 0.0, None
     return report.fraction, report.eta_s
+
+
+def stage_of(job: Job, queue: QueueView) -> str | None:
+    """What a processing job's decoder is doing (transcribing, diarizing), where it has said."""
+    report = queue.progress(job.task_id)
+    return report.stage if job.status is JobStatus.PROCESSING and report is not None else None
 
 
 def transcript_of(job: Job) -> Transcript:

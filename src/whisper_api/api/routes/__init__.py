@@ -10,6 +10,7 @@ from whisper_api.api.routes import (
     openai_api,
     page,
     service,
+    speakers,
     task_control,
     tasks,
 )
@@ -17,6 +18,7 @@ from whisper_api.api.routes import (
 ROUTES: list[BaseRoute] = [
     *tasks.ROUTES,
     *task_control.ROUTES,
+    *speakers.ROUTES,
     *live.ROUTES,
     *openai_api.ROUTES,
     *asr_webservice.ROUTES,

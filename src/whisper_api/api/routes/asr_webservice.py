@@ -9,8 +9,9 @@
 - `GET /status`: the version (a client's "test connection").
 
 `encode=false` means the body is headerless 16 kHz mono s16le PCM (whisper_api.api.uploads).
-Parameters this server does not use (`diarize`, `min_speakers`, `max_speakers`, Bazarr's
-`video_file`, ...) are accepted and ignored, as that API's clients expect.
+`diarize=true` labels speakers, with `min_speakers` and `max_speakers` as bounds (in that
+order, unlike that server's). Parameters this server does not use (Bazarr's `video_file`, ...)
+are accepted and ignored, as that API's clients expect.
 """
 
 from __future__ import annotations
@@ -30,11 +31,19 @@ from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job, safe_name
 from whisper_api.api.uploads import UploadForm
 from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
+from whisper_api.jobs.speaker_options import COUNT_FIELDS
 from whisper_api.outputs.formats import FORMATS, render
 from whisper_api.outputs.views import transcript_of
 
 # The query parameters that become decoding options.
-_OPTION_PARAMETERS = ("initial_prompt", "word_timestamps", "vad_filter", *THRESHOLD_FIELDS)
+_OPTION_PARAMETERS = (
+    "initial_prompt",
+    "word_timestamps",
+    "vad_filter",
+    *THRESHOLD_FIELDS,
+    "diarize",
+    *COUNT_FIELDS,
+)
 
 
 async def asr(request: Request) -> Response:

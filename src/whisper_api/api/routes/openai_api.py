@@ -4,10 +4,11 @@ The requests run through the same queue and decoder as the job API; the HTTP req
 waits for its job, or with `stream=true` streams its text as it is decoded
 (whisper_api.api.routes.openai_stream), whatever the model name. The official client's bracket
 fields are read: `timestamp_granularities[]`, `include[]` (nothing it names is served, so any
-value is a 400) and `chunking_strategy` ("auto", or `chunking_strategy[type]=server_vad` with
-its tuning fields, or the same as a JSON object), which turns on voice-activity detection where
-the engine has it. Other fields OpenAI defines and this server does not use are ignored, as a
-drop-in replacement must.
+value is a 400), `known_speaker_names[]` with `known_speaker_references[]` (speakers to name;
+like `response_format=diarized_json`, they turn speaker labels on) and `chunking_strategy`
+("auto", or `chunking_strategy[type]=server_vad` with its tuning fields, or the same as a JSON
+object), which turns on voice-activity detection where the engine has it. Other fields OpenAI
+defines and this server does not use are ignored, as a drop-in replacement must.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from decoder.protocol import DecoderReady, TaskType
-from whisper_api.api.contract import GRANULARITIES, OPENAI_MODEL, OPENAI_RESPONSE_FORMATS
+from whisper_api.api.contract import DIARIZED_FORMAT, GRANULARITIES, OPENAI_MODEL, OPENAI_RESPONSE_FORMATS
 from whisper_api.api.errors import BadRequest
 from whisper_api.api.routes.openai_stream import transcript_stream, usage_of
 from whisper_api.api.state import services
@@ -28,7 +29,8 @@ from whisper_api.api.submission import JobRequest, accept_job, finished_job
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.hub import Subscription
 from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, check_model, decode_options, parse_flag
-from whisper_api.outputs.formats import FORMATS, openai_json, render
+from whisper_api.jobs.speaker_options import NAMES_FIELD, SPEAKER_FIELDS
+from whisper_api.outputs.formats import FORMATS, openai_diarized_json, openai_json, render
 from whisper_api.outputs.views import transcript_of
 
 
@@ -40,8 +42,8 @@ async def translations(request: Request) -> Response:
     return await _answer(request, "translate")
 
 
-# The fields that go to decode_options as they are: OpenAI's, and Whisper's silence gate.
-_OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS)
+# The fields that go to decode_options as they are: OpenAI's, Whisper's silence gate, speakers'.
+_OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS, *SPEAKER_FIELDS)
 
 
 async def models(request: Request) -> Response:
@@ -92,7 +94,9 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         stream = "true" if parse_flag(fields, "stream") else ""
         chosen.update(response_format=response_format, granularities=granularities, stream=stream)
         language = fields.get("language") if task_type == "transcribe" else None
-        options = decode_options(own, ready)
+        # As OpenAI's diarizing model: diarized_json, or known speakers, ask for speakers.
+        diarize = response_format == DIARIZED_FORMAT or NAMES_FIELD in fields
+        options = decode_options(own, ready, diarize=diarize)
         return JobRequest(language=check_language(language, ready, options.model), options=options)
 
     def watch(task_id: str) -> None:
@@ -114,6 +118,8 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         return Response(render(transcript, response_format), media_type=FORMATS[response_format])
     if response_format == "text":
         return PlainTextResponse(transcript.text + "\n")
+    if response_format == DIARIZED_FORMAT:
+        return JSONResponse(openai_diarized_json(transcript) | {"usage": usage_of(ended)})
     ready = services(request).pool.ready
     names = dict(ready.languages) if ready else {}
     granularities = chosen["granularities"]

@@ -114,11 +114,12 @@ function errorFrom(status, text, retryAfterHeader, forUpload = false) {
 }
 
 /** fetch() with the API key; on 401 asks for a key (when `ask`) and tries once more. */
-async function api(path, { method = "GET", ask = true } = {}) {
+async function api(path, { method = "GET", ask = true, body = undefined } = {}) {
   for (let attempt = 0; ; attempt++) {
     let response;
     try {
-      response = await fetch(path, { method, headers: authHeaders(), cache: "no-store" });
+      const headers = body === undefined ? authHeaders() : { ...authHeaders(), "Content-Type": "application/json" };
+      response = await fetch(path, { method, headers, body, cache: "no-store" });
     } catch {
       throw new ApiError(0, "The server cannot be reached. Check the connection and try again.");
     }
@@ -305,6 +306,7 @@ class TaskCard {
     form.append("file", this.file, this.file.name);
     if (options.language && options.language !== "auto") form.append("language", options.language);
     if (options.wordTimestamps) form.append("word_timestamps", "true");
+    if (options.diarize) form.append("diarize", "true");
     if (options.model) form.append("model", options.model);
 
     const xhr = new XMLHttpRequest();
@@ -448,11 +450,12 @@ class TaskCard {
       this.setProgress(null, text);
     } else if (task.status === "processing") {
       const progress = typeof task.progress === "number" ? task.progress : 0;
+      const doing = task.stage === "diarizing" ? "Telling speakers apart" : "Decoding";
       if (progress <= 0) {
-        this.setProgress(null, "Decoding…");
+        this.setProgress(null, `${doing}…`);
       } else {
         const eta = task.eta_s != null ? ` · about ${duration(task.eta_s)} left` : "";
-        this.setProgress(progress, `Decoding… ${Math.round(progress * 100)} %${eta}`);
+        this.setProgress(progress, `${doing}… ${Math.round(progress * 100)} %${eta}`);
       }
     } else if (task.status === "finished") {
       this.stopFollowing();
@@ -491,6 +494,7 @@ class TaskCard {
     if (result.language) this.language = result.language;
     if (result.duration) this.audioDuration = result.duration;
     this.setMeta();
+    this.speakers = result.speakers || [];
     this.renderSegments(result.segments || [], this.text);
     this.$(".result").hidden = false;
     this.$(".copy").hidden = false;
@@ -527,7 +531,9 @@ class TaskCard {
       const words = document.createElement("span");
       words.className = "segment-text";
       words.textContent = (segment.text || "").trim();
-      inner.append(time, words);
+      inner.append(time);
+      if (segment.speaker) inner.append(speakerLabel(this, this.speakers || [], segment.speaker));
+      inner.append(words);
       item.append(inner);
       list.append(item);
       this.segmentItems.push({ start: segment.start, end: segment.end, el: inner });
@@ -649,6 +655,7 @@ function currentOptions() {
     language: $("#language").value,
     model: $("#model-field").hidden ? "" : $("#model").value,
     wordTimestamps: $("#word-timestamps").checked,
+    diarize: $("#diarize").checked,
   };
 }
 
