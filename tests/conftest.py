@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +46,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     directory = tmp_path_factory.mktemp("models")
     import_model(Path(get_model_path()), "tiny.en", directory)
+    add_speaker_encoder(directory)
     return directory
+
+
+def add_speaker_encoder(directory: Path) -> None:
+    """The speaker encoder in MODEL_DIR, as `whisper-api ensure-model` puts it there."""
+    from decoder.model_import.packaged import encoder_path, packaged_encoder
+
+    source = packaged_encoder()
+    assert source is not None, "resemblyzer is not installed: make test installs it"
+    encoder_path(directory).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, encoder_path(directory))
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +70,7 @@ def multilingual_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for model in PACKAGED_MODELS:
         with model.source() as source:
             import_model(source, model.name, directory)
+    add_speaker_encoder(directory)
     return directory
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import jiwer
@@ -65,6 +66,45 @@ def short_clips(directory: Path, count: int) -> list[tuple[Path, str]]:
         voice, speed = VOICES[variant % len(VOICES)], SPEEDS[variant // len(VOICES) % len(SPEEDS)]
         clips.append((speak(text, directory / f"clip{index}.wav", speed, voice), text))
     return clips
+
+
+@dataclass(frozen=True)
+class Turn:
+    voice: str
+    text: str
+    start: float
+    end: float
+
+
+# The pause between two turns of the dialogue.
+TURN_PAUSE_S = 0.4
+
+
+def dialogue(directory: Path, turns: int = 8) -> tuple[Path, list[Turn]]:
+    """Two voices (VOICES) taking turns, two sentences each, TURN_PAUSE_S apart: the 16 kHz WAV
+    and each turn's voice, text and times in it."""
+    sentences = [
+        sentence.strip() + "." for text in PARAGRAPHS for sentence in text.split(".") if sentence.strip()
+    ]
+    pause = directory / "pause.wav"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono"),
+            *("-t", str(TURN_PAUSE_S), "-c:a", "pcm_s16le", str(pause)),
+        ],
+        check=True,
+    )
+    parts: list[Path] = []
+    timeline: list[Turn] = []
+    at = 0.0
+    for index in range(turns):
+        text, voice = " ".join(sentences[2 * index : 2 * index + 2]), VOICES[index % 2]
+        spoken = speak(text, directory / f"turn{index}.wav", voice=voice)
+        length = duration_s(spoken)
+        timeline.append(Turn(voice, text, at, at + length))
+        parts += [spoken, pause]
+        at += length + TURN_PAUSE_S
+    return concatenated(parts, directory / "dialogue.wav", "-ar", "16000", "-ac", "1"), timeline
 
 
 def concatenated(parts: list[Path], output: Path, *encoding: str) -> Path:
