@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import start_server
+from tests.conftest import add_speaker_encoder, start_server
 from tests.speech import duration_s
 
-from bench import inprocess, languages, long_files, scaling, service, short_files
+from bench import inprocess, languages, long_files, scaling, service, short_files, speakers
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -40,6 +40,8 @@ class Plan:
     whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
     # Short files: clips queued at once, one at a time and batched.
     short_clips: int = 100
+    # Speaker diarization: dialogues of this many turns (about 8.5 s each).
+    speaker_turns: tuple[int, ...] = (8, 32, 128)
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part weighs more on a shorter file) and under load; else one paragraph.
     long_clip: bool = True
@@ -61,6 +63,7 @@ QUICK = Plan(
     long_file_lengths_s=(30, 180),
     whole_file_limit_s=60,
     short_clips=8,
+    speaker_turns=(8,),
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -74,6 +77,7 @@ def prepare_models(directory: Path) -> Path:
     from decoder.model_import import import_model
 
     import_model(Path(get_model_path()), inprocess.MODEL, directory)
+    add_speaker_encoder(directory)
     return directory
 
 
@@ -186,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("language detection", flush=True)
         detections = languages.measure(work / "languages", threads)
+        print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
+        diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, threads)
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=paragraphs,
@@ -201,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 *long_files.section(lengths, threads, plan.whole_file_limit_s),
                 *short_files.section(short),
                 *languages.section(detections, threads),
+                *speakers.section(diarized, threads),
             ],
             seconds=time.monotonic() - started,
         )

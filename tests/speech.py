@@ -81,8 +81,8 @@ TURN_PAUSE_S = 0.4
 
 
 def dialogue(directory: Path, turns: int = 8) -> tuple[Path, list[Turn]]:
-    """Two voices (VOICES) taking turns, two sentences each, TURN_PAUSE_S apart: the 16 kHz WAV
-    and each turn's voice, text and times in it."""
+    """Two voices (VOICES) taking turns, two sentences of PARAGRAPHS each (from the first again
+    after the last), TURN_PAUSE_S apart: the 16 kHz WAV and each turn's voice, text and times."""
     sentences = [
         sentence.strip() + "." for text in PARAGRAPHS for sentence in text.split(".") if sentence.strip()
     ]
@@ -98,7 +98,8 @@ def dialogue(directory: Path, turns: int = 8) -> tuple[Path, list[Turn]]:
     timeline: list[Turn] = []
     at = 0.0
     for index in range(turns):
-        text, voice = " ".join(sentences[2 * index : 2 * index + 2]), VOICES[index % 2]
+        pair = 2 * index % len(sentences)
+        text, voice = " ".join(sentences[pair : pair + 2]), VOICES[index % 2]
         spoken = speak(text, directory / f"turn{index}.wav", voice=voice)
         length = duration_s(spoken)
         timeline.append(Turn(voice, text, at, at + length))

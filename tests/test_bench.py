@@ -35,6 +35,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Long files",
         "## Short files",
         "## Language detection",
+        "## Speaker diarization",
     ):
         assert heading in report
     # Both lengths decoded both ways; past the whole-file limit, windowed decoding holds less.
@@ -58,6 +59,9 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         r"^\| (openai|faster)-whisper, [^|]+ \| \d \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|", report, re.M
     )
     assert len(engine_rows) >= 8
+    # The dialogue was diarized: two speakers found, most words right.
+    speaker_row = re.search(r"^\| 8 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 2 \| (\d+)% \|", report, re.M)
+    assert speaker_row and int(speaker_row.group(1)) >= 90, report
     assert all(float(wer) < 0.2 for _, wer in engine_rows)
     assert "| 4 queued tasks, openai-whisper | no failures | 0 failed | met |" in report
     assert "| 4 queued tasks, faster-whisper | no failures | 0 failed | met |" in report

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import DECODE_DEADLINE_S, RunningServer, start_server
-from tests.speech import PARAGRAPHS, word_error_rate
+from tests.speech import PARAGRAPHS, dialogue, word_error_rate
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
@@ -207,3 +207,31 @@ def test_the_page_offers_what_the_chosen_model_serves(
         expect(translate).to_be_visible()
     finally:
         server.stop()
+
+
+def test_the_page_shows_speakers_in_colours_and_renames_one(
+    server: RunningServer, page: Page, tmp_path: Path
+) -> None:
+    recording, _ = dialogue(tmp_path)
+    page.goto(server.url + "/")
+    page.get_by_label("Label speakers").check()
+    page.set_input_files("#file-input", recording)
+    card = card_for(page, recording.name)
+    expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+    labels = card.locator(".speaker")
+    expect(labels.first).to_have_text("SPEAKER_00")
+    assert set(labels.all_inner_texts()) == {"SPEAKER_00", "SPEAKER_01"}
+    first = card.locator(".speaker", has_text="SPEAKER_00").first
+    second = card.locator(".speaker", has_text="SPEAKER_01").first
+    colour = "(element) => getComputedStyle(element).backgroundColor"
+    assert first.evaluate(colour) != second.evaluate(colour)
+
+    page.once("dialog", lambda dialog: dialog.accept("Host"))
+    second.click()
+    expect(card.locator(".speaker", has_text="Host").first).to_be_visible()
+    expect(card.locator(".speaker", has_text="SPEAKER_01")).to_have_count(0)
+    # The name is the server's now: the downloads carry it.
+    with page.expect_download() as download_info:
+        card.get_by_role("button", name="SRT").click()
+    subtitles = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "\nHost: " in subtitles and "\nSPEAKER_00: " in subtitles

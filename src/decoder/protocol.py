@@ -256,6 +256,8 @@ class DecoderReady:
     engine: str = "openai-whisper"
     # The most tasks a SubmitBatch to this decoder may hold; 1: it takes them one at a time.
     batch_files: int = 1
+    # Whether MODEL_DIR holds a speaker encoder, so that tasks may ask for speaker labels.
+    labels_speakers: bool = False
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ class DecoderService:
                 available_models=available_models(self._plan.max_model_to_use, self._holder.engine.has_model),
                 engine=self._holder.engine.name,
                 batch_files=self._batch_files,
+                labels_speakers=self._speakers.available,
             )
         )
         threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()

@@ -36,6 +36,14 @@ def test_import_model_refuses_a_bad_source_with_one_line(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def packaged_encoder_bytes() -> bytes:
+    from decoder.model_import.packaged import packaged_encoder
+
+    source = packaged_encoder()
+    assert source is not None
+    return source.read_bytes()
+
+
 def test_ensure_model_imports_once(tmp_path: Path) -> None:
     models = tmp_path / "models"
     first = run("ensure-model", model_dir=models)
@@ -46,6 +54,9 @@ def test_ensure_model_imports_once(tmp_path: Path) -> None:
     # base's model.bin, joined from its two packages' halves.
     assert (models / "ctranslate2" / "base" / "model.bin").stat().st_size == 145_217_532
     assert not list((models / "ctranslate2" / "base").glob("*.part*"))
+    # The speaker encoder's weights, as the resemblyzer wheel ships them.
+    encoder = models / "speakers" / "resemblyzer.pt"
+    assert encoder.read_bytes() == packaged_encoder_bytes()
     second = run("ensure-model", model_dir=models)
     assert second.returncode == 0
     assert "tiny.en" in second.stdout and "base" in second.stdout and "imported" not in second.stdout

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from decoder.audio import AudioFile
+from decoder.model_import.packaged import encoder_path
 from decoder.protocol import Diarization, Transcript
 from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
 from decoder.speakers.encoders import EncoderMissing, SpeakerEncoder, load_encoder
@@ -31,6 +32,10 @@ class Speakers:
         self._cpu_threads = cpu_threads
         self._timeout_s = ffmpeg_timeout_s
         self._encoder: SpeakerEncoder | None = None
+
+    @property
+    def available(self) -> bool:
+        return encoder_path(self._model_dir).is_file()
 
     def diarize(
         self, audio: AudioFile, transcript: Transcript, request: Diarization, on_progress: DiarizeProgress

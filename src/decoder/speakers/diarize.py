@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
-from decoder.detection import speech_of
 from decoder.protocol import Diarization, KnownSpeaker, Segment, Transcript, Word
 from decoder.speakers.clustering import SpeakerBounds, cluster
 from decoder.speakers.encoders import Embeddings, SpeakerEncoder
@@ -161,7 +160,9 @@ class Loudness:
 
     def pause_between(self, start: float, end: float) -> tuple[float, float] | None:
         """The longest stretch from `start` to `end` at least QUIET_DB below its loudest, if any."""
-        frames = np.concatenate(self._frames) if self._frames else np.zeros(0)
+        if len(self._frames) != 1:
+            self._frames = [np.concatenate(self._frames) if self._frames else np.zeros(0)]
+        frames = self._frames[0]
         first, last = int(start * 100), min(int(end * 100) + 1, len(frames))
         span = frames[first:last]
         if len(span) < 2:
@@ -266,14 +267,19 @@ def _names(centroids: Embeddings, references: list[Embeddings], request: Diariza
 
 
 def _reference(known: KnownSpeaker, encoder: SpeakerEncoder, timeout_s: float) -> Embeddings:
-    """The mean voice of a known speaker's reference clip."""
+    """The mean voice of a known speaker's reference clip, over its windows that are not silence."""
     audio = _decoded_reference(known, timeout_s)
-    speech = speech_of(audio)
-    if len(speech) < MIN_WINDOW_S * SAMPLE_RATE:
-        raise BadReference(f"the reference clip of {known.name!r} holds no speech")
     step, size = int(WINDOW_S * SAMPLE_RATE / 2), int(WINDOW_S * SAMPLE_RATE)
-    clips = [speech[i : i + size] for i in range(0, max(1, len(speech) - size + 1), step)]
-    mean = encoder.embed(clips).sum(axis=0)
+    clips = [audio[i : i + size] for i in range(0, max(1, len(audio) - size + 1), step)]
+    power = np.array([float((clip**2).mean()) if len(clip) else 0.0 for clip in clips])
+    heard = [
+        clip
+        for clip, level in zip(clips, power, strict=True)
+        if level > 0 and level >= power.max() * 10 ** (-QUIET_DB / 10)
+    ]
+    if len(audio) < MIN_WINDOW_S * SAMPLE_RATE or not heard:
+        raise BadReference(f"the reference clip of {known.name!r} holds no sound")
+    mean = encoder.embed(heard).sum(axis=0)
     return np.asarray(mean / np.linalg.norm(mean), dtype=np.float32)
 
 

@@ -57,8 +57,9 @@ class SpeakerEncoder(Protocol):
 def load_encoder(model_dir: Path, device: str) -> SpeakerEncoder:
     path = encoder_path(model_dir)
     if not path.is_file():
+        # Clients read this: no server path in it.
         raise EncoderMissing(
-            f"no speaker encoder in {path.parent}: install resemblyzer and run `whisper-api ensure-model`"
+            "this server has no speaker encoder: install resemblyzer and run `whisper-api ensure-model`"
         )
     return VoiceEncoder(path, device)
 

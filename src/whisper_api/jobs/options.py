@@ -32,6 +32,12 @@ def decode_options(fields: Mapping[str, str], ready: DecoderReady, *, diarize: b
     if beam_size is not None and temperature not in (None, 0.0):
         raise Refused("beam_size works with temperature 0 only: beam search does not sample")
     diarization = diarization_options(fields, diarize or parse_flag(fields, "diarize"))
+    if diarization is not None and not ready.labels_speakers:
+        raise Refused(
+            "this server cannot label speakers: its MODEL_DIR has no speaker encoder "
+            "(install resemblyzer and run `whisper-api ensure-model`)",
+            param="diarize",
+        )
     return DecodeOptions(
         no_speech_threshold=_number(fields, THRESHOLD_FIELDS[0], 0.0, 1.0),
         logprob_threshold=_number(fields, THRESHOLD_FIELDS[1], -MAX_LOGPROB, 0.0),

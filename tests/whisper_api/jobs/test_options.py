@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from decoder.protocol import DecodeOptions, DecoderReady
+from decoder.protocol import DecodeOptions, DecoderReady, Diarization
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.options import decode_options
 
@@ -43,3 +45,13 @@ def test_every_option_is_read() -> None:
 def test_bad_values_and_combinations_are_refused(fields: dict[str, str], message: str) -> None:
     with pytest.raises(Refused, match=message):
         decode_options(fields, READY)
+
+
+def test_speakers_come_with_word_timestamps_where_the_server_has_an_encoder() -> None:
+    labelling = replace(READY, labels_speakers=True)
+    options = decode_options({"diarize": "true", "max_speakers": "3"}, labelling)
+    assert options.diarization == Diarization(None, 3) and options.word_timestamps
+    assert decode_options({}, labelling, diarize=True).diarization == Diarization()
+    with pytest.raises(Refused, match="no speaker encoder") as caught:
+        decode_options({"diarize": "true"}, READY)
+    assert caught.value.param == "diarize"

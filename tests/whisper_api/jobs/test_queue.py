@@ -7,8 +7,10 @@ from pathlib import Path
 
 from decoder.protocol import (
     BATCH_FILE_MAX_S,
+    STAGES,
     DecodeOptions,
     DetectLanguage,
+    Diarization,
     LanguageDetected,
     SubmitBatch,
     SubmitTask,
@@ -16,6 +18,7 @@ from decoder.protocol import (
 )
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.queue import JobQueue
+from whisper_api.outputs.views import task_json
 
 
 def job(letter: str) -> Job:
@@ -172,3 +175,28 @@ def test_a_dead_decoders_batch_waits_again_and_each_of_it_goes_alone() -> None:
     queue.drop("b" * 32)
     queue.add(short("d"), 3.0)
     assert queue.next_work(batch_files=2) == SubmitBatch((short("c"), short("d")))
+
+
+def test_a_job_that_labels_speakers_is_never_batched() -> None:
+    queue = JobQueue()
+    diarized = DecodeOptions(word_timestamps=True, diarization=Diarization())
+    for uploaded_at, task in enumerate([short("a", options=diarized), short("b", options=diarized)]):
+        queue.add(task, float(uploaded_at))
+    assert queue.next_work(batch_files=4) == short("a", options=diarized)
+
+
+def test_the_stage_is_reported_and_each_stage_has_its_own_estimate() -> None:
+    queue = JobQueue()
+    running = job("a")
+    queue.add(submission("a"), 0.0)
+    queue.hand(submission("a"), 0)
+    queue.started(running, now=100.0)
+    running.status = JobStatus.PROCESSING
+    queue.record_progress(TaskProgress("a" * 32, 12.0, 12.0), now=110.0)
+    assert task_json(running, queue)["stage"] == STAGES[0]
+    queue.record_progress(TaskProgress("a" * 32, 3.0, 12.0, stage=STAGES[1]), now=120.0)
+    progress = queue.progress("a" * 32)
+    assert progress is not None and (progress.stage, progress.started) == (STAGES[1], 120.0)
+    assert task_json(running, queue)["stage"] == "diarizing"
+    running.status = JobStatus.FINISHED
+    assert task_json(running, queue)["stage"] is None

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decoder.protocol import Segment, SegmentStats, Transcript, Word
-from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_json, render
+from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_diarized_json, openai_json, render
 
 # The tests write segments, words and stats as tuples, in the records' field order.
 SegmentRow = tuple[float, float, str]
@@ -412,3 +412,81 @@ def test_unknown_format() -> None:
         render(transcript(*SEGMENTS), "docx")
     assert isinstance(caught.value, ValueError)
     assert "'docx'" in str(caught.value)
+
+
+def _labelled() -> Transcript:
+    words = (Word(0.0, 0.5, " Hi", 0.9, "SPEAKER_00"), Word(1.0, 1.5, " there", 0.8, "SPEAKER_01"))
+    return Transcript(
+        text="Hi there",
+        language="en",
+        duration_s=2.0,
+        segments=(
+            Segment(0.0, 0.5, " Hi", words[:1], speaker="SPEAKER_00"),
+            Segment(1.0, 1.5, " there", words[1:], speaker="SPEAKER_01"),
+        ),
+        speakers=("SPEAKER_00", "SPEAKER_01"),
+    )
+
+
+def test_every_format_says_who_speaks() -> None:
+    transcript = _labelled()
+    assert render(transcript, "txt") == "[SPEAKER_00] Hi\n[SPEAKER_01] there\n"
+    assert "00:00:00,000 --> 00:00:00,500\nSPEAKER_00: Hi\n" in render(transcript, "srt")
+    assert "00:00:01.000 --> 00:00:01.500\n<v SPEAKER_01>there\n" in render(transcript, "vtt")
+    assert (
+        render(transcript, "tsv")
+        == "start\tend\ttext\tspeaker\n0\t500\tHi\tSPEAKER_00\n1000\t1500\tthere\tSPEAKER_01\n"
+    )
+    document = json.loads(render(transcript, "json"))
+    assert document["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    assert [segment["speaker"] for segment in document["segments"]] == ["SPEAKER_00", "SPEAKER_01"]
+    assert [word["speaker"] for word in document["words"]] == ["SPEAKER_00", "SPEAKER_01"]
+    verbose = openai_json(
+        transcript,
+        verbose=True,
+        task="transcribe",
+        language_name="english",
+        include_words=True,
+        include_segments=True,
+        temperature=0.0,
+    )
+    assert [word["speaker"] for word in verbose["words"]] == ["SPEAKER_00", "SPEAKER_01"]
+
+
+def test_openai_diarized_json_has_one_speaker_per_segment() -> None:
+    body = openai_diarized_json(_labelled())
+    assert body["task"] == "transcribe" and body["duration"] == 2.0 and body["text"] == "Hi there"
+    assert body["segments"] == [
+        {
+            "type": "transcript.text.segment",
+            "id": "seg_0",
+            "start": 0.0,
+            "end": 0.5,
+            "text": "Hi",
+            "speaker": "SPEAKER_00",
+        },
+        {
+            "type": "transcript.text.segment",
+            "id": "seg_1",
+            "start": 1.0,
+            "end": 1.5,
+            "text": "there",
+            "speaker": "SPEAKER_01",
+        },
+    ]
+
+
+def test_a_speaker_name_cannot_break_the_format() -> None:
+    segment = Segment(0.0, 1.0, " Hello", speaker="Ann <host>\n--> & co")
+    transcript = Transcript("Hello", "en", 1.0, (segment,), speakers=(segment.speaker or "",))
+    assert "<v Ann &lt;host&gt; --&gt; &amp; co>Hello\n" in render(transcript, "vtt")
+    assert "\nAnn <host> -> & co: Hello\n" in render(transcript, "srt")
+    assert render(transcript, "txt") == "[Ann <host> -> & co] Hello\n"
+    assert render(transcript, "tsv").splitlines()[1].split("\t")[3] == "Ann <host> --> & co"
+
+
+def test_without_speakers_nothing_changes() -> None:
+    plain = Transcript("Hi", "en", 1.0, (Segment(0.0, 1.0, " Hi"),))
+    assert render(plain, "txt") == "Hi\n"
+    assert render(plain, "tsv") == "start\tend\ttext\n0\t1000\tHi\n"
+    assert "speaker" not in render(plain, "json")
