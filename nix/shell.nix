@@ -33,6 +33,7 @@ mkShell {
         ps.requests
         ps.types-requests
         ps.srt
+        ps.onnx
       ]
     ))
     # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech, and the

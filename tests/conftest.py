@@ -52,7 +52,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def add_speaker_encoder(directory: Path) -> None:
     """The speaker encoder in MODEL_DIR, as `whisper-api ensure-model` puts it there."""
-    from decoder.model_import.packaged import encoder_path, packaged_encoder
+    from decoder.model_import.packaged import packaged_encoder
+    from decoder.speaker_files import encoder_path
 
     source = packaged_encoder()
     assert source is not None, "resemblyzer is not installed: make test installs it"

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ import srt
 from openai import OpenAI
 
 from tests.conftest import RunningServer, start_server, wait_for_task
+from tests.onnx_encoder import build_encoder
 from tests.speech import VOICES, Turn, dialogue, normalise, speak
 
 pytestmark = pytest.mark.slow
@@ -236,3 +240,55 @@ def test_asr_webservice_labels_speakers(server: RunningServer, talk: tuple[Path,
     )
     assert response.status_code == 200, response.text
     assert {cue.content.split(": ", 1)[0] for cue in srt.parse(response.text)} == {"SPEAKER_00", "SPEAKER_01"}
+
+
+def test_an_encoder_imported_from_onnx_labels_speakers(
+    tmp_path: Path, model_dir: Path, talk: tuple[Path, list[Turn]]
+) -> None:
+    """A user's own encoder: imported with the CLI, chosen with SPEAKER_ENCODER, run by the
+    decoder on onnxruntime. The toy model knows nothing of voices, so only the count is asked."""
+    source = build_encoder(tmp_path / "toy.onnx")
+    imported = subprocess.run(
+        [sys.executable, "-m", "whisper_api", "import-model", str(source), "--name", "toy"],
+        env={**os.environ, "MODEL_DIR": str(model_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert (model_dir / "speakers" / "toy.onnx").is_file()
+    path, _ = talk
+    running = start_server(tmp_path / "server", model_dir, ENGINE="faster-whisper", SPEAKER_ENCODER="toy")
+    try:
+        with running.client() as client:
+            response = client.post(
+                "/api/v1/transcribe",
+                files={"file": (path.name, path.read_bytes())},
+                data={"diarize": "true", "num_speakers": "2"},
+            )
+            assert response.status_code == 200, response.text
+            assert wait_for_task(client, response.json()["task_id"])["status"] == "finished"
+            document = client.get(f"/api/v1/tasks/{response.json()['task_id']}/result").json()
+    finally:
+        running.stop()
+    assert document["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+
+
+def test_a_server_without_its_encoder_refuses_speakers(
+    tmp_path: Path, model_dir: Path, talk: tuple[Path, list[Turn]]
+) -> None:
+    path, _ = talk
+    running = start_server(tmp_path / "server", model_dir, SPEAKER_ENCODER="absent")
+    try:
+        with running.client() as client:
+            response = client.post(
+                "/api/v1/transcribe", files={"file": (path.name, path.read_bytes())}, data={"diarize": "true"}
+            )
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["param"] == "diarize"
+            assert "no speaker encoder" in response.json()["error"]["message"]
+            # Without diarize the same upload is a task as usual.
+            plain = client.post("/api/v1/transcribe", files={"file": (path.name, path.read_bytes())})
+            assert plain.status_code == 200, plain.text
+    finally:
+        running.stop()

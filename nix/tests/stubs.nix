@@ -153,6 +153,7 @@ rec {
     "requests"
     "types-requests"
     "srt"
+    "onnx"
   ];
 
   # nixpkgs for one system; cudaSupport as nixpkgs' config.cudaSupport.

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER
+
 TaskType = Literal["transcribe", "translate"]
 # The stages of a task's decoding that TaskProgress reports, in order.
 STAGES = ("transcribing", "diarizing")
@@ -169,6 +171,8 @@ class DecoderConfig:
     # faster-whisper only: the most short files one SubmitBatch may hold (BATCH_FILES);
     # 0: the decoder's choice for its device.
     batch_files: int = 1
+    # The speaker encoder in MODEL_DIR/speakers/ that labels speakers (SPEAKER_ENCODER).
+    speaker_encoder: str = DEFAULT_SPEAKER_ENCODER
 
 
 # Front end -> decoder.

@@ -116,7 +116,9 @@ class DecoderService:
             facts=engine.probe_device(config.use_gpu_if_available),
         )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
-        self._speakers = Speakers(Path(config.model_dir), options.cpu_threads, config.ffmpeg_timeout_s)
+        self._speakers = Speakers(
+            Path(config.model_dir), config.speaker_encoder, options.cpu_threads, config.ffmpeg_timeout_s
+        )
         default_batch = GPU_BATCH_FILES if self._plan.gpu_mode else 1
         self._batch_files = (config.batch_files or default_batch) if engine.batches_files else 1
 

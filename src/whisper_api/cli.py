@@ -33,8 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP server (the default)")
     importer = commands.add_parser("import-model", help="convert an offline model into MODEL_DIR")
-    importer.add_argument("source", type=Path, help="a CTranslate2 or Hugging Face Whisper model directory")
-    importer.add_argument("--name", required=True, help="the model's name, e.g. tiny.en (file NAME.pt)")
+    importer.add_argument(
+        "source",
+        type=Path,
+        help="a CTranslate2 or Hugging Face Whisper model directory, or a speaker encoder's .onnx file",
+    )
+    importer.add_argument(
+        "--name",
+        required=True,
+        help="the model's name, e.g. tiny.en (NAME.pt), or the encoder's (SPEAKER_ENCODER)",
+    )
     importer.add_argument("--model-dir", type=Path, help="where to write it (default: MODEL_DIR)")
     add_transcribe_command(commands)
     commands.add_parser(
@@ -105,12 +113,18 @@ async def _serve(settings: Settings, pipeline: LogPipeline, decoder_target: Deco
 
 
 def import_model(source: Path, name: str, model_dir: Path) -> int:
+    """Convert a Whisper model, or import a speaker encoder (an .onnx file), into MODEL_DIR."""
     # Imported here: conversion needs torch, which the server process must never load.
     from decoder.model_import import ModelImportError
     from decoder.model_import import import_model as convert
+    from decoder.model_import.speaker_encoder import import_speaker_encoder
+    from decoder.speaker_files import ONNX_SUFFIX
 
     try:
-        path = convert(source, name, model_dir)
+        if source.suffix == ONNX_SUFFIX:
+            path = import_speaker_encoder(source, name, model_dir)
+        else:
+            path = convert(source, name, model_dir)
     except ModelImportError as exc:
         print(f"whisper-api import-model: {exc}", file=sys.stderr)
         return 1
@@ -142,7 +156,8 @@ def ensure_model(model_dir: Path) -> int:
 
 def ensure_speaker_encoder(model_dir: Path) -> int:
     """Copy the speaker encoder that the resemblyzer package ships into MODEL_DIR (diarization)."""
-    from decoder.model_import.packaged import encoder_path, packaged_encoder
+    from decoder.model_import.packaged import packaged_encoder
+    from decoder.speaker_files import encoder_path
 
     target = encoder_path(model_dir)
     source = packaged_encoder()

@@ -142,6 +142,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         cpu_threads=settings.cpu_threads,
         batch_size=settings.batch_size,
         batch_files=settings.batch_files,
+        speaker_encoder=settings.speaker_encoder,
         ffmpeg_timeout_s=settings.ffmpeg_timeout_s,
         max_audio_duration_s=settings.max_audio_duration_s or None,
     )

@@ -7,6 +7,7 @@ line naming the variable (whisper_api.settings.SettingsError).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -63,6 +64,17 @@ def one_of(choices: tuple[str, ...], *, upper: bool = False, values: str | None 
 
 def text(values: str) -> Kind[str]:
     return Kind(lambda raw: raw, values)
+
+
+def matching(pattern: re.Pattern[str], values: str) -> Kind[str]:
+    """A text that `pattern` matches whole."""
+
+    def parse(raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise ValueError(values)
+        return raw
+
+    return Kind(parse, values)
 
 
 def _postgres_url(raw: str) -> str:

@@ -23,6 +23,7 @@ from dotenv import find_dotenv, load_dotenv
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.models import model_names
 from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES
+from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.setting_kinds import (
     FLAG,
     KEY_FILE,
@@ -31,6 +32,7 @@ from whisper_api.setting_kinds import (
     IPNetwork,
     Kind,
     folder,
+    matching,
     networks,
     one_of,
     text,
@@ -246,6 +248,16 @@ class Settings:
         False,
         FLAG,
         "faster-whisper only: skip stretches without speech (Silero VAD) before decoding",
+    )
+    speaker_encoder: str = setting(
+        "SPEAKER_ENCODER",
+        DEFAULT_SPEAKER_ENCODER,
+        matching(ENCODER_NAME, "a name: letters, digits, `.`, `_`, `-`"),
+        (
+            f"the voice encoder that labels speakers (`diarize`): `{DEFAULT_SPEAKER_ENCODER}` (installed by "
+            "`make install`), or the NAME of an ONNX one imported with `whisper-api import-model FILE.onnx "
+            "--name NAME` (see docs/api.md)"
+        ),
     )
     cpu_threads: int = setting(
         "CPU_THREADS",

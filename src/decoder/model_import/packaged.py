@@ -74,12 +74,6 @@ PACKAGED_MODELS = (
 # `ensure-model` copies into MODEL_DIR; resemblyzer's own code never runs.
 ENCODER_PACKAGE = "resemblyzer"
 ENCODER_FILE = "pretrained.pt"
-# Where it goes in MODEL_DIR.
-ENCODER_PATH = ("speakers", "resemblyzer.pt")
-
-
-def encoder_path(model_dir: Path) -> Path:
-    return model_dir.joinpath(*ENCODER_PATH)
 
 
 def packaged_encoder() -> Path | None:

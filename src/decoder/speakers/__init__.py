@@ -5,8 +5,8 @@
     diarize     transcript + audio -> the transcript with a speaker on every segment and word
 
 Speakers holds the encoder for the decoder: loaded at the first task that asks for speakers,
-let go with the model when the decoder idles. The encoder is small (1.4 M weights), so it runs
-on the CPU, and a faster-whisper decoder never starts torch's CUDA.
+let go with the model when the decoder idles. Encoders are small (resemblyzer's has 1.4 M
+weights), so they run on the CPU, and a faster-whisper decoder never starts torch's CUDA.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 
 from decoder.audio import AudioFile
-from decoder.model_import.packaged import encoder_path
 from decoder.protocol import Diarization, Transcript
+from decoder.speaker_files import encoder_path
 from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
 from decoder.speakers.encoders import EncoderMissing, SpeakerEncoder, load_encoder
 
@@ -27,24 +27,22 @@ SpeakersUnavailable = EncoderMissing | BadReference
 
 
 class Speakers:
-    def __init__(self, model_dir: Path, cpu_threads: int, ffmpeg_timeout_s: float) -> None:
+    def __init__(self, model_dir: Path, name: str, cpu_threads: int, ffmpeg_timeout_s: float) -> None:
         self._model_dir = model_dir
+        self._name = name
         self._cpu_threads = cpu_threads
         self._timeout_s = ffmpeg_timeout_s
         self._encoder: SpeakerEncoder | None = None
 
     @property
     def available(self) -> bool:
-        return encoder_path(self._model_dir).is_file()
+        return encoder_path(self._model_dir, self._name).is_file()
 
     def diarize(
         self, audio: AudioFile, transcript: Transcript, request: Diarization, on_progress: DiarizeProgress
     ) -> Transcript:
         if self._encoder is None:
-            import torch
-
-            torch.set_num_threads(self._cpu_threads)
-            self._encoder = load_encoder(self._model_dir, "cpu")
+            self._encoder = load_encoder(self._model_dir, self._name, self._cpu_threads)
             log.info("loaded the %s speaker encoder", self._encoder.name)
         labelled = diarize(audio, transcript, request, self._encoder, on_progress, self._timeout_s)
         log.info("%d speakers heard", len(labelled.speakers))

@@ -1,9 +1,10 @@
 """Speaker encoders: a clip of speech in, a unit vector that is close for clips of one voice.
 
     SpeakerEncoder.embed(clips) -> (len(clips), dim) array of L2-normed rows
-    load_encoder(model_dir, device) -> the encoder imported into MODEL_DIR/speakers/
+    load_encoder(model_dir, name, threads) -> the encoder SPEAKER_ENCODER names, from MODEL_DIR
 
-The one encoder here is resemblyzer's pretrained voice encoder (GE2E, Apache-2.0): its weights
+An encoder imported from an ONNX file runs on onnxruntime (decoder.speakers.onnx_encoder). The
+default one is resemblyzer's pretrained voice encoder (GE2E, Apache-2.0): its weights
 ship inside the resemblyzer wheel, so no hub is asked. Its network is small and written out
 here on torch (three LSTM layers of 256 over 40 Mel bands, a linear layer, ReLU, L2 norm), with
 its input features computed the way it was trained on: 25 ms Hann windows every 10 ms, the
@@ -22,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from decoder.audio import SAMPLE_RATE
-from decoder.model_import.packaged import encoder_path
+from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
+from decoder.speakers.onnx_encoder import OnnxEncoder
 
 if TYPE_CHECKING:
     from decoder.audio import Samples
@@ -54,14 +56,23 @@ class SpeakerEncoder(Protocol):
         ...
 
 
-def load_encoder(model_dir: Path, device: str) -> SpeakerEncoder:
-    path = encoder_path(model_dir)
+def load_encoder(model_dir: Path, name: str, threads: int) -> SpeakerEncoder:
+    """The encoder SPEAKER_ENCODER names, on the CPU: resemblyzer's, or an imported ONNX one."""
+    path = encoder_path(model_dir, name)
     if not path.is_file():
         # Clients read this: no server path in it.
-        raise EncoderMissing(
-            "this server has no speaker encoder: install resemblyzer and run `whisper-api ensure-model`"
+        how = (
+            "install resemblyzer and run `whisper-api ensure-model`"
+            if name == DEFAULT_SPEAKER_ENCODER
+            else f"import it with `whisper-api import-model FILE.onnx --name {name}`"
         )
-    return VoiceEncoder(path, device)
+        raise EncoderMissing(f"this server has no speaker encoder {name!r}: {how}")
+    if name != DEFAULT_SPEAKER_ENCODER:
+        return OnnxEncoder(path, threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    return VoiceEncoder(path, "cpu")
 
 
 def slaney_mel_filters(n_mels: int = _MELS, n_fft: int = _N_FFT, rate: int = SAMPLE_RATE) -> Embeddings:

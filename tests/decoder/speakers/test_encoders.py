@@ -78,4 +78,4 @@ def test_clips_of_any_length_are_embedded_in_one_call(
 
 def test_a_model_dir_without_an_encoder_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(EncoderMissing, match="ensure-model"):
-        load_encoder(tmp_path, "cpu")
+        load_encoder(tmp_path, "resemblyzer", 1)
