@@ -15,6 +15,7 @@ from tests.speech import VOICES, Turn, dialogue
 from decoder.audio import AudioFile
 from decoder.engines import EngineOptions, create_engine
 from decoder.protocol import DecodeOptions, Diarization, SubmitTask
+from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER
 from decoder.speakers.diarize import diarize
 from decoder.speakers.encoders import load_encoder
 
@@ -55,7 +56,7 @@ def _score(
 def measure(work: Path, model_dir: Path, turn_counts: tuple[int, ...], threads: int) -> list[Run]:
     engine = create_engine(ENGINE, model_dir, EngineOptions(compute_type="int8", cpu_threads=threads))
     model = engine.load(MODEL, "cpu")
-    encoder = load_encoder(model_dir, "cpu")
+    encoder = load_encoder(model_dir, DEFAULT_SPEAKER_ENCODER, threads)
     runs = []
     for count in turn_counts:
         path, turns = dialogue(_fresh(work / f"dialogue-{count}"), count)
