@@ -18,6 +18,7 @@ import httpx
 import pytest
 import srt
 from openai import OpenAI
+from openai.types.audio import TranscriptionTextDoneEvent
 
 from tests.conftest import RunningServer, start_server, wait_for_task
 from tests.onnx_encoder import build_encoder
@@ -292,3 +293,28 @@ def test_a_server_without_its_encoder_refuses_speakers(
             assert plain.status_code == 200, plain.text
     finally:
         running.stop()
+
+
+def test_a_streamed_diarized_transcription_ends_with_its_speakers_segments(
+    server: RunningServer, talk: tuple[Path, list[Turn]]
+) -> None:
+    path, _ = talk
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    with path.open("rb") as audio:
+        events = list(
+            client.audio.transcriptions.create(
+                file=audio, model="whisper-1", response_format="diarized_json", stream=True
+            )
+        )
+    kinds = [event.type for event in events]
+    assert kinds[-1] == "transcript.text.done" and "transcript.text.delta" in kinds, kinds
+    segments = [event for event in events if event.type == "transcript.text.segment"]
+    assert kinds.index("transcript.text.segment") > max(
+        i for i, kind in enumerate(kinds) if kind == "transcript.text.delta"
+    )
+    assert {segment.speaker for segment in segments} == {"SPEAKER_00", "SPEAKER_01"}
+    done = events[-1]
+    assert isinstance(done, TranscriptionTextDoneEvent)
+    deltas = "".join(event.delta for event in events if event.type == "transcript.text.delta")
+    assert deltas == done.text
+    assert " ".join(segment.text for segment in segments) == done.text

@@ -235,28 +235,28 @@ SCHEMAS: dict[str, Any] = {
                     "task": {"const": "transcribe"},
                     "duration": {"type": "number"},
                     "text": TEXT,
-                    "segments": {
-                        "type": "array",
-                        "items": closed(
-                            {
-                                "type": {"const": "transcript.text.segment"},
-                                "id": TEXT,
-                                "start": {"type": "number"},
-                                "end": {"type": "number"},
-                                "text": TEXT,
-                                "speaker": TEXT,
-                            }
-                        ),
-                    },
+                    "segments": {"type": "array", "items": ref("OpenAIDiarizedSegment")},
                     "usage": USAGE,
                 }
             ),
         ]
     },
+    # One speaker's segment of OpenAI's diarized_json, and its streamed event.
+    "OpenAIDiarizedSegment": closed(
+        {
+            "type": {"const": "transcript.text.segment"},
+            "id": TEXT,
+            "start": {"type": "number"},
+            "end": {"type": "number"},
+            "text": TEXT,
+            "speaker": TEXT,
+        }
+    ),
     # The events of OpenAI's streamed transcription (stream=true).
     "OpenAIStreamEvent": {
         "oneOf": [
             closed({"type": {"const": "transcript.text.delta"}, "delta": TEXT}),
+            ref("OpenAIDiarizedSegment"),
             closed({"type": {"const": "transcript.text.done"}, "text": TEXT, "usage": USAGE}),
             closed({"type": {"const": "error"}, "error": closed({"message": TEXT, "type": TEXT})}),
         ]

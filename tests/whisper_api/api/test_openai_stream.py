@@ -14,3 +14,10 @@ def test_deltas_follow_the_segments_order_and_join_as_the_whole_does() -> None:
     assert text.add(0, ["Hello there."]) == "", "a segment heard twice is sent once"
     assert text.add(3, ["", "Again."]) == " Again.", "an empty segment adds nothing"
     assert text.sent == StreamedText.whole(["Hello there.", "How are you?", "Bye.", "", "Again."])
+
+
+def test_spaces_do_not_matter_so_a_split_segment_joins_the_same() -> None:
+    text = StreamedText()
+    assert text.add(0, [" Hello there,", "  how are you?"]) == "Hello there, how are you?"
+    # The same words in the segments a speaker change split them into.
+    assert StreamedText.whole([" Hello", " there, how", " are you? "]) == text.sent

@@ -110,7 +110,9 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
             subscription.close()
         raise
     if watched:
-        return transcript_stream(request, job, watched[0])
+        return transcript_stream(
+            request, job, watched[0], diarized=chosen["response_format"] == DIARIZED_FORMAT
+        )
     ended = await finished_job(request, job)
     transcript = transcript_of(ended)
     response_format = str(chosen["response_format"])

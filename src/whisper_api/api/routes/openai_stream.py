@@ -1,13 +1,16 @@
 """OpenAI's streamed transcription (`stream=true`): `transcript.text.delta` events as the
-decoder reports segments, then one `transcript.text.done`.
+decoder reports segments, then one `transcript.text.done`. With `response_format=diarized_json`,
+a `transcript.text.segment` event for each segment of one speaker comes before the done event:
+speakers are labelled once the text is complete.
 
 The stream is watched from before the job can start (whisper_api.api.submission.accept_job's
 `watch`), so no segment is missed. The decoder numbers its segments; deltas are sent in that
-order only, so that their concatenation is always a prefix of the final text. Segments this
-host never hears of (a job decoded by another host of a shared queue) arrive in one delta at
-the end. While the job waits or decodes, a comment line every KEEPALIVE_S keeps proxies from
-closing the stream; a job that fails or is cancelled ends it with an `error` event, which the
-official client raises.
+order only, so that their concatenation is always a prefix of the final text. Each segment's
+text joins the others with one space, whatever spaces it had, so that a segment split where
+the speaker changes joins the same. Segments this host never hears of (a job decoded by another
+host of a shared queue) arrive in one delta at the end. While the job waits or decodes, a
+comment line every KEEPALIVE_S keeps proxies from closing the stream; a job that fails or is
+cancelled ends it with an `error` event, which the official client raises.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from whisper_api.api.submission import finished_job
 from whisper_api.jobs.hub import Subscription
 from whisper_api.jobs.job import Job
 from whisper_api.jobs.notifier import SEGMENTS
+from whisper_api.outputs.formats import openai_diarized_json
 from whisper_api.outputs.views import transcript_of
 
 KEEPALIVE_S = 15.0
@@ -37,9 +41,12 @@ def usage_of(job: Job) -> dict[str, Any]:
     return {"type": "duration", "seconds": math.ceil(transcript_of(job).duration_s)}
 
 
-def transcript_stream(request: Request, job: Job, subscription: Subscription) -> StreamingResponse:
-    """The events of `job`, read from `subscription` (taken before the job could start)."""
-    return SubscribedStream(_events(request, job, subscription), subscription)
+def transcript_stream(
+    request: Request, job: Job, subscription: Subscription, *, diarized: bool = False
+) -> StreamingResponse:
+    """The events of `job`, read from `subscription` (taken before the job could start);
+    `diarized`: with its segments, one speaker each, at the end."""
+    return SubscribedStream(_events(request, job, subscription, diarized), subscription)
 
 
 class StreamedText:
@@ -55,7 +62,7 @@ class StreamedText:
         the segments before them."""
         for index, text in enumerate(texts, start=first):
             if index >= self._next:
-                self._waiting[index] = text
+                self._waiting[index] = " ".join(text.split())
         delta = ""
         while self._next in self._waiting:
             text = self._waiting.pop(self._next)
@@ -68,10 +75,12 @@ class StreamedText:
     @staticmethod
     def whole(texts: list[str]) -> str:
         """The text of every segment, joined as the deltas join them."""
-        return " ".join(text for text in texts if text)
+        return " ".join(" ".join(text.split()) for text in texts if text.strip())
 
 
-async def _events(request: Request, job: Job, subscription: Subscription) -> AsyncIterator[bytes]:
+async def _events(
+    request: Request, job: Job, subscription: Subscription, diarized: bool
+) -> AsyncIterator[bytes]:
     end = asyncio.ensure_future(finished_job(request, job))
     text = StreamedText()
     try:
@@ -93,9 +102,13 @@ async def _events(request: Request, job: Job, subscription: Subscription) -> Asy
         except ApiError as exc:
             yield _frame({"type": "error", "error": {"message": exc.message, "type": exc.code}})
             return
-        whole = StreamedText.whole([segment.text for segment in transcript_of(ended).segments])
+        transcript = transcript_of(ended)
+        whole = StreamedText.whole([segment.text for segment in transcript.segments])
         if whole.startswith(text.sent) and len(whole) > len(text.sent):
             yield _frame({"type": "transcript.text.delta", "delta": whole[len(text.sent) :]})
+        if diarized:
+            for segment in openai_diarized_json(transcript)["segments"]:
+                yield _frame(segment)
         yield _frame({"type": "transcript.text.done", "text": whole, "usage": usage_of(ended)})
     finally:
         end.cancel()
