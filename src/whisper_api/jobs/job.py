@@ -143,6 +143,9 @@ class JobStore(Protocol):
     async def save(self, job: Job) -> None:
         """Write every field of an existing job."""
 
+    async def save_result(self, job: Job) -> None:
+        """Write a finished job's result alone (its speakers renamed), whichever host decoded it."""
+
     async def request_cancel(self, job: Job) -> None:
         """Mark a decoding job as cancelled (`cancel_requested`), whichever host decodes it."""
 

@@ -32,6 +32,11 @@ class MemoryJobStore:
         if job.task_id in self._jobs:
             self._jobs[job.task_id] = copy.copy(job)
 
+    async def save_result(self, job: Job) -> None:
+        self._write()
+        if job.task_id in self._jobs:
+            self._jobs[job.task_id].result = job.result
+
     async def request_cancel(self, job: Job) -> None:
         await self.save(job)
 

@@ -31,7 +31,14 @@ from psycopg.rows import dict_row
 
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
-from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values, same_upload_condition
+from whisper_api.jobs.rows import (
+    COLUMNS,
+    UNFINISHED,
+    job_from_row,
+    result_value,
+    row_values,
+    same_upload_condition,
+)
 
 __all__ = ["PostgresJobStore"]
 
@@ -138,6 +145,12 @@ class PostgresJobStore:
         holder = await self._call(write)
         if holder is not None:
             raise LeaseLost(f"host {holder} took over task {job.task_id}")
+
+    async def save_result(self, job: Job) -> None:
+        """Unlike save(), not bound to the claim: the job is over, and any host may rename."""
+        await self._execute(
+            "UPDATE jobs SET result = %s WHERE task_id = %s", (result_value(job), job.task_id)
+        )
 
     async def request_cancel(self, job: Job) -> None:
         await self._execute("UPDATE jobs SET cancel_requested = TRUE WHERE task_id = %s", (job.task_id,))

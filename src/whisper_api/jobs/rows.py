@@ -22,9 +22,14 @@ def row_values(job: Job) -> tuple[Any, ...]:
     values: dict[str, Any] = {name: getattr(job, name) for name in COLUMNS}
     values["audio_path"] = str(job.audio_path)
     values["status"] = job.status.value
-    values["result"] = None if job.result is None else json.dumps(to_plain(job.result))
+    values["result"] = result_value(job)
     values["options"] = json.dumps(to_plain(job.options))
     return tuple(values[name] for name in COLUMNS)
+
+
+def result_value(job: Job) -> str | None:
+    """The job's result as its column holds it."""
+    return None if job.result is None else json.dumps(to_plain(job.result))
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:

@@ -22,7 +22,14 @@ from typing import Any, NoReturn, TypeVar
 
 from whisper_api.jobs.errors import StoreError, StoreUnavailable, storage_failure
 from whisper_api.jobs.job import Job, JobStatus, delete_file, fsync_path, refreshed_expiry
-from whisper_api.jobs.rows import COLUMNS, UNFINISHED, job_from_row, row_values, same_upload_condition
+from whisper_api.jobs.rows import (
+    COLUMNS,
+    UNFINISHED,
+    job_from_row,
+    result_value,
+    row_values,
+    same_upload_condition,
+)
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -128,6 +135,11 @@ class SQLiteJobStore:
         values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
         await self._run(
             self._write, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
+        )
+
+    async def save_result(self, job: Job) -> None:
+        await self._run(
+            self._write, "UPDATE jobs SET result = ? WHERE task_id = ?", (result_value(job), job.task_id)
         )
 
     async def request_cancel(self, job: Job) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from decoder.protocol import Segment, Transcript
 from whisper_api.jobs.job import Job, JobStatus, JobStore
 
 T = TypeVar("T")
@@ -53,3 +55,22 @@ async def check_same_upload(store: JobStore, tmp_path: Path, clock: Clock) -> No
     assert await found() == "a", "a finished job answers while it is kept"
     clock.now += 3600 * 24
     assert await found() is None, "an expired one does not"
+
+
+async def check_save_result(store: JobStore, tmp_path: Path, other: JobStore | None = None) -> None:
+    """JobStore.save_result as every store must do it: the result alone is written (by `other`,
+    another host of the same database, where given)."""
+    job = make_job(tmp_path, "r")
+    await store.add(job)
+    job.status = JobStatus.FINISHED
+    job.result = Transcript(
+        "Hi", "en", 1.0, (Segment(0.0, 1.0, " Hi", speaker="SPEAKER_00"),), ("SPEAKER_00",)
+    )
+    await store.finish(job)
+    renamed = copy.copy(job)
+    renamed.result = Transcript("Hi", "en", 1.0, (Segment(0.0, 1.0, " Hi", speaker="Ann"),), ("Ann",))
+    renamed.status = JobStatus.FAILED  # not written: only the result is
+    await (other or store).save_result(renamed)
+    stored = await store.get(job.task_id)
+    assert stored is not None and stored.status is JobStatus.FINISHED
+    assert stored.result == renamed.result

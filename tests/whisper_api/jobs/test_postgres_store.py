@@ -14,7 +14,7 @@ import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
 from tests.postgres_cluster import PostgresCluster
-from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, make_job, run
+from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, check_save_result, make_job, run
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.postgres_store import EXPIRY_LOCK, SCHEMA_VERSION, PostgresJobStore
@@ -280,6 +280,21 @@ def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path, database_ur
         try:
             await check_same_upload(store, tmp_path, clock)
         finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_any_host_may_rename_a_finished_jobs_speakers(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        store = await open_store(database_url)
+        other = PostgresJobStore(database_url, host="other-host", keep_results_s=60, refresh_on_use=False)
+        await other.open()
+        try:
+            # The job is this host's claim; the other host's rename is written all the same.
+            await check_save_result(store, tmp_path, other)
+        finally:
+            await other.close()
             await store.close()
 
     run(scenario)

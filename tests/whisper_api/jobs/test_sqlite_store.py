@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
-from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, make_job, run
+from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, check_save_result, make_job, run
 from whisper_api.jobs.errors import StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.sqlite_store import SQLiteJobStore
@@ -395,6 +395,17 @@ def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path) -> None:
         store = await open_store(tmp_path, clock)
         try:
             await check_same_upload(store, tmp_path, clock)
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_a_renamed_result_is_written_alone(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await open_store(tmp_path, Clock())
+        try:
+            await check_save_result(store, tmp_path)
         finally:
             await store.close()
 

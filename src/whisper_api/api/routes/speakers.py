@@ -38,7 +38,7 @@ async def rename_speakers(request: Request) -> Response:
         job.result = renamed(job.result, names)
     except BadNames as exc:
         raise BadRequest(str(exc)) from exc
-    await services(request).store.save(job)
+    await services(request).store.save_result(job)
     return JSONResponse(json.loads(render(job.result, "json")))
 
 
