@@ -43,19 +43,23 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Turn]]:
     return dialogue(tmp_path_factory.mktemp("dialogue"))
 
 
-@pytest.fixture(scope="module")
-def labelled(server: RunningServer, talk: tuple[Path, list[Turn]]) -> str:
-    """The task id of the dialogue, transcribed with diarize=true."""
-    path, _ = talk
+def transcribed(server: RunningServer, path: Path, fields: dict[str, str]) -> str:
+    """The id of the finished task that transcribed `path` with these form fields."""
     with server.client() as client:
         response = client.post(
-            "/api/v1/transcribe", files={"file": (path.name, path.read_bytes())}, data={"diarize": "true"}
+            "/api/v1/transcribe", files={"file": (path.name, path.read_bytes())}, data=fields
         )
         assert response.status_code == 200, response.text
         task_id: str = response.json()["task_id"]
         ended = wait_for_task(client, task_id)
         assert ended["status"] == "finished", ended
     return task_id
+
+
+@pytest.fixture(scope="module")
+def labelled(server: RunningServer, talk: tuple[Path, list[Turn]]) -> str:
+    """The task id of the dialogue, transcribed with diarize=true."""
+    return transcribed(server, talk[0], {"diarize": "true"})
 
 
 def result(server: RunningServer, task_id: str, fmt: str) -> str:
@@ -136,16 +140,8 @@ def test_every_format_carries_the_labels(server: RunningServer, labelled: str) -
 
 
 def test_one_speaker_when_told_so(server: RunningServer, talk: tuple[Path, list[Turn]]) -> None:
-    path, _ = talk
-    with server.client() as client:
-        response = client.post(
-            "/api/v1/transcribe",
-            files={"file": (path.name, path.read_bytes())},
-            data={"diarize": "true", "num_speakers": "1"},
-        )
-        assert response.status_code == 200, response.text
-        assert wait_for_task(client, response.json()["task_id"])["status"] == "finished"
-        document = client.get(f"/api/v1/tasks/{response.json()['task_id']}/result").json()
+    task_id = transcribed(server, talk[0], {"diarize": "true", "num_speakers": "1"})
+    document = json.loads(result(server, task_id, "json"))
     assert document["speakers"] == ["SPEAKER_00"]
     assert {segment["speaker"] for segment in document["segments"]} == {"SPEAKER_00"}
 
@@ -258,18 +254,10 @@ def test_an_encoder_imported_from_onnx_labels_speakers(
     )
     assert imported.returncode == 0, imported.stderr
     assert (model_dir / "speakers" / "toy.onnx").is_file()
-    path, _ = talk
     running = start_server(tmp_path / "server", model_dir, ENGINE="faster-whisper", SPEAKER_ENCODER="toy")
     try:
-        with running.client() as client:
-            response = client.post(
-                "/api/v1/transcribe",
-                files={"file": (path.name, path.read_bytes())},
-                data={"diarize": "true", "num_speakers": "2"},
-            )
-            assert response.status_code == 200, response.text
-            assert wait_for_task(client, response.json()["task_id"])["status"] == "finished"
-            document = client.get(f"/api/v1/tasks/{response.json()['task_id']}/result").json()
+        task_id = transcribed(running, talk[0], {"diarize": "true", "num_speakers": "2"})
+        document = json.loads(result(running, task_id, "json"))
     finally:
         running.stop()
     assert document["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
