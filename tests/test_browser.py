@@ -74,6 +74,7 @@ def test_page_files_are_served_from_an_allow_list(server: RunningServer) -> None
             ("/", "text/html"),
             ("/index.html", "text/html"),
             ("/script.js", "text/javascript"),
+            ("/speakers.js", "text/javascript"),
             ("/styles.css", "text/css"),
         ]:
             response = client.get(path)

@@ -13,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.conftest import RunningServer, wait_for_task
+from whisper_api.api.contract import OPENAI_RESPONSE_FORMATS, PAGE_FILES
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +71,19 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         accepted = check("/api/v1/transcribe", "post", upload("/api/v1/transcribe")).json()
         task_id = accepted["task_id"]
         translation = check("/api/v1/translate", "post", upload("/api/v1/translate")).json()
+        diarized = check("/api/v1/transcribe", "post", upload("/api/v1/transcribe", diarize="true")).json()
         check("/api/v1/tasks/{task_id}", "get", client.get(f"/api/v1/tasks/{task_id}"))
         wait_for_task(client, task_id)
         wait_for_task(client, translation["task_id"])
+        wait_for_task(client, diarized["task_id"])
+        speakers = f"/api/v1/tasks/{diarized['task_id']}/speakers"
+        renamed = check(
+            "/api/v1/tasks/{task_id}/speakers", "put", client.put(speakers, json={"SPEAKER_00": "Ann"})
+        )
+        assert renamed.json()["speakers"][0] == "Ann"
+        no_speakers = client.put(f"/api/v1/tasks/{task_id}/speakers", json={"SPEAKER_00": "Ann"})
+        assert no_speakers.status_code == 400
+        check("/api/v1/tasks/{task_id}/speakers", "put", no_speakers)
         status = check("/api/v1/status", "get", client.get("/api/v1/status", params={"task_id": task_id}))
         assert status.json()["status"] == "finished"
         check("/api/v1/srt", "get", client.get("/api/v1/srt", params={"task_id": task_id}))
@@ -94,7 +105,7 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         check("/api/v1/userinfo", "get", client.get("/api/v1/userinfo"))
         check("/api/v1/login", "get", client.get("/api/v1/login", params={"redirect": "/"}))
         check("/api/v1/logs", "get", client.get("/api/v1/logs"))
-        for response_format in ("json", "verbose_json", "text", "srt", "vtt"):
+        for response_format in OPENAI_RESPONSE_FORMATS:
             fields = {"model": "whisper-1", "response_format": response_format}
             if response_format == "verbose_json":
                 fields["timestamp_granularities[]"] = "word,segment"
@@ -117,7 +128,7 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         check("/readyz", "get", client.get("/readyz"))
         check("/metrics", "get", client.get("/metrics"))
         check("/docs", "get", client.get("/docs"))
-        for page in ("/", "/index.html", "/script.js", "/styles.css"):
+        for page in PAGE_FILES:
             check(page, "get", client.get(page))
         check("/api/v1/tasks/{task_id}", "delete", client.delete(f"/api/v1/tasks/{translation['task_id']}"))
         # Errors have the documented shape too.
