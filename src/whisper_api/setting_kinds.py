@@ -14,6 +14,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from decoder.models import model_names
+
 T = TypeVar("T")
 IPNetwork = IPv4Network | IPv6Network
 
@@ -75,6 +77,15 @@ def matching(pattern: re.Pattern[str], values: str) -> Kind[str]:
         return raw
 
     return Kind(parse, values)
+
+
+def _official_model(raw: str) -> str:
+    if raw not in model_names():
+        raise ValueError(f"an official model name: {', '.join(model_names())}")
+    return raw
+
+
+MODEL = Kind(_official_model, "official model name")
 
 
 def _postgres_url(raw: str) -> str:

@@ -21,16 +21,15 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
-from decoder.models import model_names
 from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES
 from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.setting_kinds import (
     FLAG,
     KEY_FILE,
     LOG_FORMAT,
+    MODEL,
     POSTGRES_URL,
     IPNetwork,
-    Kind,
     folder,
     matching,
     networks,
@@ -49,15 +48,6 @@ ROTATION_WHEN = ("S", "M", "H", "D", "midnight", *(f"W{day}" for day in range(7)
 
 class SettingsError(Exception):
     """A setting has a value the server cannot use; the message is one line for the operator."""
-
-
-def _official_model(raw: str) -> str:
-    if raw not in model_names():
-        raise ValueError(f"an official model name: {', '.join(model_names())}")
-    return raw
-
-
-MODEL = Kind(_official_model, "official model name")
 
 
 def _cache_model_dir(environ: Mapping[str, str]) -> Path:

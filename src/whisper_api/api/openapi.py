@@ -18,26 +18,20 @@ from starlette.routing import Route
 from whisper_api import __version__
 from whisper_api.api.contract import (
     ASR_FILE_FIELD,
-    ASR_OUTPUTS,
-    ASR_TASKS,
-    GRANULARITIES,
     MAX_LINE_COUNT,
     MAX_LINE_WIDTH,
     MAX_PAGE_SIZE,
-    OPENAI_MODEL,
-    OPENAI_RESPONSE_FORMATS,
     PAGE_FILES,
+)
+from whisper_api.api.request_fields import (
+    ASR_ENCODE,
+    ASR_PARAMETERS,
+    JOB_FIELDS,
+    OPENAI_FIELDS,
+    in_query,
 )
 from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
 from whisper_api.api.uploads import FILE_FIELD
-from whisper_api.jobs.options import MAX_BEAM_SIZE, MAX_LOGPROB, MAX_PROMPT_CHARS, THRESHOLD_FIELDS
-from whisper_api.jobs.speaker_options import (
-    COUNT_FIELDS,
-    MAX_KNOWN_SPEAKERS,
-    MAX_SPEAKERS,
-    NAMES_FIELD,
-    REFERENCES_FIELD,
-)
 from whisper_api.outputs.formats import FORMATS
 
 JSON = "application/json"
@@ -53,10 +47,6 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json(ref("Error"), "Error") for code in codes}
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
 def _upload(fields: dict[str, dict[str, Any]], file_field: str = FILE_FIELD) -> dict[str, Any]:
     properties = {file_field: {"type": "string", "format": "binary"}, **fields}
     schema = {"type": "object", "required": [file_field], "properties": properties}
@@ -68,63 +58,6 @@ def _media(media_type: str) -> str:
     return media_type.split(";")[0].strip()
 
 
-PROMPT = {**TEXT, "maxLength": MAX_PROMPT_CHARS}
-# Whisper's silence gate: a window is silence where no_speech_prob is above the first and the
-# average log probability below the second.
-NO_SPEECH, LOGPROB = THRESHOLD_FIELDS
-NUMBER = {"type": "number"}
-THRESHOLDS: dict[str, dict[str, Any]] = {
-    NO_SPEECH: {**NUMBER, "minimum": 0, "maximum": 1, "description": "silence gate; 0.6 by default"},
-    LOGPROB: {**NUMBER, "minimum": -MAX_LOGPROB, "maximum": 0, "description": "silence gate; -1 by default"},
-}
-TEMPERATURE = {"type": "number", "minimum": 0, "maximum": 1}
-COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKERS}
-SPEAKERS: dict[str, dict[str, Any]] = {
-    "diarize": {"type": "boolean", "description": "label who said what (with word timestamps)"},
-    **{name: {**COUNT, "description": "speakers; needs diarize"} for name in COUNT_FIELDS},
-}
-KNOWN_SPEAKERS: dict[str, dict[str, Any]] = {
-    NAMES_FIELD: {"type": "array", "items": TEXT, "maxItems": MAX_KNOWN_SPEAKERS},
-    REFERENCES_FIELD: {"type": "array", "items": {**TEXT, "description": "data:audio/...;base64,..."}},
-}
-JOB_FIELDS: dict[str, dict[str, Any]] = {
-    "language": {**TEXT, "description": "code or English name; detected when left out"},
-    "initial_prompt": PROMPT,
-    "prompt": {**PROMPT, "description": "the same as initial_prompt"},
-    "temperature": TEMPERATURE,
-    "beam_size": {"type": "integer", "minimum": 1, "maximum": MAX_BEAM_SIZE},
-    "word_timestamps": {"type": "boolean"},
-    "model": {**TEXT, "description": "one of /v1/models"},
-    **THRESHOLDS,
-    **SPEAKERS,
-    "callback_url": {**TEXT, "format": "uri", "description": "gets the final task as a POST"},
-}
-OPENAI_FIELDS: dict[str, dict[str, Any]] = {
-    "model": {**TEXT, "default": OPENAI_MODEL},
-    "language": TEXT,
-    "prompt": PROMPT,
-    "response_format": {"enum": list(OPENAI_RESPONSE_FORMATS)},
-    "temperature": TEMPERATURE,
-    "timestamp_granularities[]": {"type": "array", "items": {"enum": list(GRANULARITIES)}},
-    "stream": {"type": "boolean", "description": "stream the text as events while it is decoded"},
-    "include[]": {"type": "array", "items": TEXT, "description": "nothing is served: any value is a 400"},
-    "chunking_strategy": {**TEXT, "description": '"auto", or [type]=server_vad: voice-activity detection'},
-    **THRESHOLDS,
-    **SPEAKERS,
-    **KNOWN_SPEAKERS,
-}
-FLAG = {"type": "boolean"}
-ASR_ENCODE = _query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
-ASR_PARAMETERS = [
-    _query("task", {"enum": list(ASR_TASKS)}, "transcribe (the default) or translate"),
-    _query("language", TEXT, "code or English name; detected when left out"),
-    _query("initial_prompt", PROMPT, "text that comes before the recording"),
-    ASR_ENCODE,
-    _query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
-    _query("word_timestamps", FLAG, "time each word"),
-    _query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
-    *(_query(name, schema, schema["description"]) for name, schema in (THRESHOLDS | SPEAKERS).items()),
-]
 UPLOAD_ERRORS = _errors(400, 401, 408, 413, 429, 503, 507)
 # What the result of a finished task is in each format: the json one has a schema.
 RESULT_CONTENT = {
@@ -180,8 +113,10 @@ def _paths() -> dict[str, Any]:
                 "The caller's tasks, newest first",
                 {"200": _json(ref("TaskList")), **_errors(400, 401)},
                 parameters=[
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, "page size"),
-                    _query("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+                    in_query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, "page size"
+                    ),
+                    in_query("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
                 ],
             )
         },
@@ -199,13 +134,13 @@ def _paths() -> dict[str, Any]:
                 {"200": {"description": "OK", "content": RESULT_CONTENT}, **_errors(400, 401, 404)},
                 parameters=[
                     TASK_ID_PATH,
-                    _query("format", {"enum": list(FORMATS), "default": "json"}, "output format"),
-                    _query(
+                    in_query("format", {"enum": list(FORMATS), "default": "json"}, "output format"),
+                    in_query(
                         "max_line_width",
                         {"type": "integer", "minimum": 1, "maximum": MAX_LINE_WIDTH},
                         "subtitle line width",
                     ),
-                    _query(
+                    in_query(
                         "max_line_count",
                         {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
                         "lines per subtitle cue",
@@ -254,7 +189,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "The languages and tasks a model offers",
                 {"200": _json(ref("Languages")), **_errors(400, 401, 503)},
-                parameters=[_query("model", TEXT, "one of /v1/models; the server's own by default")],
+                parameters=[in_query("model", TEXT, "one of /v1/models; the server's own by default")],
             )
         },
         "/api/v1/version": {"get": _operation("The server's version", {"200": version, **_errors(401)})},
@@ -265,7 +200,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "Back to the page after signing in",
                 {"303": {"description": "redirect"}, **_errors(401)},
-                parameters=[_query("redirect", TEXT, "a path on this server")],
+                parameters=[in_query("redirect", TEXT, "a path on this server")],
             )
         },
         "/api/v1/logs": {
