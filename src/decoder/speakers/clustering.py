@@ -50,6 +50,13 @@ def cluster(embeddings: Embeddings, bounds: SpeakerBounds = SpeakerBounds()) -> 
     return _by_first_appearance(labels)
 
 
+def speaker_centroids(embeddings: Embeddings, labels: Labels) -> Embeddings:
+    """Each speaker's mean direction, in label order (labels as cluster() numbers them)."""
+    return _unit(
+        np.stack([embeddings[labels == label].sum(axis=0) for label in range(int(labels.max()) + 1)])
+    )
+
+
 def _reduce(embeddings: Embeddings) -> tuple[Embeddings, npt.NDArray[np.float64]]:
     """The points the linkage runs over, and how many rows each stands for."""
     count = len(embeddings)

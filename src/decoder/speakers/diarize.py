@@ -27,7 +27,7 @@ import numpy as np
 
 from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
 from decoder.protocol import Diarization, KnownSpeaker, Segment, Transcript, Word
-from decoder.speakers.clustering import SpeakerBounds, cluster
+from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
 from decoder.speakers.encoders import Embeddings, SpeakerEncoder
 
 WINDOW_S = 1.0
@@ -139,15 +139,16 @@ def diarize(
             on_progress(windows[index + len(batch) - 1].end, transcript.duration_s)
     embeddings = np.concatenate(rows)
     labels = cluster(embeddings, SpeakerBounds(request.min_speakers, request.max_speakers))
-    centroids = _centroids(embeddings, labels)
+    centroids = speaker_centroids(embeddings, labels)
     names = _names(centroids, [_reference(known, encoder, timeout_s) for known in request.known], request)
     return label_transcript(transcript, windows, embeddings @ centroids.T, names, loudness)
 
 
 class Loudness:
-    """The mean square of each FRAME_S of the stream, taken as it passes: where the pauses are."""
+    """The mean square of each 10 ms frame of the stream, taken as it passes: where the pauses are."""
 
-    FRAME = SAMPLE_RATE // 100
+    PER_S = 100
+    FRAME = SAMPLE_RATE // PER_S
 
     def __init__(self) -> None:
         self._frames: list[np.ndarray] = []
@@ -163,7 +164,7 @@ class Loudness:
         if len(self._frames) != 1:
             self._frames = [np.concatenate(self._frames) if self._frames else np.zeros(0)]
         frames = self._frames[0]
-        first, last = int(start * 100), min(int(end * 100) + 1, len(frames))
+        first, last = int(start * self.PER_S), min(int(end * self.PER_S) + 1, len(frames))
         span = frames[first:last]
         if len(span) < 2:
             return None
@@ -173,7 +174,7 @@ class Loudness:
             return None
         runs = edges.reshape(-1, 2)
         begin, stop = runs[int(np.argmax(runs[:, 1] - runs[:, 0]))]
-        return (first + begin) / 100, (first + stop) / 100
+        return (first + begin) / self.PER_S, (first + stop) / self.PER_S
 
 
 def label_transcript(
@@ -245,11 +246,6 @@ def _split(segment: Segment, words: list[Word], speaker_at: Callable[[float], st
         Segment(run[0].start, run[-1].end, piece, tuple(run), None, run[0].speaker)
         for run, piece in zip(runs, text, strict=True)
     ]
-
-
-def _centroids(embeddings: Embeddings, labels: np.ndarray) -> Embeddings:
-    sums = np.stack([embeddings[labels == label].sum(axis=0) for label in range(int(labels.max()) + 1)])
-    return np.asarray(sums / np.linalg.norm(sums, axis=1, keepdims=True), dtype=np.float32)
 
 
 def _names(centroids: Embeddings, references: list[Embeddings], request: Diarization) -> list[str]:
