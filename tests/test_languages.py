@@ -84,7 +84,10 @@ def test_spanish_is_detected_transcribed_and_translated(
         for output in ("srt", "vtt", "txt", "tsv", "json"):
             rendered = client.get(f"/api/v1/tasks/{task_id}/result", params={"format": output})
             assert rendered.status_code == 200 and "iglesia" in rendered.text, (output, rendered.text)
-        assert "después" in normalise(client.get("/api/v1/srt", params={"task_id": task_id}).text)
+        accented = {word for word in normalise(transcribed["transcript"]).split() if not word.isascii()}
+        assert accented, transcribed["transcript"]
+        srt = normalise(client.get("/api/v1/srt", params={"task_id": task_id}).text)
+        assert all(word in srt for word in accented), (accented, srt)
 
         translated = submit(client, recordings["spanish"], "translate")
         assert translated["status"] == "finished", translated
@@ -108,8 +111,9 @@ def test_detection_looks_past_the_opening(
         # A task without a language is decoded in the one heard over the file.
         finished = submit(client, recordings[opening])
     assert finished["source_language"] == "es", finished
-    heard = normalise(finished["transcript"])
-    assert all(word in heard for word in ("comprar", "siempre", "después")), heard
+    # Decoded as Spanish (an English or translated transcript is near 1.0). Behind a 40 s tone,
+    # base slips on a word or two more than on the bare clip, and now and then into English.
+    assert word_error_rate(SPANISH, finished["transcript"]) <= 0.4, finished["transcript"]
 
 
 def test_a_task_chooses_its_model(base_server: RunningServer, recordings: dict[str, Path]) -> None:
