@@ -9,10 +9,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from decoder.detection import Detection, detect_in_file
-from decoder.engines import BatchingModel, Engine, LoadedModel, ModelDoesNotFit, ProgressCallback
+from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.ladder import ModelPlan
 from decoder.models import MODELS
-from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
+from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 
 if TYPE_CHECKING:
     from decoder.audio import AudioFile, Samples
@@ -107,6 +107,15 @@ class ModelHolder:
         model = self.use(task.options.model)
         assert self.loaded_name is not None and isinstance(model, BatchingModel)
         return model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
+
+    def transcribe_turn(self, audio: Samples, turn: DecodeTurn) -> HeardTurn:
+        """A live turn, with the model loaded now (between a task's windows: that task's), or
+        else the plan's own."""
+        if self._model is None:
+            self.load()
+        assert self._model is not None and self.loaded_name is not None
+        language = "en" if MODELS[self.loaded_name].english_only else turn.language
+        return self._model.transcribe_turn(audio, language, turn.prompt)
 
     def detect_language(self, audio: AudioFile, model: str | None) -> Detection:
         return detect_in_file(audio, self.use(model).language_probabilities)

@@ -5,10 +5,11 @@ them) and of the small frozen records defined here, so it pickles cheaply over a
 `multiprocessing` pipe and neither side needs the other's runtime objects. This module imports
 nothing heavy: the front end loads it without torch.
 
-    front end  --SubmitTask / SubmitBatch / DetectLanguage / CancelTask / RequestStatus / Ping /
-                 Shutdown-->  decoder
+    front end  --SubmitTask / SubmitBatch / DetectLanguage / DecodeTurn / CancelTask /
+                 RequestStatus / Ping / Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
-                  TaskFailed / TaskCancelled / LanguageDetected / ModelLoaded / ModelUnloaded--  decoder
+                  TaskFailed / TaskCancelled / LanguageDetected / TurnDecoded / TurnFailed /
+                  ModelLoaded / ModelUnloaded--  decoder
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ TaskType = Literal["transcribe", "translate"]
 # The stages of a task's decoding that TaskProgress reports, in order.
 STAGES = ("transcribing", "diarizing")
 
-# Files up to this long (Whisper's window) may be decoded together in one SubmitBatch.
-BATCH_FILE_MAX_S = 30.0
+# Whisper hears this much audio at once.
+WHISPER_WINDOW_S = 30.0
+# Files up to one window long may be decoded together in one SubmitBatch; a live turn is at most
+# one window long.
+BATCH_FILE_MAX_S = WHISPER_WINDOW_S
 # The most files in a batch where BATCH_FILES leaves it to the decoder: on a GPU, batches are
 # what keeps it busy; on a CPU, one file at a time costs the first file of a batch less waiting.
 GPU_BATCH_FILES = 8
@@ -216,6 +220,21 @@ class DetectLanguage:
 
 
 @dataclass(frozen=True)
+class DecodeTurn:
+    """A turn of live speech (at most one Whisper window), decoded ahead of every queued task and
+    between the windows of the task in hand. A partial turn is the speech so far of a turn still
+    being spoken; a newer partial of the same session replaces one still waiting."""
+
+    turn_id: str
+    session_id: str
+    # 16 kHz mono samples, float32 little-endian.
+    audio: bytes
+    language: str | None = None
+    prompt: str | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True)
 class CancelTask:
     """Drop a task that is still waiting, or stop the one decoding at its next window
     (answered with TaskCancelled)."""
@@ -238,7 +257,9 @@ class Shutdown:
     """Finish the task in hand, then exit."""
 
 
-ToDecoder = SubmitTask | SubmitBatch | DetectLanguage | CancelTask | RequestStatus | Ping | Shutdown
+ToDecoder = (
+    SubmitTask | SubmitBatch | DetectLanguage | DecodeTurn | CancelTask | RequestStatus | Ping | Shutdown
+)
 
 
 # Decoder -> front end.
@@ -349,6 +370,27 @@ class LanguageDetected:
     windows: int = 1
 
 
+@dataclass(frozen=True)
+class TurnDecoded:
+    turn_id: str
+    text: str
+    language: str
+    # Seconds the decoder spent on it.
+    decode_s: float
+
+
+@dataclass(frozen=True)
+class TurnFailed:
+    """A turn that was not decoded: it failed, or (reason SUPERSEDED) a newer partial of its
+    session replaced it while it waited."""
+
+    turn_id: str
+    reason: str
+
+
+SUPERSEDED = "a newer partial turn of the session replaced it"
+
+
 FromDecoder = (
     DecoderReady
     | DecoderStatus
@@ -359,6 +401,8 @@ FromDecoder = (
     | TaskFailed
     | TaskCancelled
     | LanguageDetected
+    | TurnDecoded
+    | TurnFailed
     | ModelLoaded
     | ModelUnloaded
 )

@@ -17,6 +17,8 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples
 from decoder.batch import Unanswered, fits, read_all
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
@@ -28,11 +30,13 @@ from decoder.models import available_models
 from decoder.protocol import (
     GPU_BATCH_FILES,
     STAGES,
+    SUPERSEDED,
     CancelTask,
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
     DecodeRun,
+    DecodeTurn,
     DetectLanguage,
     FromDecoder,
     LanguageDetected,
@@ -48,6 +52,8 @@ from decoder.protocol import (
     TaskFinished,
     TaskProgress,
     TaskStarted,
+    TurnDecoded,
+    TurnFailed,
 )
 from decoder.speakers import Speakers, SpeakersUnavailable
 from decoder.task_queue import QueueClosed, TaskQueue
@@ -175,7 +181,10 @@ class DecoderService:
                 # The front end is gone: nobody can receive results any more.
                 self._queue.close()
                 return
-            if isinstance(message, SubmitTask | SubmitBatch | DetectLanguage):
+            if isinstance(message, DecodeTurn):
+                for stale in self._queue.put_turn(message):
+                    self._send(TurnFailed(stale.turn_id, SUPERSEDED))
+            elif isinstance(message, SubmitTask | SubmitBatch | DetectLanguage):
                 self._queue.put(message)
                 self._send_status()
             elif isinstance(message, CancelTask):
@@ -220,7 +229,9 @@ class DecoderService:
                 self._speakers.unload()
                 self._send_status()
                 continue
-            if isinstance(task, DetectLanguage):
+            if isinstance(task, DecodeTurn):
+                self._decode_turn(task)
+            elif isinstance(task, DetectLanguage):
                 self._detect(task)
             elif isinstance(task, SubmitBatch):
                 self._decode_batch(task)
@@ -263,10 +274,12 @@ class DecoderService:
             self._stop_if_cancelled()
             self._send(TaskProgress(task.task_id, decoded, total, segments, reported))
             reported += len(segments)
+            self._serve_turns()
 
         def on_diarized(covered: float, total: float) -> None:
             self._stop_if_cancelled()
             self._send(TaskProgress(task.task_id, covered, total, stage=STAGES[1]))
+            self._serve_turns()
 
         try:
             audio = self._audio_of(task)
@@ -285,6 +298,21 @@ class DecoderService:
         finally:
             self._busy, self._current = False, None
         self._send_status()
+
+    def _serve_turns(self) -> None:
+        """Between a task's windows: the live turns that arrived meanwhile go first."""
+        while (turn := self._queue.pop_turn()) is not None:
+            self._decode_turn(turn)
+
+    def _decode_turn(self, turn: DecodeTurn) -> None:
+        started = time.monotonic()
+        try:
+            heard = self._holder.transcribe_turn(np.frombuffer(turn.audio, np.float32), turn)
+        except Exception as exc:
+            log.exception("live turn %s failed", turn.turn_id)
+            self._send(TurnFailed(turn.turn_id, f"decoding failed: {_client_reason(exc)}"))
+        else:
+            self._send(TurnDecoded(turn.turn_id, heard.text, heard.language, time.monotonic() - started))
 
     def _audio_of(self, task: SubmitTask | DetectLanguage) -> AudioFile:
         config = self._config

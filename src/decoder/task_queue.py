@@ -1,4 +1,5 @@
-"""The decoder's FIFO of waiting tasks, shared by its pipe-reader thread and its worker."""
+"""The decoder's FIFO of waiting tasks, shared by its pipe-reader thread and its worker, with a
+lane of live turns that go before every task."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import time
 from collections import deque
 
-from decoder.protocol import DetectLanguage, SubmitBatch, SubmitTask
+from decoder.protocol import DecodeTurn, DetectLanguage, SubmitBatch, SubmitTask
 
 # Language detection waits in the same queue as decoding: the model does one thing at a time.
 Queued = SubmitTask | SubmitBatch | DetectLanguage
@@ -24,6 +25,7 @@ class QueueClosed(Exception):
 class TaskQueue:
     def __init__(self) -> None:
         self._tasks: deque[Queued] = deque()
+        self._turns: deque[DecodeTurn] = deque()
         self._changed = threading.Condition()
         self._closed = False
 
@@ -32,21 +34,38 @@ class TaskQueue:
             self._tasks.append(task)
             self._changed.notify_all()
 
-    def pop(self, timeout: float | None) -> Queued | None:
-        """The next task, waiting up to `timeout` seconds (None: for ever) for one.
+    def put_turn(self, turn: DecodeTurn) -> list[DecodeTurn]:
+        """Queue a live turn ahead of every task; a partial one replaces its session's waiting
+        partial, whose speech it holds and more. Returns the turns it replaced."""
+        with self._changed:
+            stale = [t for t in self._turns if turn.partial and t.partial and t.session_id == turn.session_id]
+            for waiting in stale:
+                self._turns.remove(waiting)
+            self._turns.append(turn)
+            self._changed.notify_all()
+            return stale
+
+    def pop_turn(self) -> DecodeTurn | None:
+        """The next live turn, if one waits."""
+        with self._changed:
+            return self._turns.popleft() if self._turns else None
+
+    def pop(self, timeout: float | None) -> Queued | DecodeTurn | None:
+        """The next live turn, or else the next task, waiting up to `timeout` seconds (None: for
+        ever) for one.
 
         Returns None on timeout; raises QueueClosed once closed, even with tasks left.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while not self._tasks and not self._closed:
+            while not self._tasks and not self._turns and not self._closed:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._changed.wait(remaining)
             if self._closed:
                 raise QueueClosed
-            return self._tasks.popleft()
+            return self._turns.popleft() if self._turns else self._tasks.popleft()
 
     def remove(self, task_id: str) -> bool:
         """Drop a waiting task, alone or out of a waiting batch; False if it is not waiting (any

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from decoder.audio import AudioFile, Samples
-from decoder.engines import LoadedModel, ModelDoesNotFit, ModelLoadError
+from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.model_holder import ModelHolder
-from decoder.protocol import ModelLoaded, ModelUnloaded, SubmitTask, Transcript
+from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask, Transcript
 
 
 @contextmanager
@@ -35,6 +35,9 @@ class FakeModel:
 
     def language_probabilities(self, audio: Samples) -> dict[str, float]:
         return {"en": 0.1, "de": 0.9}
+
+    def transcribe_turn(self, audio: Samples, language: str | None, prompt: str | None) -> HeardTurn:
+        return HeardTurn(f"{self.name} heard {len(audio)} samples", language or "de")
 
 
 class FakeEngine:
@@ -120,3 +123,12 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     holder.use("base")
     assert holder.detect_language(audio, None).candidates == (("de", 0.9), ("en", 0.1))
     assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]
+
+
+def test_a_live_turn_loads_the_planned_model_and_an_english_one_hears_english() -> None:
+    audio = np.zeros(16000, np.float32)
+    multilingual = ModelHolder(ModelPlan((), "small"), FakeEngine())
+    heard = multilingual.transcribe_turn(audio, DecodeTurn("t1", "s1", audio.tobytes()))
+    assert heard == HeardTurn("small heard 16000 samples", "de")
+    english = ModelHolder(ModelPlan((), "small.en"), FakeEngine())
+    assert english.transcribe_turn(audio, DecodeTurn("t2", "s1", audio.tobytes())).language == "en"

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from decoder.protocol import SubmitBatch, SubmitTask
+from decoder.protocol import DecodeTurn, SubmitBatch, SubmitTask
 from decoder.task_queue import QueueClosed, Queued, TaskQueue
 
 
@@ -34,7 +34,7 @@ def test_pop_times_out_when_empty() -> None:
 
 def test_pop_wakes_up_for_a_new_task() -> None:
     queue = TaskQueue()
-    got: list[Queued | None] = []
+    got: list[Queued | DecodeTurn | None] = []
     waiter = threading.Thread(target=lambda: got.append(queue.pop(timeout=30)))
     waiter.start()
     queue.put(task("late"))
@@ -80,3 +80,29 @@ def test_a_task_is_taken_out_of_a_waiting_batch() -> None:
     assert queue.remove("a") and queue.remove("c") and not queue.remove("a")
     assert queue.task_ids() == ("b",)
     assert queue.pop(timeout=0) == SubmitBatch((task("b"),))
+
+
+def turn(turn_id: str, session_id: str = "s1", *, partial: bool = False) -> DecodeTurn:
+    return DecodeTurn(turn_id, session_id, b"", partial=partial)
+
+
+def test_live_turns_go_before_every_task() -> None:
+    queue = TaskQueue()
+    queue.put(task("a"))
+    queue.put_turn(turn("t1"))
+    assert queue.pop(timeout=0) == turn("t1")
+    # Between two windows of "a", the worker asks for turns only.
+    queue.put_turn(turn("t2"))
+    assert queue.pop_turn() == turn("t2")
+    assert queue.pop_turn() is None
+    assert queue.pop(timeout=0) == task("a")
+
+
+def test_a_newer_partial_replaces_its_session_s_waiting_one_only() -> None:
+    queue = TaskQueue()
+    queue.put_turn(turn("p1", partial=True))
+    queue.put_turn(turn("other", "s2", partial=True))
+    queue.put_turn(turn("final"))
+    assert queue.put_turn(turn("p2", partial=True)) == [turn("p1", partial=True)]
+    popped = [queue.pop_turn() for _ in range(4)]
+    assert popped == [turn("other", "s2", partial=True), turn("final"), turn("p2", partial=True), None]

@@ -3,6 +3,7 @@
     Engine.load(name, device) -> LoadedModel
         LoadedModel.transcribe(file, task, english_only=..., on_progress=...) -> Transcript
         LoadedModel.language_probabilities(samples) -> {language: probability}
+        LoadedModel.transcribe_turn(samples of live speech, language, prompt) -> HeardTurn
         BatchingModel.transcribe_batch(samples of short files, task, english_only=...)
             -> [Transcript, ...]   (where Engine.batches_files)
 
@@ -58,6 +59,14 @@ class EngineOptions:
     whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
 
 
+@dataclass(frozen=True)
+class HeardTurn:
+    """What a turn of live speech said, and the language it was heard in."""
+
+    text: str
+    language: str
+
+
 class ModelLoadError(Exception):
     """No model could be loaded; the message says why."""
 
@@ -77,6 +86,11 @@ class LoadedModel(Protocol):
     def language_probabilities(self, audio: Samples) -> dict[str, float]:
         """The probability of each language in the audio's first 30 s (ValueError where the
         model is English-only)."""
+
+    def transcribe_turn(self, audio: Samples, language: str | None, prompt: str | None) -> HeardTurn:
+        """A turn of live speech (at most one 30 s window) in one greedy pass, without timestamps
+        or fallbacks, for its latency; `language` None: heard from the turn itself. May run
+        between the windows of a task this model is decoding."""
 
 
 @runtime_checkable

@@ -29,6 +29,7 @@ from faster_whisper.feature_extractor import FeatureExtractor
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples
 from decoder.engines import (
     EngineOptions,
+    HeardTurn,
     ModelDoesNotFit,
     ModelLoadError,
     ProgressCallback,
@@ -113,6 +114,8 @@ class FasterWhisperModel:
         self._vad_filter = options.vad_filter or batched
         self._whole_file_limit_s = options.whole_file_limit_s
         self._recipe = mel_recipe(model.feature_extractor)
+        # The model's own extractor, which a long task's StreamedMel stands in for while it decodes.
+        self._extractor = model.feature_extractor
 
     def transcribe(
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
@@ -212,6 +215,24 @@ class FasterWhisperModel:
             yield
         finally:
             self._model.feature_extractor = real
+
+    def transcribe_turn(self, audio: Samples, language: str | None, prompt: str | None) -> HeardTurn:
+        # Between a long task's windows, the model's extractor is that task's stand-in.
+        task_extractor, self._model.feature_extractor = self._model.feature_extractor, self._extractor
+        try:
+            segments, info = self._model.transcribe(
+                audio,
+                language=language,
+                initial_prompt=prompt,
+                beam_size=1,
+                temperature=0.0,
+                without_timestamps=True,
+                condition_on_previous_text=False,
+            )
+            text = " ".join(segment.text.strip() for segment in segments)
+        finally:
+            self._model.feature_extractor = task_extractor
+        return HeardTurn(text.strip(), str(info.language))
 
     def language_probabilities(self, audio: Samples) -> dict[str, float]:
         if not self._model.model.is_multilingual:

@@ -23,6 +23,7 @@ from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples
 from decoder.engines import (
     EngineOptions,
+    HeardTurn,
     ModelDoesNotFit,
     ModelLoadError,
     ProgressCallback,
@@ -38,6 +39,9 @@ from decoder.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, s
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
+# openai-whisper's rule for a window without speech (its transcribe's default thresholds).
+NO_SPEECH_PROB = 0.6
+LOW_AVG_LOGPROB = -1.0
 
 
 class OpenAIWhisperEngine:
@@ -164,6 +168,15 @@ class OpenAIWhisperModel:
         window = whisper.pad_or_trim(mel[:, :N_FRAMES], N_FRAMES).to(self._model.device).to(self._dtype)
         _, probabilities = self._model.detect_language(window)
         return str(max(probabilities, key=probabilities.get))
+
+    def transcribe_turn(self, audio: Samples, language: str | None, prompt: str | None) -> HeardTurn:
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=self._model.dims.n_mels)
+        options = whisper.DecodingOptions(
+            language=language, prompt=prompt, without_timestamps=True, fp16=self._fp16
+        )
+        result = self._model.decode(mel.to(self._model.device).to(self._dtype), options)
+        silent = result.no_speech_prob > NO_SPEECH_PROB and result.avg_logprob < LOW_AVG_LOGPROB
+        return HeardTurn("" if silent else str(result.text).strip(), str(result.language))
 
     def language_probabilities(self, audio: Samples) -> dict[str, float]:
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=self._model.dims.n_mels).to(
