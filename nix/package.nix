@@ -26,6 +26,8 @@ let
     tqdm
     safetensors
     psycopg
+    onnxruntime
+    wyoming
   ];
 in
 python3Packages.buildPythonApplication {

@@ -22,6 +22,7 @@ mkShell {
         ps.hypothesis
         ps.jiwer
         ps.openai
+        ps.websockets
         ps.transformers
         ps.mypy
         ps.openapi-spec-validator

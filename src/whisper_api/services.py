@@ -7,6 +7,7 @@ each other: nothing is created before what it needs, and nothing is attached aft
               ├─ hub, webhooks, metrics ── notifier
               ├─ tracker (store, pool, queue, notifier)
               ├─ admission (queue length)
+              ├─ live sessions (pool, queue): turns decoded ahead of file jobs
               └─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
 """
 
@@ -25,6 +26,7 @@ from whisper_api.jobs.admission import Admission
 from whisper_api.jobs.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.hub import EventHub
 from whisper_api.jobs.job import JobStore
+from whisper_api.jobs.live_turns import LiveDecoders
 from whisper_api.jobs.metrics import Metrics
 from whisper_api.jobs.notifier import Notifier
 from whisper_api.jobs.placement import Placement, place_decoders
@@ -38,6 +40,7 @@ from whisper_api.jobs.supervision import DecoderSupervisor
 from whisper_api.jobs.tracker import TaskTracker
 from whisper_api.jobs.uploads_index import UploadIndex
 from whisper_api.jobs.webhooks import WebhookSender
+from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.settings import Settings
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
@@ -58,6 +61,7 @@ class Services:
     admission: Admission
     # The jobs by their uploads' content (DEDUPLICATE_UPLOADS); None where it is off.
     uploads: UploadIndex | None
+    live: LiveSessions
 
 
 def build_services(
@@ -91,6 +95,9 @@ def build_services(
     tracker = TaskTracker(store, pool, jobs, notifier, shared)
     admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, jobs.count)
     metrics.watch(jobs, pool)
+    live_decoders = LiveDecoders(pool, jobs)
+    pool.watch(live_decoders.on_decoder_event)
+    limits = LiveLimits(settings.live_max_sessions, settings.live_max_turn_s, settings.live_idle_timeout_s)
     return Services(
         settings=settings,
         metrics=metrics,
@@ -103,6 +110,7 @@ def build_services(
         tracker=tracker,
         admission=admission,
         uploads=UploadIndex(store) if settings.deduplicate_uploads else None,
+        live=LiveSessions(live_decoders, limits),
     )
 
 

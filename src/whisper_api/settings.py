@@ -21,12 +21,11 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
-from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES
+from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.setting_kinds import (
     FLAG,
     KEY_FILE,
-    LOG_FORMAT,
     MODEL,
     POSTGRES_URL,
     IPNetwork,
@@ -38,12 +37,9 @@ from whisper_api.setting_kinds import (
     whole,
     word_list,
 )
+from whisper_api.setting_logs import LogSettings
 from whisper_api.setting_rows import Setting, setting
 from whisper_api.setting_rules import engine_conflict
-
-DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-ROTATION_WHEN = ("S", "M", "H", "D", "midnight", *(f"W{day}" for day in range(7)))
 
 
 class SettingsError(Exception):
@@ -55,7 +51,7 @@ def _cache_model_dir(environ: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(LogSettings):
     port: int = setting("PORT", 3001, whole(1, 65535), "port to serve on")
     listen: str = setting("LISTEN", "127.0.0.1", text("IP address or host name"), "address to serve on")
     load_model_on_startup: bool = setting(
@@ -282,6 +278,37 @@ class Settings:
             "own result and failure; see [docs/benchmarks.md](docs/benchmarks.md)"
         ),
     )
+    live_max_sessions: int = setting(
+        "LIVE_MAX_SESSIONS",
+        8,
+        whole(0),
+        (
+            "live sessions (`/v1/realtime`, Wyoming) served at once; one more gets an error and is closed; "
+            "`0`: no live sessions"
+        ),
+    )
+    live_max_turn_s: int = setting(
+        "LIVE_MAX_TURN_S",
+        int(WHISPER_WINDOW_S),
+        whole(1, int(WHISPER_WINDOW_S)),
+        "a live turn still spoken after this many seconds is committed there and a new one begins",
+    )
+    live_idle_timeout_s: int = setting(
+        "LIVE_IDLE_TIMEOUT_S",
+        60,
+        whole(1),
+        "a live session that sends nothing for this many seconds gets an error and is closed",
+    )
+    wyoming_port: int | None = setting(
+        "WYOMING_PORT",
+        None,
+        whole(1, 65535),
+        (
+            "serve Home Assistant's Wyoming protocol (speech to text) on this TCP port, on the `LISTEN` "
+            "address; its turns are live turns"
+        ),
+        values="port, or unset (off)",
+    )
     data_dir: Path = setting(
         "DATA_DIR",
         Path("data"),
@@ -310,46 +337,6 @@ class Settings:
             "host that disappears go to another host after this long"
         ),
     )
-    log_dir: Path = setting(
-        "LOG_DIR",
-        Path("data"),
-        folder(blank="."),
-        'folder for the log file (`""` = working directory)',
-        shown="`data/`",
-        blank_is_value=True,
-    )
-    log_file: str = setting("LOG_FILE", "whisper_api.log", text("file name"), "log file name")
-    log_level_console: str = setting(
-        "LOG_LEVEL_CONSOLE", "INFO", one_of(LOG_LEVELS, upper=True), "console log level"
-    )
-    log_level_file: str = setting(
-        "LOG_LEVEL_FILE", "INFO", one_of(LOG_LEVELS, upper=True, values="as above"), "file log level"
-    )
-    log_format: str = setting("LOG_FORMAT", DEFAULT_LOG_FORMAT, LOG_FORMAT, "record format, `{`-style")
-    log_date_format: str = setting(
-        "LOG_DATE_FORMAT", "%d.%m. %H:%M:%S", text("strftime format"), "time format in records"
-    )
-    log_rotation_when: str = setting(
-        "LOG_ROTATION_WHEN",
-        "H",
-        one_of(ROTATION_WHEN, values="`S` `M` `H` `D` `W0`\u2013`W6` `midnight`"),
-        "rotation unit",
-    )
-    log_rotation_interval: int = setting("LOG_ROTATION_INTERVAL", 2, whole(1), "rotate every this many units")
-    log_rotation_backup_count: int = setting("LOG_ROTATION_BACKUP_COUNT", 48, whole(0), "rotated files kept")
-    log_privacy_mode: bool = setting(
-        "LOG_PRIVACY_MODE", True, FLAG, "shorten task ids in logs to 8 characters"
-    )
-    log_authorized_mails: frozenset[str] = setting(
-        "LOG_AUTHORIZED_MAILS",
-        frozenset(),
-        word_list(lower=True, semicolons=True),
-        "mail addresses (comma-separated) allowed to download the logs",
-    )
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / self.log_file
 
     @property
     def upload_dir(self) -> Path:
@@ -385,8 +372,11 @@ class Settings:
 
 
 def rows() -> Iterator[tuple[str, Setting[Any]]]:
-    """(field name, row) of every setting, in the configuration table's order."""
-    for each in fields(Settings):
+    """(field name, row) of every setting, in the configuration table's order: the log settings
+    last, as in the seed's table (a base class's fields would otherwise come first)."""
+    logging_names = {each.name for each in fields(LogSettings)}
+    ordered = sorted(fields(Settings), key=lambda each: each.name in logging_names)
+    for each in ordered:
         yield each.name, each.metadata["setting"]
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_api.settings import DEFAULT_LOG_FORMAT, Settings, SettingsError
+from whisper_api.setting_logs import DEFAULT_LOG_FORMAT
+from whisper_api.settings import Settings, SettingsError
 
 
 def test_defaults_match_the_seed() -> None:

@@ -21,8 +21,10 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from whisper_api.api.errors import error_response
 from whisper_api.settings import Settings
@@ -32,6 +34,9 @@ PUBLIC_PATHS = frozenset(
     {"/", "/index.html", "/script.js", "/styles.css", "/healthz", "/readyz", "/docs", "/openapi.json"}
 )
 PUBLIC_PREFIXES = ("/static/",)
+# The subprotocol prefix that carries a browser WebSocket's key, and the close code refusing it.
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+WS_POLICY_VIOLATION = 1008
 # Headers that mark a request as passed on by a proxy (identity or forwarding headers).
 PROXY_HEADERS = ("x-email", "x-user", "x-forwarded-for", "forwarded", "x-real-ip")
 
@@ -59,13 +64,15 @@ class AuthMiddleware:
         self._key_digests = [_digest(key) for key in settings.accepted_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
+        connection = HTTPConnection(scope)
         key_owner = None
-        if self._key_digests and not _is_public(request.url.path):
-            key_owner = self._key_owner(request.headers.get("authorization", ""))
+        if self._key_digests and not _is_public(connection.url.path):
+            key_owner = self._key_owner(connection.headers.get("authorization", ""))
+            if key_owner is None and scope["type"] == "websocket":
+                key_owner = self._key_owner(f"Bearer {_subprotocol_key(connection)}")
             if key_owner is None:
                 response = error_response(
                     401,
@@ -74,9 +81,12 @@ class AuthMiddleware:
                     "or as the password in the server URL (http://user:<key>@host/)",
                     headers={"WWW-Authenticate": 'Bearer realm="whisper-api"'},
                 )
-                await response(scope, receive, send)
+                if scope["type"] == "websocket":
+                    await _deny(WebSocket(scope, receive, send), response)
+                else:
+                    await response(scope, receive, send)
                 return
-        scope.setdefault("state", {})["identity"] = self._identify(request, key_owner)
+        scope.setdefault("state", {})["identity"] = self._identify(connection, key_owner)
         await self.app(scope, receive, send)
 
     def _key_owner(self, authorization: str) -> str | None:
@@ -93,7 +103,7 @@ class AuthMiddleware:
         matched = [hmac.compare_digest(digest, known) for known in self._key_digests]
         return f"key:{digest[:16]}" if any(matched) else None
 
-    def _identify(self, request: Request, key_owner: str | None) -> Identity:
+    def _identify(self, request: HTTPConnection, key_owner: str | None) -> Identity:
         host = request.client.host if request.client else ""
         try:
             address = ipaddress.ip_address(host)
@@ -107,6 +117,21 @@ class AuthMiddleware:
         local = address is not None and address.is_loopback and not proxied
         proxy_owner = f"email:{email}" if email else f"user:{user}" if user else ""
         return Identity(owner=key_owner or proxy_owner, user=user, email=email, local=local)
+
+
+def _subprotocol_key(connection: HTTPConnection) -> str:
+    """The key a browser's WebSocket offers as the subprotocol `openai-insecure-api-key.<key>`
+    (what OpenAI's browser clients send; a browser cannot set Authorization on a WebSocket)."""
+    offered = (name.strip() for name in connection.headers.get("sec-websocket-protocol", "").split(","))
+    return next((name[len(KEY_SUBPROTOCOL) :] for name in offered if name.startswith(KEY_SUBPROTOCOL)), "")
+
+
+async def _deny(websocket: WebSocket, response: Response) -> None:
+    """Refuse a WebSocket's handshake with the HTTP error, where the server can send one."""
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:
+        await websocket.close(code=WS_POLICY_VIOLATION, reason="unauthorized: this server needs an API key")
 
 
 def _is_public(path: str) -> bool:

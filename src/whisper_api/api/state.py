@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.services import Services
@@ -15,7 +15,7 @@ class WhisperApp(Starlette):
     services: Services | None = None
 
 
-def services(request: Request) -> Services:
+def services(request: HTTPConnection) -> Services:
     app = request.app
     assert isinstance(app, WhisperApp)
     if app.services is None:

@@ -6,9 +6,11 @@ layer turns each kind into a status in one place (whisper_api.api.errors).
     │   ├── CallbackRejected    the callback URL may not be called (whisper_api.jobs.webhooks)
     │   └── NotAudio            the upload is no audio or video this server accepts (jobs.media)
     ├── NoRoom                  the queue, or the uploads in progress, are at their limit now
+    │   └── TooManySessions     LIVE_MAX_SESSIONS live sessions are open
     ├── NotServing              this work cannot be done now; try again shortly
     │   ├── DecoderUnavailable  the decoder did not start, is gone, or did not answer
-    │   └── DetectionFailed     language detection did not give an answer
+    │   ├── DetectionFailed     language detection did not give an answer
+    │   └── TurnNotDecoded      a live turn's decoder failed it, or stopped
     └── StoreError              the job store cannot be used (start-up: a corrupt or newer file)
         ├── LeaseLost           another host took over a job this host decoded (PostgreSQL)
         └── StoreUnavailable    a write failed now (disk full, read-only, the file gone, the
@@ -52,6 +54,10 @@ class NoRoom(JobError):
     retry_after_s = 30
 
 
+class TooManySessions(NoRoom):
+    code = "too_many_sessions"
+
+
 class NotServing(JobError):
     code = "service_unavailable"
     retry_after_s = 10
@@ -63,6 +69,10 @@ class DecoderUnavailable(NotServing):
 
 class DetectionFailed(NotServing):
     pass
+
+
+class TurnNotDecoded(NotServing):
+    code = "transcription_failed"
 
 
 class StoreError(JobError):

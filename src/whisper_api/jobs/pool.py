@@ -45,12 +45,19 @@ class DecoderPool:
     def __init__(self, slots: Sequence[DecoderSlot]) -> None:
         assert slots, "a pool has at least one decoder"
         self.slots = tuple(slots)
+        # Who else hears every decoder's messages, after the one that start() was given.
+        self._watchers: list[SlotEventHandler] = []
+
+    def watch(self, handler: SlotEventHandler) -> None:
+        """Hand every decoder message to `handler` too (live turns' answers go there)."""
+        self._watchers.append(handler)
 
     async def start(self, on_event: SlotEventHandler) -> None:
         """Start every decoder at once; their messages go to `on_event` with their slot. If one
         does not come up, the others are stopped again and its error is raised."""
         outcomes = await asyncio.gather(
-            *(slot.supervisor.start(_bound(on_event, slot)) for slot in self.slots), return_exceptions=True
+            *(slot.supervisor.start(self._bound(on_event, slot)) for slot in self.slots),
+            return_exceptions=True,
         )
         failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if failures:
@@ -75,6 +82,10 @@ class DecoderPool:
         """Stop watching and restarting."""
         await asyncio.gather(*(slot.supervisor.close() for slot in self.slots))
 
+    def _bound(self, on_event: SlotEventHandler, slot: DecoderSlot) -> Callable[[DecoderEvent], None]:
+        def deliver(event: DecoderEvent) -> None:
+            on_event(slot, event)
+            for watcher in self._watchers:
+                watcher(slot, event)
 
-def _bound(on_event: SlotEventHandler, slot: DecoderSlot) -> Callable[[DecoderEvent], None]:
-    return lambda event: on_event(slot, event)
+        return deliver
