@@ -52,6 +52,8 @@ def create_app(
         if settings.run_result_expiry_check_m:
             expiry_s = settings.run_result_expiry_check_m * 60
             background.append(asyncio.create_task(_expire_every(services.store, expiry_s)))
+        if services.wyoming is not None and settings.wyoming_port is not None:
+            await services.wyoming.start(settings.listen, settings.wyoming_port)
         log.info("whisper-api is ready on %s:%d", settings.listen, settings.port)
         try:
             yield
@@ -59,6 +61,8 @@ def create_app(
             services.admission.draining = True
             for task in background:
                 task.cancel()
+            if services.wyoming is not None:
+                await services.wyoming.stop()
             # The tasks in hand may finish within the grace period; the rest stay pending in
             # the store and are queued again by the next start.
             await services.pool.stop(settings.shutdown_grace_s)

@@ -8,6 +8,7 @@ each other: nothing is created before what it needs, and nothing is attached aft
               ├─ tracker (store, pool, queue, notifier)
               ├─ admission (queue length)
               ├─ live sessions (pool, queue): turns decoded ahead of file jobs
+              │    └─ the Wyoming server (WYOMING_PORT)
               └─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
 """
 
@@ -41,6 +42,7 @@ from whisper_api.jobs.tracker import TaskTracker
 from whisper_api.jobs.uploads_index import UploadIndex
 from whisper_api.jobs.webhooks import WebhookSender
 from whisper_api.live.sessions import LiveLimits, LiveSessions
+from whisper_api.live.wyoming_service import WyomingService
 from whisper_api.settings import Settings
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
@@ -62,6 +64,8 @@ class Services:
     # The jobs by their uploads' content (DEDUPLICATE_UPLOADS); None where it is off.
     uploads: UploadIndex | None
     live: LiveSessions
+    # Home Assistant's protocol on WYOMING_PORT; None where it is off.
+    wyoming: WyomingService | None
 
 
 def build_services(
@@ -98,6 +102,7 @@ def build_services(
     live_decoders = LiveDecoders(pool, jobs)
     pool.watch(live_decoders.on_decoder_event)
     limits = LiveLimits(settings.live_max_sessions, settings.live_max_turn_s, settings.live_idle_timeout_s)
+    live = LiveSessions(live_decoders, limits)
     return Services(
         settings=settings,
         metrics=metrics,
@@ -110,7 +115,8 @@ def build_services(
         tracker=tracker,
         admission=admission,
         uploads=UploadIndex(store) if settings.deduplicate_uploads else None,
-        live=LiveSessions(live_decoders, limits),
+        live=live,
+        wyoming=WyomingService(live, lambda: pool.ready) if settings.wyoming_port else None,
     )
 
 
