@@ -4,7 +4,8 @@ A task it gets starts at once and stays "decoding" (the front end hands a decode
 a time; any more would wait in its queue). The next RequestStatus (GET decoder_status_refresh)
 "transcribes" what it holds as `heard <language or auto>`, and the front end hands it the next
 task, so tests control the queue exactly. Every language it detects is
-German. Its "model" counts as loaded from the first RequestStatus on.
+German. Its "model" counts as loaded from the first RequestStatus on. A live turn is answered at
+once with how long it was: `heard 1.5 s`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from decoder.protocol import (
     DecoderReady,
     DecoderStatus,
     DecodeRun,
+    DecodeTurn,
     DetectLanguage,
     LanguageDetected,
     Ping,
@@ -35,6 +37,7 @@ from decoder.protocol import (
     TaskFinished,
     TaskStarted,
     Transcript,
+    TurnDecoded,
 )
 
 LANGUAGES = (("en", "english"), ("de", "german"), ("fr", "french"))
@@ -68,6 +71,10 @@ def run_fake_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderCon
                 conn.send(TaskStarted(message.task_id, model, time.time()))
             else:
                 queued.append(message)
+        elif isinstance(message, DecodeTurn):
+            seconds = len(message.audio) / 4 / 16000
+            conn.send(TurnDecoded(message.turn_id, f"heard {seconds:g} s", message.language or "en", 0.0))
+            continue
         elif isinstance(message, DetectLanguage):
             conn.send(LanguageDetected(message.task_id, "de", 0.875, (("de", 0.875), ("en", 0.125)), 2))
         elif isinstance(message, CancelTask):

@@ -75,6 +75,7 @@ def test_page_files_are_served_from_an_allow_list(server: RunningServer) -> None
             ("/index.html", "text/html"),
             ("/script.js", "text/javascript"),
             ("/speakers.js", "text/javascript"),
+            ("/live.js", "text/javascript"),
             ("/styles.css", "text/css"),
         ]:
             response = client.get(path)

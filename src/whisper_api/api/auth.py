@@ -5,7 +5,10 @@
   created them (to a hash of it: keys are never stored). Clients that cannot set a header
   (Bazarr, subgen-style tools) put the key in the server URL's userinfo instead
   (`http://whisper:<key>@host:3001`), which HTTP clients send as Basic auth: its password, or
-  its user name where the password is empty, is the key.
+  its user name where the password is empty, is the key. A browser's WebSocket cannot set a
+  header either: `/v1/realtime` also takes the key as the subprotocol
+  `openai-insecure-api-key.<key>`, as OpenAI's browser clients offer it; a WebSocket without a
+  key is refused with the same 401 before its handshake completes.
 - An authenticating proxy may name the user with X-Email / X-User. Those headers are believed
   only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
   owns the tasks: "email:<address>" where it sent X-Email, else "user:<name>". The two are
@@ -26,13 +29,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from whisper_api.api.contract import PAGE_FILES
 from whisper_api.api.errors import error_response
 from whisper_api.settings import Settings
 
-# Liveness, readiness and the page and documents a browser loads before it has a key.
-PUBLIC_PATHS = frozenset(
-    {"/", "/index.html", "/script.js", "/styles.css", "/healthz", "/readyz", "/docs", "/openapi.json"}
-)
+# Liveness, readiness and the page's files and documents a browser loads before it has a key.
+PUBLIC_PATHS = frozenset({*PAGE_FILES, "/healthz", "/readyz", "/docs", "/openapi.json"})
 PUBLIC_PREFIXES = ("/static/",)
 # The subprotocol prefix that carries a browser WebSocket's key, and the close code refusing it.
 KEY_SUBPROTOCOL = "openai-insecure-api-key."

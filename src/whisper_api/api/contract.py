@@ -36,5 +36,6 @@ PAGE_FILES: dict[str, tuple[str, str, str]] = {
     "/index.html": ("index.html", "text/html; charset=utf-8", "The web page"),
     "/script.js": ("script.js", "text/javascript; charset=utf-8", "The web page's script"),
     "/speakers.js": ("speakers.js", "text/javascript; charset=utf-8", "The web page's speaker labels"),
+    "/live.js": ("live.js", "text/javascript; charset=utf-8", "The web page's live transcription"),
     "/styles.css": ("styles.css", "text/css; charset=utf-8", "The web page's stylesheet"),
 }

@@ -9,9 +9,10 @@ from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from tests.whisper_api.helpers import serving
+from whisper_api.api.contract import PAGE_FILES
 from whisper_api.settings import Settings
 
 KEY_A, KEY_B = "key-of-ada", "key-of-bob"
@@ -120,3 +121,21 @@ def test_logs_are_not_for_forwarded_requests(client: TestClient) -> None:
     # From loopback but through a local reverse proxy: not the operator at the machine.
     assert client.get("/api/v1/logs", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
     assert client.get("/api/v1/logs").status_code == 200
+
+
+def test_a_realtime_socket_needs_the_key_as_a_header_or_a_subprotocol(keyed: TestClient) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied, keyed.websocket_connect("/v1/realtime"):
+        pass
+    assert denied.value.status_code == 401
+    assert denied.value.json()["error"]["code"] == "unauthorized"
+    offered = ["realtime", f"openai-insecure-api-key.{KEY_B}"]
+    with keyed.websocket_connect("/v1/realtime", subprotocols=offered) as socket:
+        assert socket.accepted_subprotocol == "realtime"
+        assert socket.receive_json()["type"] == "session.created"
+    with keyed.websocket_connect("/v1/realtime", headers=A) as socket:
+        assert socket.receive_json()["type"] == "session.created"
+
+
+def test_every_page_file_loads_without_a_key(keyed: TestClient) -> None:
+    for path in PAGE_FILES:
+        assert keyed.get(path).status_code == 200, path
