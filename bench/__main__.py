@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import add_speaker_encoder, start_server
 from tests.speech import duration_s
 
-from bench import inprocess, languages, long_files, scaling, service, short_files, speakers
+from bench import inprocess, languages, live, long_files, scaling, service, short_files, speakers
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -42,6 +42,9 @@ class Plan:
     short_clips: int = 100
     # Speaker diarization: dialogues of this many turns (about 8.5 s each).
     speaker_turns: tuple[int, ...] = (8, 32, 128)
+    # Live transcription: paragraphs streamed (sentence turns), through each engine's server.
+    live_paragraphs: int = 4
+    live_engines: tuple[str, ...] = ("openai-whisper", "faster-whisper")
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part weighs more on a shorter file) and under load; else one paragraph.
     long_clip: bool = True
@@ -64,6 +67,8 @@ QUICK = Plan(
     whole_file_limit_s=60,
     short_clips=8,
     speaker_turns=(8,),
+    live_paragraphs=1,
+    live_engines=("faster-whisper",),
 )
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
@@ -192,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         detections = languages.measure(work / "languages", threads)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
         diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, threads)
+        print(f"live transcription: {plan.live_paragraphs} paragraphs", flush=True)
+        live_engines = {engine: SERVER_SETTINGS[engine] for engine in plan.live_engines}
+        live_runs = live.measure(
+            work / "live", model_dir, recordings.long, live_engines, plan.live_paragraphs
+        )
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=paragraphs,
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 *short_files.section(short),
                 *languages.section(detections, threads),
                 *speakers.section(diarized, threads),
+                *live.section(live_runs),
             ],
             seconds=time.monotonic() - started,
         )

@@ -109,17 +109,17 @@ def responsiveness(server: RunningServer, long_audio: Path, short_audio: Path, w
         paths = {"/api/v1/status": f"/api/v1/status?task_id={known}", "/healthz": "/healthz"}
         idle = _sample_latencies(client, paths, window_s)
         busy_task = upload(client, long_audio)
-        wait_until(lambda: _decoder_busy(client))
+        wait_until(lambda: decoder_busy(client))
         busy = _sample_latencies(client, paths, window_s)
-        still_busy = _decoder_busy(client)
+        still_busy = decoder_busy(client)
         client.delete(f"/api/v1/tasks/{busy_task}")
-        wait_until(lambda: not _decoder_busy(client))
+        wait_until(lambda: not decoder_busy(client))
     if not still_busy:
         raise RuntimeError("the long file ended before the busy window did; use a longer file")
     return Latencies(idle, busy)
 
 
-def _decoder_busy(client: httpx.Client) -> bool:
+def decoder_busy(client: httpx.Client) -> bool:
     return bool(client.get("/api/v1/decoder_status").json()["currently_busy"])
 
 

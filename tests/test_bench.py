@@ -36,6 +36,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Short files",
         "## Language detection",
         "## Speaker diarization",
+        "## Live transcription",
     ):
         assert heading in report
     # Both lengths decoded both ways; past the whole-file limit, windowed decoding holds less.
@@ -48,6 +49,12 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert len(re.findall(r"^\| (5|30) s \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \|$", report, re.M)) == 2
     assert re.findall(r"^\| (1|8) \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M) == ["1", "8"]
     assert re.search(r"Batched against one at a time: [\d.]+x", report)
+    # Live turns came back, idle and beside a file job, each with its latencies.
+    live_rows = re.findall(
+        r"^\| faster-whisper \| (idle|a file job decoding) \| (\d+) of (\d+) \| \d+ \|", report, re.M
+    )
+    assert [row[0] for row in live_rows] == ["idle", "a file job decoding"], live_rows
+    assert all(int(turns) >= 1 for _, turns, _ in live_rows)
     # Every layout of the scaling table decoded its tasks, and both stores were read.
     layouts = re.findall(
         r"^\| \d (decoders?|hosts?) [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M

@@ -53,8 +53,10 @@ async def _server_vad_session(url: str, spoken: SpokenSentences) -> tuple[Heard,
     return heard, began
 
 
-def test_server_vad_sends_each_sentence_as_a_turn(server: RunningServer, spoken: SpokenSentences) -> None:
-    heard, began = asyncio.run(asyncio.wait_for(_server_vad_session(server.url, spoken), 300))
+def test_server_vad_sends_each_sentence_as_a_turn(
+    engine_server: RunningServer, spoken: SpokenSentences
+) -> None:
+    heard, began = asyncio.run(asyncio.wait_for(_server_vad_session(engine_server.url, spoken), 300))
     assert heard.of("session.created")[0]["session"]["type"] == "transcription"
     completed = heard.completed
     assert len(completed) == len(spoken.sentences)

@@ -59,6 +59,11 @@ class EngineOptions:
     whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
 
 
+# Whisper's rule for a window without speech (openai-whisper's transcribe's default thresholds).
+NO_SPEECH_PROB = 0.6
+LOW_AVG_LOGPROB = -1.0
+
+
 @dataclass(frozen=True)
 class HeardTurn:
     """What a turn of live speech said, and the language it was heard in."""

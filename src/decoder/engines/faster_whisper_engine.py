@@ -37,6 +37,7 @@ from decoder.engines import (
     silent_transcript,
     transcript_of,
 )
+from decoder.engines.short_turns import transcribe_short
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
@@ -217,22 +218,7 @@ class FasterWhisperModel:
             self._model.feature_extractor = real
 
     def transcribe_turn(self, audio: Samples, language: str | None, prompt: str | None) -> HeardTurn:
-        # Between a long task's windows, the model's extractor is that task's stand-in.
-        task_extractor, self._model.feature_extractor = self._model.feature_extractor, self._extractor
-        try:
-            segments, info = self._model.transcribe(
-                audio,
-                language=language,
-                initial_prompt=prompt,
-                beam_size=1,
-                temperature=0.0,
-                without_timestamps=True,
-                condition_on_previous_text=False,
-            )
-            text = " ".join(segment.text.strip() for segment in segments)
-        finally:
-            self._model.feature_extractor = task_extractor
-        return HeardTurn(text.strip(), str(info.language))
+        return transcribe_short(self._model, self._extractor, audio, language, prompt)
 
     def language_probabilities(self, audio: Samples) -> dict[str, float]:
         if not self._model.model.is_multilingual:

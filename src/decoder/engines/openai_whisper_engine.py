@@ -22,6 +22,8 @@ from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples
 from decoder.engines import (
+    LOW_AVG_LOGPROB,
+    NO_SPEECH_PROB,
     EngineOptions,
     HeardTurn,
     ModelDoesNotFit,
@@ -39,9 +41,6 @@ from decoder.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, s
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")
-# openai-whisper's rule for a window without speech (its transcribe's default thresholds).
-NO_SPEECH_PROB = 0.6
-LOW_AVG_LOGPROB = -1.0
 
 
 class OpenAIWhisperEngine:
