@@ -42,8 +42,8 @@ class Plan:
     short_clips: int = 100
     # Speaker diarization: dialogues of this many turns (about 8.5 s each).
     speaker_turns: tuple[int, ...] = (8, 32, 128)
-    # Live transcription: paragraphs streamed (sentence turns), through each engine's server.
-    live_paragraphs: int = 4
+    # Live transcription: sentences streamed (a turn each), through each engine's server.
+    live_sentences: int = 16
     live_engines: tuple[str, ...] = ("openai-whisper", "faster-whisper")
     # The full run decodes the five-minute recording in the engine table, for the API overhead
     # (whose fixed part weighs more on a shorter file) and under load; else one paragraph.
@@ -67,7 +67,7 @@ QUICK = Plan(
     whole_file_limit_s=60,
     short_clips=8,
     speaker_turns=(8,),
-    live_paragraphs=1,
+    live_sentences=2,
     live_engines=("faster-whisper",),
 )
 # Long enough to measure the decoder with its model still loaded after a task.
@@ -197,11 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         detections = languages.measure(work / "languages", threads)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
         diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, threads)
-        print(f"live transcription: {plan.live_paragraphs} paragraphs", flush=True)
+        print(f"live transcription: {plan.live_sentences} sentences", flush=True)
         live_engines = {engine: SERVER_SETTINGS[engine] for engine in plan.live_engines}
-        live_runs = live.measure(
-            work / "live", model_dir, recordings.long, live_engines, plan.live_paragraphs
-        )
+        live_runs = live.measure(work / "live", model_dir, recordings.long, live_engines, plan.live_sentences)
         results = Results(
             clip_s=clip_s,
             clip_paragraphs=paragraphs,

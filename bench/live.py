@@ -18,6 +18,7 @@ from tests.live_speech import (
     SpokenSentences,
     realtime_client,
     received,
+    sentences_of,
     spoken_sentences,
     stream_at_pace,
 )
@@ -28,13 +29,17 @@ from bench.report import percentile
 from whisper_api.live.turns import ServerVad
 
 TRANSCRIPTION = "conversation.item.input_audio_transcription"
-# The silence server VAD waits for before it ends a turn (OpenAI's default, and ours).
+# The silence server VAD waits for before it ends a turn (OpenAI's default, and ours), and a
+# shorter one, as semantic_vad's high eagerness asks for: (silence ms, a file job decoding).
 SILENCE_MS = ServerVad().silence_duration_ms
+QUICK_SILENCE_MS = 250
+RUNS = ((SILENCE_MS, False), (QUICK_SILENCE_MS, False), (SILENCE_MS, True))
 
 
 @dataclass(frozen=True)
 class LiveRun:
     engine: str
+    silence_ms: int
     busy: bool
     # Per turn: seconds from the end of its speech, and from server VAD's speech_stopped, to
     # its completed event.
@@ -46,14 +51,31 @@ class LiveRun:
     sentences: int
 
 
-async def _session(url: str, spoken: SpokenSentences) -> tuple[list[float], list[float], str]:
+async def _session(
+    url: str, spoken: SpokenSentences, silence_ms: int
+) -> tuple[list[float], list[float], str]:
     heard = Heard()
+
+    def all_completed() -> bool:
+        return len(heard.completed) >= len(heard.of("input_audio_buffer.committed"))
+
     async with realtime_client(url).realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        vad = {"type": "server_vad", "silence_duration_ms": silence_ms}
+        session = {"type": "transcription", "audio": {"input": {"turn_detection": vad}}}
+        await connection.send({"type": "session.update", "session": session})  # type: ignore[arg-type]
         streaming = asyncio.create_task(stream_at_pace(connection, spoken.pcm))
-        async for _ in received(connection, heard):
-            if streaming.done() and len(heard.completed) >= len(heard.of("input_audio_buffer.committed")):
-                break
+
+        async def listen() -> None:
+            async for _ in received(connection, heard):
+                if streaming.done() and all_completed():
+                    return
+
+        listening = asyncio.create_task(listen())
         began = await streaming
+        if all_completed():
+            listening.cancel()
+        else:
+            await listening
     stopped = {event["item_id"]: at for at, event in heard.times_of("input_audio_buffer.speech_stopped")}
     completed = heard.times_of(f"{TRANSCRIPTION}.completed")
     after_stop = [at - stopped[event["item_id"]] for at, event in completed if event["item_id"] in stopped]
@@ -82,30 +104,31 @@ def _file_wer(server_url: str, spoken: SpokenSentences, work: Path, text: str) -
 
 
 def measure(
-    work: Path, model_dir: Path, long_audio: Path, engines: dict[str, dict[str, str]], paragraphs: int
+    work: Path, model_dir: Path, long_audio: Path, engines: dict[str, dict[str, str]], sentences: int
 ) -> list[LiveRun]:
     work.mkdir(parents=True, exist_ok=True)
-    spoken = spoken_sentences(" ".join(PARAGRAPHS[:paragraphs]), work)
+    spoken = spoken_sentences(" ".join(sentences_of(" ".join(PARAGRAPHS))[:sentences]), work)
     reference = " ".join(spoken.sentences)
     runs = []
     for engine, settings in engines.items():
         server = start_server(work / f"{engine}-server", model_dir, **settings)
         try:
             file_wer = _file_wer(server.url, spoken, work, reference)
-            for busy in (False, True):
+            for silence_ms, busy in RUNS:
                 with server.client() as client:
                     if busy:
                         # Twice, so that file work goes on for the whole session.
                         for _ in range(2):
                             service.upload(client, long_audio)
                         service.wait_until(lambda: service.decoder_busy(client), 600)
-                    after_speech, after_stop, text = asyncio.run(_session(server.url, spoken))
+                    after_speech, after_stop, text = asyncio.run(_session(server.url, spoken, silence_ms))
                     if busy:
                         for task in client.get("/api/v1/tasks").json()["tasks"]:
                             client.delete(f"/api/v1/tasks/{task['task_id']}")
                 runs.append(
                     LiveRun(
                         engine,
+                        silence_ms,
                         busy,
                         after_speech,
                         after_stop,
@@ -115,7 +138,7 @@ def measure(
                         len(spoken.sentences),
                     )
                 )
-                print(f"live, {engine}, busy={busy}: {after_speech}", flush=True)
+                print(f"live, {engine}, {silence_ms} ms, busy={busy}: {after_speech}", flush=True)
         finally:
             server.stop()
     return runs
@@ -127,7 +150,7 @@ def _ms(samples: list[float], fraction: float) -> str:
 
 def section(runs: list[LiveRun]) -> list[str]:
     rows = [
-        f"| {run.engine} | {'a file job decoding' if run.busy else 'idle'} | "
+        f"| {run.engine} | {run.silence_ms} | {'a file job decoding' if run.busy else 'idle'} | "
         f"{run.turns} of {run.sentences} | {_ms(run.after_speech_s, 0.5)} | {_ms(run.after_speech_s, 0.9)} | "
         f"{_ms(run.after_stop_s, 0.5)} | {_ms(run.after_stop_s, 0.9)} | {run.live_wer:.3f} | "
         f"{run.file_wer:.3f} |"
@@ -138,15 +161,17 @@ def section(runs: list[LiveRun]) -> list[str]:
         "",
         "espeak-ng sentences with 1.2 s pauses between them, streamed as 24 kHz PCM16 at the pace of "
         "speech to `/v1/realtime` by the openai client, with server VAD at its defaults; tiny.en. "
-        f"*After speech* is the time from the end of a sentence's speech to its `completed` event: it "
-        f"includes the {SILENCE_MS} ms of silence that server VAD waits for before it ends a turn. "
+        "*After speech* is the time from the end of a sentence's speech to its `completed` event: it "
+        "includes the *VAD silence* that server VAD waits for before it ends a turn "
+        f"({SILENCE_MS} ms by default; {QUICK_SILENCE_MS} ms is `silence_duration_ms` a client may set, "
+        "or semantic VAD's high eagerness). "
         "*After VAD* is the time from `speech_stopped` to `completed`: the decoding and the way back. "
         "*Busy* runs stream while the same server decodes a long file job. *Live WER* is the joined "
         "turns' word error rate; *file WER* is the same audio's as one uploaded file.",
         "",
-        "| engine | decoder | turns | after speech p50 ms | p90 ms | after VAD p50 ms | p90 ms | live WER "
-        "| file WER |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| engine | VAD silence ms | decoder | turns | after speech p50 ms | p90 ms | after VAD p50 ms "
+        "| p90 ms | live WER | file WER |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]

@@ -20,6 +20,8 @@ RATE = 24000
 BYTES_PER_S = RATE * 2
 PAUSE_S = 1.2
 CHUNK_S = 0.1
+# A sample louder than this (of 32767) is speech, not the silence around it.
+SPEECH_LEVEL = 328
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,13 @@ def pcm_of(wav: Path, rate: int = RATE) -> bytes:
     ).stdout
 
 
+def _speech_end(pcm: bytes) -> int:
+    """Where the speech in PCM16 bytes ends: after its last sample above 1 % of full scale."""
+    samples = memoryview(pcm).cast("h")
+    last = next((i for i in range(len(samples) - 1, -1, -1) if abs(samples[i]) > SPEECH_LEVEL), 0)
+    return (last + 1) * 2
+
+
 def sentences_of(text: str) -> list[str]:
     return [sentence.strip() + "." for sentence in text.split(".") if sentence.strip()]
 
@@ -48,8 +57,10 @@ def spoken_sentences(text: str, directory: Path) -> SpokenSentences:
     pcm = bytearray(bytes(int(0.5 * BYTES_PER_S)))
     ends = []
     for index, sentence in enumerate(sentences):
-        pcm += pcm_of(speak(sentence, directory / f"sentence{index}.wav"))
-        ends.append(len(pcm) / BYTES_PER_S)
+        spoken = pcm_of(speak(sentence, directory / f"sentence{index}.wav"))
+        pcm += spoken
+        # espeak-ng ends a clip with some silence: the speech ends at its last loud sample.
+        ends.append((len(pcm) - len(spoken) + _speech_end(spoken)) / BYTES_PER_S)
         pcm += bytes(int(PAUSE_S * BYTES_PER_S))
     return SpokenSentences(sentences, bytes(pcm), ends)
 

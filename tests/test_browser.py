@@ -40,6 +40,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    yield from watched_page(browser)
+
+
+def watched_page(browser: Browser) -> Iterator[Page]:
+    """A page of a fresh context; the test fails if a script on it throws."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, color_scheme="light", accept_downloads=True
     )

@@ -13,7 +13,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.conftest import RunningServer
 from tests.live_speech import RATE, spoken_sentences
 from tests.speech import PARAGRAPHS, word_error_rate
-from tests.test_browser import CHROMIUM, pytestmark  # noqa: F401  (slow, and skipped without chromium)
+
+# The marks: slow, and skipped without chromium.
+from tests.test_browser import CHROMIUM, pytestmark, watched_page  # noqa: F401
 
 # Generous: the recording is about 20 s long; its turns are final a moment after each ends.
 LIVE_TIMEOUT_MS = 180_000
@@ -49,14 +51,8 @@ def browser(microphone_wav: tuple[Path, list[str]]) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True, permissions=["microphone"])
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+def page(browser: Browser) -> Iterator[Page]:
+    yield from watched_page(browser)
 
 
 def test_live_mode_turns_the_microphone_into_final_lines(
