@@ -303,6 +303,12 @@ READING_THE_NUMBERS = """## Reading the numbers
 - **Batches.** `BATCH_SIZE` runs faster-whisper's batched pipeline: it cuts a file at pauses
   and decodes the chunks side by side, each without the previous one's text as context, so its
   word error rate may differ. It is meant for GPUs; the rows above show what it does on a CPU.
+- **Live turns.** Server VAD ends a turn only after its silence, so the time after speech is at
+  least that silence; the rest is the decoding and the way back. faster-whisper encodes only the
+  turn's own seconds; openai-whisper's encoder always takes a 30 s window, and each of its token
+  steps costs more on a CPU. While a file job decodes, a turn waits for the window in hand at most. Each
+  turn is decoded on its own, without the text before it, so its word error rate is above that
+  of the same audio decoded as one file.
 - **Not measured here.** This machine has no GPU, and only tiny.en and base can be had offline
   (base only in the language table): the CUDA path (fp16, larger models, the out-of-memory
   ladder, batches on a GPU) has no figures yet.
