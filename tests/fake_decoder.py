@@ -23,22 +23,20 @@ from decoder.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
-    DecodeRun,
     DecodeTurn,
     DetectLanguage,
     LanguageDetected,
     Ping,
     Pong,
     RequestStatus,
-    Segment,
     Shutdown,
     SubmitTask,
     TaskCancelled,
     TaskFinished,
     TaskStarted,
-    Transcript,
     TurnDecoded,
 )
+from decoder.transcript import DecodeRun, Segment, Transcript
 
 LANGUAGES = (("en", "english"), ("de", "german"), ("fr", "french"))
 

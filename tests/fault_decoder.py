@@ -15,7 +15,8 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from decoder.protocol import DecoderConfig, SubmitTask, Transcript
+from decoder.protocol import DecoderConfig, SubmitTask
+from decoder.transcript import Transcript
 
 if TYPE_CHECKING:
     from decoder.audio import AudioFile

@@ -12,7 +12,8 @@ from decoder.detection import Detection, detect_in_file
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.ladder import ModelPlan
 from decoder.models import MODELS
-from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask, Transcript
+from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.transcript import Transcript
 
 if TYPE_CHECKING:
     from decoder.audio import AudioFile, Samples

@@ -1,9 +1,9 @@
 """Messages between the front end and the decoder process.
 
 Every message is a frozen dataclass of primitives (str, int, float, bool, None and tuples of
-them) and of the small frozen records defined here, so it pickles cheaply over a
-`multiprocessing` pipe and neither side needs the other's runtime objects. This module imports
-nothing heavy: the front end loads it without torch.
+them) and of small frozen records (those defined here, and the result's in decoder.transcript),
+so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's runtime
+objects. This module imports nothing heavy: the front end loads it without torch.
 
     front end  --SubmitTask / SubmitBatch / DetectLanguage / DecodeTurn / CancelTask /
                  RequestStatus / Ping / Shutdown-->  decoder
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER
+from decoder.transcript import DecodeRun, Segment, Transcript
 
 TaskType = Literal["transcribe", "translate"]
 # The stages of a task's decoding that TaskProgress reports, in order.
@@ -31,72 +32,6 @@ BATCH_FILE_MAX_S = WHISPER_WINDOW_S
 # The most files in a batch where BATCH_FILES leaves it to the decoder: on a GPU, batches are
 # what keeps it busy; on a CPU, one file at a time costs the first file of a batch less waiting.
 GPU_BATCH_FILES = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One word of a segment, with its times in seconds (asked for with word timestamps)."""
-
-    start: float
-    end: float
-    word: str
-    probability: float
-    # Who said it, where the task asked for speakers (SPEAKER_00, ... or a known speaker's name).
-    speaker: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentStats:
-    """What the decoder knows of a segment beyond its text, as OpenAI's verbose_json reports it."""
-
-    seek: int
-    tokens: tuple[int, ...]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One stretch of the transcript, with its times in seconds."""
-
-    start: float
-    end: float
-    text: str
-    # Empty unless word timestamps were asked for.
-    words: tuple[Word, ...] = ()
-    # None where the decoder did not report them (and for a segment split where speakers change).
-    stats: SegmentStats | None = None
-    # Who said it, where the task asked for speakers.
-    speaker: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transcript:
-    """What decoding a file gives: the decoder returns it, the front end stores and renders it.
-
-    A field added to these records (with a default) reaches the store and the renderers
-    without further changes: the store writes them by their field names."""
-
-    text: str
-    # Language code as whisper reports it, e.g. "en".
-    language: str
-    duration_s: float
-    segments: tuple[Segment, ...]
-    # The speakers' labels in the order they first speak; empty unless the task asked for them.
-    speakers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeRun:
-    """How a transcript was made: by which model, on which device, when."""
-
-    target_model_size: str
-    used_model_size: str
-    used_device: str
-    started_at: float
-    finished_at: float
 
 
 @dataclass(frozen=True, slots=True)

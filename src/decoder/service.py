@@ -35,7 +35,6 @@ from decoder.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,
-    DecodeRun,
     DecodeTurn,
     DetectLanguage,
     FromDecoder,
@@ -43,7 +42,6 @@ from decoder.protocol import (
     Ping,
     Pong,
     RequestStatus,
-    Segment,
     Shutdown,
     SubmitBatch,
     SubmitTask,
@@ -57,6 +55,7 @@ from decoder.protocol import (
 )
 from decoder.speakers import Speakers, SpeakersUnavailable
 from decoder.task_queue import QueueClosed, TaskQueue
+from decoder.transcript import DecodeRun, Segment
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from decoder.audio import AudioFile, Samples
 from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.model_holder import ModelHolder
-from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask, Transcript
+from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.transcript import Transcript
 
 
 @contextmanager

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from decoder.ladder import DeviceFacts
-from decoder.protocol import Segment, SegmentStats, SubmitTask, Transcript, Word
+from decoder.protocol import SubmitTask
+from decoder.transcript import Segment, SegmentStats, Transcript, Word
 
 if TYPE_CHECKING:
     # Only for the annotations: the front end imports this module and must not load numpy.

@@ -41,8 +41,9 @@ from decoder.engines.short_turns import transcribe_short
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
-from decoder.protocol import DecodeOptions, SubmitTask, Transcript
+from decoder.protocol import DecodeOptions, SubmitTask
 from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
+from decoder.transcript import Transcript
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

@@ -36,8 +36,9 @@ from decoder.engines import (
 from decoder.ladder import NO_GPU, DeviceFacts
 from decoder.machine import return_freed_memory, torch_device_facts
 from decoder.models import MODELS
-from decoder.protocol import SubmitTask, Transcript
+from decoder.protocol import SubmitTask
 from decoder.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
+from decoder.transcript import Transcript
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")

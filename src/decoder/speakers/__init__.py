@@ -15,10 +15,11 @@ import logging
 from pathlib import Path
 
 from decoder.audio import AudioFile
-from decoder.protocol import Diarization, Transcript
+from decoder.protocol import Diarization
 from decoder.speaker_files import encoder_path
 from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
 from decoder.speakers.encoders import EncoderMissing, SpeakerEncoder, load_encoder
+from decoder.transcript import Transcript
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
-from decoder.protocol import Diarization, KnownSpeaker, Segment, Transcript, Word
+from decoder.protocol import Diarization, KnownSpeaker
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
 from decoder.speakers.encoders import Embeddings, SpeakerEncoder
+from decoder.transcript import Segment, Transcript, Word
 
 WINDOW_S = 1.0
 HOP_S = 0.25

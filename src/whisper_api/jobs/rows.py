@@ -9,7 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from decoder.protocol import DecodeOptions, Transcript
+from decoder.protocol import DecodeOptions
+from decoder.transcript import Transcript
 from whisper_api.jobs.codec import from_plain, to_plain
 from whisper_api.jobs.job import Job, JobStatus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from decoder.protocol import Transcript
+from decoder.transcript import Transcript
 
 MAX_NAME_CHARS = 64
 

@@ -21,7 +21,8 @@ from decoder.engines import (
     create_engine,
 )
 from decoder.ladder import NO_GPU
-from decoder.protocol import DecodeOptions, Segment, SubmitTask
+from decoder.protocol import DecodeOptions, SubmitTask
+from decoder.transcript import Segment
 from tests.speech import PARAGRAPHS, concatenated, short_clips, word_error_rate
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from decoder.audio import SAMPLE_RATE, AudioFile
-from decoder.protocol import Diarization, KnownSpeaker, Segment, Transcript, Word
+from decoder.protocol import Diarization, KnownSpeaker
 from decoder.speakers.diarize import (
     HOP_S,
     MIN_WINDOW_S,
@@ -25,6 +25,7 @@ from decoder.speakers.diarize import (
     speech_stretches,
     windows_over,
 )
+from decoder.transcript import Segment, Transcript, Word
 
 # Two "voices" for a fake encoder: tones it tells apart by pitch.
 LOW_HZ, HIGH_HZ = 220, 1760

@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
+from decoder.protocol import DecodeOptions
+from decoder.transcript import Segment, SegmentStats, Transcript, Word
 from tests.postgres_cluster import PostgresCluster
 from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, check_save_result, make_job, run
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from decoder.protocol import DecodeOptions, Segment, SegmentStats, Transcript, Word
+from decoder.protocol import DecodeOptions
+from decoder.transcript import Segment, SegmentStats, Transcript, Word
 from tests.whisper_api.jobs.store_helpers import Clock, check_same_upload, check_save_result, make_job, run
 from whisper_api.jobs.errors import StoreError, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus

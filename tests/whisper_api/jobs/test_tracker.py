@@ -16,18 +16,16 @@ import pytest
 
 from decoder.protocol import (
     CancelTask,
-    DecodeRun,
     DetectLanguage,
     LanguageDetected,
-    Segment,
     SubmitTask,
     TaskCancelled,
     TaskFailed,
     TaskFinished,
     TaskProgress,
     TaskStarted,
-    Transcript,
 )
+from decoder.transcript import DecodeRun, Segment, Transcript
 from tests.whisper_api.jobs.scripted_decoder import ScriptedDecoder
 from whisper_api.jobs.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DetectionFailed
