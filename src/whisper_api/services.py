@@ -42,7 +42,7 @@ from whisper_api.jobs.tracker import TaskTracker
 from whisper_api.jobs.uploads_index import UploadIndex
 from whisper_api.jobs.webhooks import WebhookSender
 from whisper_api.live.sessions import LiveLimits, LiveSessions
-from whisper_api.live.wyoming_service import WyomingService
+from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 # What the decoders hear: 16 kHz mono.
 SAMPLE_RATE = 16_000
+# The rates a live session takes, from a telephone's to a studio's.
+MIN_RATE = 8_000
+MAX_RATE = 48_000
 
 
 @dataclass(frozen=True)

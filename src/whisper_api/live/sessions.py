@@ -1,15 +1,22 @@
-"""The host's live sessions, held to their limits: how many at once, how long a turn may be, and
-how long a session may stay silent."""
+"""The host's live sessions, held to their limits: how many at once, how long a turn may be, how
+long a session may stay silent, and how long a client may leave an event unread."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from whisper_api.jobs.errors import TooManySessions
+from whisper_api.live.client_warnings import ClientWarnings
 from whisper_api.live.events import LiveEvent
 from whisper_api.live.session import LiveSession, SessionConfig, TurnDecoder
+
+log = logging.getLogger(__name__)
+
+# A client that has not taken an event in this long is dropped: it does not read, or is gone.
+SEND_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class LiveSessions:
         self.decoders = decoders
         self.limits = limits
         self.open_sessions = 0
+        # What clients of either protocol sent wrong, logged a few lines a client at most.
+        self.warnings = ClientWarnings(log)
 
     @asynccontextmanager
     async def session(
