@@ -4,7 +4,8 @@ over the pipe. This module imports nothing heavy: the front end loads it without
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,22 @@ class Transcript:
     segments: tuple[Segment, ...]
     # The speakers' labels in the order they first speak; empty unless the task asked for them.
     speakers: tuple[str, ...] = ()
+
+    def with_speakers(self, names: Mapping[str, str]) -> Transcript:
+        """The transcript with every speaker called names[speaker], on segments and words."""
+
+        def new(label: str | None) -> str | None:
+            return None if label is None else names[label]
+
+        segments = tuple(
+            replace(
+                segment,
+                speaker=new(segment.speaker),
+                words=tuple(replace(word, speaker=new(word.speaker)) for word in segment.words),
+            )
+            for segment in self.segments
+        )
+        return replace(self, segments=segments, speakers=tuple(names[label] for label in self.speakers))
 
 
 @dataclass(frozen=True, slots=True)

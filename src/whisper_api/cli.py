@@ -17,6 +17,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from decoder.entry import run_decoder
 from whisper_api.api import protocol_errors
+from whisper_api.api.realtime import max_event_bytes
 from whisper_api.app import begin_shutdown, create_app
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
 from whisper_api.jobs.decoder_client import DecoderTarget
@@ -98,6 +99,7 @@ async def _serve(settings: Settings, pipeline: LogPipeline, decoder_target: Deco
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
     config.bind = [f"{host}:{settings.port}"]
     config.errorlog = logging.getLogger("hypercorn.error")
+    config.websocket_max_message_size = max_event_bytes(settings.live_max_turn_s)
     protocol_errors.install()
     app = create_app(settings, pipeline.queue, decoder_target)
     shutdown = asyncio.Event()

@@ -299,6 +299,16 @@ class Settings(LogSettings):
         whole(1),
         "a live session that sends nothing for this many seconds gets an error and is closed",
     )
+    allowed_origins: frozenset[str] = setting(
+        "ALLOWED_ORIGINS",
+        frozenset(),
+        word_list(lower=True, values="comma-separated origins, or `*`"),
+        (
+            "web pages that may open a WebSocket (`/v1/realtime`) besides the server's own, e.g. "
+            "`https://app.example.org`; `*`: any. Clients that send no `Origin` (not browsers) need none"
+        ),
+        shown="empty (the server's own origin)",
+    )
     wyoming_port: int | None = setting(
         "WYOMING_PORT",
         None,

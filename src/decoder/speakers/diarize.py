@@ -10,7 +10,9 @@ most alike, and a segment is split where its words' speaker changes.
 
 Known speakers' reference clips are embedded the same way; each is given to the speaker most
 like it, where they are alike enough (KNOWN_MATCH). The others are SPEAKER_00, SPEAKER_01, ...
-in the order they first speak.
+in the order they first speak, with no gaps (a speaker whose windows win no word gets no label),
+and never a known speaker's name (a known speaker called SPEAKER_00 makes the first label
+SPEAKER_01).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ QUIET_DB = 30.0
 # Windows embedded between two progress reports.
 REPORT_EVERY = 64
 LABEL = "SPEAKER_{:02d}"
+# The name of a speaker without a label yet: no client's name (names are printable).
+UNLABELLED = "\x00{}"
 
 # (seconds of audio covered, seconds in all)
 DiarizeProgress = Callable[[float, float], None]
@@ -142,7 +146,8 @@ def diarize(
     labels = cluster(embeddings, SpeakerBounds(request.min_speakers, request.max_speakers))
     centroids = speaker_centroids(embeddings, labels)
     names = _names(centroids, [_reference(known, encoder, timeout_s) for known in request.known], request)
-    return label_transcript(transcript, windows, embeddings @ centroids.T, names, loudness)
+    labelled = label_transcript(transcript, windows, embeddings @ centroids.T, names, loudness)
+    return numbered(labelled, {known.name for known in request.known})
 
 
 class Loudness:
@@ -250,7 +255,7 @@ def _split(segment: Segment, words: list[Word], speaker_at: Callable[[float], st
 
 
 def _names(centroids: Embeddings, references: list[Embeddings], request: Diarization) -> list[str]:
-    """A name per speaker: the known speaker most like them (each named once), else a label."""
+    """A name per speaker: the known speaker most like them (each named once), else UNLABELLED."""
     named: dict[int, str] = {}
     if references:
         similarity = centroids @ np.stack(references).T
@@ -259,8 +264,16 @@ def _names(centroids: Embeddings, references: list[Embeddings], request: Diariza
             named[int(speaker)] = request.known[int(known)].name
             similarity[speaker, :] = -np.inf
             similarity[:, known] = -np.inf
-    numbers = itertools.count()
-    return [named.get(i) or LABEL.format(next(numbers)) for i in range(len(centroids))]
+    return [named.get(i) or UNLABELLED.format(i) for i in range(len(centroids))]
+
+
+def numbered(transcript: Transcript, known: set[str]) -> Transcript:
+    """The unlabelled speakers as SPEAKER_00, SPEAKER_01, ... in the order they first speak,
+    skipping any label a known speaker is called."""
+    free = (label for label in map(LABEL.format, itertools.count()) if label not in known)
+    return transcript.with_speakers(
+        {name: name if name in known else next(free) for name in transcript.speakers}
+    )
 
 
 def _reference(known: KnownSpeaker, encoder: SpeakerEncoder, timeout_s: float) -> Embeddings:

@@ -13,6 +13,10 @@
   only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
   owns the tasks: "email:<address>" where it sent X-Email, else "user:<name>". The two are
   separate name spaces, so that `X-User: alice@x` never reads the tasks of `X-Email: alice@x`.
+- A browser names the page that opens a WebSocket in its Origin header. One from a page of
+  another origin than the server's own (the Host it asked for), and not in ALLOWED_ORIGINS, is
+  refused with 403 before its handshake completes: without it, any site a user visits could
+  open a live session on a server without keys. A client that sends no Origin is not a browser.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -64,12 +69,22 @@ class AuthMiddleware:
         self.app = app
         self.settings = settings
         self._key_digests = [_digest(key) for key in settings.accepted_keys]
+        self._origins = frozenset(origin.rstrip("/") for origin in settings.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
+        if scope["type"] == "websocket" and not self._origin_allowed(connection):
+            response = error_response(
+                403,
+                "origin_not_allowed",
+                "this server does not take WebSockets from pages of this origin; its operator may "
+                "name it in ALLOWED_ORIGINS",
+            )
+            await _deny(WebSocket(scope, receive, send), response)
+            return
         key_owner = None
         if self._key_digests and not _is_public(connection.url.path):
             key_owner = self._key_owner(connection.headers.get("authorization", ""))
@@ -90,6 +105,17 @@ class AuthMiddleware:
                 return
         scope.setdefault("state", {})["identity"] = self._identify(connection, key_owner)
         await self.app(scope, receive, send)
+
+    def _origin_allowed(self, connection: HTTPConnection) -> bool:
+        origin = connection.headers.get("origin")
+        if origin is None or "*" in self._origins:
+            return True
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self._origins:
+            return True
+        own = connection.headers.get("host", "").lower()
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and bool(own) and parts.netloc == own
 
     def _key_owner(self, authorization: str) -> str | None:
         scheme, _, credentials = authorization.partition(" ")

@@ -10,6 +10,8 @@ from decoder.protocol import TaskType
 # GET /api/v1/tasks pages.
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
+# The largest offset a database's 64-bit integer holds.
+MAX_OFFSET = 2**63 - 1
 # The line options of srt and vtt results.
 MAX_LINE_WIDTH = 1000
 MAX_LINE_COUNT = 100

@@ -20,6 +20,7 @@ from whisper_api.api.contract import (
     ASR_FILE_FIELD,
     MAX_LINE_COUNT,
     MAX_LINE_WIDTH,
+    MAX_OFFSET,
     MAX_PAGE_SIZE,
     PAGE_FILES,
 )
@@ -116,7 +117,9 @@ def _paths() -> dict[str, Any]:
                     in_query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, "page size"
                     ),
-                    in_query("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+                    in_query(
+                        "offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, "tasks to skip"
+                    ),
                 ],
             )
         },

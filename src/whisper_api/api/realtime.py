@@ -7,7 +7,8 @@ session's settings and calls, and a session's events written as OpenAI's server 
     input_audio_buffer.clear       -> LiveSession.clear
 
 A client event that cannot be read raises BadEvent, which the endpoint answers with an `error`
-event; the session goes on.
+event; the session goes on. An append holds at most a turn's audio (LIVE_MAX_TURN_S), and the
+server reads no WebSocket message longer than max_event_bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from decoder.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError, Refused
-from whisper_api.jobs.options import check_language
+from whisper_api.jobs.options import MAX_PROMPT_CHARS, check_language
 from whisper_api.live.events import (
     Cleared,
     Committed,
@@ -34,7 +35,7 @@ from whisper_api.live.events import (
     TurnCompleted,
     TurnNotDecoded,
 )
-from whisper_api.live.formats import OPENAI_FORMATS
+from whisper_api.live.formats import OPENAI_FORMATS, AudioFormat
 from whisper_api.live.session import SessionConfig
 from whisper_api.live.turns import ServerVad
 
@@ -51,6 +52,18 @@ TRANSCRIPTION = "conversation.item.input_audio_transcription"
 DEFAULT_MODEL = "whisper-1"
 # semantic_vad's eagerness, as the silence that ends a turn under server VAD.
 EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 250}
+# What an event holds besides its audio, at most.
+EVENT_FIELDS_BYTES = 64 * 1024
+
+
+def max_event_bytes(max_turn_s: int) -> int:
+    """The longest WebSocket message read: a turn of the densest format as base64, and the rest."""
+    densest = max(audio_format.bytes_per_second for audio_format in OPENAI_FORMATS.values())
+    return _base64_length(densest * max_turn_s) + EVENT_FIELDS_BYTES
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
 
 
 class BadEvent(Refused):
@@ -71,6 +84,8 @@ def read_event(text: str) -> ClientEvent:
         event = json.loads(text)
     except ValueError as exc:
         raise BadEvent("the event is not JSON", code="invalid_json") from exc
+    except RecursionError as exc:
+        raise BadEvent("the event is nested too deeply", code="invalid_json") from exc
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise BadEvent("an event is a JSON object with a string 'type'", code="invalid_event", param="type")
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
@@ -83,12 +98,16 @@ def unknown_event(event: ClientEvent) -> BadEvent:
     return BadEvent(message, code="unknown_event", param="type")
 
 
-def audio_of(event: ClientEvent) -> bytes:
+def audio_of(event: ClientEvent, audio_format: AudioFormat, max_turn_s: float) -> bytes:
+    """An append's audio, at most a turn's worth in the session's format."""
     audio = event.body.get("audio")
     if not isinstance(audio, str):
         raise BadEvent(
             "input_audio_buffer.append needs 'audio': base64 audio", code="missing_audio", param="audio"
         )
+    if len(audio) > _base64_length(int(audio_format.bytes_per_second * max_turn_s)):
+        message = f"an append holds at most {max_turn_s:g} s of audio (a turn's longest); send it in parts"
+        raise BadEvent(message, code="audio_too_large", param="audio")
     try:
         return base64.b64decode(audio, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -124,6 +143,9 @@ def updated(settings: RealtimeSettings, event: ClientEvent, ready: DecoderReady 
             prompt is not None and not isinstance(prompt, str)
         ):
             raise BadEvent("transcription's language and prompt are strings", param=f"{INPUT}.transcription")
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            message = f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
+            raise BadEvent(message, param=f"{INPUT}.transcription.prompt")
         try:
             code = check_language(language, ready) if ready is not None else language
         except JobError as exc:

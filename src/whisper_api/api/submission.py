@@ -63,8 +63,13 @@ async def _accept(
     state = services(request)
     received = await _receive(request, read_fields, form)
     owner = owner_of(request)
-    key = content_key(received.upload.sha256, task_type, received.wanted)
-    earlier = await state.uploads.earlier(owner, key) if state.uploads else None
+    key = content_key(received.upload.sha256, form.reading, task_type, received.wanted)
+    try:
+        earlier = await state.uploads.earlier(owner, key) if state.uploads else None
+    except BaseException:
+        # The store could not be asked (a database outage): the upload is refused, and goes.
+        received.upload.path.unlink(missing_ok=True)
+        raise
     if earlier is not None:
         received.upload.path.unlink(missing_ok=True)
         log.info("task %s is the same upload as task %s: answered with it", received.task_id, earlier.task_id)

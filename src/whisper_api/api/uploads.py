@@ -93,6 +93,11 @@ class UploadForm:
     """The file is headerless 16 kHz mono s16le PCM: it is stored as WAV (the header written
     in front of the bytes as they arrive, its sizes filled in at the end)."""
 
+    @property
+    def reading(self) -> str:
+        """How the file's bytes are read: the same bytes read two ways are two different uploads."""
+        return "pcm_s16le 16 kHz mono" if self.raw_pcm else "media file"
+
 
 # The form of the job APIs and OpenAI's: any file, in the field `file`.
 FILE_FORM = UploadForm()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import subprocess
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ import ffmpeg
 
 from decoder.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
 from whisper_api.jobs.errors import NotAudio
+
+log = logging.getLogger(__name__)
 
 # Long enough to hold several packets of any codec, short enough to decode in milliseconds.
 CHECK_SECONDS = 5.0
@@ -188,8 +191,9 @@ def _decoded_s(process: subprocess.Popen[bytes], path: Path, length_known: bool)
     except subprocess.TimeoutExpired as exc:
         raise _too_slow() from exc
     if process.returncode != 0 and not any(marker in stderr for marker in _SHORT_PACKET_MARKERS):
-        damage = _first_error(stderr, path)
-        raise NotAudio(f"the audio is damaged and cannot be decoded ({damage})")
+        # ffmpeg's words are for the operator: they name its internals, not what a client can do.
+        log.info("ffmpeg refused upload %s: %s", path.name, _first_error(stderr, path))
+        raise NotAudio("the audio is damaged and cannot be decoded: its data is corrupt or breaks off")
     if process.returncode != 0 and length_known:
         raise NotAudio("the file is cut off: its data ends before the length its header declares")
     # A short last packet where the length was only estimated: whatever decoded counts.

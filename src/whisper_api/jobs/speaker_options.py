@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from decoder.protocol import Diarization, KnownSpeaker
 from whisper_api.jobs.errors import Refused
-from whisper_api.outputs.speaker_names import MAX_NAME_CHARS
+from whisper_api.outputs.speaker_names import MAX_NAME_CHARS, fit_name
 
 MAX_SPEAKERS = 20
 # As OpenAI: at most four known speakers, each a clip of a few seconds.
@@ -87,9 +87,10 @@ def _known_speakers(fields: Mapping[str, str]) -> tuple[KnownSpeaker, ...]:
         )
     if len(names) > MAX_KNOWN_SPEAKERS:
         raise Refused(f"at most {MAX_KNOWN_SPEAKERS} known speakers", param="known_speaker_names")
-    if len(set(names)) != len(names) or any(len(name) > MAX_NAME_CHARS for name in names):
+    if len(set(names)) != len(names) or not all(fit_name(name) for name in names):
         raise Refused(
-            f"known_speaker_names[] must differ from each other, each at most {MAX_NAME_CHARS} characters",
+            f"known_speaker_names[] must differ from each other, each 1 to {MAX_NAME_CHARS} printable "
+            "characters",
             param="known_speaker_names",
         )
     for name, reference in zip(names, references, strict=True):

@@ -1,11 +1,12 @@
 """One upload decoded once: which job already holds the same bytes asked for the same way.
 
-A job's `content_key` is a hash of its upload's bytes and of everything it asks for (task,
-language, options, callback). A later upload of the same owner with the same key, while that
-job waits, decodes or is kept finished, is answered with that job instead of a second decoding
-(DEDUPLICATE_UPLOADS). Keys are per owner, so an upload never tells anyone what another
-uploaded. Uploads of one key that arrive together are taken in turn on this host: the first is
-checked and stored while the others wait for it, then find its job.
+A job's `content_key` is a hash of its upload's bytes, of how they are read (a media file, or
+headerless PCM), and of everything it asks for (task, language, options, callback). A later
+upload of the same owner with the same key, while that job waits, decodes or is kept finished,
+is answered with that job instead of a second decoding (DEDUPLICATE_UPLOADS). Keys are per
+owner, so an upload never tells anyone what another uploaded. Uploads of one key that arrive
+together are taken in turn on this host: the first is checked and stored while the others wait
+for it, then find its job.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from whisper_api.jobs.codec import to_plain
 from whisper_api.jobs.job import Job, JobStore
 
 
-def content_key(file_sha256: str, task_type: TaskType, asked: Any) -> str:
-    """The key of an upload with these bytes, for this task, asked for as the record `asked`
-    (language, options, callback) says."""
-    request = json.dumps([task_type, to_plain(asked)], sort_keys=True)
+def content_key(file_sha256: str, reading: str, task_type: TaskType, asked: Any) -> str:
+    """The key of an upload with these bytes, read as `reading` says, for this task, asked for
+    as the record `asked` (language, options, callback) says."""
+    request = json.dumps([reading, task_type, to_plain(asked)], sort_keys=True)
     return hashlib.sha256(f"{file_sha256}\n{request}".encode()).hexdigest()
 
 

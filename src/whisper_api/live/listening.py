@@ -8,6 +8,7 @@ first hears audio, so a server nobody talks to live never loads either.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ class Ears:
     """One session's audio in, frames of 16 kHz samples with their speech probability out."""
 
     _model: onnxruntime.InferenceSession | None = None
+    _loading = threading.Lock()
 
     def __init__(self, audio_format: AudioFormat) -> None:
         self.format = audio_format
@@ -107,15 +109,17 @@ class Ears:
 
     @classmethod
     def _silero(cls) -> onnxruntime.InferenceSession:
-        # One model for every session: a session's state lives in its own arrays.
-        if cls._model is None:
-            options = onnxruntime.SessionOptions()
-            options.inter_op_num_threads = options.intra_op_num_threads = 1
-            options.log_severity_level = 4
-            cls._model = onnxruntime.InferenceSession(
-                str(silero_model_path()), providers=["CPUExecutionProvider"], sess_options=options
-            )
-        return cls._model
+        # One model for every session: a session's state lives in its own arrays. Sessions hear
+        # on several threads, and the first ones may come together.
+        with cls._loading:
+            if cls._model is None:
+                options = onnxruntime.SessionOptions()
+                options.inter_op_num_threads = options.intra_op_num_threads = 1
+                options.log_severity_level = 4
+                cls._model = onnxruntime.InferenceSession(
+                    str(silero_model_path()), providers=["CPUExecutionProvider"], sess_options=options
+                )
+            return cls._model
 
     def hear(self, data: bytes) -> list[tuple[bytes, float]]:
         """The whole frames the audio completes: their samples (float32 bytes) and speech

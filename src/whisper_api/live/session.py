@@ -10,6 +10,8 @@ ends to a decoder, and the text back as events.
 - **Order.** Turns end in the order they were committed, whichever decoder finishes first.
 - **Back-pressure.** At most MAX_WAITING_TURNS of a session's turns wait for their decoder; a
   commit beyond that waits, and with it the caller, which stops reading the client's audio.
+- **Off the event loop.** Decoding, resampling and VAD of the audio run on AUDIO_THREADS
+  threads that every session shares, so a large append never stalls HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import importlib
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 # A partial decoding after each second of a turn's new audio.
 PARTIAL_EVERY_S = 1.0
 MAX_WAITING_TURNS = 2
+AUDIO_THREADS = 2
+_audio_work = ThreadPoolExecutor(AUDIO_THREADS, thread_name_prefix="live-audio")
 
 
 class TurnDecoder(Protocol):
@@ -112,10 +117,12 @@ class LiveSession:
     async def append(self, data: bytes) -> None:
         """Audio in the session's format; returns once its turns are with the decoders (at most
         MAX_WAITING_TURNS waiting)."""
+        loop = asyncio.get_running_loop()
         if self._ears is None:
-            self._ears = _open_ears(self.config.audio_format)
+            self._ears = await loop.run_in_executor(_audio_work, _open_ears, self.config.audio_format)
         self.audio_s += len(data) / self.config.audio_format.bytes_per_second
-        for frame, probability in self._ears.hear(data):
+        heard = await loop.run_in_executor(_audio_work, self._ears.hear, data)
+        for frame, probability in heard:
             for change in self._detector.hear(frame, probability):
                 if isinstance(change, Opened):
                     self._partial_at_s = 0.0

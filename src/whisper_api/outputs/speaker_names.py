@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from decoder.transcript import Transcript
 
@@ -21,20 +20,14 @@ def renamed(transcript: Transcript, names: Mapping[str, str]) -> Transcript:
         heard = ", ".join(transcript.speakers) or "none"
         raise BadNames(f"no speaker {unknown[0]!r} in this transcript (its speakers: {heard})")
     mapping = {label: " ".join(names.get(label, label).split()) for label in transcript.speakers}
-    if any(not name or len(name) > MAX_NAME_CHARS for name in mapping.values()):
-        raise BadNames(f"a speaker's name must hold 1 to {MAX_NAME_CHARS} characters")
+    if any(not fit_name(name) for name in mapping.values()):
+        raise BadNames(f"a speaker's name must hold 1 to {MAX_NAME_CHARS} printable characters")
     if len(set(mapping.values())) != len(mapping):
         raise BadNames("two speakers would have the same name")
+    return transcript.with_speakers(mapping)
 
-    def new(label: str | None) -> str | None:
-        return None if label is None else mapping[label]
 
-    segments = tuple(
-        replace(
-            segment,
-            speaker=new(segment.speaker),
-            words=tuple(replace(word, speaker=new(word.speaker)) for word in segment.words),
-        )
-        for segment in transcript.segments
-    )
-    return replace(transcript, segments=segments, speakers=tuple(mapping.values()))
+def fit_name(name: str) -> bool:
+    """A speaker's name shows as itself: 1 to MAX_NAME_CHARS printable characters, not all blank
+    (no control or invisible ones, such as a zero-width space)."""
+    return 0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and not name.isspace()

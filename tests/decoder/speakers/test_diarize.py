@@ -4,6 +4,7 @@ import base64
 import itertools
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from decoder.speakers.diarize import (
     clips_of,
     diarize,
     label_transcript,
+    numbered,
     speech_stretches,
     windows_over,
 )
@@ -148,6 +150,47 @@ def test_known_speakers_name_the_voices_their_clips_match(tmp_path: Path) -> Non
     assert [segment.speaker for segment in labelled.segments] == ["Low", "High", "Low"]
     assert labelled.speakers == ("Low", "High")
     assert reported and reported[-1][1] == 10.0
+
+
+def test_a_known_speaker_called_like_a_label_keeps_the_other_voice_apart(tmp_path: Path) -> None:
+    recording = tones(tmp_path / "talk.wav", (LOW_HZ, 3.0), (HIGH_HZ, 3.0))
+    words = words_from(word_spans(3.0, 3.0))
+    transcript = Transcript("", "en", 7.0, (Segment(0.0, 7.0, "", words),))
+    known = (KnownSpeaker("SPEAKER_00", data_url(tones(tmp_path / "high.wav", (HIGH_HZ, 2.0)))),)
+    labelled = diarize(
+        AudioFile(str(recording), None, 60),
+        transcript,
+        Diarization(known=known),
+        PitchEncoder(),
+        lambda *_: None,
+        60,
+    )
+    # The low voice, heard first and unknown, is not given the known speaker's name.
+    assert [segment.speaker for segment in labelled.segments] == ["SPEAKER_01", "SPEAKER_00"]
+    assert labelled.speakers == ("SPEAKER_01", "SPEAKER_00")
+
+
+def test_labels_follow_the_order_of_speaking_with_no_gaps() -> None:
+    words = words_from([(0.0, 1.0), (2.0, 3.0), (4.0, 5.0)])
+    transcript = Transcript("", "en", 5.0, (Segment(0.0, 5.0, "", words),))
+    # Three voices found, but the second wins no word; the third speaks before the first.
+    heard = Transcript(
+        "",
+        "en",
+        5.0,
+        tuple(
+            Segment(w.start, w.end, w.word, (replace(w, speaker=who),), None, who)
+            for w, who in zip(transcript.segments[0].words, ["\x002", "\x000", "Ann"], strict=True)
+        ),
+        ("\x002", "\x000", "Ann"),
+    )
+    labelled = numbered(heard, {"Ann"})
+    assert labelled.speakers == ("SPEAKER_00", "SPEAKER_01", "Ann")
+    assert [word.speaker for segment in labelled.segments for word in segment.words] == [
+        "SPEAKER_00",
+        "SPEAKER_01",
+        "Ann",
+    ]
 
 
 def test_an_unreadable_reference_fails_with_its_speaker_named(tmp_path: Path) -> None:

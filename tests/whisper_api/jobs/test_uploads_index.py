@@ -12,15 +12,16 @@ from whisper_api.jobs.uploads_index import UploadIndex, content_key
 
 
 def test_the_key_holds_the_bytes_and_everything_asked() -> None:
-    key = content_key("ab" * 32, "transcribe", DecodeOptions())
-    assert key == content_key("ab" * 32, "transcribe", DecodeOptions())
+    key = content_key("ab" * 32, "media file", "transcribe", DecodeOptions())
+    assert key == content_key("ab" * 32, "media file", "transcribe", DecodeOptions())
     others = {
-        content_key("cd" * 32, "transcribe", DecodeOptions()),
-        content_key("ab" * 32, "translate", DecodeOptions()),
-        content_key("ab" * 32, "transcribe", DecodeOptions(word_timestamps=True)),
-        content_key("ab" * 32, "transcribe", DecodeOptions(initial_prompt="Ada")),
+        content_key("cd" * 32, "media file", "transcribe", DecodeOptions()),
+        content_key("ab" * 32, "media file", "translate", DecodeOptions()),
+        content_key("ab" * 32, "media file", "transcribe", DecodeOptions(word_timestamps=True)),
+        content_key("ab" * 32, "media file", "transcribe", DecodeOptions(initial_prompt="Ada")),
+        content_key("ab" * 32, "pcm_s16le 16 kHz mono", "transcribe", DecodeOptions()),
     }
-    assert key not in others and len(others) == 4
+    assert key not in others and len(others) == 5
 
 
 def test_the_memory_store_finds_uploads_as_the_others_do(tmp_path: Path) -> None:

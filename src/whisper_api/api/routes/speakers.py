@@ -30,7 +30,7 @@ async def rename_speakers(request: Request) -> Response:
     body = await request.body()
     try:
         names = json.loads(body) if len(body) <= MAX_BODY_BYTES else None
-    except ValueError:
+    except (ValueError, RecursionError):
         names = None
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise BadRequest('send a JSON object of labels and names, e.g. {"SPEAKER_00": "Alice"}')

@@ -8,7 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.api.contract import DEFAULT_PAGE_SIZE, MAX_LINE_COUNT, MAX_LINE_WIDTH, MAX_PAGE_SIZE
+from whisper_api.api.contract import (
+    DEFAULT_PAGE_SIZE,
+    MAX_LINE_COUNT,
+    MAX_LINE_WIDTH,
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
+)
 from whisper_api.api.errors import BadRequest, TaskMissing
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.state import services
@@ -24,7 +30,7 @@ T = TypeVar("T", int, None)
 async def list_tasks(request: Request) -> Response:
     """The caller's tasks, newest first; `limit` (≤ 200) and `offset` page through them."""
     limit = _query_int(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    offset = _query_int(request, "offset", 0, 0, None)
+    offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
     parts = services(request)
     jobs = await parts.store.page(owner_of(request), limit, offset)
     return JSONResponse(
