@@ -96,3 +96,27 @@ def test_the_same_upload_at_once_is_decoded_once_per_key(server: RunningServer, 
         timeout=60,
     )
     assert other.json()["task_id"] not in (task["task_id"], theirs.json()["task_id"])
+
+
+def test_the_same_bytes_read_another_way_are_decoded_again(server: RunningServer, speech_dir: Path) -> None:
+    """whisper-asr-webservice's encode=false reads the bytes as headerless PCM: a WAV sent so is
+    other audio (its header heard as samples) than the same WAV sent as a file."""
+    audio = (speech_dir / "paragraph1.wav").read_bytes()
+    ada = {"Authorization": f"Bearer {KEYS[0]}"}
+    before = len(decodes(server))
+    lengths = []
+    for encode in ("false", "true", "false"):
+        answer = httpx.post(
+            f"{server.url}/asr",
+            params={"encode": encode, "output": "json"},
+            files={"audio_file": ("talk.wav", audio)},
+            headers=ada,
+            timeout=600,
+        )
+        assert answer.status_code == 200, answer.text
+        lengths.append(answer.json()["duration"])
+    # Each way decoded once: the third upload is the first one's task again.
+    poll(lambda: len(decodes(server)) >= before + 2, "both decodings' log lines")
+    assert len(decodes(server)) == before + 2
+    # espeak-ng's 22.05 kHz read as 16 kHz PCM lasts longer.
+    assert lengths[0] == lengths[2] and lengths[0] > 1.2 * lengths[1], lengths

@@ -139,3 +139,21 @@ def test_a_realtime_socket_needs_the_key_as_a_header_or_a_subprotocol(keyed: Tes
 def test_every_page_file_loads_without_a_key(keyed: TestClient) -> None:
     for path in PAGE_FILES:
         assert keyed.get(path).status_code == 200, path
+
+
+def test_a_socket_from_a_page_of_another_origin_is_refused(settings: Settings) -> None:
+    allowing = dataclasses.replace(settings, allowed_origins=frozenset({"https://app.example.org/"}))
+    with serving(allowing) as client:
+        with (
+            pytest.raises(WebSocketDenialResponse) as denied,
+            client.websocket_connect("/v1/realtime", headers={"Origin": "https://evil.example"}),
+        ):
+            pass
+        assert denied.value.status_code == 403
+        assert denied.value.json()["error"]["code"] == "origin_not_allowed"
+        # The server's own origin, one the operator named, and a client that is no browser.
+        for headers in ({"Origin": "http://testserver"}, {"Origin": "https://APP.example.org"}, {}):
+            with client.websocket_connect("/v1/realtime", headers=headers) as socket:
+                assert socket.receive_json()["type"] == "session.created", headers
+        # A page's origin is never a plain HTTP request's concern.
+        assert client.get("/healthz", headers={"Origin": "https://evil.example"}).status_code == 200

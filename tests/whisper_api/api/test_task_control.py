@@ -56,7 +56,9 @@ def test_listing_shows_only_the_callers_tasks(client: TestClient, audio: Path) -
     assert client.get("/api/v1/tasks").json()["tasks"] == []
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "offset=-1"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=201", "limit=ten", "offset=-1", "offset=9223372036854775808"]
+)
 def test_bad_paging_is_400(client: TestClient, query: str) -> None:
     response = client.get(f"/api/v1/tasks?{query}")
     assert response.status_code == 400

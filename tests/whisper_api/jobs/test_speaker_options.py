@@ -62,6 +62,8 @@ def test_speaker_fields_without_diarize_are_refused(fields: dict[str, str], para
         ({NAMES_FIELD: "Ann,Bob", REFERENCES_FIELD: CLIP}, "known_speaker_names"),
         ({NAMES_FIELD: "Ann,Ann", REFERENCES_FIELD: f"{CLIP},{CLIP}"}, "known_speaker_names"),
         ({NAMES_FIELD: "A" * 65, REFERENCES_FIELD: CLIP}, "known_speaker_names"),
+        ({NAMES_FIELD: "\u200b", REFERENCES_FIELD: CLIP}, "known_speaker_names"),
+        ({NAMES_FIELD: "Ann\u0007", REFERENCES_FIELD: CLIP}, "known_speaker_names"),
         (
             {
                 NAMES_FIELD: ",".join(f"P{i}" for i in range(MAX_KNOWN_SPEAKERS + 1)),

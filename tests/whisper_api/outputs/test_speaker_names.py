@@ -36,6 +36,8 @@ def test_a_renamed_speaker_is_renamed_on_segments_words_and_the_list() -> None:
         ({"SPEAKER_00": "SPEAKER_01"}, "same name"),
         ({"SPEAKER_00": "  "}, "1 to 64"),
         ({"SPEAKER_00": "x" * 65}, "1 to 64"),
+        ({"SPEAKER_00": "\u200b"}, "printable"),
+        ({"SPEAKER_00": "Ann\u202e"}, "printable"),
     ],
 )
 def test_a_renaming_that_cannot_apply_says_why(names: dict[str, str], reason: str) -> None:
