@@ -187,6 +187,8 @@ def test_speakers_can_be_renamed_in_every_format(server: RunningServer, labelled
         assert client.put(url, json={"SPEAKER_07": "Nobody"}).status_code == 400
         assert client.put(url, json={"SPEAKER_01": "Interviewer"}).status_code == 400
         assert client.put(url, content=b"not json").status_code == 400
+        assert client.put(url, content=b"[" * 50_000).status_code == 400
+        assert client.put(url, json={"SPEAKER_01": "\u200b"}).status_code == 400
         first = next(srt.parse(client.get(f"/api/v1/tasks/{labelled}/result", params={"format": "srt"}).text))
         assert first.content.startswith("Interviewer: ")
         assert client.put(url, json={"Interviewer": "SPEAKER_00"}).status_code == 200
