@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from tests.conftest import RunningServer, start_server
-from tests.ports import free_port
+from tests.conftest import RunningServer
+from tests.test_live_limits import IDLE_S, live_server
 
 pytestmark = pytest.mark.slow
 
-IDLE_S = 3
+# The server of the attack tests, with their short idle timeout.
+__all__ = ["live_server"]
 # Bytes sent after a header that claims them, at most; a longer claim is sent without them.
 SENT_BYTES = 2000
 
@@ -44,23 +43,6 @@ audio_fields = st.fixed_dictionaries(
         "language": st.sampled_from(["en", "en-US", "xx"]) | json_values,
     },
 )
-
-
-@pytest.fixture(scope="module")
-def live_server(
-    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
-) -> Iterator[tuple[RunningServer, int]]:
-    port = free_port()
-    running = start_server(
-        tmp_path_factory.mktemp("live-fuzz"),
-        model_dir,
-        ENGINE="faster-whisper",
-        CPU_THREADS="1",
-        WYOMING_PORT=str(port),
-        LIVE_IDLE_TIMEOUT_S=str(IDLE_S),
-    )
-    yield running, port
-    running.stop()
 
 
 @st.composite
