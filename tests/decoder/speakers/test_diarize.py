@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import itertools
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -126,6 +126,17 @@ def word_spans(*parts: float) -> list[tuple[float, float]]:
     return spans
 
 
+def by_pitch(
+    recording: Path,
+    transcript: Transcript,
+    known: tuple[KnownSpeaker, ...],
+    on_progress: Callable[[float, float], None] = lambda *_: None,
+) -> Transcript:
+    """The transcript of the tones in `recording`, labelled by the pitch encoder."""
+    audio = AudioFile(str(recording), None, 60)
+    return diarize(audio, transcript, Diarization(known=known), PitchEncoder(), on_progress, 60)
+
+
 def data_url(path: Path) -> str:
     return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -139,13 +150,8 @@ def test_known_speakers_name_the_voices_their_clips_match(tmp_path: Path) -> Non
         KnownSpeaker("Low", data_url(tones(tmp_path / "low.wav", (LOW_HZ, 2.0)))),
     )
     reported: list[tuple[float, float]] = []
-    labelled = diarize(
-        AudioFile(str(recording), None, 60),
-        transcript,
-        Diarization(known=known),
-        PitchEncoder(),
-        lambda covered, total: reported.append((covered, total)),
-        60,
+    labelled = by_pitch(
+        recording, transcript, known, lambda covered, total: reported.append((covered, total))
     )
     assert [segment.speaker for segment in labelled.segments] == ["Low", "High", "Low"]
     assert labelled.speakers == ("Low", "High")
@@ -157,14 +163,7 @@ def test_a_known_speaker_called_like_a_label_keeps_the_other_voice_apart(tmp_pat
     words = words_from(word_spans(3.0, 3.0))
     transcript = Transcript("", "en", 7.0, (Segment(0.0, 7.0, "", words),))
     known = (KnownSpeaker("SPEAKER_00", data_url(tones(tmp_path / "high.wav", (HIGH_HZ, 2.0)))),)
-    labelled = diarize(
-        AudioFile(str(recording), None, 60),
-        transcript,
-        Diarization(known=known),
-        PitchEncoder(),
-        lambda *_: None,
-        60,
-    )
+    labelled = by_pitch(recording, transcript, known)
     # The low voice, heard first and unknown, is not given the known speaker's name.
     assert [segment.speaker for segment in labelled.segments] == ["SPEAKER_01", "SPEAKER_00"]
     assert labelled.speakers == ("SPEAKER_01", "SPEAKER_00")
@@ -198,26 +197,9 @@ def test_an_unreadable_reference_fails_with_its_speaker_named(tmp_path: Path) ->
     transcript = Transcript("", "en", 2.5, (Segment(0.0, 2.0, "", words_from(word_spans(2.0))),))
     known = (KnownSpeaker("Ann", "data:audio/wav;base64," + base64.b64encode(b"not audio").decode()),)
     with pytest.raises(BadReference, match="Ann"):
-        diarize(
-            AudioFile(str(recording), None, 60),
-            transcript,
-            Diarization(known=known),
-            PitchEncoder(),
-            lambda *_: None,
-            60,
-        )
+        by_pitch(recording, transcript, known)
 
 
 def test_a_transcript_without_speech_is_left_as_it_is(tmp_path: Path) -> None:
     silent = Transcript("", "en", 1.0, ())
-    assert (
-        diarize(
-            AudioFile(str(tmp_path / "none.wav"), None, 60),
-            silent,
-            Diarization(),
-            PitchEncoder(),
-            lambda *_: None,
-            60,
-        )
-        is silent
-    )
+    assert by_pitch(tmp_path / "none.wav", silent, ()) is silent
