@@ -15,13 +15,14 @@ is over the whole file, so a first pass over the stream (the survey) finds it, w
         a recording up to the limit comes back whole, for the library's own path, and
         the stretches worth decoding (decoder.silence) with it
     StreamedMel(recording, recipe) -> .shape, .frames(start, stop), as a context manager
+        (of the speech alone where the recording is LongRecording.only(spans))
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy.typing as npt
 
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
 from decoder.silence import LoudSeconds
+from decoder.voice_activity import Span, spliced
 
 Frames = npt.NDArray[np.float32]
 N_FFT = 400
@@ -64,6 +66,12 @@ class LongRecording:
     samples: int
     # The largest log10 Mel power over the whole padded recording.
     peak: float
+    # Where only the speech is decoded: its spans of the file, which are the recording end to end.
+    speech: tuple[Span, ...] | None = None
+
+    def only(self, speech: Sequence[Span]) -> LongRecording:
+        """The recording of the spans of speech alone (its peak stays the whole file's)."""
+        return replace(self, samples=sum(end - start for start, end in speech), speech=tuple(speech))
 
 
 def frame_count(samples: int, padding: int) -> int:
@@ -155,13 +163,17 @@ class StreamedMel:
         self._floor = recording.peak - 8.0
         self.shape = (recipe.n_mels, frame_count(recording.samples, recipe.padding))
         self._stream = pcm_stream(recording.file, timed=False)
+        self._speech = recording.speech
         self._blocks: Iterator[Frames] | None = None
         # Frames [self._start, self._start + self._held.shape[1]) are held.
         self._start = 0
         self._held = np.zeros((recipe.n_mels, 0), np.float32)
 
     def __enter__(self) -> StreamedMel:
-        self._blocks = log_power_blocks(self._stream.__enter__(), self._recipe)
+        blocks = self._stream.__enter__()
+        if self._speech is not None:
+            blocks = spliced(blocks, self._speech)
+        self._blocks = log_power_blocks(blocks, self._recipe)
         return self
 
     def __exit__(

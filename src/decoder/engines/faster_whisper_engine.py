@@ -6,8 +6,12 @@ It loads CTranslate2 model directories from MODEL_DIR/ctranslate2/<model>/ (what
 A long recording goes through faster-whisper's own `transcribe` and `generate_segments`, seek
 logic and all, with a StreamedMel standing in for the features of the whole file: the model's
 feature extractor hands it over for the call, and the audio it is given is a zero-stride
-placeholder that only tells the length. That path needs no audio: with VAD or the batched
-pipeline, which cut the audio itself, every recording is decoded whole.
+placeholder that only tells the length.
+
+With VAD (VAD_FILTER, or a task's vad_filter) only the speech is decoded: the spans that
+decoder.voice_activity hears, end to end, held whole or streamed like any recording, and the
+times moved back to the file's as faster-whisper's own vad_filter moves them. The batched
+pipeline cuts its clips from the audio itself, so it is given every recording whole.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -25,8 +30,9 @@ import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
+from faster_whisper.transcribe import restore_speech_timestamps
 
-from decoder.audio import SAMPLE_RATE, AudioFile, Samples
+from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
 from decoder.engines import (
     EngineOptions,
     HeardTurn,
@@ -44,11 +50,23 @@ from decoder.models import MODELS
 from decoder.protocol import DecodeOptions, SubmitTask
 from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.transcript import Transcript
+from decoder.voice_activity import Span, speech_spans
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # The zeros faster-whisper's feature extractor appends before its STFT.
 FEATURE_PADDING = 160
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a task asks of one decoding, and how long its recording is."""
+
+    task: SubmitTask
+    english_only: bool
+    language: str | None
+    on_progress: ProgressCallback
+    duration_s: float
 
 
 def ct2_directory(model_dir: Path, model: str) -> Path:
@@ -112,8 +130,8 @@ class FasterWhisperModel:
         self._pipeline = BatchedInferencePipeline(model)
         self._runner = self._pipeline if batched else model
         self._batch_arguments: dict[str, Any] = {"batch_size": options.batch_size} if batched else {}
-        # The batched pipeline cuts the file at pauses that VAD finds.
-        self._vad_filter = options.vad_filter or batched
+        self._batched = batched
+        self._vad_filter = options.vad_filter
         self._whole_file_limit_s = options.whole_file_limit_s
         self._recipe = mel_recipe(model.feature_extractor)
         # The model's own extractor, which a long task's StreamedMel stands in for while it decodes.
@@ -122,53 +140,87 @@ class FasterWhisperModel:
     def transcribe(
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        # VAD (for every task, or asked for by this one) leaves silence out itself, and the
-        # batched pipeline takes clips of another form.
-        vad_filter = self._vad_filter or task.options.vad_filter
-        surveyed = survey(audio, self._recipe, math.inf if vad_filter else self._whole_file_limit_s)
-        recording = surveyed.audio
-        language = "en" if english_only else task.language
+        # The batched pipeline cuts its clips from the whole recording, at pauses its own VAD finds.
+        surveyed = survey(audio, self._recipe, math.inf if self._batched else self._whole_file_limit_s)
+        request = _Request(
+            task, english_only, "en" if english_only else task.language, on_progress, surveyed.duration_s
+        )
         if surveyed.clips == []:
-            return silent_transcript(language or "en", surveyed.duration_s)
-        clips = None if vad_filter else surveyed.clips
+            return silent_transcript(request.language or "en", surveyed.duration_s)
+        recording = surveyed.audio
+        if self._batched:
+            assert not isinstance(recording, LongRecording)
+            return self._transcribe(recording, request, library_vad=True)
+        if not (self._vad_filter or task.options.vad_filter):
+            return self._decoded(recording, request, clips=surveyed.clips)
+        speech = self._speech_in(recording)
+        if not speech:
+            return silent_transcript(request.language or "en", surveyed.duration_s)
+        if isinstance(recording, LongRecording):
+            return self._decoded(recording.only(speech), request, speech=speech)
+        kept = np.concatenate([recording[start:end] for start, end in speech])
+        return self._decoded(kept, request, speech=speech)
+
+    @staticmethod
+    def _speech_in(recording: Samples | LongRecording) -> list[Span]:
+        """Where the recording holds speech: heard in memory, or over a second ffmpeg run."""
         if not isinstance(recording, LongRecording):
-            return self._transcribe(recording, task, english_only, language, clips, on_progress, vad_filter)
+            return speech_spans([recording])
+        with pcm_stream(recording.file, timed=False) as blocks:
+            return speech_spans(blocks)
+
+    def _decoded(
+        self,
+        recording: Samples | LongRecording,
+        request: _Request,
+        *,
+        clips: list[float] | None = None,
+        speech: list[Span] | None = None,
+    ) -> Transcript:
+        if not isinstance(recording, LongRecording):
+            return self._transcribe(recording, request, clips=clips, speech=speech)
         with StreamedMel(recording, self._recipe) as mel, self._features_given(mel):
-            language = language or self._language_of(mel)
+            request = dataclasses.replace(request, language=request.language or self._language_of(mel))
             # As long as the recording, and no memory: every sample is the same zero.
             placeholder = np.lib.stride_tricks.as_strided(
                 np.zeros(1, np.float32), shape=(recording.samples,), strides=(0,), writeable=False
             )
-            return self._transcribe(placeholder, task, english_only, language, clips, on_progress, vad_filter)
+            return self._transcribe(placeholder, request, clips=clips, speech=speech)
 
     def _transcribe(
         self,
         audio: Samples,
-        task: SubmitTask,
-        english_only: bool,
-        language: str | None,
-        clips: list[float] | None,
-        on_progress: ProgressCallback,
-        vad_filter: bool,
+        request: _Request,
+        *,
+        clips: list[float] | None = None,
+        speech: list[Span] | None = None,
+        library_vad: bool = False,
     ) -> Transcript:
-        report = ProgressThrottle(on_progress, time.monotonic)
+        """`audio` decoded by the library: within `clips` where given; where it is the `speech`
+        spans of the recording end to end, with the times moved back to the recording's."""
+        task = request.task
+        report = ProgressThrottle(request.on_progress, time.monotonic)
         segments, info = self._runner.transcribe(
             audio,
-            language=language,
-            vad_filter=vad_filter,
-            **_decoding_arguments(task, english_only, FALLBACK_TEMPERATURES),
+            language=request.language,
+            vad_filter=library_vad,
+            **_decoding_arguments(task, request.english_only, FALLBACK_TEMPERATURES),
             **({} if clips is None else {"clip_timestamps": clips}),
             **self._batch_arguments,
         )
+        if speech is not None:
+            chunks = [{"start": start, "end": end} for start, end in speech]
+            segments = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
+        duration = request.duration_s
         decoded: list[dict[str, Any]] = []
         # The segments come from a generator: each one is decoded when it is asked for.
         for segment in segments:
             decoded.append(dataclasses.asdict(segment))
-            report(min(float(segment.end), info.duration), info.duration, decoded[-1:])
+            report(min(float(segment.end), duration), duration, decoded[-1:])
         # The last segment can end before the file does (silence, a pause): the decoding has not.
-        report(info.duration, info.duration)
+        report(duration, duration)
         text = "".join(segment["text"] for segment in decoded)
-        return transcript_of(text, str(info.language), float(info.duration), decoded)
+        return transcript_of(text, str(info.language), duration, decoded)
 
     def transcribe_batch(
         self, audios: Sequence[Samples], task: SubmitTask, *, english_only: bool

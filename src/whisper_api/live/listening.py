@@ -7,20 +7,14 @@ first hears audio, so a server nobody talks to live never loads either.
 
 from __future__ import annotations
 
-import importlib.util
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 
+from decoder.voice_activity import SileroStream
 from whisper_api.live.formats import SAMPLE_RATE, AudioFormat
 
 Floats = np.ndarray[Any, np.dtype[np.float32]]
-# Silero's step at 16 kHz, and the samples of the step before that it sees with each one.
-FRAME_SAMPLES = 512
-CONTEXT_SAMPLES = 64
 # The low-pass filter in front of a rate that is lowered: taps, and its edge below the new Nyquist.
 TAPS = 63
 PASSBAND = 0.9
@@ -81,45 +75,15 @@ def decoded(data: bytes, audio_format: AudioFormat) -> Floats:
     return (values / 32768).astype(np.float32)
 
 
-def silero_model_path() -> Path:
-    """The Silero VAD model in faster-whisper's package, found without importing faster-whisper."""
-    spec = importlib.util.find_spec("faster_whisper")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("faster-whisper is not installed; live sessions need its Silero VAD model")
-    found = sorted(Path(next(iter(spec.submodule_search_locations)), "assets").glob("silero_vad*.onnx"))
-    if not found:
-        raise RuntimeError("faster-whisper's package holds no Silero VAD model")
-    return found[-1]
-
-
 class Ears:
     """One session's audio in, frames of 16 kHz samples with their speech probability out."""
-
-    _model: onnxruntime.InferenceSession | None = None
-    _loading = threading.Lock()
 
     def __init__(self, audio_format: AudioFormat) -> None:
         self.format = audio_format
         self._resample = Resampler(audio_format.rate)
-        self._pending = np.zeros(0, np.float32)
+        self._silero = SileroStream()
         # A PCM16 sample split between two appends: its first byte.
         self._split = b""
-        self._state = np.zeros((2, 1, 1, 128), np.float32)
-        self._context = np.zeros(CONTEXT_SAMPLES, np.float32)
-
-    @classmethod
-    def _silero(cls) -> onnxruntime.InferenceSession:
-        # One model for every session: a session's state lives in its own arrays. Sessions hear
-        # on several threads, and the first ones may come together.
-        with cls._loading:
-            if cls._model is None:
-                options = onnxruntime.SessionOptions()
-                options.inter_op_num_threads = options.intra_op_num_threads = 1
-                options.log_severity_level = 4
-                cls._model = onnxruntime.InferenceSession(
-                    str(silero_model_path()), providers=["CPUExecutionProvider"], sess_options=options
-                )
-            return cls._model
 
     def hear(self, data: bytes) -> list[tuple[bytes, float]]:
         """The whole frames the audio completes: their samples (float32 bytes) and speech
@@ -127,16 +91,5 @@ class Ears:
         data = self._split + data
         whole_bytes = len(data) - len(data) % (2 if self.format.encoding == "pcm16" else 1)
         data, self._split = data[:whole_bytes], data[whole_bytes:]
-        samples = np.concatenate([self._pending, self._resample(decoded(data, self.format))])
-        whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
-        frames, self._pending = samples[:whole].reshape(-1, FRAME_SAMPLES), samples[whole:]
-        if not len(frames):
-            return []
-        before = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT_SAMPLES:]])
-        self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
-        rows = np.concatenate([before, frames], axis=1)
-        probabilities, hn, cn = self._silero().run(
-            None, {"input": rows, "h": self._state[0], "c": self._state[1]}
-        )
-        self._state = np.stack([hn, cn])
-        return [(frame.tobytes(), float(p)) for frame, p in zip(frames, np.ravel(probabilities), strict=True)]
+        frames, probabilities = self._silero(self._resample(decoded(data, self.format)))
+        return [(frame.tobytes(), float(p)) for frame, p in zip(frames, probabilities, strict=True)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faster_whisper import WhisperModel
 
 from decoder.audio import AudioFile, load_audio
 from decoder.engines import (
@@ -20,10 +21,11 @@ from decoder.engines import (
     ProgressThrottle,
     create_engine,
 )
+from decoder.engines.faster_whisper_engine import ct2_directory
 from decoder.ladder import NO_GPU
 from decoder.protocol import DecodeOptions, SubmitTask
 from decoder.transcript import Segment
-from tests.speech import PARAGRAPHS, concatenated, short_clips, word_error_rate
+from tests.speech import PARAGRAPHS, concatenated, duration_s, short_clips, word_error_rate
 
 
 def samples(task: SubmitTask) -> AudioFile:
@@ -263,3 +265,47 @@ def test_a_silent_recording_costs_no_decoding(name: str, model_dir: Path, tmp_pa
     assert transcript.text == "" and transcript.segments == ()
     assert transcript.duration_s == pytest.approx(900, abs=0.1)
     assert progress == []
+
+
+@pytest.mark.slow
+def test_vad_decodes_the_speech_alone_whole_or_streamed_as_faster_whisper_does(
+    model_dir: Path, speech_dir: Path, tmp_path: Path
+) -> None:
+    """The spans of speech end to end, decoded whole (as the library's own vad_filter decodes them)
+    or streamed, with the times of the file."""
+    gap = tmp_path / "gap.wav"
+    silence = ["-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono", "-t", "40"]
+    subprocess.run(["ffmpeg", "-v", "error", *silence, "-c:a", "pcm_s16le", str(gap)], check=True)
+    first, second = speech_dir / "paragraph0.wav", speech_dir / "paragraph1.wav"
+    audio = concatenated([gap, first, gap, second, gap], tmp_path / "pauses.opus", "-b:a", "24k")
+    second_from_s = 40 + duration_s(first) + 40
+    task = SubmitTask("9" * 32, str(audio), "transcribe", None, DecodeOptions(word_timestamps=True))
+    transcripts = [
+        engine_for("faster-whisper", model_dir, vad_filter=True, whole_file_limit_s=limit)
+        .load("tiny.en", "cpu")
+        .transcribe(samples(task), task, english_only=True, on_progress=lambda *_: None)
+        for limit in (3600.0, 0.0)
+    ]
+    directory = str(ct2_directory(model_dir, "tiny.en"))
+    library = WhisperModel(directory, "cpu", compute_type="int8", cpu_threads=2)
+    # The engine's decoding: greedy, one sample per fallback temperature.
+    segments, _ = library.transcribe(
+        load_audio(str(audio), None, 60),
+        language="en",
+        vad_filter=True,
+        beam_size=1,
+        best_of=1,
+        word_timestamps=True,
+    )
+    theirs = [(segment.start, segment.end, segment.text.strip()) for segment in segments]
+    whole, streamed = transcripts
+    assert [(segment.start, segment.end, segment.text) for segment in whole.segments] == theirs
+    assert word_error_rate(f"{PARAGRAPHS[0]} {PARAGRAPHS[1]}", streamed.text) <= 0.10
+    assert word_error_rate(whole.text, streamed.text) <= 0.01
+    length_s = second_from_s + duration_s(second) + 40
+    assert streamed.duration_s == whole.duration_s == pytest.approx(length_s, abs=0.1)
+    for transcript in transcripts:
+        assert 39 < transcript.segments[0].start < 41
+        later = [segment for segment in transcript.segments if segment.start > second_from_s - 1]
+        assert word_error_rate(PARAGRAPHS[1], " ".join(segment.text for segment in later)) <= 0.10
+        assert all(word.end <= second_from_s + duration_s(second) + 1 for s in later for word in s.words)

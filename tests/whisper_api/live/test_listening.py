@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from decoder.voice_activity import FRAME_SAMPLES
 from tests.live_speech import pcm_of
 from tests.speech import PARAGRAPHS, speak
 from whisper_api.live.formats import OPENAI_FORMATS, SAMPLE_RATE
-from whisper_api.live.listening import FRAME_SAMPLES, Ears, Resampler, decoded
+from whisper_api.live.listening import Ears, Resampler, decoded
 
 
 @pytest.mark.parametrize(("kind", "ffmpeg_format"), [("audio/pcmu", "mulaw"), ("audio/pcma", "alaw")])
