@@ -136,3 +136,12 @@ def normalise(text: str) -> str:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def words_missed(reference: str, hypothesis: str) -> float:
+    """The share of the reference's words that the hypothesis misses or gets wrong: the word error
+    rate without the words it adds."""
+    measured = jiwer.process_words(normalise(reference), normalise(hypothesis))
+    return (measured.substitutions + measured.deletions) / (
+        measured.hits + measured.substitutions + measured.deletions
+    )

@@ -20,9 +20,9 @@ from tests.speech import PARAGRAPHS, speak, word_error_rate
 pytestmark = pytest.mark.slow
 
 
-def upload(client: httpx.Client, path: Path) -> str:
+def upload(client: httpx.Client, path: Path, fields: dict[str, str] | None = None) -> str:
     with path.open("rb") as audio:
-        response = client.post("/api/v1/transcribe", files={"file": (path.name, audio)})
+        response = client.post("/api/v1/transcribe", files={"file": (path.name, audio)}, data=fields)
     assert response.status_code == 200, response.text
     return str(response.json()["task_id"])
 

@@ -13,7 +13,16 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server, wait_for_task
-from tests.speech import GERMAN, PARAGRAPHS, SPANISH, concatenated, normalise, speak, word_error_rate
+from tests.speech import (
+    GERMAN,
+    PARAGRAPHS,
+    SPANISH,
+    concatenated,
+    normalise,
+    speak,
+    word_error_rate,
+    words_missed,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -111,9 +120,11 @@ def test_detection_looks_past_the_opening(
         # A task without a language is decoded in the one heard over the file.
         finished = submit(client, recordings[opening])
     assert finished["source_language"] == "es", finished
-    # Decoded as Spanish (an English or translated transcript is near 1.0). Behind a 40 s tone,
-    # base slips on a word or two more than on the bare clip, and now and then into English.
-    assert word_error_rate(SPANISH, finished["transcript"]) <= 0.4, finished["transcript"]
+    # Decoded as Spanish (an English or translated transcript misses nearly every word). Behind a
+    # 40 s tone, base slips on a word or two more than on the bare clip, now and then into
+    # English, and makes up a phrase or two over the tone: sampled at a fallback temperature, they
+    # differ from run to run, and are not counted.
+    assert words_missed(SPANISH, finished["transcript"]) <= 0.4, finished["transcript"]
 
 
 def test_a_task_chooses_its_model(base_server: RunningServer, recordings: dict[str, Path]) -> None:

@@ -8,6 +8,10 @@ with silence between: the stretches of silence are streamed and surveyed like sp
 decoded (decoder.silence), which keeps the test to minutes. The benchmark measures the memory
 of recordings that are speech throughout (bench/long_files.py).
 
+With `vad_filter` and `diarize`, two passes over the whole file come on top of the decoding
+(decoder.voice_activity, decoder.speakers.diarize): the 2-hour file is decoded with both on
+faster-whisper, the engine with VAD, and its peak memory held to the same bound.
+
 The 10-hour silent file goes through one engine only: the survey that reads it is the same code
 on both (decoder.spectrogram), and it costs minutes of ffmpeg and spectrogram work per engine.
 """
@@ -39,6 +43,8 @@ UNIT_S = 600
 TWO_HOURS_S = 7200
 TEN_HOURS_S = 36000
 TEN_HOURS_ENGINE = "faster-whisper"
+# What a task asks for that passes over the whole file besides the decoding; one voice speaks.
+VAD_AND_SPEAKERS = {"vad_filter": "true", "diarize": "true", "num_speakers": "1"}
 # Generous for a busy machine: the 2-hour file decodes about 7 minutes of speech.
 LONG_DECODE_DEADLINE_S = 2400.0
 
@@ -150,3 +156,31 @@ def test_audio_over_the_limit_is_refused_before_it_is_queued(
     assert "MAX_AUDIO_DURATION_S" in refused.json()["error"]["message"]
     assert listed["tasks"] == []
     assert not any((server.data_dir / "uploads").iterdir())
+
+
+def test_vad_and_speakers_cost_the_memory_of_a_short_one(
+    tmp_path: Path, model_dir: Path, recordings: dict[str, Any]
+) -> None:
+    server = start_server(
+        tmp_path / "home", model_dir, ENGINE="faster-whisper", CPU_THREADS="2", MAX_AUDIO_DURATION_S="0"
+    )
+    try:
+        with server.client(timeout=120) as client:
+            pid = decoder_status(client)["pid"]
+            five = wait_for_task(client, upload(client, recordings["five"], VAD_AND_SPEAKERS))
+            five_minutes_mb = peak_rss_mb(pid)
+            two_id = upload(client, recordings["two"], VAD_AND_SPEAKERS)
+            two = wait_for_task(client, two_id, LONG_DECODE_DEADLINE_S)
+            two_hours_mb = peak_rss_mb(pid)
+            assert decoder_status(client)["pid"] == pid
+            document = client.get(f"/api/v1/tasks/{two_id}/result", params={"format": "json"}).json()
+    finally:
+        server.stop()
+    assert five["status"] == "finished", five
+    assert two["status"] == "finished", two
+    assert two_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, two_hours_mb)
+    assert word_error_rate(recordings["two_hours_text"], str(two["transcript"])) <= 0.10
+    segments = document["segments"]
+    # The times are the file's, not those of its speech end to end (about 7 minutes).
+    assert segments[-1]["start"] > TWO_HOURS_S - 2 * UNIT_S
+    assert {segment["speaker"] for segment in segments} == {"SPEAKER_00"}

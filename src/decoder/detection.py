@@ -2,7 +2,7 @@
 
 Whisper decides from the first 30 s, so a file that opens with silence, music or a tone is
 taken for whatever that opening sounds like. Here the file is streamed once: each 30 s window's
-speech is found with the Silero voice-activity model that faster-whisper ships (no download),
+speech is found with the Silero voice-activity model (decoder.voice_activity; no download),
 and up to WINDOWS windows that hold at least MIN_SPEECH_S of speech, evenly spread over the
 file, are kept; memory is bounded by 2 * WINDOWS windows, whatever the length. The model
 hears each window's speech alone, and the languages' probabilities are averaged over the
@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.voice_activity import only_spans, speech_spans
 
 WINDOW_S = 30
 WINDOWS = 4
@@ -75,12 +76,7 @@ class SpreadSample(Generic[Item]):
 
 def speech_of(window: Samples) -> Samples:
     """The window's speech alone, its pauses and silence left out."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    spans = get_speech_timestamps(window, VadOptions())
-    if not spans:
-        return window[:0]
-    return np.concatenate([window[span["start"] : span["end"]] for span in spans])
+    return only_spans(window, speech_spans([window]))
 
 
 def windows_of(blocks: Iterable[Samples]) -> Iterator[Samples]:

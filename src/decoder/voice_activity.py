@@ -8,6 +8,7 @@ comes. Both get their probabilities here instead.
     SileroStream()(samples) -> frames of 512 samples and the probability that each holds speech
     speech_spans(blocks) -> the spans of speech, with faster-whisper's VadOptions defaults
     spliced(blocks, spans) -> only the samples inside the spans, end to end
+    only_spans(samples, spans) -> the same of samples held in one array
 
 A span opens at the first frame whose probability reaches THRESHOLD, and closes where a run of
 frames under THRESHOLD - HYSTERESIS begins that lasts MIN_SILENCE_S; each span is then widened
@@ -34,6 +35,8 @@ Floats = npt.NDArray[np.float32]
 # Silero's step at 16 kHz, and the samples of the step before that it sees with each one.
 FRAME_SAMPLES = 512
 CONTEXT_SAMPLES = 64
+# Frames heard in one run of the model (16 s): what it allocates for a run grows with the run.
+RUN_FRAMES = 500
 # faster-whisper's VadOptions defaults, which its WhisperModel.transcribe uses.
 THRESHOLD = 0.5
 HYSTERESIS = 0.15
@@ -68,6 +71,8 @@ def _loaded() -> onnxruntime.InferenceSession:
 
     options = onnxruntime.SessionOptions()
     options.inter_op_num_threads = options.intra_op_num_threads = 1
+    # Without its arena, what a run allocates goes back when the run ends.
+    options.enable_cpu_mem_arena = False
     options.log_severity_level = 4
     return onnxruntime.InferenceSession(
         str(silero_model_path()), providers=["CPUExecutionProvider"], sess_options=options
@@ -99,10 +104,17 @@ class SileroStream:
             return frames, np.zeros(0, np.float32)
         before = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT_SAMPLES:]])
         self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
+        heard = [
+            self._run(before[i : i + RUN_FRAMES], frames[i : i + RUN_FRAMES])
+            for i in range(0, len(frames), RUN_FRAMES)
+        ]
+        return frames, np.concatenate(heard)
+
+    def _run(self, before: Floats, frames: Floats) -> Floats:
         rows = np.concatenate([before, frames], axis=1)
         probabilities, h, c = _silero().run(None, {"input": rows, "h": self._state[0], "c": self._state[1]})
         self._state = np.stack([h, c])
-        return frames, np.ravel(probabilities).astype(np.float32)
+        return np.ravel(probabilities).astype(np.float32)
 
     def flush(self) -> Floats:
         """The probability of the last part frame, filled out with silence (none if there is none)."""
@@ -174,3 +186,8 @@ def spliced(blocks: Iterable[Floats], spans: Sequence[Span]) -> Iterator[Floats]
                 break
             index += 1
         offset = end
+
+
+def only_spans(samples: Floats, spans: Sequence[Span]) -> Floats:
+    """spliced() of samples held whole, in one array."""
+    return np.concatenate([samples[:0], *spliced([samples], spans)])

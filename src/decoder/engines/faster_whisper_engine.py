@@ -50,7 +50,7 @@ from decoder.models import MODELS
 from decoder.protocol import DecodeOptions, SubmitTask
 from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.transcript import Transcript
-from decoder.voice_activity import Span, speech_spans
+from decoder.voice_activity import Span, only_spans, speech_spans
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -158,8 +158,7 @@ class FasterWhisperModel:
             return silent_transcript(request.language or "en", surveyed.duration_s)
         if isinstance(recording, LongRecording):
             return self._decoded(recording.only(speech), request, speech=speech)
-        kept = np.concatenate([recording[start:end] for start, end in speech])
-        return self._decoded(kept, request, speech=speech)
+        return self._decoded(only_spans(recording, speech), request, speech=speech)
 
     @staticmethod
     def _speech_in(recording: Samples | LongRecording) -> list[Span]:

@@ -103,21 +103,24 @@ def windows_over(stretches: Iterable[tuple[float, float]]) -> list[Window]:
 
 
 def clips_of(blocks: Iterable[Samples], windows: Sequence[Window]) -> Iterator[Samples]:
-    """Each window's samples, cut from the stream of blocks as they arrive; what no later window
-    needs is let go."""
+    """Each window's samples, cut from the stream of blocks as they arrive; what comes before the
+    window (which no later one needs) is let go as soon as it is read, pauses of any length too."""
     stream = iter(blocks)
     held = np.zeros(0, np.float32)
+    # The sample of the stream that held[0] is.
     offset = 0
     for window in windows:
         start, end = round(window.start * SAMPLE_RATE), round(window.end * SAMPLE_RATE)
-        while offset + len(held) < end:
+        while True:
+            dropped = min(max(0, start - offset), len(held))
+            held, offset = held[dropped:], offset + dropped
+            if offset + len(held) >= end:
+                break
             block = next(stream, None)
             if block is None:
                 break
             held = np.concatenate([held, block])
         yield held[max(0, start - offset) : max(0, end - offset)].copy()
-        if start > offset:
-            held, offset = held[start - offset :], start
 
 
 def diarize(
@@ -194,14 +197,21 @@ def label_transcript(
     middle score highest (the nearest window where none covers it). Where the speaker changes
     between two words, their times are moved to the edges of the pause between them (Whisper's
     word times often stretch over it), and a segment is split."""
+    # The windows are ordered by start and by end: those covering a moment are a run of them.
     starts = np.array([window.start for window in windows])
     ends = np.array([window.end for window in windows])
     centres = (starts + ends) / 2
 
     def speaker_at(moment: float) -> str:
-        covering = (starts <= moment) & (ends >= moment)
-        chosen = scores[covering] if covering.any() else scores[[int(np.argmin(abs(centres - moment)))]]
-        return names[int(np.argmax(chosen.mean(axis=0)))]
+        first, stop = int(np.searchsorted(ends, moment)), int(np.searchsorted(starts, moment, "right"))
+        if first >= stop:
+            after = int(np.searchsorted(centres, moment))
+            nearest = min(
+                (i for i in (after - 1, after) if 0 <= i < len(centres)),
+                key=lambda i: abs(centres[i] - moment),
+            )
+            first, stop = nearest, nearest + 1
+        return names[int(np.argmax(scores[first:stop].mean(axis=0)))]
 
     labelled = [
         [replace(word, speaker=speaker_at((word.start + word.end) / 2)) for word in segment.words]

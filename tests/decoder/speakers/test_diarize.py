@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import itertools
 import subprocess
+import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -66,6 +67,7 @@ def test_windows_stay_inside_their_stretch() -> None:
     assert all(window.end - window.start == pytest.approx(WINDOW_S) for window in inside)
     assert all(b.start - a.start <= HOP_S + 1e-9 for a, b in itertools.pairwise(inside))
     assert [w.start for w in windows] == sorted(w.start for w in windows)
+    assert [w.end for w in windows] == sorted(w.end for w in windows), "label_transcript searches both"
 
 
 def test_clips_are_cut_from_blocks_of_any_size() -> None:
@@ -76,6 +78,22 @@ def test_clips_are_cut_from_blocks_of_any_size() -> None:
     for window, clip in zip(windows, clips, strict=True):
         start, end = round(window.start * SAMPLE_RATE), round(window.end * SAMPLE_RATE)
         assert np.array_equal(clip, samples[start:end])
+
+
+def test_a_pause_of_any_length_between_windows_holds_one_block() -> None:
+    block_samples = 10 * SAMPLE_RATE
+    half_hour = 180
+    windows = [Window(0.0, 1.0), Window(half_hour * 10 - 1.0, half_hour * 10.0)]
+    tracemalloc.start()
+    try:
+        blocks = (np.full(block_samples, index, np.float32) for index in range(half_hour))
+        clips = list(clips_of(blocks, windows))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert clips[1][0] == half_hour - 1 and len(clips[1]) == SAMPLE_RATE
+    # Half an hour held would be 115 MB; a block is 640 KB.
+    assert peak < 4 * block_samples * 4, peak
 
 
 def test_the_longest_quiet_stretch_is_the_pause() -> None:
