@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from whisper_api.settings import rows
-from whisper_api.settings_table import markdown_table
+from whisper_api.settings.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,5 +32,5 @@ def test_every_setting_is_documented_and_nothing_else(document: str) -> None:
 
 @pytest.mark.parametrize("document", ["README.md", "docs/configuration.md"])
 def test_the_configuration_table_is_the_one_the_settings_declare(document: str) -> None:
-    """`python -m whisper_api.settings_table` prints the table to paste after a change."""
+    """`python -m whisper_api.settings.table` prints the table to paste after a change."""
     assert markdown_table() in (ROOT / document).read_text()

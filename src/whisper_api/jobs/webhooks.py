@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from whisper_api.jobs.errors import CallbackRejected
-from whisper_api.setting_kinds import IPNetwork
+from whisper_api.settings.kinds import IPNetwork
 
 log = logging.getLogger(__name__)
 

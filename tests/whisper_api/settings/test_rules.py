@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from whisper_api.setting_rules import engine_conflict
 from whisper_api.settings import Settings
+from whisper_api.settings.rules import engine_conflict
 
 
 def test_faster_whisper_options_conflict_only_with_openai_whisper() -> None:

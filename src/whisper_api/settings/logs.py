@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_api.setting_kinds import FLAG, LOG_FORMAT, folder, one_of, text, whole, word_list
-from whisper_api.setting_rows import setting
+from whisper_api.settings.kinds import FLAG, LOG_FORMAT, folder, one_of, text, whole, word_list
+from whisper_api.settings.rows import setting
 
 DEFAULT_LOG_FORMAT = "[{asctime}] [{levelname}][{processName}][{threadName}][{module}.{funcName}] {message}"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

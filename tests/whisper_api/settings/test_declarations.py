@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_api.setting_logs import DEFAULT_LOG_FORMAT
 from whisper_api.settings import Settings, SettingsError
+from whisper_api.settings.logs import DEFAULT_LOG_FORMAT
 
 
 def test_defaults_match_the_seed() -> None:

@@ -1,16 +1,29 @@
 """Rules across settings: values that are valid each on its own but not together. Settings
-(whisper_api.settings) applies them once its fields are read, and raises SettingsError with
-the message."""
+(whisper_api.settings.declarations) applies them once its fields are read, and raises
+SettingsError with the message. A rule names the settings it reads, as a Protocol of their
+fields, so that it needs nothing else of Settings."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from whisper_api.settings import Settings
+from typing import Protocol
 
 
-def engine_conflict(settings: Settings) -> str | None:
+class EngineChoice(Protocol):
+    """The engine and the settings that only one engine takes."""
+
+    @property
+    def engine(self) -> str: ...
+    @property
+    def compute_type(self) -> str: ...
+    @property
+    def vad_filter(self) -> bool: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def batch_files(self) -> int: ...
+
+
+def engine_conflict(settings: EngineChoice) -> str | None:
     """Why a faster-whisper-only option does not go with ENGINE=openai-whisper; None if none."""
     if settings.engine != "openai-whisper":
         return None

@@ -1,10 +1,6 @@
-"""The server's settings: one frozen object, built once from the environment after `.env`.
+"""Settings: every setting of the server, declared once as a field with its row
+(whisper_api.settings.rows), and read from the environment after `.env`.
 
-Each setting is declared once, as a field of Settings with its row (whisper_api.setting_rows):
-its variable, type, default, what it accepts (whisper_api.setting_kinds) and what it means.
-The reader, the configuration table of the README and docs/configuration.md (`python -m
-whisper_api.settings_table` prints it; a test keeps the documents equal to it) and the checks of
-nix/module.nix all come from these declarations.
 Names, meanings and defaults follow the seed's settings table. A bad value raises
 SettingsError with one line naming the variable and what it accepts.
 """
@@ -23,7 +19,7 @@ from dotenv import find_dotenv, load_dotenv
 from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
-from whisper_api.setting_kinds import (
+from whisper_api.settings.kinds import (
     FLAG,
     KEY_FILE,
     MODEL,
@@ -37,9 +33,9 @@ from whisper_api.setting_kinds import (
     whole,
     word_list,
 )
-from whisper_api.setting_logs import LogSettings
-from whisper_api.setting_rows import Setting, setting
-from whisper_api.setting_rules import engine_conflict
+from whisper_api.settings.logs import LogSettings
+from whisper_api.settings.rows import Setting, setting
+from whisper_api.settings.rules import engine_conflict
 
 
 class SettingsError(Exception):

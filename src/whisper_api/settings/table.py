@@ -1,9 +1,9 @@
 """The configuration table of the README and docs/configuration.md, from the settings'
-declarations; `python -m whisper_api.settings_table` prints it to paste after a change."""
+declarations; `python -m whisper_api.settings.table` prints it to paste after a change."""
 
 from __future__ import annotations
 
-from whisper_api.settings import Settings, rows
+from whisper_api.settings.declarations import Settings, rows
 
 
 def markdown_table() -> str:

@@ -1,5 +1,5 @@
 """How a setting is declared: a Settings field (whisper_api.settings) carries its row of the
-configuration table, which names the variable, what it accepts (whisper_api.setting_kinds) and
+configuration table, which names the variable, what it accepts (whisper_api.settings.kinds) and
 what it means. The reader, the table and the Nix checks all walk these rows."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from whisper_api.setting_kinds import Kind
+from whisper_api.settings.kinds import Kind
 
 T = TypeVar("T")
 
