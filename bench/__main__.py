@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import add_speaker_encoder, start_server
-from tests.speech import duration_s
+from tests.support.server import add_speaker_encoder, start_server
+from tests.support.speech import duration_s
 
 from bench import inprocess, languages, live, long_files, scaling, service, short_files, speakers
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
@@ -50,7 +50,7 @@ class Plan:
     long_clip: bool = True
 
 
-# A few minutes instead of a quarter of an hour: proves that the suite runs (tests/test_bench.py),
+# A few minutes instead of a quarter of an hour: proves that the suite runs (tests/system/test_bench.py),
 # but its numbers are too few to publish.
 QUICK = Plan(
     queued_tasks=4,

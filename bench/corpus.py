@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.speech import PARAGRAPHS, speak
+from tests.support.speech import PARAGRAPHS, speak
 
 # More paragraphs in the style of the test ones: everyday words, four sentences, no numbers
 # (Whisper writes numbers as digits, which would count as errors against spelled-out text).

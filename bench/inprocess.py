@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.speech import word_error_rate
+from tests.support.speech import word_error_rate
 
 from decoder.audio import AudioFile
 from decoder.engines import EngineOptions, LoadedModel, create_engine

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.speech import GERMAN, SPANISH, concatenated, speak
+from tests.support.speech import GERMAN, SPANISH, concatenated, speak
 
 from decoder.audio import AudioFile, load_audio
 from decoder.detection import WINDOW_S, LanguageModel, detect_in_file

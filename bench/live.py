@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.conftest import start_server
-from tests.live_speech import (
+from tests.support.live_speech import (
     RATE,
     Heard,
     SpokenSentences,
@@ -22,7 +21,8 @@ from tests.live_speech import (
     spoken_sentences,
     stream_at_pace,
 )
-from tests.speech import PARAGRAPHS, word_error_rate
+from tests.support.server import start_server
+from tests.support.speech import PARAGRAPHS, word_error_rate
 
 from bench import service
 from bench.report import percentile

@@ -1,7 +1,7 @@
 """Scaling out: the throughput of one queue of short tasks with one and two decoders on one host,
 and with one and two hosts on one PostgreSQL, as ratios to one decoder in the same run; and what
 a status read costs on PostgreSQL against SQLite. The database is a throwaway cluster started
-as the tests start theirs (tests/postgres_cluster.py), on this machine."""
+as the tests start theirs (tests/support/postgres_cluster.py), on this machine."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.conftest import start_server
-from tests.postgres_cluster import PostgresCluster
+from tests.support.postgres_cluster import PostgresCluster
+from tests.support.server import start_server
 
 from bench.report import percentile
 from bench.service import upload, wait_until_ended

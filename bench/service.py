@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.conftest import RunningServer, start_server
+from tests.support.server import RunningServer, start_server
 
 TASK_DEADLINE_S = 600.0
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import start_server
-from tests.speech import duration_s, short_clips, word_error_rate
+from tests.support.server import start_server
+from tests.support.speech import duration_s, short_clips, word_error_rate
 
 from bench import service
 from bench.inprocess import EngineSetup, SeparateProcessTimer

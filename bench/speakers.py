@@ -1,5 +1,5 @@
 """Speaker diarization: its cost in seconds per audio minute, beside the transcription it follows,
-and how well it does, on espeak-ng dialogues of two voices (tests.speech.dialogue) of growing
+and how well it does, on espeak-ng dialogues of two voices (tests.support.speech.dialogue) of growing
 length, with tiny.en on faster-whisper in one process (the decoder's own classes)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.speech import VOICES, Turn, dialogue
+from tests.support.speech import VOICES, Turn, dialogue
 
 from decoder.audio import AudioFile
 from decoder.engines import EngineOptions, create_engine

@@ -1,4 +1,4 @@
-# Evaluates flake.nix's outputs on stubs.nix's nixpkgs, for tests/test_nix_files.py, and
+# Evaluates flake.nix's outputs on stubs.nix's nixpkgs, for tests/system/test_nix_files.py, and
 # reports what each output is (checks are only listed: they need the real NixOS modules).
 let
   stubs = import ./stubs.nix;

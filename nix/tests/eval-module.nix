@@ -1,4 +1,4 @@
-# Evaluates nix/module.nix against stubs.nix, for tests/test_nix_files.py: the option values are
+# Evaluates nix/module.nix against stubs.nix, for tests/system/test_nix_files.py: the option values are
 # the defaults with `overridesJSON` on top, and the config comes back with mkIf / mkDefault
 # applied. The default package is a stand-in whose torch has CUDA when packageCuda is "1".
 {

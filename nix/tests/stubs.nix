@@ -1,5 +1,5 @@
 # Stand-ins for the parts of nixpkgs that flake.nix and nix/*.nix use, for
-# tests/test_nix_files.py: nixpkgs cannot be fetched where those tests run. Each `lib` function
+# tests/system/test_nix_files.py: nixpkgs cannot be fetched where those tests run. Each `lib` function
 # here has nixpkgs' meaning, for the arguments these files pass; a function these files start
 # using has to be added here, or evaluation fails loudly. Nothing here is used by the flake.
 rec {

@@ -1,4 +1,4 @@
-# What `import nixpkgs { system; config; }` gives, for tests/test_nix_files.py.
+# What `import nixpkgs { system; config; }` gives, for tests/system/test_nix_files.py.
 {
   system,
   config ? { },

@@ -1,7 +1,7 @@
 """The JSON Schemas of the API's bodies, for the OpenAPI document (whisper_api.api.openapi).
 
 Enums and limits come from the constants the code uses; every object lists all its keys as
-required and allows no others, so that tests/test_openapi_live.py, which validates the live
+required and allows no others, so that tests/system/test_openapi_live.py, which validates the live
 server's answers against these, fails the moment a body and its schema part ways.
 """
 

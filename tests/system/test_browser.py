@@ -1,0 +1,244 @@
+"""The web page in a real browser (Playwright and Debian's chromium) against the real server.
+
+Set UPDATE_SCREENSHOT=1 to also write docs/screenshot.png from the finished page.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.support.server import DECODE_DEADLINE_S, RunningServer, start_server
+from tests.support.speech import PARAGRAPHS, dialogue, word_error_rate
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+DECODE_TIMEOUT_MS = int(DECODE_DEADLINE_S * 1000)
+SRT_TIMING = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from watched_page(browser)
+
+
+def watched_page(browser: Browser) -> Iterator[Page]:
+    """A page of a fresh context; the test fails if a script on it throws."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="light", accept_downloads=True
+    )
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def card_for(page: Page, file_name: str) -> Locator:
+    return page.locator(".card", has=page.locator(".file-name", has_text=file_name))
+
+
+def transcript_of(card: Locator) -> str:
+    return " ".join(card.locator(".segment-text").all_inner_texts())
+
+
+def check_srt(text: str) -> None:
+    blocks = [block.splitlines() for block in text.strip().split("\n\n")]
+    assert blocks, text
+    for number, lines in enumerate(blocks, start=1):
+        assert lines[0] == str(number), text
+        assert SRT_TIMING.match(lines[1]), text
+        assert len(lines) >= 3 and all(line.strip() for line in lines[2:]), text
+
+
+def test_page_files_are_served_from_an_allow_list(server: RunningServer) -> None:
+    with server.client() as client:
+        for path, media_type in [
+            ("/", "text/html"),
+            ("/index.html", "text/html"),
+            ("/script.js", "text/javascript"),
+            ("/speakers.js", "text/javascript"),
+            ("/live.js", "text/javascript"),
+            ("/styles.css", "text/css"),
+        ]:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith(media_type), path
+        for path in [
+            "/page.py",
+            "/static/index.html",
+            "/..%2Fapp.py",
+            "/script.js/extra",
+            "/%2e%2e/pyproject.toml",
+            "/favicon.ico",
+        ]:
+            assert client.get(path).status_code == 404, path
+
+
+def drop_file(page: Page, target: str, path: Path) -> None:
+    """Drop a file on an element as a person dragging it from their desktop would."""
+    transfer = page.evaluate_handle(
+        """([name, encoded]) => {
+            const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "audio/wav" }));
+            return transfer;
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+    for event in ("dragenter", "dragover", "drop"):
+        page.dispatch_event(target, event, {"dataTransfer": transfer})
+
+
+def test_upload_follow_read_download_reload_and_delete(
+    server: RunningServer, speech_dir: Path, page: Page, tmp_path: Path
+) -> None:
+    page.goto(server.url + "/")
+    expect(page.get_by_role("heading", name="whisper-api")).to_be_visible()
+    # tiny.en is English-only: the page offers automatic detection and English, and no translation.
+    expect(page.locator("#language option")).to_have_count(1 + 1)
+    expect(page.locator("#language option").nth(1)).to_have_text("English (en)")
+    expect(page.get_by_label("Translate to English")).to_be_hidden()
+
+    drop_file(page, "#drop-zone", speech_dir / "paragraph0.wav")
+    card = card_for(page, "paragraph0.wav")
+    expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+    expect(card.locator(".segment-text").first).to_be_visible()
+    transcript = transcript_of(card)
+    assert word_error_rate(PARAGRAPHS[0], transcript) <= 0.10, transcript
+    # The local file plays from a clicked segment.
+    expect(card.locator("audio")).to_be_visible()
+    expect(card.locator("button.segment").first).to_contain_text("0:00")
+
+    with page.expect_download() as download_info:
+        card.get_by_role("button", name="SRT").click()
+    download = download_info.value
+    assert download.suggested_filename == "paragraph0.srt"
+    check_srt(Path(download.path()).read_text(encoding="utf-8"))
+
+    page.mouse.move(0, 0)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.screenshot(path=tmp_path / "page.png", full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        page.screenshot(path=SCREENSHOT, full_page=True)
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("These are meeting notes, not a recording.\n" * 20)
+    page.set_input_files("#file-input", notes)
+    refused = card_for(page, "notes.txt")
+    expect(refused.locator(".error")).to_contain_text(re.compile("no audio|not an audio"), timeout=30_000)
+    expect(refused.locator(".badge")).to_have_text("Refused")
+
+    # After a reload the task comes back from localStorage, with its transcript but no player.
+    page.reload()
+    card = card_for(page, "paragraph0.wav")
+    expect(card.locator(".badge")).to_have_text("Done", timeout=30_000)
+    expect(card.locator(".segment-text").first).to_be_visible()
+    assert transcript_of(card) == transcript
+    expect(card.locator("audio")).to_be_hidden()
+    expect(card_for(page, "notes.txt")).to_have_count(0)
+
+    task_id = page.evaluate("JSON.parse(localStorage.getItem('whisper-api.tasks'))[0].id")
+    card.get_by_role("button", name="Delete paragraph0.wav").click()
+    expect(card).to_have_count(0)
+    assert page.evaluate("JSON.parse(localStorage.getItem('whisper-api.tasks'))") == []
+    assert httpx.get(f"{server.url}/api/v1/tasks/{task_id}").status_code == 404
+
+
+def test_asks_for_the_api_key_and_polls_with_it(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, page: Page
+) -> None:
+    keyed = start_server(tmp_path / "keyed", model_dir, API_KEYS="browser-secret", MAX_UPLOAD_MB="1")
+    try:
+        page.goto(keyed.url + "/")
+        expect(page.locator("#server-status")).to_contain_text("needs an API key")
+        page.set_input_files("#file-input", speech_dir / "paragraph1.wav")
+        dialog = page.locator("#key-dialog")
+        expect(dialog).to_be_visible()
+        page.fill("#key-input", "browser-secret")
+        dialog.get_by_role("button", name="Save").click()
+        card = card_for(page, "paragraph1.wav")
+        expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+        assert word_error_rate(PARAGRAPHS[1], transcript_of(card)) <= 0.10, transcript_of(card)
+        assert page.evaluate("localStorage.getItem('whisper-api.key')") == "browser-secret"
+
+        big = tmp_path / "big.wav"
+        big.write_bytes(bytes(3 * 1024 * 1024))
+        page.set_input_files("#file-input", big)
+        expect(card_for(page, "big.wav").locator(".error")).to_contain_text("too large", timeout=30_000)
+    finally:
+        keyed.stop()
+
+
+def test_the_page_offers_what_the_chosen_model_serves(
+    tmp_path: Path, multilingual_model_dir: Path, page: Page
+) -> None:
+    server = start_server(tmp_path / "base", multilingual_model_dir, MAX_MODEL="base")
+    try:
+        page.goto(server.url)
+        models = page.locator("#model option")
+        expect(models).to_have_text(["Server's choice", "tiny.en", "base"])
+        languages = page.locator("#language option")
+        translate = page.locator('label:has(input[name="task"][value="translate"])')
+        expect(page.locator('#language option[value="es"]')).to_have_count(1)
+        expect(translate).to_be_visible()
+        # tiny.en is English-only: English and transcription alone.
+        page.select_option("#model", "tiny.en")
+        expect(languages).to_have_count(2)
+        expect(page.locator('#language option[value="en"]')).to_have_count(1)
+        expect(translate).to_be_hidden()
+        page.select_option("#model", "base")
+        expect(page.locator('#language option[value="es"]')).to_have_count(1)
+        expect(translate).to_be_visible()
+    finally:
+        server.stop()
+
+
+def test_the_page_shows_speakers_in_colours_and_renames_one(
+    server: RunningServer, page: Page, tmp_path: Path
+) -> None:
+    recording, _ = dialogue(tmp_path)
+    page.goto(server.url + "/")
+    page.get_by_label("Label speakers").check()
+    page.set_input_files("#file-input", recording)
+    card = card_for(page, recording.name)
+    expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+    labels = card.locator(".speaker")
+    expect(labels.first).to_have_text("SPEAKER_00")
+    assert set(labels.all_inner_texts()) == {"SPEAKER_00", "SPEAKER_01"}
+    first = card.locator(".speaker", has_text="SPEAKER_00").first
+    second = card.locator(".speaker", has_text="SPEAKER_01").first
+    colour = "(element) => getComputedStyle(element).backgroundColor"
+    assert first.evaluate(colour) != second.evaluate(colour)
+
+    page.once("dialog", lambda dialog: dialog.accept("Host"))
+    second.click()
+    expect(card.locator(".speaker", has_text="Host").first).to_be_visible()
+    expect(card.locator(".speaker", has_text="SPEAKER_01")).to_have_count(0)
+    # The name is the server's now: the downloads carry it.
+    with page.expect_download() as download_info:
+        card.get_by_role("button", name="SRT").click()
+    subtitles = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "\nHost: " in subtitles and "\nSPEAKER_00: " in subtitles

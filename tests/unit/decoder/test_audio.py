@@ -1,0 +1,99 @@
+"""Decoding an upload in the decoder: the pinned format, no indirection, short errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decoder.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioError, AudioFile, load_audio, pcm_stream
+from decoder.containers import ACCEPTED_DEMUXERS, demuxer_of
+from tests.support.speech import PARAGRAPHS, speak
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speak(PARAGRAPHS[0], tmp_path_factory.mktemp("audio") / "speech.wav")
+
+
+def test_decodes_16khz_mono_samples(speech: Path) -> None:
+    samples = load_audio(str(speech), "wav", timeout_s=60)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert 5 < len(samples) / SAMPLE_RATE < 60
+    assert 0 < float(np.abs(samples).max()) <= 1.0
+
+
+def test_the_pinned_format_is_the_only_one_tried(speech: Path) -> None:
+    with pytest.raises(AudioError) as refused:
+        load_audio(str(speech), "mp3", timeout_s=60)
+    assert str(refused.value) == "the audio could not be decoded"
+
+
+def test_a_playlist_is_not_followed_even_unpinned(tmp_path: Path) -> None:
+    fifo = tmp_path / "segment.wav"
+    os.mkfifo(fifo)
+    playlist = tmp_path / "upload.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n{fifo}\n")
+    started = time.monotonic()
+    with pytest.raises(AudioError) as refused:
+        load_audio(str(playlist), None, timeout_s=30)
+    assert time.monotonic() - started < 10
+    assert str(tmp_path) not in str(refused.value)
+
+
+def test_a_run_past_its_time_limit_is_ended(speech: Path) -> None:
+    with pytest.raises(AudioError, match="took longer than"):
+        load_audio(str(speech), "wav", timeout_s=0.001)
+
+
+def test_only_the_first_seconds_when_limited(speech: Path) -> None:
+    assert len(load_audio(str(speech), "wav", timeout_s=60, limit_s=2.5)) == 2.5 * SAMPLE_RATE
+
+
+def test_a_stream_gives_the_same_samples_in_blocks(speech: Path) -> None:
+    with pcm_stream(AudioFile(str(speech), "wav", 60), timed=True) as blocks:
+        streamed = list(blocks)
+    assert all(len(block) == BLOCK_SAMPLES for block in streamed[:-1])
+    assert np.array_equal(np.concatenate(streamed), load_audio(str(speech), "wav", timeout_s=60))
+
+
+def test_a_stream_left_early_ends_ffmpeg(speech: Path) -> None:
+    with pcm_stream(AudioFile(str(speech), "wav", 60), timed=False) as blocks:
+        first = next(iter(blocks))
+    assert len(first) == BLOCK_SAMPLES
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    assert not [pid for pid in children if "ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()]
+
+
+def test_a_stream_names_no_path_when_it_fails(speech: Path) -> None:
+    pinned_wrong = AudioFile(str(speech), "mp3", 60)
+    with pytest.raises(AudioError) as refused, pcm_stream(pinned_wrong, timed=True) as blocks:
+        list(blocks)
+    assert str(refused.value) == "the audio could not be decoded"
+
+
+def test_a_timed_stream_is_held_to_its_limit(speech: Path) -> None:
+    with (
+        pytest.raises(AudioError, match="took longer than"),
+        pcm_stream(AudioFile(str(speech), "wav", 0.001), timed=True) as blocks,
+    ):
+        list(blocks)
+
+
+def test_a_stream_longer_than_its_limit_fails(speech: Path) -> None:
+    with (
+        pytest.raises(AudioError, match="longer than the limit of 1 s") as refused,
+        pcm_stream(AudioFile(str(speech), "wav", 60, max_duration_s=1), timed=True) as blocks,
+    ):
+        list(blocks)
+    assert "MAX_AUDIO_DURATION_S" in str(refused.value)
+
+
+def test_demuxer_names() -> None:
+    assert demuxer_of("mov,mp4,m4a,3gp,3g2,mj2") == "mov"
+    assert demuxer_of("matroska,webm") == "matroska"
+    assert demuxer_of("hls") is None and demuxer_of("concat") is None and demuxer_of("") is None
+    assert not {"hls", "dash", "concat", "sdp", "rtp", "rtsp", "image2", "imf"} & set(ACCEPTED_DEMUXERS)
