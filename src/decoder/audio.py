@@ -129,6 +129,7 @@ def pcm_stream(file: AudioFile, *, timed: bool) -> Iterator[Iterator[Samples]]:
         process.wait()
         process.stdout.close()
         drain.join()
+        process.stderr.close()
 
 
 def _drain(pipe: object, kept: deque[bytes]) -> None:
