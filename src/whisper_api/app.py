@@ -18,11 +18,11 @@ from whisper_api.api.keepalive import CloseUnreadBodies
 from whisper_api.api.metrics import MetricsMiddleware
 from whisper_api.api.routes import ROUTES
 from whisper_api.api.state import WhisperApp
-from whisper_api.jobs.decoder_client import DecoderTarget
+from whisper_api.jobs.dispatch.decoder_client import DecoderTarget
 from whisper_api.jobs.errors import StoreUnavailable
 from whisper_api.jobs.job import JobStore
-from whisper_api.jobs.metrics import Metrics
-from whisper_api.jobs.readiness import notify_systemd
+from whisper_api.jobs.news.metrics import Metrics
+from whisper_api.jobs.news.readiness import notify_systemd
 from whisper_api.services import build_services
 from whisper_api.settings import Settings
 

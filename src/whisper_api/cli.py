@@ -20,7 +20,7 @@ from whisper_api.api import protocol_errors
 from whisper_api.api.realtime import max_event_bytes
 from whisper_api.app import begin_shutdown, create_app
 from whisper_api.client_cli import add_transcribe_command, run_transcribe
-from whisper_api.jobs.decoder_client import DecoderTarget
+from whisper_api.jobs.dispatch.decoder_client import DecoderTarget
 from whisper_api.jobs.errors import StoreError
 from whisper_api.logs import LogPipeline
 from whisper_api.services import make_store

@@ -23,24 +23,24 @@ import uuid
 from dataclasses import dataclass, replace
 
 from decoder.protocol import DecoderConfig
-from whisper_api.jobs.admission import Admission
-from whisper_api.jobs.decoder_client import DecoderClient, DecoderTarget
-from whisper_api.jobs.hub import EventHub
+from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderTarget
+from whisper_api.jobs.dispatch.live_turns import LiveDecoders
+from whisper_api.jobs.dispatch.placement import Placement, place_decoders
+from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
+from whisper_api.jobs.dispatch.queue import JobQueue
+from whisper_api.jobs.dispatch.supervision import DecoderSupervisor
+from whisper_api.jobs.intake.admission import Admission
+from whisper_api.jobs.intake.uploads_index import UploadIndex
 from whisper_api.jobs.job import JobStore
-from whisper_api.jobs.live_turns import LiveDecoders
-from whisper_api.jobs.metrics import Metrics
-from whisper_api.jobs.notifier import Notifier
-from whisper_api.jobs.placement import Placement, place_decoders
-from whisper_api.jobs.pool import DecoderPool, DecoderSlot
-from whisper_api.jobs.postgres_store import PostgresJobStore
-from whisper_api.jobs.queue import JobQueue
-from whisper_api.jobs.readiness import Readiness
-from whisper_api.jobs.sharing import SharedQueue
-from whisper_api.jobs.sqlite_store import SQLiteJobStore
-from whisper_api.jobs.supervision import DecoderSupervisor
-from whisper_api.jobs.tracker import TaskTracker
-from whisper_api.jobs.uploads_index import UploadIndex
-from whisper_api.jobs.webhooks import WebhookSender
+from whisper_api.jobs.news.hub import EventHub
+from whisper_api.jobs.news.metrics import Metrics
+from whisper_api.jobs.news.notifier import Notifier
+from whisper_api.jobs.news.readiness import Readiness
+from whisper_api.jobs.news.webhooks import WebhookSender
+from whisper_api.jobs.store.postgres import PostgresJobStore
+from whisper_api.jobs.store.sqlite import SQLiteJobStore
+from whisper_api.jobs.tracker.sharing import SharedQueue
+from whisper_api.jobs.tracker.task_tracker import TaskTracker
 from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings

@@ -137,7 +137,7 @@ def test_a_cut_off_file_a_free_decoder_started_on_is_refused_and_leaves_no_trace
     server: RunningServer, tmp_path: Path
 ) -> None:
     """The upload check runs while a free decoder already decodes the upload; when the check
-    refuses it, the decoder stops it and nothing of it is left (whisper_api.jobs.head_start)."""
+    refuses it, the decoder stops it and nothing of it is left (whisper_api.jobs.tracker.head_start)."""
     speech = speak(" ".join(PARAGRAPHS[:3]), tmp_path / "speech.wav")
     whole = tmp_path / "speech.mp3"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(speech), str(whole)], check=True)

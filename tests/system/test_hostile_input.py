@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.server import RunningServer, start_server
 from tests.support.speech import PARAGRAPHS, speak
-from tests.unit.whisper_api.jobs.test_webhooks import INTERNAL_SPELLINGS
+from tests.unit.whisper_api.jobs.news.test_webhooks import INTERNAL_SPELLINGS
 
 pytestmark = pytest.mark.slow
 

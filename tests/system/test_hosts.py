@@ -23,9 +23,9 @@ from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import STEP_DEADLINE_S, RunningServer, iso_seconds, start_server, wait_for_task
 from tests.support.speech import PARAGRAPHS, speak, word_error_rate
 from tests.system.test_durability import upload, wait_for_status
-from whisper_api.jobs.claims import MISSING_UPLOAD
 from whisper_api.jobs.job import Job
-from whisper_api.jobs.postgres_store import SCHEMA_VERSION, PostgresJobStore
+from whisper_api.jobs.store.postgres import SCHEMA_VERSION, PostgresJobStore
+from whisper_api.jobs.tracker.claims import MISSING_UPLOAD
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisper_api.api.state import services
-from whisper_api.jobs.metrics import Metrics
+from whisper_api.jobs.news.metrics import Metrics
 
 
 class MetricsMiddleware:

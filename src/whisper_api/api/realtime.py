@@ -24,7 +24,7 @@ from typing import Any
 
 from decoder.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError, Refused
-from whisper_api.jobs.options import MAX_PROMPT_CHARS, check_language
+from whisper_api.jobs.intake.options import MAX_PROMPT_CHARS, check_language
 from whisper_api.live.events import (
     Cleared,
     Committed,

@@ -11,10 +11,10 @@ from typing import Any, get_args
 
 from decoder.protocol import STAGES, TaskType
 from whisper_api.api.contract import OPENAI_MODEL
-from whisper_api.jobs.hub import PROGRESS
 from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
-from whisper_api.jobs.notifier import CANCELLED, POSITION, STATUS
-from whisper_api.jobs.tracking import CancelOutcome
+from whisper_api.jobs.news.hub import PROGRESS
+from whisper_api.jobs.news.notifier import CANCELLED, POSITION, STATUS
+from whisper_api.jobs.tracker.tracking import CancelOutcome
 from whisper_api.outputs.formats import SEGMENT_PROPERTIES, STATS_PROPERTIES, WORD_PROPERTIES
 
 TEXT: dict[str, Any] = {"type": "string"}

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from whisper_api.jobs.hub import EventHub, JobEvent, Subscription
+from whisper_api.jobs.news.hub import EventHub, JobEvent, Subscription
 
 KEEPALIVE = b": keepalive\n\n"
 # Proxies (nginx) must pass every event on at once instead of buffering the body.

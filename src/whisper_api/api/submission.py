@@ -16,9 +16,9 @@ from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.state import services
 from whisper_api.api.uploads import FILE_FORM, ReceivedUpload, UploadForm, UploadLimits, receive_upload
+from whisper_api.jobs.intake.media import ProbedAudio, probe_audio
+from whisper_api.jobs.intake.uploads_index import content_key
 from whisper_api.jobs.job import Job, JobStatus, new_task_id
-from whisper_api.jobs.media import ProbedAudio, probe_audio
-from whisper_api.jobs.uploads_index import content_key
 
 MB = 1024 * 1024
 
@@ -98,7 +98,7 @@ async def _queue(
     task_id, upload, wanted = received.task_id, received.upload, received.wanted
     if watch is not None:
         watch(task_id)
-    # A free decoder starts while the file is checked (whisper_api.jobs.head_start).
+    # A free decoder starts while the file is checked (whisper_api.jobs.tracker.head_start).
     early = SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
     ahead = tracker.start_ahead(early, upload.size)
     try:
@@ -197,7 +197,7 @@ async def _receive(request: Request, read_fields: FieldReader, form: UploadForm)
 
 
 async def _check(request: Request, path: Path) -> ProbedAudio:
-    """The upload check (whisper_api.jobs.media) and the duration limit; raises ApiErrors."""
+    """The upload check (whisper_api.jobs.intake.media) and the duration limit; raises ApiErrors."""
     probed = await run_in_threadpool(probe_audio, path)
     _check_duration(probed.duration_s, services(request).settings.max_audio_duration_s)
     return probed

@@ -33,8 +33,8 @@ from starlette.requests import Request
 
 from whisper_api.api.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from whisper_api.jobs.errors import storage_failure
+from whisper_api.jobs.intake.speaker_options import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_BYTES, REFERENCES_FIELD
 from whisper_api.jobs.job import delete_file, fsync_path
-from whisper_api.jobs.speaker_options import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_BYTES, REFERENCES_FIELD
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

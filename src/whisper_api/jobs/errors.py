@@ -3,7 +3,7 @@ layer turns each kind into a status in one place (whisper_api.api.errors).
 
     JobError                    base: `code` names the kind for programs, the message is for people
     ├── Refused                 the request breaks a rule: an option, a language, a model
-    │   ├── CallbackRejected    the callback URL may not be called (whisper_api.jobs.webhooks)
+    │   ├── CallbackRejected    the callback URL may not be called (whisper_api.jobs.news.webhooks)
     │   └── NotAudio            the upload is no audio or video this server accepts (jobs.media)
     ├── NoRoom                  the queue, or the uploads in progress, are at their limit now
     │   └── TooManySessions     LIVE_MAX_SESSIONS live sessions are open

@@ -2,9 +2,9 @@
 interface of the store that keeps them.
 
     JobStore (Protocol)          one small async interface
-    ├── SQLiteJobStore           the embedded default (whisper_api.jobs.sqlite_store)
-    ├── PostgresJobStore         DATABASE_URL, for several hosts (whisper_api.jobs.postgres_store)
-    └── MemoryJobStore           in memory, for unit tests (whisper_api.jobs.memory_store)
+    ├── SQLiteJobStore           the embedded default (whisper_api.jobs.store.sqlite)
+    ├── PostgresJobStore         DATABASE_URL, for several hosts (whisper_api.jobs.store.postgres)
+    └── MemoryJobStore           in memory, for unit tests (whisper_api.jobs.store.memory)
 
 Their errors are StoreError and StoreUnavailable (whisper_api.jobs.errors).
 """
@@ -93,7 +93,7 @@ class Job:
     callback_url: str | None = None
     # The upload's container format as the upload check found it; the decoder pins it.
     audio_format: str | None = None
-    # The upload's bytes and request, hashed (whisper_api.jobs.uploads_index); None: not indexed.
+    # The upload's bytes and request, hashed (whisper_api.jobs.intake.uploads_index); None: not indexed.
     content_key: str | None = None
 
     @property

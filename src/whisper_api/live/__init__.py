@@ -1,5 +1,5 @@
 """Live speech: sessions that turn a stream of audio into turns, and turns into text, on the
-same decoders as file jobs (whisper_api.jobs.live_turns) and ahead of them. No Starlette here:
+same decoders as file jobs (whisper_api.jobs.dispatch.live_turns) and ahead of them. No Starlette here:
 the OpenAI Realtime endpoint (whisper_api.api.routes.realtime) and the Wyoming server
 (wyoming/) are two ways into the same LiveSession.
 

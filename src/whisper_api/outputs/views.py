@@ -10,7 +10,7 @@ from whisper_api.jobs.progress import Progress
 
 
 class QueueView(Protocol):
-    """What a view needs to know of the queue beyond the job (whisper_api.jobs.queue's JobQueue)."""
+    """What a view needs to know of the queue beyond the job (whisper_api.jobs.dispatch.queue's JobQueue)."""
 
     def position(self, job: Job) -> int | None: ...
 

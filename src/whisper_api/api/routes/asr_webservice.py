@@ -30,8 +30,8 @@ from whisper_api.api.routes.live import language_of_upload
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job, safe_name
 from whisper_api.api.uploads import UploadForm
-from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
-from whisper_api.jobs.speaker_options import COUNT_FIELDS
+from whisper_api.jobs.intake.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
+from whisper_api.jobs.intake.speaker_options import COUNT_FIELDS
 from whisper_api.outputs.formats import FORMATS, render
 from whisper_api.outputs.views import transcript_of
 

@@ -16,10 +16,10 @@ from whisper_api.api.sse import sse_response
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, store_checked_upload
 from whisper_api.api.uploads import UploadForm
-from whisper_api.jobs.hub import JobEvent
+from whisper_api.jobs.intake.options import detection_model, multilingual_models
 from whisper_api.jobs.job import JobStatus
-from whisper_api.jobs.notifier import CANCELLED, STATUS
-from whisper_api.jobs.options import detection_model, multilingual_models
+from whisper_api.jobs.news.hub import JobEvent
+from whisper_api.jobs.news.notifier import CANCELLED, STATUS
 from whisper_api.outputs.views import task_json
 
 # The statuses after which a task's event stream ends.

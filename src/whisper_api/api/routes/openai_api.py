@@ -27,9 +27,15 @@ from whisper_api.api.routes.openai_stream import transcript_stream, usage_of
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job
 from whisper_api.jobs.errors import Refused
-from whisper_api.jobs.hub import Subscription
-from whisper_api.jobs.options import THRESHOLD_FIELDS, check_language, check_model, decode_options, parse_flag
-from whisper_api.jobs.speaker_options import NAMES_FIELD, SPEAKER_FIELDS
+from whisper_api.jobs.intake.options import (
+    THRESHOLD_FIELDS,
+    check_language,
+    check_model,
+    decode_options,
+    parse_flag,
+)
+from whisper_api.jobs.intake.speaker_options import NAMES_FIELD, SPEAKER_FIELDS
+from whisper_api.jobs.news.hub import Subscription
 from whisper_api.outputs.formats import FORMATS, openai_diarized_json, openai_json, render
 from whisper_api.outputs.views import transcript_of
 

@@ -27,9 +27,9 @@ from starlette.responses import StreamingResponse
 from whisper_api.api.errors import ApiError
 from whisper_api.api.sse import KEEPALIVE, SubscribedStream
 from whisper_api.api.submission import finished_job
-from whisper_api.jobs.hub import Subscription
 from whisper_api.jobs.job import Job
-from whisper_api.jobs.notifier import SEGMENTS
+from whisper_api.jobs.news.hub import Subscription
+from whisper_api.jobs.news.notifier import SEGMENTS
 from whisper_api.outputs.formats import openai_diarized_json
 from whisper_api.outputs.views import transcript_of
 

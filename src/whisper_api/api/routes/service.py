@@ -12,16 +12,16 @@ from starlette.routing import Route
 from whisper_api import __version__
 from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
-from whisper_api.jobs.job import iso_time
-from whisper_api.jobs.options import (
+from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
+from whisper_api.jobs.dispatch.queue import JobQueue
+from whisper_api.jobs.intake.options import (
     check_model,
     is_english_only,
     model_in_use,
     offered_languages,
     offered_tasks,
 )
-from whisper_api.jobs.pool import DecoderPool, DecoderSlot
-from whisper_api.jobs.queue import JobQueue
+from whisper_api.jobs.job import iso_time
 
 REFRESH_TIMEOUT_S = 10.0
 

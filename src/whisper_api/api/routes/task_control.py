@@ -20,7 +20,7 @@ from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.state import services
 from whisper_api.api.submission import owner_of, safe_stem
 from whisper_api.jobs.job import JobStatus, iso_time
-from whisper_api.jobs.tracking import CancelOutcome
+from whisper_api.jobs.tracker.tracking import CancelOutcome
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
 from whisper_api.outputs.views import task_json, transcript_of
 

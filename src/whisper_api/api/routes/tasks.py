@@ -12,9 +12,9 @@ from decoder.protocol import DecoderReady, TaskType
 from whisper_api.api.errors import BadRequest, TaskMissing, TaskNotFound
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, owner_of, safe_stem
+from whisper_api.jobs.intake.options import check_language, decode_options
 from whisper_api.jobs.job import TASK_ID_FORMAT, Job, JobStatus
-from whisper_api.jobs.options import check_language, decode_options
-from whisper_api.jobs.webhooks import check_callback_url
+from whisper_api.jobs.news.webhooks import check_callback_url
 from whisper_api.outputs.formats import render
 from whisper_api.outputs.views import task_json, transcript_of
 

@@ -25,7 +25,7 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 
 from decoder.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError, Refused
-from whisper_api.jobs.options import check_language
+from whisper_api.jobs.intake.options import check_language
 from whisper_api.live.events import LiveEvent, TurnCompleted, TurnNotDecoded
 from whisper_api.live.formats import MAX_RATE, MIN_RATE, AudioFormat
 from whisper_api.live.session import EmptyCommit, LiveSession, SessionConfig

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from tests.unit.whisper_api.helpers import status_of, submit_decoding, wait_until
-from whisper_api.jobs.readiness import notify_systemd
+from whisper_api.jobs.news.readiness import notify_systemd
 
 
 def test_readiness_flips_when_the_model_has_loaded(client: TestClient) -> None:

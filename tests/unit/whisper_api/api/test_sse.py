@@ -13,10 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.unit.whisper_api.jobs.test_hub import is_final, progress, status
+from tests.unit.whisper_api.jobs.news.test_hub import is_final, progress, status
 from whisper_api.api.errors import EXCEPTION_HANDLERS, TaskNotFound
 from whisper_api.api.sse import sse_response
-from whisper_api.jobs.hub import EventHub, JobEvent
+from whisper_api.jobs.news.hub import EventHub, JobEvent
 
 
 def sse_app(hub: EventHub, keepalive_s: float = 15.0) -> Starlette:
@@ -122,4 +122,4 @@ def test_a_client_that_goes_away_is_unsubscribed() -> None:
 
 @pytest.fixture(autouse=True)
 def quiet_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="whisper_api.jobs.hub")
+    caplog.set_level(logging.WARNING, logger="whisper_api.jobs.news.hub")

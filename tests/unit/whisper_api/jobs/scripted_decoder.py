@@ -11,7 +11,7 @@ from multiprocessing.queues import Queue
 from typing import Any
 
 from decoder.protocol import DecoderConfig, DecoderReady, ToDecoder
-from whisper_api.jobs.decoder_client import DecoderClient, DecoderEvent, DecoderExited
+from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable
 
 CONFIG = DecoderConfig(

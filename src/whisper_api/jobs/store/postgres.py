@@ -1,0 +1,352 @@
+"""The shared job store: PostgreSQL (DATABASE_URL), which several hosts use as one.
+
+psycopg 3 in its asyncio form, so the event loop never waits on the network. One connection
+serves the calls, one at a time and in order. A connection that breaks (the server restarts,
+the network goes) makes the call raise StoreUnavailable, and the store counts as failing (the
+API answers 503 with Retry-After, /readyz says why) until the next call connects again: hosts
+reconnect by themselves. Migrations (sql/postgres/NNNN_*.sql) run in one transaction under an
+advisory lock, so that hosts starting together upgrade the database once. The expiry sweep
+takes another advisory lock, so that one host at a time runs it.
+
+The store is also the hosts' queue (whisper_api.jobs.tracker.sharing uses it): a host claims the oldest
+unclaimed pending job (FOR UPDATE SKIP LOCKED, so two hosts never take the same one) with a
+lease that it renews while it decodes. A host that disappears stops renewing, and once its
+leases run out (the database's clock decides) another host claims its jobs. Writes of a job's
+progress are refused (LeaseLost) to a host whose claim another host took over, so a result
+decoded twice is stored once. Hosts tell each other of changes with NOTIFY on one channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
+from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
+from whisper_api.jobs.store.rows import (
+    COLUMNS,
+    UNFINISHED,
+    job_from_row,
+    result_value,
+    row_values,
+    same_upload_condition,
+)
+
+__all__ = ["PostgresJobStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SQL = resources.files("whisper_api.jobs.store") / "sql" / "postgres"
+MIGRATIONS = {
+    int(entry.name.split("_", 1)[0]): entry.read_text()
+    for entry in _SQL.iterdir()
+    if entry.name.endswith(".sql")
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+# Keys of the advisory locks: the two halves of a 64-bit key, "whisper-api" and what it guards.
+_LOCK_SPACE = 0x77687370
+MIGRATION_LOCK = (_LOCK_SPACE, 1)
+EXPIRY_LOCK = (_LOCK_SPACE, 2)
+CONNECT_TIMEOUT_S = 5
+# A call that takes longer counts as a lost connection (a network cut that TCP has not noticed).
+CALL_TIMEOUT_S = 30.0
+# The channel the hosts' NOTIFY messages go on.
+CHANNEL = "whisper_api"
+# The database's clock, in epoch seconds: leases never depend on the hosts' clocks agreeing.
+_NOW = "extract(epoch FROM clock_timestamp())"
+_OURS_OR_NOBODYS = "(claimed_by IS NULL OR claimed_by = %s)"
+
+Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+
+class PostgresJobStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        host: str,
+        keep_results_s: float,
+        refresh_on_use: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = url
+        # Who claims jobs, in claimed_by: unique to this server process.
+        self.host = host
+        self._keep_results_s = keep_results_s
+        self._refresh_on_use = refresh_on_use
+        self._clock = clock
+        self._db: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._failure: str | None = None
+
+    async def open(self) -> None:
+        try:
+            await self._call(self._migrate)
+        except StoreUnavailable as exc:
+            raise StoreError(f"cannot reach the job database: {exc}") from exc
+
+    async def _migrate(self, db: Connection) -> None:
+        async with db.transaction():
+            await db.execute("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            rows = await (await db.execute("SELECT version FROM schema_migrations")).fetchall()
+            applied = {row["version"] for row in rows}
+            if max(applied, default=0) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the job database has schema version {max(applied)}; this server knows {SCHEMA_VERSION}"
+                )
+            for version in sorted(set(MIGRATIONS) - applied):
+                log.info("upgrading the job database to schema version %d", version)
+                await db.execute(MIGRATIONS[version].encode())
+                await db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+
+    async def add(self, job: Job) -> None:
+        placeholders = ", ".join("%s" for _ in COLUMNS)
+        await self._execute(
+            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})", row_values(job)
+        )
+
+    async def save(self, job: Job) -> None:
+        """Write the job, unless another host took over its claim (LeaseLost)."""
+        assignments = ", ".join(f"{name} = %s" for name in COLUMNS if name != "task_id")
+        values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
+
+        async def write(db: Connection) -> str | None:
+            async with db.transaction():
+                cursor = await db.execute(
+                    f"UPDATE jobs SET {assignments} WHERE task_id = %s AND {_OURS_OR_NOBODYS}",
+                    (*values, job.task_id, self.host),
+                )
+                if cursor.rowcount:
+                    return None
+                cursor = await db.execute("SELECT claimed_by FROM jobs WHERE task_id = %s", (job.task_id,))
+                row = await cursor.fetchone()
+                return None if row is None else str(row["claimed_by"])
+
+        holder = await self._call(write)
+        if holder is not None:
+            raise LeaseLost(f"host {holder} took over task {job.task_id}")
+
+    async def save_result(self, job: Job) -> None:
+        """Unlike save(), not bound to the claim: the job is over, and any host may rename."""
+        await self._execute(
+            "UPDATE jobs SET result = %s WHERE task_id = %s", (result_value(job), job.task_id)
+        )
+
+    async def request_cancel(self, job: Job) -> None:
+        await self._execute("UPDATE jobs SET cancel_requested = TRUE WHERE task_id = %s", (job.task_id,))
+
+    async def finish(self, job: Job) -> None:
+        job.expires_at = self._clock() + self._keep_results_s
+        await self.save(job)
+        await asyncio.to_thread(delete_file, job.audio_path)
+
+    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
+        """The job; with `owner`, only if it is theirs: another's costs what an unknown one does."""
+        query, parameters = "SELECT * FROM jobs WHERE task_id = %s", [task_id]
+        if owner is not None:
+            query, parameters = f"{query} AND owner = %s", [task_id, owner]
+        rows = await self._select(query, parameters)
+        if not rows:
+            return None
+        job = rows[0]
+        now = self._clock()
+        if job.expires_at is not None and job.expires_at <= now:
+            with contextlib.suppress(StoreUnavailable):
+                await self.remove(job)
+            return None
+        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
+        if refreshed is not None:
+            job.expires_at = refreshed
+            # A lost refresh only shortens the result's life: a read never fails for it.
+            with contextlib.suppress(StoreUnavailable):
+                await self._execute(
+                    "UPDATE jobs SET expires_at = %s WHERE task_id = %s", (refreshed, task_id)
+                )
+        return job
+
+    async def unfinished(self) -> list[Job]:
+        return await self._select(
+            "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY seq", [list(UNFINISHED)]
+        )
+
+    async def same_upload(self, owner: str, content_key: str) -> Job | None:
+        found = await self._select(
+            f"SELECT * FROM jobs WHERE owner = %s AND content_key = %s AND {same_upload_condition('%s')} "
+            "ORDER BY seq DESC LIMIT 1",
+            [owner, content_key, JobStatus.FAILED.value, self._clock()],
+        )
+        return found[0] if found else None
+
+    async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
+        return await self._select(
+            "SELECT * FROM jobs WHERE owner = %s ORDER BY seq DESC LIMIT %s OFFSET %s", [owner, limit, offset]
+        )
+
+    async def remove(self, job: Job) -> None:
+        await self._execute("DELETE FROM jobs WHERE task_id = %s", (job.task_id,))
+        await asyncio.to_thread(delete_file, job.audio_path)
+
+    async def expire(self) -> int:
+        """Delete the expired jobs, unless another host's sweep runs now."""
+
+        async def sweep(db: Connection) -> list[Job]:
+            async with db.transaction():
+                cursor = await db.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS mine", EXPIRY_LOCK)
+                row = await cursor.fetchone()
+                if row is None or not row["mine"]:
+                    return []
+                cursor = await db.execute(
+                    "DELETE FROM jobs WHERE expires_at <= %s RETURNING *", (self._clock(),)
+                )
+                return [job_from_row(row) for row in await cursor.fetchall()]
+
+        expired = await self._call(sweep)
+        for job in expired:
+            await asyncio.to_thread(delete_file, job.audio_path)
+        return len(expired)
+
+    async def claim(self, lease_s: float, holding: Sequence[str] = ()) -> Job | None:
+        """Take the oldest unfinished job that no host holds (or whose host's lease ran out),
+        other than those this host's decoders hold (`holding`), whose leases a database outage
+        may have let lapse."""
+        return next(
+            iter(
+                await self._select(
+                    f"""
+                    UPDATE jobs SET claimed_by = %s, lease_until = {_NOW} + %s
+                    WHERE task_id = (
+                        SELECT task_id FROM jobs
+                        WHERE status = ANY(%s) AND (claimed_by IS NULL OR lease_until < {_NOW})
+                        AND NOT task_id = ANY(%s)
+                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING *
+                    """,
+                    [self.host, lease_s, list(UNFINISHED), list(holding)],
+                )
+            ),
+            None,
+        )
+
+    async def renew(self, task_ids: Sequence[str], lease_s: float) -> None:
+        """Extend this host's leases on the jobs it holds."""
+        await self._execute(
+            f"UPDATE jobs SET lease_until = {_NOW} + %s WHERE claimed_by = %s AND task_id = ANY(%s)",
+            (lease_s, self.host, list(task_ids)),
+        )
+
+    async def release(self, job: Job) -> None:
+        """Give a job this host holds back to the queue, pending, for any host to claim."""
+        job.status = JobStatus.PENDING
+        await self._execute(
+            "UPDATE jobs SET status = %s, claimed_by = NULL, lease_until = NULL "
+            "WHERE task_id = %s AND claimed_by = %s",
+            (job.status.value, job.task_id, self.host),
+        )
+
+    async def let_go(self) -> None:
+        """Give back this host's claims on jobs its decoders had not started (it stops): other
+        hosts need not wait for the leases to run out. Started ones keep theirs, so that the
+        interrupted-twice rule still counts them."""
+        await self._execute(
+            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND status = %s",
+            (self.host, JobStatus.PENDING.value),
+        )
+
+    async def waiting(self) -> list[Job]:
+        """Every pending job of every host, in upload order: the shared queue."""
+        return await self._select(
+            "SELECT * FROM jobs WHERE status = %s ORDER BY seq", [JobStatus.PENDING.value]
+        )
+
+    async def notify(self, payload: str) -> None:
+        await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+    async def notifications(self) -> AsyncIterator[str]:
+        """The payloads of every host's NOTIFY, on a connection of their own, for as long as it
+        lasts (StoreUnavailable when it breaks); "" first, once it listens."""
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            ) as db:
+                await db.execute(f"LISTEN {CHANNEL}")
+                yield ""
+                async for notification in db.notifies():
+                    yield notification.payload
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailable(f"the job database is unreachable: {exc}", full=False) from exc
+
+    async def check(self) -> str | None:
+        """Whether the database answers now (None) or why not."""
+        with contextlib.suppress(StoreUnavailable):
+            await self._execute("SELECT 1", ())
+        return self.failing
+
+    @property
+    def failing(self) -> str | None:
+        return self._failure
+
+    async def _select(self, query: str, parameters: Sequence[Any]) -> list[Job]:
+        async def select(db: Connection) -> list[Job]:
+            cursor = await db.execute(query.encode(), parameters)
+            return [job_from_row(row) for row in await cursor.fetchall()]
+
+        return await self._call(select)
+
+    async def _execute(self, statement: str, parameters: Sequence[Any]) -> None:
+        async def execute(db: Connection) -> None:
+            await db.execute(statement.encode(), parameters)
+
+        await self._call(execute)
+
+    async def _call(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run `work` on the connection, connecting first where there is none; a lost or
+        unreachable server becomes StoreUnavailable, and marks the store failing."""
+        async with self._lock:
+            try:
+                async with asyncio.timeout(CALL_TIMEOUT_S):
+                    if self._db is None or self._db.closed:
+                        self._db = await psycopg.AsyncConnection.connect(
+                            self._url,
+                            autocommit=True,
+                            row_factory=dict_row,
+                            connect_timeout=CONNECT_TIMEOUT_S,
+                        )
+                    result = await work(self._db)
+            except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
+                await self._lose_connection()
+                reason = f"the job database is unreachable: {str(exc).strip() or type(exc).__name__}"
+                if self._failure is None:
+                    log.error("%s", reason)
+                self._failure = reason
+                raise StoreUnavailable(reason, full=False) from exc
+            if self._failure is not None:
+                log.warning("the job database answers again")
+                self._failure = None
+            return result
+
+    async def _lose_connection(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._db.close()
+            self._db = None

@@ -1,0 +1,110 @@
+"""Head starts: a free decoder begins on an upload while the upload check still runs.
+
+Checking an upload (whisper_api.jobs.intake.media) costs about 0.15 s whatever its length, nearly all of
+it in starting ffprobe and ffmpeg: a fifth of what decoding a 5-second clip costs. Where a decoder
+is free and nothing waits for one, the tracker hands it the upload at once, and the check runs
+beside the decoding instead of before it.
+
+Until the check's verdict the task is the tracker's alone: it is in no store and no queue, and
+what its decoder reports of it is held back here, so no client, watcher, webhook, metric or other
+host learns of it.
+
+- The check passes: the job is stored, and the held reports are applied in order as if they had
+  just come (a result that came first waits for the check).
+- The check refuses the file: its decoder is told to stop (and restarted if it has not 10 s
+  later, as for a cancel), the held reports are dropped, and the task's end only frees its
+  decoder.
+- Its decoder dies first: the job, once stored, waits in the queue like any other. (A job
+  started ahead is queued when it is stored, as every job is: a job handed to a decoder keeps
+  its place in the queue until the decoder says it started, so that it is handed again should
+  that decoder die first.)
+
+TaskTracker (whisper_api.jobs.tracker.task_tracker) takes these steps in; `_Tracker` names
+what they use of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from decoder.protocol import SubmitTask, TaskCancelled, TaskFailed, TaskFinished
+from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
+from whisper_api.jobs.dispatch.pool import DecoderSlot
+from whisper_api.jobs.dispatch.queue import JobQueue
+from whisper_api.jobs.errors import DecoderUnavailable
+from whisper_api.jobs.tracker.sharing import SharedQueue
+
+_ENDS = (TaskFinished, TaskFailed, TaskCancelled)
+# Larger uploads get no head start: 0.15 s is nothing beside their decoding, and the decoder's
+# first pass over a long file (its survey) cannot stop early if the check refuses it (a file
+# over MAX_AUDIO_DURATION_S, say). This holds minutes of any compressed audio.
+HEAD_START_MAX_BYTES = 10 * 1024 * 1024
+
+
+class _Tracker(Protocol):
+    shared: SharedQueue | None
+    queue: JobQueue
+    _ahead: dict[str, list[tuple[DecoderSlot, DecoderEvent]]]
+    _refused: set[str]
+
+    def _free_slots(self) -> list[DecoderSlot]: ...
+
+    def _stop_soon(self, task_id: str) -> None: ...
+
+    # The tracker's work, which it applies one at a time.
+    _work: asyncio.Queue[Any]
+
+
+class HeadStartSteps:
+    def start_ahead(self: _Tracker, task: SubmitTask, size: int) -> bool:
+        """Hand an upload of `size` bytes whose check still runs to a free decoder, if it is
+        small and nothing waits for one (a queue that several hosts share is left to its
+        order); whether it was handed."""
+        if self.shared is not None or size > HEAD_START_MAX_BYTES:
+            return False
+        free = self._free_slots()
+        if not free or self.queue.next_work() is not None:
+            return False
+        try:
+            free[0].decoder.send(task)
+        except DecoderUnavailable:
+            return False
+        self.queue.hand(task, free[0].index)
+        self._ahead[task.task_id] = []
+        return True
+
+    def _held_back(self: _Tracker, slot: DecoderSlot, event: DecoderEvent) -> bool:
+        """Whether a decoder's report is of a task whose check has not passed (held, or dropped
+        where the check refused it); a refused task's end only frees its decoder."""
+        if isinstance(event, DecoderExited):
+            self._refused.difference_update(self.queue.held_by(slot.index))
+        task_id = getattr(event, "task_id", None)
+        if task_id in self._ahead:
+            self._ahead[task_id].append((slot, event))
+            return True
+        if task_id in self._refused:
+            if isinstance(event, _ENDS):
+                self._refused.discard(task_id)
+                self._work.put_nowait(event)  # it only frees its decoder
+            return True
+        return False
+
+    def _passed(self: _Tracker, task_id: str) -> list[tuple[DecoderSlot, DecoderEvent]]:
+        """The reports held for a task whose job is now stored and queued, to apply in order:
+        none where it was not started ahead, or where its decoder died since (the queue hands
+        the job to the next free decoder)."""
+        held = self._ahead.pop(task_id, [])
+        return held if self.queue.slot_holding(task_id) is not None else []
+
+    def refuse(self: _Tracker, task_id: str) -> None:
+        """The check refused (or the store did not take) a task started ahead: it ends unseen."""
+        held = self._ahead.pop(task_id, None)
+        if held is None or self.queue.slot_holding(task_id) is None:
+            return
+        end = next((event for _, event in held if isinstance(event, _ENDS)), None)
+        if end is not None:
+            self._work.put_nowait(end)  # it only frees its decoder
+        else:
+            self._refused.add(task_id)
+            self._stop_soon(task_id)

@@ -1,0 +1,169 @@
+"""Several hosts on one queue: with DATABASE_URL the PostgreSQL store is the queue, and NOTIFY
+carries the hosts' news to each other.
+
+    host A ── claim, renew, release ──>  PostgreSQL  <── claim, renew, release ── host B
+           <──── NOTIFY: queue, job, progress, cancel, cancelled (who, which task) ────>
+
+SharedQueue is the tracker's side of it (whisper_api.jobs.tracker.task_tracker): it claims jobs for the
+host's free decoders, renews the leases of the jobs they hold, keeps the host's picture of the
+whole queue (whisper_api.jobs.dispatch.queue, which gives positions and the queue-full limit) fresh from
+the database whenever a host says it changed and every few seconds (a lost message, or a host
+that disappeared without a word, costs at most that long), and hands the other hosts' news to
+the tracker. A message is small: which task, and what happened; the receiver reads the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from whisper_api.jobs.dispatch.queue import JobQueue, submission
+from whisper_api.jobs.errors import StoreUnavailable
+from whisper_api.jobs.job import Job
+from whisper_api.jobs.store.postgres import PostgresJobStore
+
+log = logging.getLogger(__name__)
+
+# How soon a host listens again after its notification connection broke.
+LISTEN_RETRY_S = 1.0
+
+
+class Kind(StrEnum):
+    QUEUE = "queue"  # jobs were added, claimed or released: look at the queue again
+    JOB = "job"  # a job started or ended
+    PROGRESS = "progress"  # a job decoded further
+    CANCEL = "cancel"  # stop this job, whichever host decodes it
+    CANCELLED = "cancelled"  # a cancelled job is gone
+
+
+@dataclass(frozen=True)
+class News:
+    kind: Kind
+    task_id: str = ""
+    decoded_s: float = 0.0
+    duration_s: float = 0.0
+    host: str = ""
+
+
+class SharedQueue:
+    def __init__(self, store: PostgresJobStore, queue: JobQueue, lease_s: float) -> None:
+        self.store = store
+        self.host = store.host
+        self._queue = queue
+        self._lease_s = lease_s
+        self._on_news: Callable[[News], None] = lambda news: None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        # The refresh of the queue under way, and whether more news came while it ran.
+        self._refreshing: asyncio.Task[None] | None = None
+        self._stale = False
+
+    async def start(self, on_news: Callable[[News], None]) -> None:
+        """Read the queue, then listen to the other hosts and renew leases until closed."""
+        self._on_news = on_news
+        await self.refresh()
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="shared-queue-listen"),
+            asyncio.create_task(self._keep_up(), name="shared-queue-leases"),
+        ]
+
+    async def close(self) -> None:
+        """Stop listening and renewing, and give back the claims of jobs not started here."""
+        for task in [*self._tasks, *self._sending]:
+            task.cancel()
+        for task in [*self._tasks, *self._sending]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.let_go()
+        self.tell(News(Kind.QUEUE))
+        await asyncio.gather(*self._sending)
+
+    async def claim(self) -> Job | None:
+        return await self.store.claim(self._lease_s, self._queue.held_ids())
+
+    async def release(self, job: Job) -> None:
+        await self.store.release(job)
+        self.tell(News(Kind.QUEUE))
+
+    async def refresh(self) -> None:
+        """The host's picture of the queue becomes the database's pending jobs."""
+        waiting = await self.store.waiting()
+        self._queue.clear()
+        for job in waiting:
+            self._queue.add(submission(job), job.uploaded_at)
+
+    def tell(self, news: News) -> None:
+        """Tell every host (this one included, for QUEUE), without waiting; a message lost to a
+        database outage is made good by the hosts' regular look at the queue."""
+        self._track(asyncio.create_task(self._send(news)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """Keep a background step until it is done (and cancel it on close)."""
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, news: News) -> None:
+        payload = json.dumps({**asdict(news), "host": self.host})
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.notify(payload)
+
+    async def _listen(self) -> None:
+        deaf = False  # logged once per outage, not at every try
+        while True:
+            try:
+                async for payload in self.store.notifications():
+                    if deaf and not payload:
+                        log.info("hearing the other hosts again")
+                        deaf = False
+                    self._heard(News(Kind.QUEUE) if not payload else _news(payload))
+            except StoreUnavailable as exc:
+                if not deaf:
+                    log.warning("not hearing the other hosts: %s", exc)
+                deaf = True
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    def _heard(self, news: News) -> None:
+        if news.kind is Kind.QUEUE:
+            self._refresh_soon()
+        elif news.host != self.host:
+            self._on_news(news)
+
+    def _refresh_soon(self) -> None:
+        """One refresh at a time: a burst of queue news (fifty uploads) costs one more read of
+        the queue, not one each."""
+        if self._refreshing is not None and not self._refreshing.done():
+            self._stale = True
+            return
+        self._refreshing = asyncio.create_task(self._refreshed())
+        self._track(self._refreshing)
+
+    async def _refreshed(self) -> None:
+        while True:
+            self._stale = False
+            with contextlib.suppress(StoreUnavailable):
+                await self.refresh()
+                self._on_news(News(Kind.QUEUE))
+            if not self._stale:
+                return
+
+    async def _keep_up(self) -> None:
+        """Renew the leases of the jobs this host holds, and look at the queue, a few times a lease."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            with contextlib.suppress(StoreUnavailable):
+                held = self._queue.held_ids()
+                if held:
+                    await self.store.renew(held, self._lease_s)
+                await self.refresh()
+                self._on_news(News(Kind.QUEUE))
+
+
+def _news(payload: str) -> News:
+    fields = json.loads(payload)
+    return News(Kind(fields.pop("kind")), **fields)

@@ -1,0 +1,307 @@
+"""The PostgreSQL job store on a real server that the tests start (tests/support/postgres_cluster.py):
+the same records as the SQLite store, migrations run once by hosts that start together, and a
+server that goes away and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from decoder.protocol import DecodeOptions
+from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from tests.support.postgres_cluster import PostgresCluster
+from tests.unit.whisper_api.jobs.store_helpers import (
+    Clock,
+    check_same_upload,
+    check_save_result,
+    make_job,
+    run,
+)
+from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
+from whisper_api.jobs.job import JobStatus
+from whisper_api.jobs.store.postgres import EXPIRY_LOCK, SCHEMA_VERSION, PostgresJobStore
+
+WORDS = (Word(0.0, 0.5, " hello", 0.875),)
+HELLO = Transcript(
+    "hello",
+    "en",
+    1.25,
+    (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
+)
+
+
+async def open_store(url: str, clock: Clock | None = None, refresh: bool = False) -> PostgresJobStore:
+    store = PostgresJobStore(
+        url, host="test-host", keep_results_s=60, refresh_on_use=refresh, clock=clock or Clock()
+    )
+    await store.open()
+    return store
+
+
+def test_jobs_come_back_with_every_field(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        store = await open_store(database_url)
+        job = make_job(tmp_path, "a", owner="email:ada@example.org")
+        job.options = DecodeOptions(initial_prompt="Ada", beam_size=3, word_timestamps=True)
+        await store.add(job)
+        job.status, job.result, job.attempts, job.cancel_requested = JobStatus.PROCESSING, HELLO, 1, True
+        await store.save(job)
+        await store.close()
+        reopened = await open_store(database_url)
+        try:
+            assert await reopened.get(job.task_id) == job
+            assert await reopened.get(job.task_id, owner="email:bob@example.org") is None
+            assert await reopened.get("f" * 32) is None
+        finally:
+            await reopened.close()
+
+    run(scenario)
+
+
+def test_unfinished_in_upload_order_pages_newest_first_and_results_expire(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            a, b, c = (make_job(tmp_path, letter, owner="user:ada") for letter in "abc")
+            for job in (a, b, c):
+                await store.add(job)
+            b.status = JobStatus.FINISHED
+            await store.finish(b)
+            assert not b.audio_path.exists()
+            assert [job.task_id for job in await store.unfinished()] == [a.task_id, c.task_id]
+            assert [job.task_id for job in await store.page("user:ada", 2, 0)] == [c.task_id, b.task_id]
+            clock.now += 61
+            assert await store.expire() == 1
+            assert await store.get(b.task_id) is None and await store.get(a.task_id) is not None
+            await store.remove(a)
+            assert await store.get(a.task_id) is None and not a.audio_path.exists()
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_one_host_at_a_time_sweeps_expired_results(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            job = make_job(tmp_path, "a")
+            await store.add(job)
+            job.status = JobStatus.FINISHED
+            await store.finish(job)
+            clock.now += 61
+            # Another host's sweep holds the lock: this one skips its turn.
+            with psycopg.connect(database_url, autocommit=True) as other:
+                other.execute("SELECT pg_advisory_lock(%s, %s)", EXPIRY_LOCK)
+                assert await store.expire() == 0
+            assert await store.expire() == 1
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_reading_a_result_refreshes_its_lifetime(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock, refresh=True)
+        try:
+            job = make_job(tmp_path, "a")
+            await store.add(job)
+            job.status = JobStatus.FINISHED
+            await store.finish(job)
+            clock.now += 50
+            assert await store.get(job.task_id) is not None
+            clock.now += 50
+            # 100 s after it ended, but read 50 s ago: still there.
+            assert await store.get(job.task_id) is not None
+            clock.now += 61
+            assert await store.get(job.task_id) is None
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_hosts_starting_together_migrate_once(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        stores = [
+            PostgresJobStore(database_url, host=f"host-{index}", keep_results_s=60, refresh_on_use=False)
+            for index in range(4)
+        ]
+        await asyncio.gather(*(store.open() for store in stores))
+        for store in stores:
+            await store.close()
+
+    with caplog.at_level(logging.INFO, logger="whisper_api.jobs.store.postgres"):
+        run(scenario)
+    upgrades = [record for record in caplog.records if "upgrading the job database" in record.getMessage()]
+    assert len(upgrades) == SCHEMA_VERSION
+    with psycopg.connect(database_url) as db:
+        versions = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [version for (version,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    run(lambda: _open_and_close(database_url))
+    with psycopg.connect(database_url) as db:
+        db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}; this server knows"):
+        run(lambda: _open_and_close(database_url))
+
+
+def test_an_unreachable_server_is_one_line_at_start(postgres: PostgresCluster) -> None:
+    url = postgres.url("postgres").replace(f":{postgres.port}/", ":1/")
+    with pytest.raises(StoreError, match="cannot reach the job database"):
+        run(lambda: _open_and_close(url))
+
+
+def test_a_server_that_goes_away_fails_calls_until_it_is_back(tmp_path: Path) -> None:
+    # Its own server: stopping the shared one would break the other tests' databases.
+    cluster = PostgresCluster()
+    cluster.start()
+    url = cluster.create_database("outage")
+
+    async def scenario() -> None:
+        store = await open_store(url)
+        try:
+            await store.add(make_job(tmp_path, "a"))
+            cluster.stop()
+            with pytest.raises(StoreUnavailable) as refused:
+                await store.add(make_job(tmp_path, "b"))
+            assert not refused.value.full and store.failing is not None
+            assert await store.check() is not None
+            cluster.start()
+            # The next call connects again by itself.
+            assert await store.check() is None and store.failing is None
+            await store.add(make_job(tmp_path, "b"))
+            assert [job.task_id[0] for job in await store.unfinished()] == ["a", "b"]
+        finally:
+            await store.close()
+
+    try:
+        run(scenario)
+    finally:
+        cluster.remove()
+
+
+def _lapsed(url: str, task_id: str) -> bool:
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT lease_until < extract(epoch FROM clock_timestamp()) FROM jobs WHERE task_id = %s",
+            (task_id,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+async def _open_and_close(url: str) -> None:
+    store = PostgresJobStore(url, host="test-host", keep_results_s=60, refresh_on_use=False)
+    await store.open()
+    await store.close()
+
+
+def test_hosts_claim_each_job_once_and_a_lapsed_lease_passes_it_on(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        a, b = (
+            PostgresJobStore(database_url, host=name, keep_results_s=60, refresh_on_use=False)
+            for name in "ab"
+        )
+        await a.open()
+        await b.open()
+        try:
+            jobs = [make_job(tmp_path, letter, uploaded_at=float(n)) for n, letter in enumerate("xyz")]
+            for job in jobs:
+                await a.add(job)
+            first, second = await a.claim(60), await b.claim(60)
+            assert (first and first.task_id, second and second.task_id) == (jobs[0].task_id, jobs[1].task_id)
+            assert [job.task_id for job in await b.waiting()] == [job.task_id for job in jobs]
+            # b may not write a's job; a may.
+            with pytest.raises(LeaseLost, match="host a took over"):
+                await b.save(jobs[0])
+            jobs[0].attempts = 1
+            await a.save(jobs[0])
+            # a gives its job back: b gets it before z, which came later.
+            await a.release(jobs[0])
+            again = await b.claim(60)
+            assert again is not None and again.task_id == jobs[0].task_id
+            # A lease that is not renewed runs out, and another host claims the job.
+            third = await a.claim(0.2)
+            assert third is not None and third.task_id == jobs[2].task_id
+            deadline = time.monotonic() + 30
+            while not _lapsed(database_url, jobs[2].task_id):
+                assert time.monotonic() < deadline, "the lease never ran out"
+                await asyncio.sleep(0.05)
+            # Not to the host whose decoder still holds it (its renewal failed, say)...
+            assert await a.claim(60, holding=[jobs[2].task_id]) is None
+            # ...but to any other.
+            taken = await b.claim(60)
+            assert taken is not None and taken.task_id == jobs[2].task_id and await a.claim(60) is None
+            # A renewed lease holds.
+            await b.renew([jobs[2].task_id], 60)
+            assert await a.claim(60) is None
+            # A host that stops gives back the claims of the jobs it had not started (y, z), and
+            # keeps that of the one it started (x).
+            jobs[0].status = JobStatus.PROCESSING
+            await b.save(jobs[0])
+            await b.let_go()
+            freed = [await a.claim(60), await a.claim(60), await a.claim(60)]
+            assert [job and job.task_id for job in freed] == [jobs[1].task_id, jobs[2].task_id, None]
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario)
+
+
+def test_hosts_hear_each_others_notifications(database_url: str) -> None:
+    async def scenario() -> list[str]:
+        store = await open_store(database_url)
+        heard: list[str] = []
+        try:
+            async for payload in store.notifications():
+                heard.append(payload)
+                if payload == "":
+                    await store.notify("hello")
+                else:
+                    break
+        finally:
+            await store.close()
+        return heard
+
+    assert run(scenario) == ["", "hello"]
+
+
+def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        store = await open_store(database_url, clock)
+        try:
+            await check_same_upload(store, tmp_path, clock)
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_any_host_may_rename_a_finished_jobs_speakers(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        store = await open_store(database_url)
+        other = PostgresJobStore(database_url, host="other-host", keep_results_s=60, refresh_on_use=False)
+        await other.open()
+        try:
+            # The job is this host's claim; the other host's rename is written all the same.
+            await check_save_result(store, tmp_path, other)
+        finally:
+            await other.close()
+            await store.close()
+
+    run(scenario)
