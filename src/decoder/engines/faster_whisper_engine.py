@@ -33,7 +33,7 @@ from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.transcribe import restore_speech_timestamps
 
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
-from decoder.engines import (
+from decoder.engines.base import (
     EngineOptions,
     HeardTurn,
     ModelDoesNotFit,

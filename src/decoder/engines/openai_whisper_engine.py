@@ -21,7 +21,7 @@ import whisper
 from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
 from decoder.audio import SAMPLE_RATE, AudioFile, Samples
-from decoder.engines import (
+from decoder.engines.base import (
     LOW_AVG_LOGPROB,
     NO_SPEECH_PROB,
     EngineOptions,

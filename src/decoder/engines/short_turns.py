@@ -19,7 +19,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
 from decoder.audio import SAMPLE_RATE, Samples
-from decoder.engines import LOW_AVG_LOGPROB, NO_SPEECH_PROB, HeardTurn
+from decoder.engines.base import LOW_AVG_LOGPROB, NO_SPEECH_PROB, HeardTurn
 from decoder.protocol import WHISPER_WINDOW_S
 from decoder.spectrogram import HOP_LENGTH
 

@@ -1,6 +1,7 @@
 """Speaker diarization in the decoder process: who said what, after a task is transcribed.
 
-    encoders    a clip of speech -> a voice embedding (resemblyzer's encoder, on torch)
+    base        what an encoder is: a clip of speech -> a voice embedding
+    encoders    resemblyzer's encoder (on torch), or an imported ONNX one (onnx_encoder)
     clustering  embeddings -> which share a voice, within a task's bounds on the count
     diarize     transcript + audio -> the transcript with a speaker on every segment and word
 
@@ -17,8 +18,9 @@ from pathlib import Path
 from decoder.audio import AudioFile
 from decoder.protocol import Diarization
 from decoder.speaker_files import encoder_path
+from decoder.speakers.base import SpeakerEncoder
 from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
-from decoder.speakers.encoders import EncoderMissing, SpeakerEncoder, load_encoder
+from decoder.speakers.encoders import EncoderMissing, load_encoder
 from decoder.transcript import Transcript
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from decoder.speakers.encoders import Embeddings
+from decoder.speakers.base import Embeddings
 
 # Average cosine similarity of two groups of one voice (resemblyzer, 1 s windows: about 0.75-0.8;
 # of two voices: about 0.55-0.6).

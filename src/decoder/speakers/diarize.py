@@ -29,8 +29,8 @@ import numpy as np
 
 from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
 from decoder.protocol import Diarization, KnownSpeaker
+from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
-from decoder.speakers.encoders import Embeddings, SpeakerEncoder
 from decoder.transcript import Segment, Transcript, Word
 
 WINDOW_S = 1.0

@@ -17,19 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from decoder.audio import SAMPLE_RATE
 from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
+from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.onnx_encoder import OnnxEncoder
 
 if TYPE_CHECKING:
     from decoder.audio import Samples
-
-Embeddings = npt.NDArray[np.float32]
 
 _N_FFT = SAMPLE_RATE * 25 // 1000
 _HOP = SAMPLE_RATE * 10 // 1000
@@ -46,14 +45,6 @@ _BATCH = 64
 
 class EncoderMissing(Exception):
     """MODEL_DIR has no speaker encoder; the message says how to import one."""
-
-
-class SpeakerEncoder(Protocol):
-    name: str
-
-    def embed(self, clips: Sequence[Samples]) -> Embeddings:
-        """One L2-normed row per clip (16 kHz mono float32)."""
-        ...
 
 
 def load_encoder(model_dir: Path, name: str, threads: int) -> SpeakerEncoder:

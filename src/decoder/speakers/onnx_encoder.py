@@ -17,7 +17,7 @@ from decoder.speakers.fbank import BINS, fbank
 
 if TYPE_CHECKING:
     from decoder.audio import Samples
-    from decoder.speakers.encoders import Embeddings
+    from decoder.speakers.base import Embeddings
 
 
 class SpeakerEncoderError(Exception):

@@ -32,8 +32,8 @@ from whisper_api.api.submission import JobRequest, accept_job, finished_job, saf
 from whisper_api.api.uploads import UploadForm
 from whisper_api.jobs.intake.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
 from whisper_api.jobs.intake.speaker_options import COUNT_FIELDS
+from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import FORMATS, render
-from whisper_api.outputs.views import transcript_of
 
 # The query parameters that become decoding options.
 _OPTION_PARAMETERS = (

@@ -20,7 +20,7 @@ from whisper_api.jobs.intake.options import detection_model, multilingual_models
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.news.hub import JobEvent
 from whisper_api.jobs.news.notifier import CANCELLED, STATUS
-from whisper_api.outputs.views import task_json
+from whisper_api.jobs.views import task_json
 
 # The statuses after which a task's event stream ends.
 ENDED = (JobStatus.FINISHED.value, JobStatus.FAILED.value, CANCELLED)

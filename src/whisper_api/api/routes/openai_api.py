@@ -36,8 +36,8 @@ from whisper_api.jobs.intake.options import (
 )
 from whisper_api.jobs.intake.speaker_options import NAMES_FIELD, SPEAKER_FIELDS
 from whisper_api.jobs.news.hub import Subscription
+from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import FORMATS, openai_diarized_json, openai_json, render
-from whisper_api.outputs.views import transcript_of
 
 
 async def transcriptions(request: Request) -> Response:

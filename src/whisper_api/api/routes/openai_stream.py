@@ -30,8 +30,8 @@ from whisper_api.api.submission import finished_job
 from whisper_api.jobs.job import Job
 from whisper_api.jobs.news.hub import Subscription
 from whisper_api.jobs.news.notifier import SEGMENTS
+from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import openai_diarized_json
-from whisper_api.outputs.views import transcript_of
 
 KEEPALIVE_S = 15.0
 

@@ -21,8 +21,8 @@ from whisper_api.api.state import services
 from whisper_api.api.submission import owner_of, safe_stem
 from whisper_api.jobs.job import JobStatus, iso_time
 from whisper_api.jobs.tracker.tracking import CancelOutcome
+from whisper_api.jobs.views import task_json, transcript_of
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
-from whisper_api.outputs.views import task_json, transcript_of
 
 T = TypeVar("T", int, None)
 

@@ -15,8 +15,8 @@ from whisper_api.api.submission import JobRequest, accept_job, owner_of, safe_st
 from whisper_api.jobs.intake.options import check_language, decode_options
 from whisper_api.jobs.job import TASK_ID_FORMAT, Job, JobStatus
 from whisper_api.jobs.news.webhooks import check_callback_url
+from whisper_api.jobs.views import task_json, transcript_of
 from whisper_api.outputs.formats import render
-from whisper_api.outputs.views import task_json, transcript_of
 
 
 async def transcribe(request: Request) -> Response:

@@ -14,7 +14,7 @@ from whisper_api.jobs.news.hub import PROGRESS, EventHub
 from whisper_api.jobs.news.metrics import Metrics
 from whisper_api.jobs.news.readiness import Readiness
 from whisper_api.jobs.news.webhooks import WebhookSender
-from whisper_api.outputs.views import task_json
+from whisper_api.jobs.views import task_json
 
 STATUS = "status"
 POSITION = "position"

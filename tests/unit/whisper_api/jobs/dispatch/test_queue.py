@@ -18,7 +18,7 @@ from decoder.protocol import (
 )
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus
-from whisper_api.outputs.views import task_json
+from whisper_api.jobs.views import task_json
 
 
 def job(letter: str) -> Job:
