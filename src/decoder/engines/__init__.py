@@ -7,9 +7,9 @@
         BatchingModel.transcribe_batch(samples of short files, task, english_only=...)
             -> [Transcript, ...]   (where Engine.batches_files)
 
-An engine reads its audio through decoder.audio (ffmpeg held to the upload), never through its
+An engine reads its audio through decoder.audio.ffmpeg (ffmpeg held to the upload), never through its
 library's own loader. A recording longer than EngineOptions.whole_file_limit_s is decoded from a
-stream, window by window (decoder.spectrogram), so that its length costs no memory.
+stream, window by window (decoder.audio.spectrogram), so that its length costs no memory.
 
 The interface, and the errors an engine raises while loading (translated from its library's
 own), are in decoder.engines.base; this package names the engines and creates one.
@@ -40,13 +40,9 @@ from decoder.engines.base import (
     silent_transcript,
     transcript_of,
 )
-
-ENGINE_NAMES = ("openai-whisper", "faster-whisper")
-COMPUTE_TYPES = ("auto", "int8", "float16", "float32")
+from decoder.wire.choices import ENGINE_NAMES
 
 __all__ = [
-    "COMPUTE_TYPES",
-    "ENGINE_NAMES",
     "LOW_AVG_LOGPROB",
     "NO_SPEECH_PROB",
     "PROGRESS_INTERVAL_S",

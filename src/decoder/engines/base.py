@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from decoder.ladder import DeviceFacts
-from decoder.protocol import SubmitTask
-from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.device.ladder import DeviceFacts
+from decoder.wire.protocol import SubmitTask
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 
 if TYPE_CHECKING:
     # Only for the annotations: the front end imports this module and must not load numpy.
-    from decoder.audio import AudioFile, Samples
+    from decoder.audio.ffmpeg import AudioFile, Samples
 
 # (decoded seconds, total seconds, the segments decoded since the last report)
 ProgressCallback = Callable[[float, float, tuple[Segment, ...]], None]
@@ -30,7 +30,7 @@ WHOLE_FILE_LIMIT_S = 600.0
 
 @dataclass(frozen=True)
 class EngineOptions:
-    # One of decoder.engines.COMPUTE_TYPES; openai-whisper knows all but int8.
+    # One of decoder.wire.choices.COMPUTE_TYPES; openai-whisper knows all but int8.
     compute_type: str = "auto"
     # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
     vad_filter: bool = False
@@ -66,7 +66,7 @@ class LoadedModel(Protocol):
     def transcribe(
         self, audio: AudioFile, task: SubmitTask, *, english_only: bool, on_progress: ProgressCallback
     ) -> Transcript:
-        """Decode the task's audio (raising decoder.audio.AudioError where it cannot be read);
+        """Decode the task's audio (raising decoder.audio.ffmpeg.AudioError where it cannot be read);
         `on_progress` hears of it at most every PROGRESS_INTERVAL_S, with the segments decoded
         since, and whatever it raises ends the decoding."""
 
@@ -91,7 +91,7 @@ class BatchingModel(LoadedModel, Protocol):
 
 class Engine(Protocol):
     name: str
-    # Whether its models are BatchingModels (decoder.protocol.SubmitBatch).
+    # Whether its models are BatchingModels (decoder.wire.protocol.SubmitBatch).
     batches_files: bool
 
     def probe_device(self, use_gpu_if_available: bool) -> DeviceFacts:
@@ -144,7 +144,7 @@ def transcript_of(
 
 
 def silent_transcript(language: str, duration_s: float) -> Transcript:
-    """The transcript of a recording without a sound (decoder.silence): nothing is decoded."""
+    """The transcript of a recording without a sound (decoder.audio.silence): nothing is decoded."""
     return Transcript(text="", language=language, duration_s=round(duration_s, 3), segments=())
 
 

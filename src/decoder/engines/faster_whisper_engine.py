@@ -9,7 +9,7 @@ feature extractor hands it over for the call, and the audio it is given is a zer
 placeholder that only tells the length.
 
 With VAD (VAD_FILTER, or a task's vad_filter) only the speech is decoded: the spans that
-decoder.voice_activity hears, end to end, held whole or streamed like any recording, and the
+decoder.audio.voice_activity hears, end to end, held whole or streamed like any recording, and the
 times moved back to the file's as faster-whisper's own vad_filter moves them. The batched
 pipeline cuts its clips from the audio itself, so it is given every recording whole.
 """
@@ -32,7 +32,9 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.transcribe import restore_speech_timestamps
 
-from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
+from decoder.audio.voice_activity import Span, only_spans, speech_spans
 from decoder.engines.base import (
     EngineOptions,
     HeardTurn,
@@ -44,13 +46,11 @@ from decoder.engines.base import (
     transcript_of,
 )
 from decoder.engines.short_turns import transcribe_short
-from decoder.ladder import NO_GPU, DeviceFacts
-from decoder.machine import return_freed_memory, torch_device_facts
-from decoder.models import MODELS
-from decoder.protocol import DecodeOptions, SubmitTask
-from decoder.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
-from decoder.transcript import Transcript
-from decoder.voice_activity import Span, only_spans, speech_spans
+from decoder.device.ladder import NO_GPU, DeviceFacts
+from decoder.device.machine import return_freed_memory, torch_device_facts
+from decoder.wire.models import MODELS
+from decoder.wire.protocol import DecodeOptions, SubmitTask
+from decoder.wire.transcript import Transcript
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

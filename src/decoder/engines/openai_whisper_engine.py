@@ -20,7 +20,8 @@ import torch
 import whisper
 from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
-from decoder.audio import SAMPLE_RATE, AudioFile, Samples
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
+from decoder.audio.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.engines.base import (
     LOW_AVG_LOGPROB,
     NO_SPEECH_PROB,
@@ -33,12 +34,11 @@ from decoder.engines.base import (
     silent_transcript,
     transcript_of,
 )
-from decoder.ladder import NO_GPU, DeviceFacts
-from decoder.machine import return_freed_memory, torch_device_facts
-from decoder.models import MODELS
-from decoder.protocol import SubmitTask
-from decoder.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
-from decoder.transcript import Transcript
+from decoder.device.ladder import NO_GPU, DeviceFacts
+from decoder.device.machine import return_freed_memory, torch_device_facts
+from decoder.wire.models import MODELS
+from decoder.wire.protocol import SubmitTask
+from decoder.wire.transcript import Transcript
 
 # The module itself: the package attribute `whisper.transcribe` is the function of that name.
 whisper_transcribe: Any = importlib.import_module("whisper.transcribe")

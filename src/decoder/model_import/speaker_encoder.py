@@ -1,4 +1,4 @@
-"""Importing a speaker encoder from an ONNX file into MODEL_DIR/speakers/ (decoder.speaker_files)."""
+"""Importing a speaker encoder from an ONNX file into MODEL_DIR/speakers/ (decoder.wire.speaker_files)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from decoder.model_import.errors import ModelImportError
-from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME, encoder_path
+from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME, encoder_path
 
 
 def import_speaker_encoder(source: Path, name: str, model_dir: Path) -> Path:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from decoder.audio import AudioFile
-from decoder.protocol import Diarization
-from decoder.speaker_files import encoder_path
+from decoder.audio.ffmpeg import AudioFile
 from decoder.speakers.base import SpeakerEncoder
 from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
 from decoder.speakers.encoders import EncoderMissing, load_encoder
-from decoder.transcript import Transcript
+from decoder.wire.protocol import Diarization
+from decoder.wire.speaker_files import encoder_path
+from decoder.wire.transcript import Transcript
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The transcript's word times say where there is speech. Over each stretch of speech (words
 less than PAUSE_S apart) windows of WINDOW_S slide by HOP_S; a window never spans a pause, so
 it rarely holds two voices. The file is streamed once and the windows cut from it as it goes
-(decoder.audio), so only the embeddings, 1 KB a window, grow with the length. The encoder
+(decoder.audio.ffmpeg), so only the embeddings, 1 KB a window, grow with the length. The encoder
 (decoder.speakers.encoders) embeds the windows; clustering (decoder.speakers.clustering) says
 which share a voice. Each word is given the speaker whose centroid its covering windows are
 most alike, and a segment is split where its words' speaker changes.
@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
-from decoder.protocol import Diarization, KnownSpeaker
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
-from decoder.transcript import Segment, Transcript, Word
+from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.transcript import Segment, Transcript, Word
 
 WINDOW_S = 1.0
 HOP_S = 0.25

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from decoder.audio import SAMPLE_RATE
-from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
+from decoder.audio.ffmpeg import SAMPLE_RATE
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.onnx_encoder import OnnxEncoder
+from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
 
 if TYPE_CHECKING:
-    from decoder.audio import Samples
+    from decoder.audio.ffmpeg import Samples
 
 _N_FFT = SAMPLE_RATE * 25 // 1000
 _HOP = SAMPLE_RATE * 10 // 1000

@@ -16,7 +16,7 @@ import numpy as np
 from decoder.speakers.fbank import BINS, fbank
 
 if TYPE_CHECKING:
-    from decoder.audio import Samples
+    from decoder.audio.ffmpeg import Samples
     from decoder.speakers.base import Embeddings
 
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from faster_whisper import WhisperModel
 
-from decoder.audio import AudioFile, load_audio
+from decoder.audio.ffmpeg import AudioFile, load_audio
 from decoder.engines import (
-    ENGINE_NAMES,
     BatchingModel,
     Engine,
     EngineOptions,
@@ -22,9 +21,10 @@ from decoder.engines import (
     create_engine,
 )
 from decoder.engines.faster_whisper_engine import ct2_directory
-from decoder.ladder import NO_GPU
-from decoder.protocol import DecodeOptions, SubmitTask
-from decoder.transcript import Segment
+from decoder.device.ladder import NO_GPU
+from decoder.wire.choices import ENGINE_NAMES
+from decoder.wire.protocol import DecodeOptions, SubmitTask
+from decoder.wire.transcript import Segment
 from tests.support.speech import PARAGRAPHS, concatenated, duration_s, short_clips, word_error_rate
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import SAMPLE_RATE, AudioFile
-from decoder.protocol import Diarization, KnownSpeaker
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile
 from decoder.speakers.diarize import (
     HOP_S,
     MIN_WINDOW_S,
@@ -28,7 +27,8 @@ from decoder.speakers.diarize import (
     speech_stretches,
     windows_over,
 )
-from decoder.transcript import Segment, Transcript, Word
+from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.transcript import Segment, Transcript, Word
 
 # Two "voices" for a fake encoder: tones it tells apart by pitch.
 LOW_HZ, HIGH_HZ = 220, 1760

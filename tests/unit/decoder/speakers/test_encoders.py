@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import SAMPLE_RATE, load_audio
+from decoder.audio.ffmpeg import SAMPLE_RATE, load_audio
 from decoder.model_import.packaged import packaged_encoder
 from decoder.speakers.encoders import EncoderMissing, VoiceEncoder, load_encoder, slaney_mel_filters
 from tests.support.speech import PARAGRAPHS, VOICES, speak

@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import SAMPLE_RATE
+from decoder.audio.ffmpeg import SAMPLE_RATE
 from decoder.model_import import ModelImportError
 from decoder.model_import.speaker_encoder import import_speaker_encoder
-from decoder.speaker_files import encoder_path
 from decoder.speakers.encoders import load_encoder
 from decoder.speakers.fbank import BINS, FRAME, SHIFT, fbank, frame_count
 from decoder.speakers.onnx_encoder import OnnxEncoder
+from decoder.wire.speaker_files import encoder_path
 from tests.support.onnx_encoder import SIZE, build_encoder
 
 

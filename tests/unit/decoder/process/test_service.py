@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decoder.audio import AudioError
+from decoder.audio.ffmpeg import AudioError
 from decoder.engines import ModelLoadError
-from decoder.service import MODEL_FAILED, UNEXPECTED_FAILURE, _client_reason
+from decoder.process.service import MODEL_FAILED, UNEXPECTED_FAILURE, _client_reason
 
 
 def test_failure_reasons_hold_no_server_paths_or_library_text() -> None:

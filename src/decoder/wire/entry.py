@@ -10,13 +10,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
-from decoder.protocol import DecoderConfig
+from decoder.wire.protocol import DecoderConfig
 
 
 def run_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
     if config.cuda_device is not None:
         # Before torch or CTranslate2 is imported: CUDA reads it once, when it starts.
         os.environ["CUDA_VISIBLE_DEVICES"] = config.cuda_device
-    from decoder.service import serve
+    from decoder.process.service import serve
 
     serve(conn, log_queue, config)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from decoder.audio import SAMPLE_RATE, load_audio
-from decoder.voice_activity import FRAME_SAMPLES, PAD_S, Span, SpanFinder, speech_spans, spliced
+from decoder.audio.ffmpeg import SAMPLE_RATE, load_audio
+from decoder.audio.voice_activity import FRAME_SAMPLES, PAD_S, Span, SpanFinder, speech_spans, spliced
 from tests.support.speech import PARAGRAPHS, speak
 
 PAD = int(PAD_S * SAMPLE_RATE)

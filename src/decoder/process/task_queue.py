@@ -8,7 +8,7 @@ import threading
 import time
 from collections import deque
 
-from decoder.protocol import DecodeTurn, DetectLanguage, SubmitBatch, SubmitTask
+from decoder.wire.protocol import DecodeTurn, DetectLanguage, SubmitBatch, SubmitTask
 
 # Language detection waits in the same queue as decoding: the model does one thing at a time.
 Queued = SubmitTask | SubmitBatch | DetectLanguage

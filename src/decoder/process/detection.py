@@ -2,7 +2,7 @@
 
 Whisper decides from the first 30 s, so a file that opens with silence, music or a tone is
 taken for whatever that opening sounds like. Here the file is streamed once: each 30 s window's
-speech is found with the Silero voice-activity model (decoder.voice_activity; no download),
+speech is found with the Silero voice-activity model (decoder.audio.voice_activity; no download),
 and up to WINDOWS windows that hold at least MIN_SPEECH_S of speech, evenly spread over the
 file, are kept; memory is bounded by 2 * WINDOWS windows, whatever the length. The model
 hears each window's speech alone, and the languages' probabilities are averaged over the
@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
-from decoder.voice_activity import only_spans, speech_spans
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.voice_activity import only_spans, speech_spans
 
 WINDOW_S = 30
 WINDOWS = 4

@@ -1,7 +1,7 @@
 """Messages between the front end and the decoder process.
 
 Every message is a frozen dataclass of primitives (str, int, float, bool, None and tuples of
-them) and of small frozen records (those defined here, and the result's in decoder.transcript),
+them) and of small frozen records (those defined here, and the result's in decoder.wire.transcript),
 so it pickles cheaply over a `multiprocessing` pipe and neither side needs the other's runtime
 objects. This module imports nothing heavy: the front end loads it without torch.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER
-from decoder.transcript import DecodeRun, Segment, Transcript
+from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER
+from decoder.wire.transcript import DecodeRun, Segment, Transcript
 
 TaskType = Literal["transcribe", "translate"]
 # The stages of a task's decoding that TaskProgress reports, in order.
@@ -124,7 +124,7 @@ class SubmitTask:
     task_type: TaskType
     language: str | None
     options: DecodeOptions = DecodeOptions()
-    # The container format the upload check found (decoder.containers); None: any accepted one.
+    # The container format the upload check found (decoder.wire.containers); None: any accepted one.
     audio_format: str | None = None
     # The length the upload check probed; None where it is not known.
     duration_s: float | None = None
@@ -145,7 +145,7 @@ class SubmitBatch:
 @dataclass(frozen=True)
 class DetectLanguage:
     """Which language is spoken, heard on windows of speech spread over the file
-    (decoder.detection); queued like a task."""
+    (decoder.process.detection); queued like a task."""
 
     task_id: str
     audio_path: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decoder.models import (
+from decoder.wire.models import (
     BEST_MULTILINGUAL,
     MODELS,
     SMALLEST_ENGLISH,

@@ -8,15 +8,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from decoder.detection import Detection, detect_in_file
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
-from decoder.ladder import ModelPlan
-from decoder.models import MODELS
-from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
-from decoder.transcript import Transcript
+from decoder.process.detection import Detection, detect_in_file
+from decoder.device.ladder import ModelPlan
+from decoder.wire.models import MODELS
+from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio import AudioFile, Samples
+    from decoder.audio.ffmpeg import AudioFile, Samples
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ModelHolder:
 
     def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
         """Decode the task; where it names no language and the model knows many, the language is
-        heard on windows spread over the file first (decoder.detection), not on its start alone."""
+        heard on windows spread over the file first (decoder.process.detection), not on its start alone."""
         model = self.use(task.options.model)
         assert self.loaded_name is not None
         english_only = MODELS[self.loaded_name].english_only

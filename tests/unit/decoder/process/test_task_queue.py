@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from decoder.protocol import DecodeTurn, SubmitBatch, SubmitTask
-from decoder.task_queue import QueueClosed, Queued, TaskQueue
+from decoder.process.task_queue import QueueClosed, Queued, TaskQueue
+from decoder.wire.protocol import DecodeTurn, SubmitBatch, SubmitTask
 
 
 def task(task_id: str) -> SubmitTask:

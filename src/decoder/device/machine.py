@@ -8,7 +8,7 @@ import ctypes
 import gc
 import os
 
-from decoder.ladder import NO_GPU, DeviceFacts
+from decoder.device.ladder import NO_GPU, DeviceFacts
 
 
 def usable_cpus() -> int:

@@ -4,13 +4,13 @@ import os
 import subprocess
 import sys
 
-from decoder.machine import torch_device_facts, usable_cpus
+from decoder.device.machine import torch_device_facts, usable_cpus
 
 # Allocates 200 MB in blocks glibc serves from its heap (below its mmap threshold), frees them
 # all but one at the end that keeps the heap from shrinking by itself, and reports RSS in MiB.
 FREED_HEAP = """
 import ctypes
-from decoder.machine import return_freed_memory
+from decoder.device.machine import return_freed_memory
 def rss():
     status = open("/proc/self/status").read().split("VmRSS:")[1]
     return int(status.split()[0]) // 1024
@@ -30,7 +30,7 @@ def test_usable_cpus_follow_the_affinity_mask() -> None:
             sys.executable,
             "-c",
             "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
-            "from decoder.machine import usable_cpus; print(usable_cpus())",
+            "from decoder.device.machine import usable_cpus; print(usable_cpus())",
         ],
         capture_output=True,
         text=True,

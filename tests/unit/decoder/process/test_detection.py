@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from decoder.audio import SAMPLE_RATE, Samples
-from decoder.detection import WINDOW_S, WINDOWS, SpreadSample, detect, windows_of
+from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
+from decoder.process.detection import WINDOW_S, WINDOWS, SpreadSample, detect, windows_of
 
 
 @pytest.mark.parametrize("offered", [1, 3, WINDOWS, 2 * WINDOWS + 1, 100, 1000])

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from decoder.ladder import GIB, DeviceFacts, ModelPlan, plan_models
-from decoder.models import MODELS, available_models, ladder_from
+from decoder.device.ladder import GIB, DeviceFacts, ModelPlan, plan_models
+from decoder.wire.models import MODELS, available_models, ladder_from
 
 NO_GPU = DeviceFacts(cuda_available=False, free_vram_bytes=0)
 

@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from decoder.audio import SAMPLE_RATE, AudioError, AudioFile, Samples
-from decoder.batch import Unanswered, fits, read_all
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, AudioFile, Samples
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
-from decoder.ladder import plan_models
-from decoder.languages import LANGUAGES
-from decoder.machine import usable_cpus
-from decoder.model_holder import ModelHolder
-from decoder.models import available_models
-from decoder.protocol import (
+from decoder.process.batch import Unanswered, fits, read_all
+from decoder.device.ladder import plan_models
+from decoder.process.languages import LANGUAGES
+from decoder.device.machine import usable_cpus
+from decoder.process.model_holder import ModelHolder
+from decoder.process.task_queue import QueueClosed, TaskQueue
+from decoder.speakers import Speakers, SpeakersUnavailable
+from decoder.wire.models import available_models
+from decoder.wire.protocol import (
     GPU_BATCH_FILES,
     STAGES,
     SUPERSEDED,
@@ -53,9 +55,7 @@ from decoder.protocol import (
     TurnDecoded,
     TurnFailed,
 )
-from decoder.speakers import Speakers, SpeakersUnavailable
-from decoder.task_queue import QueueClosed, TaskQueue
-from decoder.transcript import DecodeRun, Segment
+from decoder.wire.transcript import DecodeRun, Segment
 
 log = logging.getLogger(__name__)
 

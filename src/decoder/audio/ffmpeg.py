@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from decoder.containers import input_arguments
+from decoder.wire.containers import input_arguments
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import AudioFile, Samples
+from decoder.audio.ffmpeg import AudioFile, Samples
 from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
-from decoder.ladder import NO_GPU, DeviceFacts, ModelPlan
-from decoder.model_holder import ModelHolder
-from decoder.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
-from decoder.transcript import Transcript
+from decoder.device.ladder import NO_GPU, DeviceFacts, ModelPlan
+from decoder.process.model_holder import ModelHolder
+from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.wire.transcript import Transcript
 
 
 @contextmanager

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from decoder.audio import SAMPLE_RATE, AudioError
-from decoder.batch import Unanswered, fits, read_all
-from decoder.protocol import BATCH_FILE_MAX_S, SubmitTask
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError
+from decoder.process.batch import Unanswered, fits, read_all
+from decoder.wire.protocol import BATCH_FILE_MAX_S, SubmitTask
 from tests.support.speech import speak
 
 

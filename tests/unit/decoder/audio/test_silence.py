@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoder.audio import SAMPLE_RATE
-from decoder.silence import MARGIN_S, QUIET_LEVEL, SKIPPED_SILENCE_S, LoudSeconds
+from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.silence import MARGIN_S, QUIET_LEVEL, SKIPPED_SILENCE_S, LoudSeconds
 
 
 def recording(*parts: tuple[str, float]) -> np.ndarray:

@@ -13,7 +13,7 @@ is over the whole file, so a first pass over the stream (the survey) finds it, w
 
     survey(file, recipe, whole_file_limit_s) -> Survey
         a recording up to the limit comes back whole, for the library's own path, and
-        the stretches worth decoding (decoder.silence) with it
+        the stretches worth decoding (decoder.audio.silence) with it
     StreamedMel(recording, recipe) -> .shape, .frames(start, stop), as a context manager
         (of the speech alone where the recording is LongRecording.only(spans))
 """
@@ -28,9 +28,9 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 
-from decoder.audio import SAMPLE_RATE, AudioFile, Samples, pcm_stream
-from decoder.silence import LoudSeconds
-from decoder.voice_activity import Span, spliced
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.silence import LoudSeconds
+from decoder.audio.voice_activity import Span, spliced
 
 Frames = npt.NDArray[np.float32]
 N_FFT = 400
@@ -82,7 +82,7 @@ def frame_count(samples: int, padding: int) -> int:
 @dataclass(frozen=True)
 class Survey:
     """The recording (whole, or what is known of it where it is too long to hold), and the
-    stretches to decode (decoder.silence: None for all of it)."""
+    stretches to decode (decoder.audio.silence: None for all of it)."""
 
     audio: Samples | LongRecording
     clips: list[float] | None

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioError, AudioFile, load_audio, pcm_stream
-from decoder.containers import ACCEPTED_DEMUXERS, demuxer_of
+from decoder.audio.ffmpeg import BLOCK_SAMPLES, SAMPLE_RATE, AudioError, AudioFile, load_audio, pcm_stream
+from decoder.wire.containers import ACCEPTED_DEMUXERS, demuxer_of
 from tests.support.speech import PARAGRAPHS, speak
 
 

@@ -1,7 +1,7 @@
 """The languages Whisper models know: (code, English name), in the order of their tokens.
 
 Plain data, so that no engine needs openai-whisper (and torch) imported for it;
-tests/unit/decoder/test_languages.py keeps it equal to openai-whisper's own table.
+tests/unit/decoder/process/test_languages.py keeps it equal to openai-whisper's own table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Short files decoded together (decoder.protocol.SubmitBatch): their audio read side by side,
+"""Short files decoded together (decoder.wire.protocol.SubmitBatch): their audio read side by side,
 and which of them are still owed an answer."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from decoder.audio import SAMPLE_RATE, AudioError, Samples, load_audio
-from decoder.protocol import BATCH_FILE_MAX_S, SubmitTask
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, Samples, load_audio
+from decoder.wire.protocol import BATCH_FILE_MAX_S, SubmitTask
 
 # ffmpeg runs at once while a batch's files are read: each spends most of its short life starting.
 READERS = 4

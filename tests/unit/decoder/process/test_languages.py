@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import whisper.tokenizer
 
-from decoder.languages import LANGUAGES
+from decoder.process.languages import LANGUAGES
 
 
 def test_the_table_is_openai_whispers_own() -> None:
