@@ -16,8 +16,8 @@ from bench import inprocess, languages, live, long_files, scaling, service, shor
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
+from decoder.device.machine import usable_cpus
 from decoder.engines import WHOLE_FILE_LIMIT_S
-from decoder.machine import usable_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
 

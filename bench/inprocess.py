@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tests.support.speech import word_error_rate
 
-from decoder.audio import AudioFile
+from decoder.audio.ffmpeg import AudioFile
 from decoder.engines import EngineOptions, LoadedModel, create_engine
-from decoder.protocol import DecodeOptions, SubmitTask
+from decoder.wire.protocol import DecodeOptions, SubmitTask
 from whisper_api.settings import Settings
 
 MODEL = "tiny.en"

@@ -1,5 +1,5 @@
 """Language detection: Whisper's own method (the first 30 s) against the decoder's windows of
-speech spread over the file (decoder.detection), on Spanish and German speech with and without
+speech spread over the file (decoder.process.detection), on Spanish and German speech with and without
 an opening of silence, a tone or noise, with multilingual base on faster-whisper."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 from tests.support.speech import GERMAN, SPANISH, concatenated, speak
 
-from decoder.audio import AudioFile, load_audio
-from decoder.detection import WINDOW_S, LanguageModel, detect_in_file
+from decoder.audio.ffmpeg import AudioFile, load_audio
 from decoder.engines import EngineOptions, create_engine
 from decoder.model_import import import_model
 from decoder.model_import.packaged import PACKAGED_MODELS
+from decoder.process.detection import WINDOW_S, LanguageModel, detect_in_file
 
 MODEL = "base"
 ENGINE = "faster-whisper"

@@ -1,6 +1,6 @@
 """Long files: the decoder's peak memory against the recording's length, decoded whole (as
 before windowed decoding: the whole file's samples and spectrogram at once) and window by window
-(decoder.spectrogram). The recordings are the benchmark's long one looped: speech throughout."""
+(decoder.audio.spectrogram). The recordings are the benchmark's long one looped: speech throughout."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from bench.inprocess import MODEL
-from decoder.audio import AudioFile
+from decoder.audio.ffmpeg import AudioFile
 from decoder.engines import EngineOptions, create_engine
-from decoder.protocol import SubmitTask
+from decoder.wire.protocol import SubmitTask
 
 
 def peak_mib() -> float:

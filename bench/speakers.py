@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tests.support.speech import VOICES, Turn, dialogue
 
-from decoder.audio import AudioFile
+from decoder.audio.ffmpeg import AudioFile
 from decoder.engines import EngineOptions, create_engine
-from decoder.protocol import DecodeOptions, Diarization, SubmitTask
-from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER
 from decoder.speakers.diarize import diarize
 from decoder.speakers.encoders import load_encoder
+from decoder.wire.protocol import DecodeOptions, Diarization, SubmitTask
+from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER
 
 MODEL = "tiny.en"
 ENGINE = "faster-whisper"

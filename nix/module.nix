@@ -14,7 +14,7 @@ let
   cfg = config.services.whisper-api;
   inherit (lib) mkOption types;
 
-  # decoder/models.py's official names (tests/system/test_nix_files.py keeps the two in step).
+  # decoder/wire/models.py's official names (tests/system/test_nix_files.py keeps the two in step).
   modelNames = [
     "tiny"
     "tiny.en"

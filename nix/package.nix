@@ -65,10 +65,10 @@ python3Packages.buildPythonApplication {
   doCheck = false;
 
   # Still proves that every runtime dependency imports (this runs even with doCheck = false).
-  # Neither module imports torch: the front end never does, and decoder.entry defers it.
+  # Neither module imports torch: the front end never does, and decoder.wire.entry defers it.
   pythonImportsCheck = [
     "whisper_api.cli"
-    "decoder.entry"
+    "decoder.wire.entry"
   ];
 
   passthru = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from decoder.engines import ENGINE_NAMES
+from decoder.wire.choices import ENGINE_NAMES
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import LOOPBACK_CALLBACKS, RunningServer, add_speaker_encoder, start_server, started
 from tests.support.speech import PARAGRAPHS, speak

@@ -3,7 +3,8 @@
     wire/           what the front end may import: the pipe's messages, transcripts, the
                     model and format names, the spawn target (the one contract)
     process/        the process's insides: the service loop, its queue, the model holder,
-                    the device ladder, language detection, batches of short files
+                    language detection, batches of short files
+    device/         the machine's CPUs and GPU memory, and the device and model chosen
     audio/          an upload as samples (ffmpeg), its spectrogram window by window, where it
                     is silent, where it holds speech
     engines/        openai-whisper and faster-whisper behind one interface

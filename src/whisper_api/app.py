@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from starlette.middleware import Middleware
 
-from decoder.entry import run_decoder
+from decoder.wire.entry import run_decoder
 from whisper_api.api.auth import AuthMiddleware
 from whisper_api.api.errors import EXCEPTION_HANDLERS
 from whisper_api.api.keepalive import CloseUnreadBodies

@@ -15,7 +15,7 @@ from pathlib import Path
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from decoder.entry import run_decoder
+from decoder.wire.entry import run_decoder
 from whisper_api.api import protocol_errors
 from whisper_api.api.realtime import max_event_bytes
 from whisper_api.app import begin_shutdown, create_app
@@ -120,7 +120,7 @@ def import_model(source: Path, name: str, model_dir: Path) -> int:
     from decoder.model_import import ModelImportError
     from decoder.model_import import import_model as convert
     from decoder.model_import.speaker_encoder import import_speaker_encoder
-    from decoder.speaker_files import ONNX_SUFFIX
+    from decoder.wire.speaker_files import ONNX_SUFFIX
 
     try:
         if source.suffix == ONNX_SUFFIX:
@@ -159,7 +159,7 @@ def ensure_model(model_dir: Path) -> int:
 def ensure_speaker_encoder(model_dir: Path) -> int:
     """Copy the speaker encoder that the resemblyzer package ships into MODEL_DIR (diarization)."""
     from decoder.model_import.packaged import packaged_encoder
-    from decoder.speaker_files import encoder_path
+    from decoder.wire.speaker_files import encoder_path
 
     target = encoder_path(model_dir)
     source = packaged_encoder()

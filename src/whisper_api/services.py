@@ -22,7 +22,7 @@ import socket
 import uuid
 from dataclasses import dataclass, replace
 
-from decoder.protocol import DecoderConfig
+from decoder.wire.protocol import DecoderConfig
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.dispatch.live_turns import LiveDecoders
 from whisper_api.jobs.dispatch.placement import Placement, place_decoders

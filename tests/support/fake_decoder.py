@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     CancelTask,
     DecoderConfig,
     DecoderReady,
@@ -36,7 +36,7 @@ from decoder.protocol import (
     TaskStarted,
     TurnDecoded,
 )
-from decoder.transcript import DecodeRun, Segment, Transcript
+from decoder.wire.transcript import DecodeRun, Segment, Transcript
 
 LANGUAGES = (("en", "english"), ("de", "german"), ("fr", "french"))
 

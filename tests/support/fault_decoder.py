@@ -15,17 +15,18 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from decoder.protocol import DecoderConfig, SubmitTask
-from decoder.transcript import Transcript
+from decoder.wire.protocol import DecoderConfig, SubmitTask
+from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio import AudioFile
+    from decoder.audio.ffmpeg import AudioFile
 
 CRASH_MARKER = b"WHISPER-API-TEST-CRASH"
 
 
 def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
-    from decoder import engines, model_holder, service
+    from decoder import engines
+    from decoder.process import model_holder, service
 
     real_transcribe = model_holder.ModelHolder.transcribe
 

@@ -35,7 +35,7 @@ PR_SET_PDEATHSIG = 1
 def add_speaker_encoder(directory: Path) -> None:
     """The speaker encoder in MODEL_DIR, as `whisper-api ensure-model` puts it there."""
     from decoder.model_import.packaged import packaged_encoder
-    from decoder.speaker_files import encoder_path
+    from decoder.wire.speaker_files import encoder_path
 
     source = packaged_encoder()
     assert source is not None, "resemblyzer is not installed: make test installs it"

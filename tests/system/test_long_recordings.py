@@ -5,15 +5,15 @@ file longer than it before anything is queued.
 The 2-hour recording starts like the 5-minute one (its first six paragraphs, where their
 transcripts are compared), then says one paragraph every ten minutes,
 with silence between: the stretches of silence are streamed and surveyed like speech, but not
-decoded (decoder.silence), which keeps the test to minutes. The benchmark measures the memory
+decoded (decoder.audio.silence), which keeps the test to minutes. The benchmark measures the memory
 of recordings that are speech throughout (bench/long_files.py).
 
 With `vad_filter` and `diarize`, two passes over the whole file come on top of the decoding
-(decoder.voice_activity, decoder.speakers.diarize): the 2-hour file is decoded with both on
+(decoder.audio.voice_activity, decoder.speakers.diarize): the 2-hour file is decoded with both on
 faster-whisper, the engine with VAD, and its peak memory held to the same bound.
 
 The 10-hour silent file goes through one engine only: the survey that reads it is the same code
-on both (decoder.spectrogram), and it costs minutes of ffmpeg and spectrogram work per engine.
+on both (decoder.audio.spectrogram), and it costs minutes of ffmpeg and spectrogram work per engine.
 """
 
 from __future__ import annotations

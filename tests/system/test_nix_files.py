@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from decoder.models import model_names
+from decoder.wire.models import model_names
 from whisper_api.settings import Settings, rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,6 +35,8 @@ from faster_whisper.transcribe import restore_speech_timestamps
 from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
 from decoder.audio.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.audio.voice_activity import Span, only_spans, speech_spans
+from decoder.device.ladder import NO_GPU, DeviceFacts
+from decoder.device.machine import return_freed_memory, torch_device_facts
 from decoder.engines.base import (
     EngineOptions,
     HeardTurn,
@@ -46,8 +48,6 @@ from decoder.engines.base import (
     transcript_of,
 )
 from decoder.engines.short_turns import transcribe_short
-from decoder.device.ladder import NO_GPU, DeviceFacts
-from decoder.device.machine import return_freed_memory, torch_device_facts
 from decoder.wire.models import MODELS
 from decoder.wire.protocol import DecodeOptions, SubmitTask
 from decoder.wire.transcript import Transcript

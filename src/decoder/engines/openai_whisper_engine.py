@@ -22,6 +22,8 @@ from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
 from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
 from decoder.audio.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
+from decoder.device.ladder import NO_GPU, DeviceFacts
+from decoder.device.machine import return_freed_memory, torch_device_facts
 from decoder.engines.base import (
     LOW_AVG_LOGPROB,
     NO_SPEECH_PROB,
@@ -34,8 +36,6 @@ from decoder.engines.base import (
     silent_transcript,
     transcript_of,
 )
-from decoder.device.ladder import NO_GPU, DeviceFacts
-from decoder.device.machine import return_freed_memory, torch_device_facts
 from decoder.wire.models import MODELS
 from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript

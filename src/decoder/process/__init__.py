@@ -1,4 +1,3 @@
 """The decoder process's insides: the service loop that answers the pipe (service), its queue
-(task_queue), the model and its life (model_holder), the device and model chosen
-(ladder, machine), language detection over a file (detection, languages), and batches of
-short files (batch)."""
+(task_queue), the model and its life (model_holder), language detection over a file
+(detection, languages), and batches of short files (batch)."""

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from decoder.device.ladder import ModelPlan
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.process.detection import Detection, detect_in_file
-from decoder.device.ladder import ModelPlan
 from decoder.wire.models import MODELS
 from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, AudioFile, Samples
+from decoder.device.ladder import plan_models
+from decoder.device.machine import usable_cpus
 from decoder.engines import EngineOptions, ModelLoadError, create_engine
 from decoder.process.batch import Unanswered, fits, read_all
-from decoder.device.ladder import plan_models
 from decoder.process.languages import LANGUAGES
-from decoder.device.machine import usable_cpus
 from decoder.process.model_holder import ModelHolder
 from decoder.process.task_queue import QueueClosed, TaskQueue
 from decoder.speakers import Speakers, SpeakersUnavailable

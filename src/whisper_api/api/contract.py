@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from decoder.protocol import TaskType
+from decoder.wire.protocol import TaskType
 
 # GET /api/v1/tasks pages.
 MAX_PAGE_SIZE = 200

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from decoder.protocol import DecoderReady
+from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError, Refused
 from whisper_api.jobs.intake.options import MAX_PROMPT_CHARS, check_language
 from whisper_api.live.events import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from decoder.protocol import STAGES, TaskType
+from decoder.wire.protocol import STAGES, TaskType
 from whisper_api.api.contract import OPENAI_MODEL
 from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
 from whisper_api.jobs.news.hub import PROGRESS
@@ -61,7 +61,7 @@ TASK = closed(
         "used_model_size": MAYBE_TEXT,
         "used_device": MAYBE_TEXT,
         "error": MAYBE_TEXT,
-        # What a processing task is doing (decoder.protocol.STAGES); null otherwise.
+        # What a processing task is doing (decoder.wire.protocol.STAGES); null otherwise.
         "stage": {"enum": [*STAGES, None]},
     }
 )

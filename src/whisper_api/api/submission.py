@@ -11,7 +11,7 @@ from pathlib import Path, PurePath
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from decoder.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
+from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
 from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.state import services

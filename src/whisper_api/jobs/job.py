@@ -21,8 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from decoder.protocol import DecodeOptions, TaskType
-from decoder.transcript import Transcript
+from decoder.wire.protocol import DecodeOptions, TaskType
+from decoder.wire.transcript import Transcript
 
 log = logging.getLogger(__name__)
 

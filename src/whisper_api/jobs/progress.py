@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from decoder.protocol import STAGES
+from decoder.wire.protocol import STAGES
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Progress:
     duration_s: float
     # Monotonic time at which this stage began, for the estimate of what is left.
     started: float
-    # decoder.protocol.STAGES: what the decoder is doing.
+    # decoder.wire.protocol.STAGES: what the decoder is doing.
     stage: str = STAGES[0]
 
     @property

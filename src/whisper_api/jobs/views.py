@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from decoder.transcript import Transcript
+from decoder.wire.transcript import Transcript
 from whisper_api.jobs.job import Job, JobStatus, iso_time
 from whisper_api.jobs.progress import Progress
 

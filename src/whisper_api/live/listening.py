@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from decoder.voice_activity import SileroStream
+from decoder.audio.voice_activity import SileroStream
 from whisper_api.live.formats import SAMPLE_RATE, AudioFormat
 
 Floats = np.ndarray[Any, np.dtype[np.float32]]

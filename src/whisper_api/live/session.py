@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from decoder.protocol import DecodeTurn, TurnDecoded
+from decoder.wire.protocol import DecodeTurn, TurnDecoded
 from whisper_api.jobs.errors import Refused, TurnNotDecoded
 from whisper_api.live.events import (
     Cleared,

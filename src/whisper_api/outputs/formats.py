@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 
 FORMATS: dict[str, str] = {
     "json": "application/json",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from decoder.transcript import Transcript
+from decoder.wire.transcript import Transcript
 
 MAX_NAME_CHARS = 64
 

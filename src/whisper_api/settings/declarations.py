@@ -16,9 +16,9 @@ from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
-from decoder.engines import COMPUTE_TYPES, ENGINE_NAMES
-from decoder.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
-from decoder.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
+from decoder.wire.choices import COMPUTE_TYPES, ENGINE_NAMES
+from decoder.wire.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
+from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.settings.kinds import (
     FLAG,
     KEY_FILE,

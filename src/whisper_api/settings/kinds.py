@@ -14,7 +14,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from decoder.models import model_names
+from decoder.wire.models import model_names
 
 T = TypeVar("T")
 IPNetwork = IPv4Network | IPv6Network

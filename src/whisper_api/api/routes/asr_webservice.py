@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecoderReady
+from decoder.wire.protocol import DecoderReady
 from whisper_api import __version__
 from whisper_api.api.contract import ASR_FILE_FIELD, ASR_OUTPUTS, ASR_TASKS
 from whisper_api.api.errors import BadRequest

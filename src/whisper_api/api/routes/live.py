@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecodeOptions, DecoderReady, DetectLanguage, LanguageDetected
+from decoder.wire.protocol import DecodeOptions, DecoderReady, DetectLanguage, LanguageDetected
 from whisper_api.api.errors import BadRequest
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response
@@ -67,7 +67,7 @@ async def detect_language(request: Request) -> Response:
 
 
 async def language_of_upload(request: Request, form: UploadForm) -> LanguageDetected:
-    """The language of the upload (decoder.detection). The upload is checked as any is, and
+    """The language of the upload (decoder.process.detection). The upload is checked as any is, and
     deleted once answered. Where no multilingual model is at hand, English speaks for itself."""
     state = services(request)
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecoderReady, TaskType
+from decoder.wire.protocol import DecoderReady, TaskType
 from whisper_api.api.contract import DIARIZED_FORMAT, GRANULARITIES, OPENAI_MODEL, OPENAI_RESPONSE_FORMATS
 from whisper_api.api.errors import BadRequest
 from whisper_api.api.routes.openai_stream import transcript_stream, usage_of

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.protocol import DecoderReady, TaskType
+from decoder.wire.protocol import DecoderReady, TaskType
 from whisper_api.api.errors import BadRequest, TaskMissing, TaskNotFound
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, owner_of, safe_stem

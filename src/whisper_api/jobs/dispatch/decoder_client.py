@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     DecoderConfig,
     DecoderReady,
     DecoderStatus,

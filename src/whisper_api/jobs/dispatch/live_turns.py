@@ -1,13 +1,13 @@
 """Live turns on the host's decoders. A turn goes to a decoder that holds no file job where
 there is one, and otherwise to the least loaded: the decoder takes it before its queued tasks,
-and between two windows of the task in hand (decoder.service), so at most one window of file
+and between two windows of the task in hand (decoder.process.service), so at most one window of file
 decoding stands in its way. Turns never touch the job store or the disk."""
 
 from __future__ import annotations
 
 import asyncio
 
-from decoder.protocol import SUPERSEDED, DecodeTurn, TurnDecoded, TurnFailed
+from decoder.wire.protocol import SUPERSEDED, DecodeTurn, TurnDecoded, TurnFailed
 from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue

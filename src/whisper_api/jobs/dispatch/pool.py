@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from decoder.protocol import DecoderReady
+from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderEvent
 from whisper_api.jobs.dispatch.placement import Placement
 from whisper_api.jobs.dispatch.supervision import DecoderSupervisor

@@ -21,7 +21,7 @@ import asyncio
 import bisect
 from collections import OrderedDict
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     BATCH_FILE_MAX_S,
     DetectLanguage,
     LanguageDetected,

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from decoder.protocol import Ping
+from decoder.wire.protocol import Ping
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable
 from whisper_api.jobs.job import Job, JobStatus

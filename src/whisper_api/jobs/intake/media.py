@@ -14,7 +14,7 @@ The check has three steps, each as quick for an hour of audio as for a minute:
    (with a duration header), FLAC, WebM or MP4 file cut off mid-way. A shorter file was decoded
    to its end in step 2, and its decoded length tells the same.
 
-Every run is held to the upload (decoder.containers): only accepted container formats, only the
+Every run is held to the upload (decoder.wire.containers): only accepted container formats, only the
 file itself, never a playlist's segments or a URL, each run within PROBE_TIMEOUT_S.
 
 What such a check cannot tell from a good file is accepted, since whisper decodes whatever is
@@ -37,7 +37,7 @@ from typing import Any
 
 import ffmpeg
 
-from decoder.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
+from decoder.wire.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
 from whisper_api.jobs.errors import NotAudio
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ REFUSED_FORMAT = (
 class ProbedAudio:
     # Seconds of audio (None where unknown).
     duration_s: float | None
-    # The container's demuxer (decoder.containers), pinned when the decoder decodes it.
+    # The container's demuxer (decoder.wire.containers), pinned when the decoder decodes it.
     demuxer: str
 
 

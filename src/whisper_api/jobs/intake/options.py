@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from decoder.models import MODELS
-from decoder.protocol import DecodeOptions, DecoderReady, TaskType
+from decoder.wire.models import MODELS
+from decoder.wire.protocol import DecodeOptions, DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.speaker_options import diarization_options
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from typing import Any
 
-from decoder.protocol import TaskType
+from decoder.wire.protocol import TaskType
 from whisper_api.jobs.job import Job, JobStore
 from whisper_api.jobs.store.codec import to_plain
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from decoder.protocol import ModelLoaded, ModelUnloaded
+from decoder.wire.protocol import ModelLoaded, ModelUnloaded
 from whisper_api.jobs.dispatch.pool import DecoderPool
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus

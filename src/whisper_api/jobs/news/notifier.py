@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoder.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskProgress, TaskStarted
+from decoder.wire.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskProgress, TaskStarted
 from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.dispatch.pool import DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue

@@ -9,8 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from decoder.protocol import DecodeOptions
-from decoder.transcript import Transcript
+from decoder.wire.protocol import DecodeOptions
+from decoder.wire.transcript import Transcript
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.store.codec import from_plain, to_plain
 

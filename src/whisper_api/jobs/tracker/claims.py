@@ -9,7 +9,7 @@ import contextlib
 import time
 from typing import Protocol
 
-from decoder.protocol import TaskProgress
+from decoder.wire.protocol import TaskProgress
 from whisper_api.jobs.dispatch.pool import DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue, submission
 from whisper_api.jobs.dispatch.supervision import Action, Fate, fate_on_requeue

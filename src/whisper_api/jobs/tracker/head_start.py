@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from decoder.protocol import SubmitTask, TaskCancelled, TaskFailed, TaskFinished
+from decoder.wire.protocol import SubmitTask, TaskCancelled, TaskFailed, TaskFinished
 from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.dispatch.pool import DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     CancelTask,
     DetectLanguage,
     LanguageDetected,

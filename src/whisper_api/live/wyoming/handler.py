@@ -23,7 +23,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 
-from decoder.protocol import DecoderReady
+from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError, Refused
 from whisper_api.jobs.intake.options import check_language
 from whisper_api.live.events import LiveEvent, TurnCompleted, TurnNotDecoded

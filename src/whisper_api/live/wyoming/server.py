@@ -17,7 +17,7 @@ from collections.abc import Callable
 from wyoming.error import Error
 from wyoming.event import Event
 
-from decoder.protocol import DecoderReady
+from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.errors import JobError
 from whisper_api.live.sessions import LiveSessions
 from whisper_api.live.wyoming.framing import MAX_HEADER_BYTES, BadFrame, read_event, write_event

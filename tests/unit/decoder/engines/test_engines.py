@@ -12,6 +12,7 @@ import pytest
 from faster_whisper import WhisperModel
 
 from decoder.audio.ffmpeg import AudioFile, load_audio
+from decoder.device.ladder import NO_GPU
 from decoder.engines import (
     BatchingModel,
     Engine,
@@ -21,7 +22,6 @@ from decoder.engines import (
     create_engine,
 )
 from decoder.engines.faster_whisper_engine import ct2_directory
-from decoder.device.ladder import NO_GPU
 from decoder.wire.choices import ENGINE_NAMES
 from decoder.wire.protocol import DecodeOptions, SubmitTask
 from decoder.wire.transcript import Segment

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from decoder.audio.ffmpeg import AudioFile, Samples
-from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.device.ladder import NO_GPU, DeviceFacts, ModelPlan
+from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.process.model_holder import ModelHolder
 from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript

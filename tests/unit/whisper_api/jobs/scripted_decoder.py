@@ -10,7 +10,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
-from decoder.protocol import DecoderConfig, DecoderReady, ToDecoder
+from decoder.wire.protocol import DecoderConfig, DecoderReady, ToDecoder
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderEvent, DecoderExited
 from whisper_api.jobs.errors import DecoderUnavailable
 
@@ -43,7 +43,7 @@ class ScriptedDecoder(DecoderClient):
     def __init__(self, fail_starts: int = 0) -> None:
         super().__init__(CONFIG, queue.SimpleQueue(), _never_spawned)
         self.fail_starts = fail_starts
-        # What its DecoderReady says of batches (decoder.protocol.SubmitBatch).
+        # What its DecoderReady says of batches (decoder.wire.protocol.SubmitBatch).
         self.batch_files = 1
         self.sent: list[ToDecoder] = []
         self.starts = 0

@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from decoder.transcript import Segment, Transcript
+from decoder.wire.transcript import Segment, Transcript
 from whisper_api.jobs.job import Job, JobStatus, JobStore
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.voice_activity import FRAME_SAMPLES
+from decoder.audio.voice_activity import FRAME_SAMPLES
 from tests.support.live_speech import pcm_of
 from tests.support.speech import PARAGRAPHS, speak
 from whisper_api.live.formats import OPENAI_FORMATS, SAMPLE_RATE

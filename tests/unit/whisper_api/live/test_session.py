@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from decoder.protocol import DecodeTurn, TurnDecoded
+from decoder.wire.protocol import DecodeTurn, TurnDecoded
 from tests.support.live_speech import pcm_of
 from tests.support.speech import PARAGRAPHS, speak
 from whisper_api.live.events import (

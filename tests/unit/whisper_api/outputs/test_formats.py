@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_diarized_json, openai_json, render
 
 # The tests write segments, words and stats as tuples, in the records' field order.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from decoder.transcript import Segment, Transcript, Word
+from decoder.wire.transcript import Segment, Transcript, Word
 from whisper_api.outputs.speaker_names import BadNames, renamed
 
 WORDS = (Word(0.0, 0.5, " Hi", 0.9, "SPEAKER_00"), Word(1.0, 1.5, " there", 0.8, "SPEAKER_01"))

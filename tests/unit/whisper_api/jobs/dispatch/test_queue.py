@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     BATCH_FILE_MAX_S,
     STAGES,
     DecodeOptions,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from decoder.protocol import Ping, ToDecoder
+from decoder.wire.protocol import Ping, ToDecoder
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient
 from whisper_api.jobs.dispatch.supervision import (
     CRASHED_TWICE,

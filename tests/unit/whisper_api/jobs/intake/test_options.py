@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from decoder.protocol import DecodeOptions, DecoderReady, Diarization
+from decoder.wire.protocol import DecodeOptions, DecoderReady, Diarization
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.options import decode_options
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from decoder.protocol import DecodeOptions
-from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.wire.protocol import DecodeOptions
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.support.postgres_cluster import PostgresCluster
 from tests.unit.whisper_api.jobs.store_helpers import (
     Clock,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from decoder.protocol import DecodeOptions
-from decoder.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.wire.protocol import DecodeOptions
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.unit.whisper_api.jobs.store_helpers import (
     Clock,
     check_same_upload,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from decoder.protocol import CancelTask, SubmitTask, TaskCancelled, TaskProgress, TaskStarted
+from decoder.wire.protocol import CancelTask, SubmitTask, TaskCancelled, TaskProgress, TaskStarted
 from tests.unit.whisper_api.jobs.tracker.test_task_tracker import Rig, _true, finished, scenario
 from whisper_api.jobs.dispatch.queue import submission
 from whisper_api.jobs.job import Job, JobStatus

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from decoder.protocol import (
+from decoder.wire.protocol import (
     CancelTask,
     DetectLanguage,
     LanguageDetected,
@@ -25,7 +25,7 @@ from decoder.protocol import (
     TaskProgress,
     TaskStarted,
 )
-from decoder.transcript import DecodeRun, Segment, Transcript
+from decoder.wire.transcript import DecodeRun, Segment, Transcript
 from tests.unit.whisper_api.jobs.scripted_decoder import ScriptedDecoder
 from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.dispatch.placement import Placement

@@ -9,7 +9,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from decoder.protocol import SubmitBatch, SubmitTask, TaskCancelled, TaskStarted
+from decoder.wire.protocol import SubmitBatch, SubmitTask, TaskCancelled, TaskStarted
 from tests.unit.whisper_api.jobs.scripted_decoder import ScriptedDecoder
 from tests.unit.whisper_api.jobs.tracker.test_task_tracker import (
     Listener,
