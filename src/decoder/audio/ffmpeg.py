@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from decoder.errors import AudioError
 from decoder.wire.containers import input_arguments
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ Samples = npt.NDArray[np.float32]
 BLOCK_SAMPLES = 10 * SAMPLE_RATE
 # The end of ffmpeg's error text that is kept for the log.
 _STDERR_KEPT = 4000
-
-
-class AudioError(Exception):
-    """The upload could not be decoded; the message is short and names no server path."""
 
 
 @dataclass(frozen=True)

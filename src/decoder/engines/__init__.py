@@ -11,8 +11,8 @@ An engine reads its audio through decoder.audio.ffmpeg (ffmpeg held to the uploa
 library's own loader. A recording longer than EngineOptions.whole_file_limit_s is decoded from a
 stream, window by window (decoder.audio.spectrogram), so that its length costs no memory.
 
-The interface, and the errors an engine raises while loading (translated from its library's
-own), are in decoder.engines.base; this package names the engines and creates one.
+The interface is in decoder.engines.base, the errors an engine raises while loading (translated
+from its library's own) in decoder.errors; this package names the engines and creates one.
 
 The engines' libraries are imported only by the engine that needs them, so a decoder running
 faster-whisper never initialises torch's CUDA state, and the other way round.
@@ -32,14 +32,13 @@ from decoder.engines.base import (
     EngineOptions,
     HeardTurn,
     LoadedModel,
-    ModelDoesNotFit,
-    ModelLoadError,
     ProgressCallback,
     ProgressThrottle,
     segment_of,
     silent_transcript,
     transcript_of,
 )
+from decoder.errors import ModelDoesNotFit, ModelLoadError
 from decoder.wire.choices import ENGINE_NAMES
 
 __all__ = [

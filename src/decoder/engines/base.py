@@ -1,9 +1,6 @@
-"""The interface every engine implements (decoder.engines says how they are used), what both
-engines share (progress reports, segments into a Transcript), and their load errors.
-
-    ModelLoadError     the model is missing or unreadable; the message says how to fix it
-    ModelDoesNotFit    the GPU has too little memory for it; ModelHolder tries a smaller model
-"""
+"""The interface every engine implements (decoder.engines says how they are used), and what both
+engines share: progress reports, and segments into a Transcript. An engine translates its
+library's load errors into decoder.errors' ModelLoadError or ModelDoesNotFit."""
 
 from __future__ import annotations
 
@@ -52,14 +49,6 @@ class HeardTurn:
 
     text: str
     language: str
-
-
-class ModelLoadError(Exception):
-    """No model could be loaded; the message says why."""
-
-
-class ModelDoesNotFit(Exception):
-    """The model does not fit into the GPU's free memory."""
 
 
 class LoadedModel(Protocol):

@@ -40,14 +40,13 @@ from decoder.device.machine import return_freed_memory, torch_device_facts
 from decoder.engines.base import (
     EngineOptions,
     HeardTurn,
-    ModelDoesNotFit,
-    ModelLoadError,
     ProgressCallback,
     ProgressThrottle,
     silent_transcript,
     transcript_of,
 )
 from decoder.engines.short_turns import transcribe_short
+from decoder.errors import ModelDoesNotFit, ModelLoadError
 from decoder.wire.models import MODELS
 from decoder.wire.protocol import DecodeOptions, SubmitTask
 from decoder.wire.transcript import Transcript

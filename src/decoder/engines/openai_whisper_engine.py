@@ -29,13 +29,12 @@ from decoder.engines.base import (
     NO_SPEECH_PROB,
     EngineOptions,
     HeardTurn,
-    ModelDoesNotFit,
-    ModelLoadError,
     ProgressCallback,
     ProgressThrottle,
     silent_transcript,
     transcript_of,
 )
+from decoder.errors import ModelDoesNotFit, ModelLoadError
 from decoder.wire.models import MODELS
 from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript

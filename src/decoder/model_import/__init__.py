@@ -15,9 +15,9 @@ import struct
 import tempfile
 from pathlib import Path
 
+from decoder.errors import ModelImportError
 from decoder.model_import.checkpoint import write_checkpoint
 from decoder.model_import.ct2 import load_ct2
-from decoder.model_import.errors import ModelImportError
 from decoder.model_import.huggingface import load_huggingface
 from decoder.model_import.readers import read_json_object
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from whisper.model import AudioEncoder, TextDecoder
 
-from decoder.model_import.errors import ModelImportError
+from decoder.errors import ModelImportError
 
 # Head counts of the official Whisper sizes, keyed by width; used only when the source
 # does not record them, since they cannot be read off tensor shapes.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
+from decoder.errors import ModelImportError
 from decoder.model_import.checkpoint import WhisperWeights, check_tied
-from decoder.model_import.errors import ModelImportError
 from decoder.model_import.readers import read_json_object, tensor_from_buffer
 
 _BINARY_VERSION = 6  # the only model.bin layout this reader knows

@@ -10,8 +10,8 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from decoder.errors import ModelImportError
 from decoder.model_import.checkpoint import WhisperWeights, check_tied
-from decoder.model_import.errors import ModelImportError
 from decoder.model_import.readers import read_json_object
 
 # Looked up in this order; the index files name the shards of a split checkpoint.

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from decoder.model_import.errors import ModelImportError
+from decoder.errors import ModelImportError
 
 # Both file formats store little-endian data; spelling the byte order out keeps the
 # readers correct on big-endian hosts too. numpy has no bfloat16, so its 16-bit

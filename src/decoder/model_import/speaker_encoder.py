@@ -7,13 +7,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from decoder.model_import.errors import ModelImportError
+from decoder.errors import ModelImportError, SpeakerEncoderError
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME, encoder_path
 
 
 def import_speaker_encoder(source: Path, name: str, model_dir: Path) -> Path:
     """Check that `source` is an ONNX speaker encoder the decoder can run, and copy it in whole."""
-    from decoder.speakers.onnx_encoder import SpeakerEncoderError, check_onnx_encoder
+    from decoder.speakers.onnx_encoder import check_onnx_encoder
 
     if not ENCODER_NAME.fullmatch(name) or name == DEFAULT_SPEAKER_ENCODER:
         raise ModelImportError(

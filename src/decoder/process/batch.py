@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, Samples, load_audio
+from decoder.audio.ffmpeg import SAMPLE_RATE, Samples, load_audio
+from decoder.errors import AudioError
 from decoder.wire.protocol import BATCH_FILE_MAX_S, SubmitTask
 
 # ffmpeg runs at once while a batch's files are read: each spends most of its short life starting.

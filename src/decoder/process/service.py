@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, AudioFile, Samples
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
 from decoder.device.ladder import plan_models
 from decoder.device.machine import usable_cpus
-from decoder.engines import EngineOptions, ModelLoadError, create_engine
+from decoder.engines import EngineOptions, create_engine
+from decoder.errors import AudioError, ModelLoadError, TaskError
 from decoder.process.batch import Unanswered, fits, read_all
 from decoder.process.languages import LANGUAGES
 from decoder.process.model_holder import ModelHolder
 from decoder.process.task_queue import QueueClosed, TaskQueue
-from decoder.speakers import Speakers, SpeakersUnavailable
+from decoder.speakers import Speakers
 from decoder.wire.models import available_models
 from decoder.wire.protocol import (
     GPU_BATCH_FILES,
@@ -386,8 +387,9 @@ class DecoderService:
 
 
 def _client_reason(exc: Exception) -> str:
-    """What a client may read of a failure: no server paths, no library's raw text."""
-    if isinstance(exc, AudioError | SpeakersUnavailable):
+    """What a client may read of a failure: no server paths, no library's raw text. The one
+    translation of the decoder's errors (decoder.errors) at the pipe."""
+    if isinstance(exc, TaskError):
         return str(exc)
     if isinstance(exc, ModelLoadError):
         return MODEL_FAILED

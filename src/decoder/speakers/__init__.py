@@ -17,16 +17,13 @@ from pathlib import Path
 
 from decoder.audio.ffmpeg import AudioFile
 from decoder.speakers.base import SpeakerEncoder
-from decoder.speakers.diarize import BadReference, DiarizeProgress, diarize
-from decoder.speakers.encoders import EncoderMissing, load_encoder
+from decoder.speakers.diarize import DiarizeProgress, diarize
+from decoder.speakers.encoders import load_encoder
 from decoder.wire.protocol import Diarization
 from decoder.wire.speaker_files import encoder_path
 from decoder.wire.transcript import Transcript
 
 log = logging.getLogger(__name__)
-
-# What a client may read of why speakers could not be labelled (the message says which).
-SpeakersUnavailable = EncoderMissing | BadReference
 
 
 class Speakers:

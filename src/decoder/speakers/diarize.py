@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioError, AudioFile, Samples, load_audio, pcm_stream
+from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, load_audio, pcm_stream
+from decoder.errors import AudioError, BadReference
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
 from decoder.wire.protocol import Diarization, KnownSpeaker
@@ -52,10 +53,6 @@ UNLABELLED = "\x00{}"
 
 # (seconds of audio covered, seconds in all)
 DiarizeProgress = Callable[[float, float], None]
-
-
-class BadReference(Exception):
-    """A known speaker's reference clip cannot be heard; the message says which."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.errors import EncoderMissing
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.onnx_encoder import OnnxEncoder
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
@@ -41,10 +42,6 @@ _TARGET_DBFS = -30.0
 _QUIET = 1e-4
 # Clips embedded in one call of the network.
 _BATCH = 64
-
-
-class EncoderMissing(Exception):
-    """MODEL_DIR has no speaker encoder; the message says how to import one."""
 
 
 def load_encoder(model_dir: Path, name: str, threads: int) -> SpeakerEncoder:

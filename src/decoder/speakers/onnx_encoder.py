@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from decoder.errors import SpeakerEncoderError
 from decoder.speakers.fbank import BINS, fbank
 
 if TYPE_CHECKING:
     from decoder.audio.ffmpeg import Samples
     from decoder.speakers.base import Embeddings
-
-
-class SpeakerEncoderError(Exception):
-    """An ONNX file that is no speaker encoder this server can run; the message says why."""
 
 
 def _session(path: Path, threads: int) -> Any:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import BLOCK_SAMPLES, SAMPLE_RATE, AudioError, AudioFile, load_audio, pcm_stream
+from decoder.audio.ffmpeg import BLOCK_SAMPLES, SAMPLE_RATE, AudioFile, load_audio, pcm_stream
+from decoder.errors import AudioError
 from decoder.wire.containers import ACCEPTED_DEMUXERS, demuxer_of
 from tests.support.speech import PARAGRAPHS, speak
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile
+from decoder.errors import BadReference
 from decoder.speakers.diarize import (
     HOP_S,
     MIN_WINDOW_S,
     PAUSE_S,
     WINDOW_S,
-    BadReference,
     Loudness,
     Window,
     clips_of,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from decoder.audio.ffmpeg import SAMPLE_RATE, load_audio
+from decoder.errors import EncoderMissing
 from decoder.model_import.packaged import packaged_encoder
-from decoder.speakers.encoders import EncoderMissing, VoiceEncoder, load_encoder, slaney_mel_filters
+from decoder.speakers.encoders import VoiceEncoder, load_encoder, slaney_mel_filters
 from tests.support.speech import PARAGRAPHS, VOICES, speak
 
 
