@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
+
+from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
 
 if TYPE_CHECKING:
     import onnxruntime
 
-SAMPLE_RATE = 16_000
-Floats = npt.NDArray[np.float32]
 # Silero's step at 16 kHz, and the samples of the step before that it sees with each one.
 FRAME_SAMPLES = 512
 CONTEXT_SAMPLES = 64
@@ -95,7 +94,7 @@ class SileroStream:
         self._state = np.zeros((2, 1, 1, 128), np.float32)
         self._context = np.zeros(CONTEXT_SAMPLES, np.float32)
 
-    def __call__(self, samples: Floats) -> tuple[Floats, Floats]:
+    def __call__(self, samples: Samples) -> tuple[Samples, Samples]:
         """(frames, FRAME_SAMPLES) samples and (frames,) probabilities."""
         samples = np.concatenate([self._pending, samples])
         whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
@@ -110,13 +109,13 @@ class SileroStream:
         ]
         return frames, np.concatenate(heard)
 
-    def _run(self, before: Floats, frames: Floats) -> Floats:
+    def _run(self, before: Samples, frames: Samples) -> Samples:
         rows = np.concatenate([before, frames], axis=1)
         probabilities, h, c = _silero().run(None, {"input": rows, "h": self._state[0], "c": self._state[1]})
         self._state = np.stack([h, c])
         return np.ravel(probabilities).astype(np.float32)
 
-    def flush(self) -> Floats:
+    def flush(self) -> Samples:
         """The probability of the last part frame, filled out with silence (none if there is none)."""
         if not len(self._pending):
             return np.zeros(0, np.float32)
@@ -133,7 +132,7 @@ class SpanFinder:
         self._opened: int | None = None
         self._quiet_from: int | None = None
 
-    def add(self, probabilities: Floats) -> None:
+    def add(self, probabilities: Samples) -> None:
         min_silence = int(MIN_SILENCE_S * SAMPLE_RATE)
         for probability in probabilities.tolist():
             at = self._frames * FRAME_SAMPLES
@@ -159,7 +158,7 @@ class SpanFinder:
         return [Span(max(0, start - pad), min(samples, end + pad)) for start, end in self.spans]
 
 
-def speech_spans(blocks: Iterable[Floats]) -> list[Span]:
+def speech_spans(blocks: Iterable[Samples]) -> list[Span]:
     """The spans of speech in a stream of blocks of samples, heard block by block."""
     silero = SileroStream()
     finder = SpanFinder()
@@ -171,7 +170,7 @@ def speech_spans(blocks: Iterable[Floats]) -> list[Span]:
     return finder.finish(samples)
 
 
-def spliced(blocks: Iterable[Floats], spans: Sequence[Span]) -> Iterator[Floats]:
+def spliced(blocks: Iterable[Samples], spans: Sequence[Span]) -> Iterator[Samples]:
     """The samples of the stream that lie inside the spans (in order, not overlapping), end to end."""
     offset = 0
     index = 0
@@ -188,6 +187,6 @@ def spliced(blocks: Iterable[Floats], spans: Sequence[Span]) -> Iterator[Floats]
         offset = end
 
 
-def only_spans(samples: Floats, spans: Sequence[Span]) -> Floats:
+def only_spans(samples: Samples, spans: Sequence[Span]) -> Samples:
     """spliced() of samples held whole, in one array."""
     return np.concatenate([samples[:0], *spliced([samples], spans)])
