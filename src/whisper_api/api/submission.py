@@ -100,7 +100,7 @@ async def _queue(
         watch(task_id)
     # A free decoder starts while the file is checked (whisper_api.jobs.tracker.head_start).
     early = SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
-    ahead = tracker.start_ahead(early, upload.size)
+    ahead = tracker.head_starts.start(early, upload.size)
     try:
         probed = await _check(request, upload.path)
         job = Job(
@@ -121,7 +121,7 @@ async def _queue(
         services(request).metrics.tasks_submitted.labels(task_type).inc()
     except BaseException:
         if ahead:
-            tracker.refuse(task_id)
+            tracker.head_starts.refuse(task_id)
         upload.path.unlink(missing_ok=True)
         raise
     return job

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,9 +41,11 @@ from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue, submission
 from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, LeaseLost, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus, JobStore, remove_files_except
-from whisper_api.jobs.tracker.claims import SharedQueueSteps
-from whisper_api.jobs.tracker.head_start import HeadStartSteps
-from whisper_api.jobs.tracker.recovery import RecoverySteps
+from whisper_api.jobs.tracker.claims import Claims
+from whisper_api.jobs.tracker.endings import Endings
+from whisper_api.jobs.tracker.head_start import HeadStarts
+from whisper_api.jobs.tracker.other_hosts import OtherHosts
+from whisper_api.jobs.tracker.recovery import Recovery
 from whisper_api.jobs.tracker.sharing import Kind, News, SharedQueue
 from whisper_api.jobs.tracker.tracking import CancelOutcome, EndWaiters, JobListener
 
@@ -91,7 +94,7 @@ _Step = DecoderEvent | _Cancel | _Died | _Retry | _SlotUp | _Claim | _Heard
 _Work = _Step | None
 
 
-class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
+class TaskTracker:
     def __init__(
         self,
         store: JobStore,
@@ -104,15 +107,22 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
         self.pool = pool
         self.queue = queue
         self.shared = shared
-        self._claim_queued = False
         self._listener = listener
         self._waiters = EndWaiters()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
-        # Tasks started ahead of their upload check, and refused ones (whisper_api.jobs.tracker.head_start).
-        self._ahead: dict[str, list[tuple[DecoderSlot, DecoderEvent]]] = {}
-        self._refused: set[str] = set()
+        # Its parts, each with a step of a job's life.
+        self.head_starts = HeadStarts(
+            queue, self._free_slots, self._stop_soon, self._work.put_nowait, enabled=shared is None
+        )
+        self._endings = Endings(store, listener, self._waiters, self._tell)
+        self._recovery = Recovery(store, queue, shared, self._endings, self._dispatch)
+        self._other_hosts = OtherHosts(store, queue, listener, self._waiters, self._dispatch, self._stop_soon)
+        self._claims: Claims | None = None
+        if shared is not None:
+            request = functools.partial(self._work.put_nowait, _Claim())
+            self._claims = Claims(shared, store, queue, self._endings, self._free_slots, request)
 
     async def start(self, upload_dir: Path) -> None:
         """Start the decoders and queue every unfinished job again, in upload order.
@@ -127,7 +137,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             await asyncio.to_thread(remove_files_except, upload_dir, needed)
         await self.pool.start(self.on_decoder_event)
         if self.shared is None:
-            await self._requeue_unfinished()
+            await self._recovery.requeue_unfinished()
         self._consumer = asyncio.create_task(self._consume(), name="job-tracker")
         if self.shared is not None:
             await self.shared.start(lambda news: self._work.put_nowait(_Heard(news)))
@@ -147,7 +157,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             await self.shared.close()
 
     def on_decoder_event(self, slot: DecoderSlot, event: DecoderEvent) -> None:
-        if self._held_back(slot, event):
+        if self.head_starts.held_back(slot, event):
             return
         if isinstance(event, TaskProgress):
             # Progress is only shown, never stored.
@@ -182,7 +192,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
         await self.store.add(job)
         # It waits, like any job handed to a decoder, until that decoder says it started.
         self.queue.add(submission(job), job.uploaded_at)
-        for slot, event in self._passed(job.task_id):
+        for slot, event in self.head_starts.passed(job.task_id):
             self.on_decoder_event(slot, event)
         if self.shared is not None:
             self.shared.tell(News(Kind.QUEUE))
@@ -222,10 +232,8 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             # What waits is shared out among the free decoders, not all batched onto the first.
             share = -(-self.queue.unheld() // (len(free) - index))
             work = self.queue.next_work(min(ready.batch_files, max(1, share)), ready.english_only)
-            if self.shared is not None and not isinstance(work, DetectLanguage):
-                if not self._claim_queued:
-                    self._claim_queued = True
-                    self._work.put_nowait(_Claim())
+            if self._claims is not None and not isinstance(work, DetectLanguage):
+                self._claims.ask()
                 return
             if work is None:
                 return
@@ -266,14 +274,14 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
         elif isinstance(work, _SlotUp):
             self._dispatch()
         elif isinstance(work, _Claim):
-            self._claim_queued = False
-            await self._claim_for_free_slots()
+            assert self._claims is not None
+            await self._claims.claim()
         elif isinstance(work, _Heard):
-            await self._heard(work.news)
+            await self._other_hosts.heard(work.news)
         elif isinstance(work, _Died):
             await self._decoder_died(work.slot, work.exited)
         elif isinstance(work, _Retry):
-            await self._retry_or_end(work.task_id)
+            await self._recovery.retry_or_end(work.task_id)
         elif isinstance(work, TaskStarted):
             await self._started(work)
         elif isinstance(work, TaskFinished | TaskFailed | TaskCancelled):
@@ -309,7 +317,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
         if job is None:
             return
         if job.cancel_requested or isinstance(event, TaskCancelled):
-            await self._drop_cancelled(job)
+            await self._endings.drop(job)
             return
         if isinstance(event, TaskFinished):
             run, transcript = event.run, event.transcript
@@ -322,20 +330,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
             job.started_at, job.finished_at = run.started_at, run.finished_at
         else:
             job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
-        await self._store_end(job)
-
-    async def _store_end(self, job: Job) -> None:
-        await self.store.finish(job)
-        self._listener.job_changed(job, False)
-        self._waiters.wake(job.task_id, job)
-        self._tell(News(Kind.JOB, job.task_id))
-
-    async def _drop_cancelled(self, job: Job) -> None:
-        await self.store.remove(job)
-        log.info("task %s was cancelled while decoding; it is gone", job.task_id)
-        self._waiters.wake(job.task_id, None)
-        self._listener.job_cancelled(job.task_id)
-        self._tell(News(Kind.CANCELLED, job.task_id))
+        await self._endings.record(job)
 
     async def _cancel(self, task_id: str) -> CancelOutcome | None:
         job = await self.store.get(task_id)
@@ -379,7 +374,7 @@ class TaskTracker(SharedQueueSteps, RecoverySteps, HeadStartSteps):
     def _stop_by_force(self, task_id: str) -> None:
         """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
         slot = self.queue.slot_holding(task_id)
-        if slot is not None and (task_id in self.queue.running or task_id in self._refused):
+        if slot is not None and (task_id in self.queue.running or self.head_starts.refused(task_id)):
             log.warning("cancelled task %s is still decoding: restarting decoder %d", task_id, slot)
             self.pool.slots[slot].decoder.kill()
 

@@ -32,7 +32,7 @@ def _nothing_shown(rig: Rig, task_id: str) -> bool:
 
 async def _passed(rig: Rig) -> None:
     job, early = _ahead(rig, "a")
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     assert rig.decoder.sent == [early]
     # The decoder is done before the check is: nothing of it shows yet.
     rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
@@ -58,9 +58,9 @@ test_a_job_started_ahead_shows_only_once_its_check_passed = scenario(_passed)
 
 async def _refused(rig: Rig) -> None:
     job, early = _ahead(rig, "a")
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
-    rig.tracker.refuse(job.task_id)
+    rig.tracker.head_starts.refuse(job.task_id)
     assert rig.decoder.sent[-1] == CancelTask(job.task_id)
     rig.decoder.report(TaskProgress(job.task_id, 1.0, 5.0))
     assert not rig.queue.is_free(0), "the decoder holds it until it says it stopped"
@@ -77,10 +77,10 @@ test_a_refused_job_started_ahead_is_stopped_and_leaves_no_trace = scenario(_refu
 
 async def _refused_after_its_end(rig: Rig) -> None:
     job, early = _ahead(rig, "a")
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
     rig.decoder.report(finished(job.task_id))
-    rig.tracker.refuse(job.task_id)
+    rig.tracker.head_starts.refuse(job.task_id)
     await rig.until(lambda: _true(rig.queue.is_free(0)), "its decoder is free")
     # It had ended: nothing is left to stop.
     assert CancelTask(job.task_id) not in rig.decoder.sent
@@ -93,11 +93,11 @@ test_a_job_refused_after_its_result_came_only_frees_its_decoder = scenario(_refu
 async def _only_where_nothing_waits(rig: Rig) -> None:
     a, b = await rig.submit("a", "b")
     _, early = _ahead(rig, "c")
-    assert not rig.tracker.start_ahead(early, SIZE), "no decoder is free"
+    assert not rig.tracker.head_starts.start(early, SIZE), "no decoder is free"
     rig.decoder.report(TaskStarted(a.task_id, "tiny.en", time.time()))
     rig.decoder.report(finished(a.task_id))
     await rig.until(lambda: _true(rig.decoder.sent[-1:] == [submission(b)]), "b is handed")
-    assert not rig.tracker.start_ahead(early, SIZE), "the decoder holds b"
+    assert not rig.tracker.head_starts.start(early, SIZE), "the decoder holds b"
     assert early not in rig.decoder.sent
 
 
@@ -108,7 +108,7 @@ async def _two_decoders(rig: Rig) -> None:
     (a,) = await rig.submit("a")
     _, early = _ahead(rig, "c")
     # The second decoder is free and no job waits for one: it starts on the upload at once.
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     assert rig.decoders[1].sent == [early] and rig.decoders[0].sent == [submission(a)]
 
 
@@ -117,7 +117,7 @@ test_a_free_second_decoder_starts_ahead = scenario(_two_decoders, decoders=2)
 
 async def _large(rig: Rig) -> None:
     _, early = _ahead(rig, "a")
-    assert not rig.tracker.start_ahead(early, HEAD_START_MAX_BYTES + 1)
+    assert not rig.tracker.head_starts.start(early, HEAD_START_MAX_BYTES + 1)
     assert rig.decoder.sent == [] and rig.queue.is_free(0)
 
 
@@ -126,7 +126,7 @@ test_a_large_upload_gets_no_head_start = scenario(_large)
 
 async def _decoder_died(rig: Rig) -> None:
     job, early = _ahead(rig, "a")
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     rig.decoder.report(TaskStarted(job.task_id, "tiny.en", time.time()))
     rig.decoder.crash()
     await rig.until(lambda: _true(rig.decoder.starts == 2 and rig.queue.is_free(0)), "restart")
@@ -142,7 +142,7 @@ test_a_job_whose_decoder_died_before_its_check_passed_waits_again = scenario(_de
 
 async def _died_after_passing(rig: Rig) -> None:
     job, early = _ahead(rig, "a")
-    assert rig.tracker.start_ahead(early, SIZE)
+    assert rig.tracker.head_starts.start(early, SIZE)
     # The check passes before the decoder said anything; then the decoder dies.
     await rig.tracker.submit(job)
     assert rig.decoder.sent == [early] and rig.queue.held_by(0) == (job.task_id,)
