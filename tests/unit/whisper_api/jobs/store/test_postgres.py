@@ -103,6 +103,8 @@ def test_one_host_at_a_time_sweeps_expired_results(tmp_path: Path, database_url:
             with psycopg.connect(database_url, autocommit=True) as other:
                 other.execute("SELECT pg_advisory_lock(%s, %s)", EXPIRY_LOCK)
                 assert await store.expire() == 0
+                # Released here: a closing connection's backend lets go of it only some time later.
+                other.execute("SELECT pg_advisory_unlock(%s, %s)", EXPIRY_LOCK)
             assert await store.expire() == 1
         finally:
             await store.close()
