@@ -1,23 +1,33 @@
 """A JobStore that keeps its jobs in memory, for unit tests of the tracker and its neighbours.
 
-It behaves as the SQLite store does where they are used (copies in and out, upload order,
-expiry, deleting a job's file), without a disk or a thread; nothing survives the process.
-`refuse_writes` makes every write fail as a full disk would, until it is cleared.
+It keeps the JobStore contract as the SQLite and PostgreSQL stores do (copies in and out,
+upload order, expiry on read and refresh on use, deleting a job's file): one test suite
+(tests/unit/whisper_api/jobs/store/test_contract.py) runs against all three. It has no disk
+and no thread, and nothing survives the process. `refuse_writes` makes every write fail as a
+full disk would, until it is cleared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable
 
 from whisper_api.jobs.errors import StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus, delete_file
+from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
 
 
 class MemoryJobStore:
-    def __init__(self, *, keep_results_s: float = 3600, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        keep_results_s: float = 3600,
+        refresh_on_use: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keep_results_s = keep_results_s
+        self._refresh_on_use = refresh_on_use
         self._clock = clock
         # In upload order: dicts keep the order in which keys were first added.
         self._jobs: dict[str, Job] = {}
@@ -38,7 +48,9 @@ class MemoryJobStore:
             self._jobs[job.task_id].result = job.result
 
     async def request_cancel(self, job: Job) -> None:
-        await self.save(job)
+        self._write()
+        if job.task_id in self._jobs:
+            self._jobs[job.task_id].cancel_requested = True
 
     async def finish(self, job: Job) -> None:
         job.expires_at = self._clock() + self._keep_results_s
@@ -49,9 +61,14 @@ class MemoryJobStore:
         job = self._jobs.get(task_id)
         if job is None or (owner is not None and job.owner != owner):
             return None
-        if job.expires_at is not None and job.expires_at <= self._clock():
-            await self.remove(job)
+        now = self._clock()
+        if job.expires_at is not None and job.expires_at <= now:
+            with contextlib.suppress(StoreUnavailable):
+                await self.remove(job)
             return None
+        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
+        if refreshed is not None:
+            job.expires_at = refreshed
         return copy.copy(job)
 
     async def unfinished(self) -> list[Job]:

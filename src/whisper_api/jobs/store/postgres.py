@@ -30,15 +30,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
-from whisper_api.jobs.store.rows import (
-    COLUMNS,
-    UNFINISHED,
-    job_from_row,
-    result_value,
-    row_values,
-    same_upload_condition,
-)
+from whisper_api.jobs.job import Job, JobStatus, delete_file
+from whisper_api.jobs.store.relational import SqlJobStore
+from whisper_api.jobs.store.rows import UNFINISHED, job_from_row
 
 __all__ = ["PostgresJobStore"]
 
@@ -69,7 +63,9 @@ _OURS_OR_NOBODYS = "(claimed_by IS NULL OR claimed_by = %s)"
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 
 
-class PostgresJobStore:
+class PostgresJobStore(SqlJobStore):
+    mark = "%s"
+
     def __init__(
         self,
         url: str,
@@ -79,12 +75,10 @@ class PostgresJobStore:
         refresh_on_use: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(keep_results_s=keep_results_s, refresh_on_use=refresh_on_use, clock=clock)
         self._url = url
         # Who claims jobs, in claimed_by: unique to this server process.
         self.host = host
-        self._keep_results_s = keep_results_s
-        self._refresh_on_use = refresh_on_use
-        self._clock = clock
         self._db: Connection | None = None
         self._lock = asyncio.Lock()
         self._failure: str | None = None
@@ -119,16 +113,9 @@ class PostgresJobStore:
                 await self._db.close()
                 self._db = None
 
-    async def add(self, job: Job) -> None:
-        placeholders = ", ".join("%s" for _ in COLUMNS)
-        await self._execute(
-            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})", row_values(job)
-        )
-
     async def save(self, job: Job) -> None:
         """Write the job, unless another host took over its claim (LeaseLost)."""
-        assignments = ", ".join(f"{name} = %s" for name in COLUMNS if name != "task_id")
-        values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
+        assignments, values = self._assignments(job)
 
         async def write(db: Connection) -> str | None:
             async with db.transaction():
@@ -145,66 +132,6 @@ class PostgresJobStore:
         holder = await self._call(write)
         if holder is not None:
             raise LeaseLost(f"host {holder} took over task {job.task_id}")
-
-    async def save_result(self, job: Job) -> None:
-        """Unlike save(), not bound to the claim: the job is over, and any host may rename."""
-        await self._execute(
-            "UPDATE jobs SET result = %s WHERE task_id = %s", (result_value(job), job.task_id)
-        )
-
-    async def request_cancel(self, job: Job) -> None:
-        await self._execute("UPDATE jobs SET cancel_requested = TRUE WHERE task_id = %s", (job.task_id,))
-
-    async def finish(self, job: Job) -> None:
-        job.expires_at = self._clock() + self._keep_results_s
-        await self.save(job)
-        await asyncio.to_thread(delete_file, job.audio_path)
-
-    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
-        """The job; with `owner`, only if it is theirs: another's costs what an unknown one does."""
-        query, parameters = "SELECT * FROM jobs WHERE task_id = %s", [task_id]
-        if owner is not None:
-            query, parameters = f"{query} AND owner = %s", [task_id, owner]
-        rows = await self._select(query, parameters)
-        if not rows:
-            return None
-        job = rows[0]
-        now = self._clock()
-        if job.expires_at is not None and job.expires_at <= now:
-            with contextlib.suppress(StoreUnavailable):
-                await self.remove(job)
-            return None
-        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
-        if refreshed is not None:
-            job.expires_at = refreshed
-            # A lost refresh only shortens the result's life: a read never fails for it.
-            with contextlib.suppress(StoreUnavailable):
-                await self._execute(
-                    "UPDATE jobs SET expires_at = %s WHERE task_id = %s", (refreshed, task_id)
-                )
-        return job
-
-    async def unfinished(self) -> list[Job]:
-        return await self._select(
-            "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY seq", [list(UNFINISHED)]
-        )
-
-    async def same_upload(self, owner: str, content_key: str) -> Job | None:
-        found = await self._select(
-            f"SELECT * FROM jobs WHERE owner = %s AND content_key = %s AND {same_upload_condition('%s')} "
-            "ORDER BY seq DESC LIMIT 1",
-            [owner, content_key, JobStatus.FAILED.value, self._clock()],
-        )
-        return found[0] if found else None
-
-    async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
-        return await self._select(
-            "SELECT * FROM jobs WHERE owner = %s ORDER BY seq DESC LIMIT %s OFFSET %s", [owner, limit, offset]
-        )
-
-    async def remove(self, job: Job) -> None:
-        await self._execute("DELETE FROM jobs WHERE task_id = %s", (job.task_id,))
-        await asyncio.to_thread(delete_file, job.audio_path)
 
     async def expire(self) -> int:
         """Delete the expired jobs, unless another host's sweep runs now."""
@@ -231,7 +158,7 @@ class PostgresJobStore:
         may have let lapse."""
         return next(
             iter(
-                await self._select(
+                await self._query(
                     f"""
                     UPDATE jobs SET claimed_by = %s, lease_until = {_NOW} + %s
                     WHERE task_id = (
@@ -275,9 +202,7 @@ class PostgresJobStore:
 
     async def waiting(self) -> list[Job]:
         """Every pending job of every host, in upload order: the shared queue."""
-        return await self._select(
-            "SELECT * FROM jobs WHERE status = %s ORDER BY seq", [JobStatus.PENDING.value]
-        )
+        return await self._select("WHERE status = %s ORDER BY seq", [JobStatus.PENDING.value])
 
     async def notify(self, payload: str) -> None:
         await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
@@ -306,7 +231,12 @@ class PostgresJobStore:
     def failing(self) -> str | None:
         return self._failure
 
-    async def _select(self, query: str, parameters: Sequence[Any]) -> list[Job]:
+    async def _select(self, where: str, parameters: Sequence[Any]) -> list[Job]:
+        return await self._query(f"SELECT * FROM jobs {where}", parameters)
+
+    async def _query(self, query: str, parameters: Sequence[Any]) -> list[Job]:
+        """The jobs a statement returns."""
+
         async def select(db: Connection) -> list[Job]:
             cursor = await db.execute(query.encode(), parameters)
             return [job_from_row(row) for row in await cursor.fetchall()]

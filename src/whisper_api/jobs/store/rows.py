@@ -41,10 +41,3 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
     values["cancel_requested"] = bool(row["cancel_requested"])
     values["options"] = from_plain(DecodeOptions, json.loads(row["options"]))
     return Job(**values)
-
-
-def same_upload_condition(mark: str) -> str:
-    """The SQL condition of a job a second identical upload may be answered with
-    (JobStore.same_upload): not failed, not cancelled, not expired. Its two parameters, written
-    `mark` (the driver's placeholder), are the failed status and the time now."""
-    return f"status <> {mark} AND NOT cancel_requested AND (expires_at IS NULL OR expires_at > {mark})"

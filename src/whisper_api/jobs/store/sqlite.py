@@ -14,22 +14,16 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from whisper_api.jobs.errors import StoreError, StoreUnavailable, storage_failure
-from whisper_api.jobs.job import Job, JobStatus, delete_file, fsync_path, refreshed_expiry
-from whisper_api.jobs.store.rows import (
-    COLUMNS,
-    UNFINISHED,
-    job_from_row,
-    result_value,
-    row_values,
-    same_upload_condition,
-)
+from whisper_api.jobs.job import Job, delete_file, fsync_path
+from whisper_api.jobs.store.relational import SqlJobStore
+from whisper_api.jobs.store.rows import job_from_row
 
 __all__ = ["SQLiteJobStore", "StoreError", "StoreUnavailable"]
 
@@ -54,7 +48,9 @@ MIN_FREE_BYTES = 1024 * 1024
 _FAILURE_CODES_FULL = ("SQLITE_FULL",)
 
 
-class SQLiteJobStore:
+class SQLiteJobStore(SqlJobStore):
+    mark = "?"
+
     def __init__(
         self,
         path: Path,
@@ -63,10 +59,8 @@ class SQLiteJobStore:
         refresh_on_use: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(keep_results_s=keep_results_s, refresh_on_use=refresh_on_use, clock=clock)
         self._path = path
-        self._keep_results_s = keep_results_s
-        self._refresh_on_use = refresh_on_use
-        self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-store")
         self._db: sqlite3.Connection | None = None
         # (device, inode) of the file opened, to notice it deleted or replaced while running.
@@ -125,86 +119,14 @@ class SQLiteJobStore:
             self._db.close()
             self._db = None
 
-    async def add(self, job: Job) -> None:
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        sql = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-        await self._run(self._write, sql, row_values(job))
-
-    async def save(self, job: Job) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in COLUMNS if name != "task_id")
-        values = [value for name, value in zip(COLUMNS, row_values(job), strict=True) if name != "task_id"]
-        await self._run(
-            self._write, f"UPDATE jobs SET {assignments} WHERE task_id = ?", (*values, job.task_id)
-        )
-
-    async def save_result(self, job: Job) -> None:
-        await self._run(
-            self._write, "UPDATE jobs SET result = ? WHERE task_id = ?", (result_value(job), job.task_id)
-        )
-
-    async def request_cancel(self, job: Job) -> None:
-        await self.save(job)
-
-    async def finish(self, job: Job) -> None:
-        job.expires_at = self._clock() + self._keep_results_s
-        await self.save(job)
-        await self._run(delete_file, job.audio_path)
-
-    async def get(self, task_id: str, owner: str | None = None) -> Job | None:
-        """The job; with `owner`, only if it is theirs: another's costs what an unknown one does."""
-        return await self._run(self._get, task_id, owner)
-
-    def _get(self, task_id: str, owner: str | None) -> Job | None:
-        query, parameters = "SELECT * FROM jobs WHERE task_id = ?", [task_id]
-        if owner is not None:
-            query, parameters = f"{query} AND owner = ?", [task_id, owner]
-        row = self._connection().execute(query, parameters).fetchone()
-        if row is None:
-            return None
-        job = job_from_row(row)
-        now = self._clock()
-        if job.expires_at is not None and job.expires_at <= now:
-            with contextlib.suppress(StoreUnavailable):
-                self._remove(job)
-            return None
-        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
-        if refreshed is not None:
-            job.expires_at = refreshed
-            # A lost refresh only shortens the result's life: a read never fails for it.
-            with contextlib.suppress(StoreUnavailable):
-                self._write("UPDATE jobs SET expires_at = ? WHERE task_id = ?", (refreshed, task_id))
-        return job
-
-    async def unfinished(self) -> list[Job]:
-        return await self._run(self._select, "WHERE status IN (?, ?) ORDER BY seq", UNFINISHED)
-
-    async def same_upload(self, owner: str, content_key: str) -> Job | None:
-        found = await self._run(
-            self._select,
-            f"WHERE owner = ? AND content_key = ? AND {same_upload_condition('?')} ORDER BY seq DESC LIMIT 1",
-            (owner, content_key, JobStatus.FAILED.value, self._clock()),
-        )
-        return found[0] if found else None
-
-    async def page(self, owner: str, limit: int, offset: int) -> list[Job]:
-        return await self._run(
-            self._select, "WHERE owner = ? ORDER BY seq DESC LIMIT ? OFFSET ?", (owner, limit, offset)
-        )
-
-    async def remove(self, job: Job) -> None:
-        await self._run(self._remove, job)
-
-    def _remove(self, job: Job) -> None:
-        self._write("DELETE FROM jobs WHERE task_id = ?", (job.task_id,))
-        delete_file(job.audio_path)
-
     async def expire(self) -> int:
         return await self._run(self._expire)
 
     def _expire(self) -> int:
-        expired = self._select("WHERE expires_at <= ?", (self._clock(),))
+        expired = self._select_now("WHERE expires_at <= ?", (self._clock(),))
         for job in expired:
-            self._remove(job)
+            self._write("DELETE FROM jobs WHERE task_id = ?", (job.task_id,))
+            delete_file(job.audio_path)
         return len(expired)
 
     async def check(self) -> str | None:
@@ -234,11 +156,17 @@ class SQLiteJobStore:
         """Why the store cannot take writes now (None while it can), for /readyz."""
         return self._write_failure or self._low_space
 
-    def _select(self, where: str, parameters: tuple[Any, ...]) -> list[Job]:
+    async def _select(self, where: str, parameters: Sequence[Any]) -> list[Job]:
+        return await self._run(self._select_now, where, parameters)
+
+    def _select_now(self, where: str, parameters: Sequence[Any]) -> list[Job]:
         rows = self._connection().execute(f"SELECT * FROM jobs {where}", parameters).fetchall()
         return [job_from_row(row) for row in rows]
 
-    def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
+    async def _execute(self, statement: str, parameters: Sequence[Any]) -> None:
+        await self._run(self._write, statement, parameters)
+
+    def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         """Run one write; a failure the disk causes becomes StoreUnavailable, and sets `failing`."""
         try:
             self._check_file()

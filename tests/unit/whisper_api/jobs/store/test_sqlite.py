@@ -11,8 +11,6 @@ from decoder.wire.protocol import DecodeOptions
 from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.unit.whisper_api.jobs.store_helpers import (
     Clock,
-    check_same_upload,
-    check_save_result,
     make_job,
     run,
 )
@@ -53,63 +51,6 @@ def test_jobs_survive_reopening_with_every_field(tmp_path: Path) -> None:
     assert job.audio_path == tmp_path / "a.wav"
 
 
-def test_unfinished_in_upload_order_and_pages_newest_first(tmp_path: Path) -> None:
-    async def scenario() -> tuple[list[str], list[str], list[str]]:
-        store = await open_store(tmp_path, Clock())
-        jobs = [make_job(tmp_path, letter, owner="x") for letter in "abcd"]
-        for job in jobs:
-            await store.add(job)
-        jobs[1].status = JobStatus.FINISHED
-        await store.finish(jobs[1])
-        unfinished = [job.task_id[0] for job in await store.unfinished()]
-        page = [job.task_id[0] for job in await store.page("x", limit=2, offset=1)]
-        nobody = [job.task_id for job in await store.page("", limit=10, offset=0)]
-        await store.close()
-        return unfinished, page, nobody
-
-    assert run(scenario) == (["a", "c", "d"], ["c", "b"], [])
-
-
-def test_results_expire_with_their_files(tmp_path: Path) -> None:
-    clock = Clock()
-
-    async def scenario() -> None:
-        store = await open_store(tmp_path, clock)
-        job = make_job(tmp_path, "e")
-        await store.add(job)
-        job.status = JobStatus.FINISHED
-        await store.finish(job)
-        assert not job.audio_path.exists()
-        clock.now += 59
-        assert await store.get(job.task_id) is not None
-        clock.now += 1
-        assert await store.get(job.task_id) is None
-        await store.close()
-
-    run(scenario)
-    rows = sqlite3.connect(tmp_path / "jobs.sqlite3").execute("SELECT count(*) FROM jobs").fetchone()
-    assert rows == (0,)
-
-
-def test_refresh_on_use_extends_the_lifetime(tmp_path: Path) -> None:
-    clock = Clock()
-
-    async def scenario() -> None:
-        store = await open_store(tmp_path, clock, refresh=True)
-        job = make_job(tmp_path, "f")
-        await store.add(job)
-        job.status = JobStatus.FAILED
-        await store.finish(job)
-        for _ in range(3):
-            clock.now += 50
-            assert await store.get(job.task_id) is not None
-        clock.now += 61
-        assert await store.get(job.task_id) is None
-        await store.close()
-
-    run(scenario)
-
-
 def test_polling_a_finished_task_writes_at_most_once_a_minute(tmp_path: Path) -> None:
     clock = Clock()
 
@@ -136,46 +77,6 @@ def test_polling_a_finished_task_writes_at_most_once_a_minute(tmp_path: Path) ->
 
     before, after_polls, after_a_minute = run(scenario)
     assert after_polls == before and after_a_minute == before + 1
-
-
-def test_sweep_removes_only_expired_results_and_never_pending_ones(tmp_path: Path) -> None:
-    clock = Clock()
-
-    async def scenario() -> None:
-        store = await open_store(tmp_path, clock)
-        old, young, waiting = (make_job(tmp_path, letter) for letter in "ghi")
-        for job in (old, young, waiting):
-            await store.add(job)
-        old.status = JobStatus.FINISHED
-        await store.finish(old)
-        clock.now += 30
-        young.status = JobStatus.FINISHED
-        await store.finish(young)
-        clock.now += 40
-        assert await store.expire() == 1
-        assert await store.get(old.task_id) is None
-        assert await store.get(young.task_id) is not None
-        clock.now += 10_000
-        assert await store.expire() == 1
-        assert [job.task_id for job in await store.unfinished()] == [waiting.task_id]
-        assert waiting.audio_path.exists()
-        await store.close()
-
-    run(scenario)
-
-
-def test_remove_deletes_row_and_audio(tmp_path: Path) -> None:
-    async def scenario() -> Job | None:
-        store = await open_store(tmp_path, Clock())
-        job = make_job(tmp_path, "j")
-        await store.add(job)
-        await store.remove(job)
-        found = await store.get(job.task_id)
-        await store.close()
-        assert not job.audio_path.exists()
-        return found
-
-    assert run(scenario) is None
 
 
 def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -241,29 +142,6 @@ def test_a_version_2_database_gets_the_format_column_and_two_owner_name_spaces(t
     jobs = unfinished_after_opening(tmp_path)
     assert [job.owner for job in jobs] == ["email:ada@example.org", "user:ada", "key:0123456789abcdef", ""]
     assert all(job.audio_format is None for job in jobs)
-
-
-def test_get_by_owner_finds_only_the_owners_job_and_leaves_others_untouched(tmp_path: Path) -> None:
-    clock = Clock()
-
-    async def scenario() -> None:
-        store = await open_store(tmp_path, clock, refresh=True)
-        job = make_job(tmp_path, "p", owner="user:ada")
-        await store.add(job)
-        job.status = JobStatus.FINISHED
-        await store.finish(job)
-        expires = job.expires_at
-        clock.now += 30
-        assert await store.get(job.task_id, "user:bob") is None
-        untouched = await store._run(
-            lambda: store._connection().execute("SELECT expires_at FROM jobs").fetchone()[0]
-        )
-        assert untouched == expires
-        owned = await store.get(job.task_id, "user:ada")
-        assert owned is not None and expires is not None and owned.expires_at == expires + 30
-        await store.close()
-
-    run(scenario)
 
 
 def test_a_corrupt_database_is_one_line_at_start(tmp_path: Path) -> None:
@@ -394,26 +272,3 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     database = sqlite3.connect(tmp_path / "jobs.sqlite3")
     assert database.execute("PRAGMA user_version").fetchone()[0] == 3
     assert database.execute("SELECT count(*) FROM jobs WHERE transcript IS NOT NULL").fetchone()[0] == 2
-
-
-def test_an_upload_is_found_by_its_owner_and_content(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        clock = Clock()
-        store = await open_store(tmp_path, clock)
-        try:
-            await check_same_upload(store, tmp_path, clock)
-        finally:
-            await store.close()
-
-    run(scenario)
-
-
-def test_a_renamed_result_is_written_alone(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        store = await open_store(tmp_path, Clock())
-        try:
-            await check_save_result(store, tmp_path)
-        finally:
-            await store.close()
-
-    run(scenario)
