@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.support.server import DECODE_DEADLINE_S, RunningServer, start_server
 from tests.support.speech import PARAGRAPHS, dialogue, word_error_rate
+from whisper_api.api.contract import PAGE_FILES
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
@@ -75,22 +76,17 @@ def check_srt(text: str) -> None:
 
 def test_page_files_are_served_from_an_allow_list(server: RunningServer) -> None:
     with server.client() as client:
-        for path, media_type in [
-            ("/", "text/html"),
-            ("/index.html", "text/html"),
-            ("/script.js", "text/javascript"),
-            ("/speakers.js", "text/javascript"),
-            ("/live.js", "text/javascript"),
-            ("/styles.css", "text/css"),
-        ]:
+        for path, (_, media_type, _) in PAGE_FILES.items():
             response = client.get(path)
             assert response.status_code == 200, path
-            assert response.headers["content-type"].startswith(media_type), path
+            assert response.headers["content-type"] == media_type, path
         for path in [
             "/page.py",
             "/static/index.html",
             "/..%2Fapp.py",
-            "/script.js/extra",
+            "/js/main.js/extra",
+            "/js/",
+            "/main.js",
             "/%2e%2e/pyproject.toml",
             "/favicon.ico",
         ]:

@@ -31,13 +31,28 @@ ASR_FILE_FIELD = "audio_file"
 ASR_TASKS: tuple[TaskType, ...] = get_args(TaskType)
 ASR_OUTPUTS = {"txt": "txt", "text": "txt", "vtt": "vtt", "srt": "srt", "tsv": "tsv", "json": "json"}
 
+# The web page's script: its ES modules in api/static/js, by concern (main.js starts the page).
+PAGE_MODULES = {
+    "main.js": "starts the page",
+    "api.js": "requests, refusals in words, and the API key dialog",
+    "dom.js": "elements, times and names",
+    "storage.js": "the API key and tasks this browser keeps",
+    "uploads.js": "the files chosen or dropped",
+    "task_list.js": "the list of tasks",
+    "task_card.js": "a task: its upload, progress, transcript and cancel",
+    "transcript.js": "a transcript's segments, and copying it",
+    "speakers.js": "speaker labels and renaming",
+    "server_info.js": "the server's models, languages and state",
+    "live.js": "live transcription of the microphone",
+}
 # The web page: URL path -> (file in api/static, media type, what it is). Nothing else in the
 # folder is served.
 PAGE_FILES: dict[str, tuple[str, str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8", "The web page"),
     "/index.html": ("index.html", "text/html; charset=utf-8", "The web page"),
-    "/script.js": ("script.js", "text/javascript; charset=utf-8", "The web page's script"),
-    "/speakers.js": ("speakers.js", "text/javascript; charset=utf-8", "The web page's speaker labels"),
-    "/live.js": ("live.js", "text/javascript; charset=utf-8", "The web page's live transcription"),
     "/styles.css": ("styles.css", "text/css; charset=utf-8", "The web page's stylesheet"),
+    **{
+        f"/js/{name}": (f"js/{name}", "text/javascript; charset=utf-8", f"The web page's script: {what}")
+        for name, what in PAGE_MODULES.items()
+    },
 }

@@ -1,6 +1,8 @@
 // whisper-api web page: live transcription of the microphone over the Realtime API
 // (/v1/realtime): partial text in grey while a turn is spoken, a line of final text per turn.
-"use strict";
+
+import { $ } from "./dom.js";
+import { apiKey } from "./storage.js";
 
 const LIVE_RATE = 24000; // OpenAI's audio/pcm rate
 const LIVE_SEND_EVERY_MS = 100;
@@ -34,7 +36,7 @@ function pcm16Base64(samples) {
   return btoa(binary);
 }
 
-class LiveTranscription {
+export class LiveTranscription {
   constructor(root) {
     this.button = $("#live-button", root);
     this.status = $("#live-status", root);
@@ -230,8 +232,3 @@ class LiveTranscription {
     URL.revokeObjectURL(link.href);
   }
 }
-
-document.addEventListener("DOMContentLoaded", () => {
-  const root = $("#live-panel");
-  if (root) new LiveTranscription(root);
-});

@@ -1,5 +1,6 @@
 // whisper-api web page: the speakers of a transcript (diarize), their colours and names.
-"use strict";
+
+import { api } from "./api.js";
 
 /** The colour of the speaker at `index` of the transcript's speakers: hues spread evenly. */
 function speakerHue(index) {
@@ -8,7 +9,7 @@ function speakerHue(index) {
 
 /** A clickable speaker label for a segment: its colour follows the speaker's order, and a
  *  click asks for a new name, which the server keeps for every format. */
-function speakerLabel(card, speakers, name) {
+export function speakerLabel(card, speakers, name) {
   // A span, not a button: a segment that plays its audio is a button already.
   const label = document.createElement("span");
   label.setAttribute("role", "button");
