@@ -88,6 +88,9 @@ class PostgresJobStore(SqlJobStore):
             await self._call(self._migrate)
         except StoreUnavailable as exc:
             raise StoreError(f"cannot reach the job database: {exc}") from exc
+        except StoreError:
+            await self.close()  # a store that cannot open holds no connection
+            raise
 
     async def _migrate(self, db: Connection) -> None:
         async with db.transaction():

@@ -5,6 +5,7 @@ server that goes away and comes back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -220,12 +221,14 @@ def test_hosts_hear_each_others_notifications(database_url: str) -> None:
         store = await open_store(database_url)
         heard: list[str] = []
         try:
-            async for payload in store.notifications():
-                heard.append(payload)
-                if payload == "":
-                    await store.notify("hello")
-                else:
-                    break
+            # Closed here, not left to the garbage collector: its connection closes with it.
+            async with contextlib.aclosing(store.notifications()) as notifications:
+                async for payload in notifications:
+                    heard.append(payload)
+                    if payload == "":
+                        await store.notify("hello")
+                    else:
+                        break
         finally:
             await store.close()
         return heard
