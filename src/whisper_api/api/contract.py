@@ -40,6 +40,7 @@ PAGE_MODULES = {
     "uploads.js": "the files chosen or dropped",
     "task_list.js": "the list of tasks",
     "task_card.js": "a task: its upload, progress, transcript and cancel",
+    "task_feed.js": "a task's news from the server: events, or polling",
     "transcript.js": "a transcript's segments, and copying it",
     "speakers.js": "speaker labels and renaming",
     "server_info.js": "the server's models, languages and state",

@@ -1,16 +1,15 @@
 // whisper-api web page: a task's card: its upload, its progress in the queue and the decoder
-// (Server-Sent Events, or polling where an API key is set, as EventSource sends no headers),
-// its transcript, and cancelling or deleting it.
+// (task_feed.js brings the news), its transcript, and cancelling or deleting it.
 
 import { api, apiJson, authHeaders, askForKey, errorFrom } from "./api.js";
 import { $, capitalise, clock, duration, fileStem, when } from "./dom.js";
 import { languageNames } from "./server_info.js";
 import { speakerLabel } from "./speakers.js";
-import { apiKey, forgetTask, rememberTask, storedTasks } from "./storage.js";
+import { forgetTask, rememberTask, storedTasks } from "./storage.js";
+import { TaskFeed } from "./task_feed.js";
 import { cards, updateEmptyNote } from "./task_list.js";
 import { copyText, renderSegments } from "./transcript.js";
 
-const POLL_INTERVAL_MS = 1000;
 const FINAL = new Set(["finished", "failed"]);
 
 export class TaskCard {
@@ -22,8 +21,7 @@ export class TaskCard {
     this.created = created;
     this.file = file;
     this.status = "uploading";
-    this.source = null;
-    this.pollTimer = null;
+    this.feed = new TaskFeed(this);
     this.xhr = null;
     this.text = "";
     this.segmentItems = [];
@@ -140,7 +138,7 @@ export class TaskCard {
         this.created = task.time_uploaded || this.created;
         this.setMeta();
         this.update(task);
-        this.follow();
+        this.feed.follow();
         return;
       }
       if (xhr.status === 401 && (await askForKey(true))) return this.upload(options);
@@ -172,31 +170,16 @@ export class TaskCard {
 
   // ---- following a task
 
-  /** Live updates: Server-Sent Events without a key, polling with one (EventSource sends no headers). */
-  follow() {
-    if (this.closed || FINAL.has(this.status)) return;
-    if (apiKey() || typeof EventSource !== "function") return this.poll();
-    const source = new EventSource(`/api/v1/tasks/${encodeURIComponent(this.id)}/events`);
-    this.source = source;
-    const handle = (event) => {
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (event.type === "position") {
-        if (this.status === "pending") this.update({ ...this.lastTask, position_in_queue: data.position_in_queue });
-      } else {
-        this.update(data);
-      }
-    };
-    for (const name of ["status", "progress", "position"]) source.addEventListener(name, handle);
-    source.onerror = () => {
-      // The stream broke (or the server refused it): fall back to polling.
-      this.stopFollowing();
-      if (!this.closed && !FINAL.has(this.status)) this.poll();
-    };
+  wantsNews() {
+    return !this.closed && !FINAL.has(this.status);
+  }
+
+  queuePosition(position) {
+    if (this.status === "pending") this.update({ ...this.lastTask, position_in_queue: position });
+  }
+
+  trouble(message) {
+    this.setProgress(this.$("progress").value, `${message} Retrying…`);
   }
 
   /** After a reload: the task as it is now, then live updates while it runs. */
@@ -206,34 +189,9 @@ export class TaskCard {
     } catch (error) {
       if (error.status === 404 || error.status === 400) return this.expire();
       this.setProgress(null, `${error.message} Retrying…`);
-      return this.poll();
+      return this.feed.poll();
     }
-    this.follow();
-  }
-
-  poll() {
-    this.stopFollowing();
-    const tick = async () => {
-      if (this.closed) return;
-      try {
-        const task = await apiJson(`/api/v1/tasks/${encodeURIComponent(this.id)}`);
-        this.update(task);
-      } catch (error) {
-        if (error.status === 404 || error.status === 400) return this.expire();
-        this.setProgress(this.$("progress").value, `${error.message} Retrying…`);
-      }
-      if (!this.closed && !FINAL.has(this.status)) this.pollTimer = setTimeout(tick, POLL_INTERVAL_MS);
-    };
-    tick();
-  }
-
-  stopFollowing() {
-    if (this.source) {
-      this.source.close();
-      this.source = null;
-    }
-    clearTimeout(this.pollTimer);
-    this.pollTimer = null;
+    this.feed.follow();
   }
 
   /** Shows a task object from the server. */
@@ -264,13 +222,13 @@ export class TaskCard {
         this.setProgress(progress, `${doing}… ${Math.round(progress * 100)} %${eta}`);
       }
     } else if (task.status === "finished") {
-      this.stopFollowing();
+      this.feed.stop();
       const took = task.processing_duration ? ` in ${duration(task.processing_duration)}` : "";
       this.setProgress(false, `Finished${took}.`);
       this.$("progress").hidden = true;
       if (previous !== "finished" || !this.loaded) this.loadResult();
     } else if (task.status === "failed") {
-      this.stopFollowing();
+      this.feed.stop();
       this.setProgress(false, "");
       this.$(".progress-area").hidden = true;
       this.showError(`Decoding failed: ${task.error || "unknown error"}.`);
@@ -278,7 +236,7 @@ export class TaskCard {
   }
 
   expire() {
-    this.stopFollowing();
+    this.feed.stop();
     if (this.id) forgetTask(this.id);
     this.discard();
   }
@@ -367,7 +325,7 @@ export class TaskCard {
         this.setBadge("cancelling");
         this.setProgress(null, "Cancelling: the task is dropped when its decoding step ends…");
         // The server drops the task without a final event: poll until it answers 404.
-        this.poll();
+        this.feed.poll();
         return;
       }
       this.expire();
@@ -380,7 +338,7 @@ export class TaskCard {
 
   discard() {
     this.closed = true;
-    this.stopFollowing();
+    this.feed.stop();
     if (this.id) cards.delete(this.id);
     if (this.audioUrl) URL.revokeObjectURL(this.audioUrl);
     const next = this.el.nextElementSibling || this.el.previousElementSibling;
