@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -210,7 +210,7 @@ class PostgresJobStore(SqlJobStore):
     async def notify(self, payload: str) -> None:
         await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
-    async def notifications(self) -> AsyncIterator[str]:
+    async def notifications(self) -> AsyncGenerator[str, None]:
         """The payloads of every host's NOTIFY, on a connection of their own, for as long as it
         lasts (StoreUnavailable when it breaks); "" first, once it listens."""
         try:
