@@ -67,7 +67,7 @@ python3Packages.buildPythonApplication {
   # Still proves that every runtime dependency imports (this runs even with doCheck = false).
   # Neither module imports torch: the front end never does, and decoder.wire.entry defers it.
   pythonImportsCheck = [
-    "whisper_api.cli"
+    "whisper_api.cli.main"
     "decoder.wire.entry"
   ];
 

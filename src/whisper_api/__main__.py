@@ -1,5 +1,5 @@
 import sys
 
-from whisper_api.cli import main
+from whisper_api.cli.main import main
 
 sys.exit(main())

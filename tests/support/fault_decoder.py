@@ -46,7 +46,7 @@ def run_crashing_decoder(conn: Connection, log_queue: Queue[Any], config: Decode
 
 if __name__ == "__main__":
     from tests.support.fault_decoder import run_crashing_decoder as importable_target
-    from whisper_api.cli import serve
+    from whisper_api.cli.serve import serve
     from whisper_api.settings import load_settings
 
     # Imported by its module name, so that the spawned process can find it (not as __main__).

@@ -62,7 +62,7 @@ def test_front_end_process_never_loads_torch(server: RunningServer) -> None:
     maps = Path(f"/proc/{server.process.pid}/maps").read_text()
     assert "libtorch" not in maps
     script = (
-        "import sys, whisper_api.cli, whisper_api.app, whisper_api.api.routes; "
+        "import sys, whisper_api.cli.main, whisper_api.app, whisper_api.api.routes; "
         "print(sorted(m for m in ('torch', 'whisper', 'numpy') if m in sys.modules))"
     )
     result = subprocess.run(

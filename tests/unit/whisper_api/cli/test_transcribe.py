@@ -15,7 +15,7 @@ import pytest
 from tests.support.ports import free_port
 from tests.support.server import RunningServer
 from tests.support.speech import PARAGRAPHS, word_error_rate
-from whisper_api.client_cli import add_transcribe_command, run_transcribe
+from whisper_api.cli.transcribe import add_transcribe_command, run_transcribe
 
 SRT_TIMING = re.compile(r"^\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}$", re.MULTILINE)
 

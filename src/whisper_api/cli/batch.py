@@ -1,18 +1,13 @@
-"""`whisper-api transcribe`: upload audio or video files to a whisper-api server, follow their
-tasks and write each transcript to `<output dir>/<file stem>.<format>`.
-
-Progress goes to stderr and stdout carries only the paths written, one a line, so that the
-command scripts well. Exit status: 0 when every file was transcribed, 1 when the server refused
-a file or a task failed, 2 for a bad command line, an unreachable server or a refused API key,
-and 130 when interrupted.
+"""A batch of files on a whisper-api server, for `whisper-api transcribe`
+(whisper_api.cli.transcribe): every file is uploaded first, so that the server queues them
+all, then each task is followed on its own line of stderr and its transcript written as it
+finishes.
 
 This runs on client machines, so it uses only httpx, tqdm and the standard library.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,30 +20,12 @@ import httpx
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 PROG = "whisper-api transcribe"
-DEFAULT_URL = "http://127.0.0.1:3001"
-FORMATS = ("txt", "srt", "vtt", "tsv", "json")
-TASKS = ("transcribe", "translate")
 POLL_INTERVAL_S = 0.5
-# The upload's answer comes after the server has probed the whole file, which takes a while for
-# long recordings; connecting should be quick, so a dead host is reported early.
-HTTP_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 STATE_WIDTH = 24
-DESCRIPTION = """\
-Upload audio or video files to a whisper-api server, wait for their transcripts and write
-each one as OUTPUT_DIR/<file stem>.<format>. Progress goes to stderr; stdout lists the files
-written, one a line.
-
-exit status: 0 all transcribed, 1 a file refused or a task failed, 2 a bad command line,
-an unreachable server or a refused API key, 130 interrupted."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """The command line cannot work: exit 2 before anything is uploaded."""
 
 
 class ServerError(Exception):
@@ -68,121 +45,6 @@ class Options:
     task: str
     output_dir: Path
     timeout_s: float | None
-
-
-def add_transcribe_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `transcribe` on the `whisper-api` subcommands; `run_transcribe` runs it."""
-    parser = commands.add_parser(
-        "transcribe",
-        help="transcribe files with a running whisper-api server",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
-    parser.add_argument("--url", help=f"the server (default: $WHISPER_API_URL or {DEFAULT_URL})")
-    parser.add_argument("--api-key", help="sent as a Bearer token (default: $WHISPER_API_KEY)")
-    parser.add_argument(
-        "-f",
-        "--format",
-        dest="formats",
-        type=_format_list,
-        action="extend",
-        metavar="FMT[,FMT...]",
-        help=f"output formats, comma-separated or repeated: {', '.join(FORMATS)} (default: txt)",
-    )
-    parser.add_argument("--language", help="the spoken language, e.g. en or german (default: detected)")
-    parser.add_argument("--task", choices=TASKS, default="transcribe", help="translate gives English")
-    parser.add_argument(
-        "-o", "--output-dir", type=Path, default=Path("."), help="where to write (default: .)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        metavar="S",
-        help="stop waiting after S seconds; unfinished tasks count as failed (default: no limit)",
-    )
-
-
-def run_transcribe(args: argparse.Namespace) -> int:
-    """Run `whisper-api transcribe` as parsed by `add_transcribe_command`; returns the exit status."""
-    url = args.url or os.environ.get("WHISPER_API_URL") or DEFAULT_URL
-    try:
-        options = _options(args, url)
-        with httpx.Client(base_url=url, headers=_headers(options), timeout=HTTP_TIMEOUT) as client:
-            return _transcribe_all(client, options)
-    except (UsageError, ServerError) as exc:
-        _say(f"{PROG}: {exc}")
-    except httpx.ConnectError as exc:
-        _say(f"{PROG}: cannot reach the server at {url}: {exc}")
-    except httpx.HTTPError as exc:
-        _say(f"{PROG}: no usable answer from the server at {url}: {str(exc) or type(exc).__name__}")
-    return EXIT_USAGE
-
-
-def _format_list(text: str) -> list[str]:
-    formats = [name.strip().lower() for name in text.split(",") if name.strip()]
-    unknown = [name for name in formats if name not in FORMATS]
-    if unknown or not formats:
-        raise argparse.ArgumentTypeError(f"unknown format {text!r}; choose from {', '.join(FORMATS)}")
-    return formats
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
-
-
-def _options(args: argparse.Namespace, url: str) -> Options:
-    """Check the command line completely before uploading, so that a typo in the last file
-    name does not leave the first files' tasks running."""
-    if not _is_http_url(url):
-        raise UsageError(f"--url {url!r} is not an http(s) URL")
-    files: list[Path] = args.files
-    for path in files:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
-    _refuse_shared_stems(files)
-    output_dir: Path = args.output_dir
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output directory {output_dir}: {exc.strerror}") from exc
-    return Options(
-        files=files,
-        api_key=args.api_key or os.environ.get("WHISPER_API_KEY") or None,
-        # `extend` appends to a default list, so the default is applied here rather than there.
-        formats=list(dict.fromkeys(args.formats or ["txt"])),
-        language=args.language,
-        task=args.task,
-        output_dir=output_dir,
-        timeout_s=args.timeout,
-    )
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return False
-    return parsed.scheme in ("http", "https") and bool(parsed.host)
-
-
-def _refuse_shared_stems(files: list[Path]) -> None:
-    """Transcripts are named after the file stem; two files with one stem would overwrite."""
-    seen: dict[str, Path] = {}
-    for path in files:
-        earlier = seen.setdefault(path.stem, path)
-        if earlier is not path:
-            raise UsageError(f"{earlier} and {path} would both be written as {path.stem}.*")
-
-
-def _headers(options: Options) -> dict[str, str]:
-    return {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
 
 
 class StatusLine:
@@ -211,7 +73,7 @@ class StatusLine:
             self._bar.n = round(min(max(fraction, 0.0), 1.0) * 100)
             self._bar.refresh()
         elif state != self._last_state:
-            _say(f"{self.name}: {state}")
+            say(f"{self.name}: {state}")
         self._last_state = state
 
     def close(self) -> None:
@@ -232,10 +94,10 @@ class Tracked:
 
     def fail(self, message: str, state: str = "failed") -> None:
         self.line.show(state)
-        _say(f"{PROG}: {self.source}: {message}")
+        say(f"{PROG}: {self.source}: {message}")
 
 
-def _transcribe_all(client: httpx.Client, options: Options) -> int:
+def transcribe_all(client: httpx.Client, options: Options) -> int:
     # Every upload goes first, so that the server queues them all while this waits.
     width = max(len(path.name) for path in options.files)
     live = sys.stderr.isatty()
@@ -385,12 +247,12 @@ def _task_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def _report_abandoned(tracked: list[Tracked]) -> None:
-    _say(f"{PROG}: interrupted")
+    say(f"{PROG}: interrupted")
     for item in tracked:
         if item.task_id is not None and not item.succeeded:
-            _say(f"{PROG}: {item.source}: task {item.task_id} keeps running on the server")
+            say(f"{PROG}: {item.source}: task {item.task_id} keeps running on the server")
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     # tqdm.write keeps live bars intact; without bars it is a plain print.
     tqdm.write(message, file=sys.stderr)
