@@ -18,7 +18,6 @@ next job is claimed from the database instead, and the hosts tell each other wha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from decoder.wire.protocol import (
-    CancelTask,
     DetectLanguage,
     LanguageDetected,
     TaskCancelled,
@@ -41,6 +39,7 @@ from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue, submission
 from whisper_api.jobs.errors import DecoderUnavailable, DetectionFailed, LeaseLost, StoreUnavailable
 from whisper_api.jobs.job import Job, JobStatus, JobStore, remove_files_except
+from whisper_api.jobs.tracker.cancels import Cancels
 from whisper_api.jobs.tracker.claims import Claims
 from whisper_api.jobs.tracker.endings import Endings
 from whisper_api.jobs.tracker.head_start import HeadStarts
@@ -51,8 +50,6 @@ from whisper_api.jobs.tracker.tracking import CancelOutcome, EndWaiters, JobList
 
 log = logging.getLogger(__name__)
 
-# A cancelled task still decoding this long after its CancelTask is stopped by killing its decoder.
-CANCEL_KILL_AFTER_S = 10.0
 # Backoff between tries of work the store could not apply.
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 10.0
@@ -117,6 +114,9 @@ class TaskTracker:
             queue, self._free_slots, self._stop_soon, self._work.put_nowait, enabled=shared is None
         )
         self._endings = Endings(store, listener, self._waiters, self._tell)
+        self._cancels = Cancels(
+            store, queue, pool, listener, self._waiters, self._tell, refused=self.head_starts.refused
+        )
         self._recovery = Recovery(store, queue, shared, self._endings, self._dispatch)
         self._other_hosts = OtherHosts(store, queue, listener, self._waiters, self._dispatch, self._stop_soon)
         self._claims: Claims | None = None
@@ -270,7 +270,7 @@ class TaskTracker:
 
     async def _apply(self, work: _Step) -> None:
         if isinstance(work, _Cancel):
-            work.outcome.set_result(await self._cancel(work.task_id))
+            work.outcome.set_result(await self._cancels.cancel(work.task_id))
         elif isinstance(work, _SlotUp):
             self._dispatch()
         elif isinstance(work, _Claim):
@@ -332,51 +332,12 @@ class TaskTracker:
             job.status, job.error, job.finished_at = JobStatus.FAILED, event.reason, event.finished_at
         await self._endings.record(job)
 
-    async def _cancel(self, task_id: str) -> CancelOutcome | None:
-        job = await self.store.get(task_id)
-        if job is None:
-            return None
-        if job.status is JobStatus.PROCESSING:
-            job.cancel_requested = True
-            await self.store.request_cancel(job)
-            self._stop_soon(task_id)
-            # Whichever host decodes it stops it.
-            self._tell(News(Kind.CANCEL, task_id))
-            return CancelOutcome.CANCELLING
-        # Handed to a decoder but not started: it takes it out of its pipe (TaskCancelled).
-        self.queue.drop(task_id)
-        self._tell_holder(task_id)
-        await self.store.remove(job)
-        self._waiters.wake(task_id, None)
-        if not job.done:
-            self._listener.job_cancelled(task_id)
-            self._tell(News(Kind.CANCELLED, task_id))
-            self._tell(News(Kind.QUEUE))
-        return CancelOutcome.DELETED if job.done else CancelOutcome.CANCELLED
-
     def _stop_soon(self, task_id: str) -> None:
-        """Ask the decoder here that holds the task to stop it; force it after a while."""
-        if self.queue.slot_holding(task_id) is not None:
-            self._tell_holder(task_id)
-            asyncio.get_running_loop().call_later(CANCEL_KILL_AFTER_S, self._stop_by_force, task_id)
-
-    def _tell_holder(self, task_id: str) -> None:
-        """Send CancelTask to the decoder that holds the task, if one does."""
-        slot = self.queue.slot_holding(task_id)
-        if slot is not None:
-            with contextlib.suppress(DecoderUnavailable):
-                self.pool.slots[slot].decoder.send(CancelTask(task_id))
+        self._cancels.stop_soon(task_id)
 
     def _tell(self, news: News) -> None:
         if self.shared is not None:
             self.shared.tell(news)
-
-    def _stop_by_force(self, task_id: str) -> None:
-        """A cancelled task that did not stop between windows (a long ffmpeg run, say)."""
-        slot = self.queue.slot_holding(task_id)
-        if slot is not None and (task_id in self.queue.running or self.head_starts.refused(task_id)):
-            log.warning("cancelled task %s is still decoding: restarting decoder %d", task_id, slot)
-            self.pool.slots[slot].decoder.kill()
 
     async def _decoder_died(self, slot: DecoderSlot, exited: DecoderExited) -> None:
         if not slot.supervisor.is_current(exited):
