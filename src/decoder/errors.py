@@ -11,10 +11,14 @@
     └── ModelImportError       `whisper-api import-model` cannot convert a source; one line why
 
 The module that meets a foreign error (ffmpeg's exit status, a library's RuntimeError, an
-OSError) raises one of these from it. At the pipe, decoder.process.service translates them
-once: a TaskError's message goes to the client, a ModelLoadError becomes a fixed sentence, and
-anything else an unexpected failure, its traceback in the log.
+OSError) raises one of these from it. At the pipe, decoder.process.service translates every
+failure once, by `client_reason`: a TaskError's message goes to the client, a ModelLoadError
+becomes a fixed sentence, and anything else an unexpected failure, its traceback in the log.
 """
+
+# What a client hears of a failure; the full text, which can hold server paths, goes to the log.
+MODEL_FAILED = "no model could be loaded; the server's log says why"
+UNEXPECTED_FAILURE = "an unexpected error in the decoder; the server's log has the details"
 
 
 class DecoderError(Exception):
@@ -51,3 +55,12 @@ class SpeakerEncoderError(DecoderError):
 
 class ModelImportError(DecoderError):
     """A source model directory cannot be converted; the message says why in one line."""
+
+
+def client_reason(exc: Exception) -> str:
+    """What a client may read of a failure: no server paths, no library's raw text."""
+    if isinstance(exc, TaskError):
+        return str(exc)
+    if isinstance(exc, ModelLoadError):
+        return MODEL_FAILED
+    return UNEXPECTED_FAILURE

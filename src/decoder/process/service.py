@@ -23,8 +23,9 @@ from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
 from decoder.device.ladder import plan_models
 from decoder.device.machine import usable_cpus
 from decoder.engines import EngineOptions, create_engine
-from decoder.errors import AudioError, ModelLoadError, TaskError
-from decoder.process.batch import Unanswered, fits, read_all
+from decoder.errors import AudioError, ModelLoadError, client_reason
+from decoder.process.batch import fits, read_all
+from decoder.process.in_hand import Cancelled, InHand
 from decoder.process.languages import LANGUAGES
 from decoder.process.model_holder import ModelHolder
 from decoder.process.task_queue import QueueClosed, TaskQueue
@@ -56,17 +57,9 @@ from decoder.wire.protocol import (
     TurnDecoded,
     TurnFailed,
 )
-from decoder.wire.transcript import DecodeRun, Segment
+from decoder.wire.transcript import DecodeRun, Segment, Transcript
 
 log = logging.getLogger(__name__)
-
-# What a client hears of a failure; the full text, which can hold server paths, goes to the log.
-MODEL_FAILED = "no model could be loaded; the server's log says why"
-UNEXPECTED_FAILURE = "an unexpected error in the decoder; the server's log has the details"
-
-
-class _Cancelled(Exception):
-    """A CancelTask asked the task in hand to stop."""
 
 
 # A batched task with its audio.
@@ -101,12 +94,7 @@ class DecoderService:
         # Connection.send is not thread-safe; the reader and the worker both send.
         self._send_lock = threading.Lock()
         self._queue = TaskQueue()
-        self._busy = False
-        # The task being decoded, and whether a CancelTask asked it to stop (set by the reader).
-        self._current: str | None = None
-        self._stop_current = threading.Event()
-        # The tasks of the batch being decoded that are still owed an answer.
-        self._batch: Unanswered | None = None
+        self._in_hand = InHand()
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
@@ -168,7 +156,7 @@ class DecoderService:
                 max_model_to_use=self._plan.max_model_to_use,
                 last_loaded_model_size=self._holder.last_loaded_name,
                 is_model_loaded=self._holder.is_loaded,
-                currently_busy=self._busy,
+                currently_busy=self._in_hand.busy,
                 queued_task_ids=self._queue.task_ids(),
             )
         )
@@ -188,17 +176,15 @@ class DecoderService:
                 self._queue.put(message)
                 self._send_status()
             elif isinstance(message, CancelTask):
-                batch = self._batch
                 if self._queue.remove(message.task_id):
                     log.info("cancelled waiting task %s", message.task_id)
                     self._send(TaskCancelled(message.task_id))
-                elif batch is not None and batch.take(message.task_id):
+                elif self._in_hand.owed(message.task_id):
                     # The batch decodes on; this task's result will be dropped.
                     log.info("cancelled task %s of the batch in hand", message.task_id)
                     self._send(TaskCancelled(message.task_id))
-                elif message.task_id == self._current:
+                elif self._in_hand.stop(message.task_id):
                     log.info("stopping task %s at its next window", message.task_id)
-                    self._stop_current.set()
                 self._send_status()
             elif isinstance(message, RequestStatus):
                 self._send_status()
@@ -239,65 +225,61 @@ class DecoderService:
                 self._decode(task)
 
     def _detect(self, task: DetectLanguage) -> None:
-        self._busy = True
-        try:
-            found = self._holder.detect_language(self._audio_of(task), task.model)
-        except Exception as exc:
-            log.exception("language detection %s failed", task.task_id)
-            self._send(
-                TaskFailed(task.task_id, f"language detection failed: {_client_reason(exc)}", time.time())
-            )
-        else:
-            self._send(
-                LanguageDetected(
-                    task.task_id, found.language, found.probability, found.candidates, found.windows
-                )
-            )
-        finally:
-            self._busy = False
+        with self._in_hand.detection():
+            try:
+                found = self._holder.detect_language(self._audio_of(task), task.model)
+            except Exception as exc:
+                log.exception("language detection %s failed", task.task_id)
+                reason = f"language detection failed: {client_reason(exc)}"
+                self._send(TaskFailed(task.task_id, reason, time.time()))
+            else:
+                heard = (found.language, found.probability, found.candidates, found.windows)
+                self._send(LanguageDetected(task.task_id, *heard))
         self._send_status()
 
     def _decode(self, task: SubmitTask, *, announce: bool = True) -> None:
         """Decode one task (`announce`: tell that it started; a batch told it already)."""
-        self._stop_current.clear()
-        self._busy, self._current = True, task.task_id
-        started = time.time()
-        if announce:
-            self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
-            self._send_status()
-            log.info("decoding task %s (%s)", task.task_id, task.task_type)
+        with self._in_hand.task(task.task_id):
+            started = time.time()
+            if announce:
+                self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
+                self._send_status()
+                log.info("decoding task %s (%s)", task.task_id, task.task_type)
+            try:
+                transcript = self._transcript_of(task)
+            except Cancelled:
+                log.info("task %s stopped: it was cancelled", task.task_id)
+                self._send(TaskCancelled(task.task_id))
+            except Exception as exc:
+                log.exception("task %s failed", task.task_id)
+                self._send(TaskFailed(task.task_id, f"decoding failed: {client_reason(exc)}", time.time()))
+            else:
+                log.info("task %s finished in %.1f s", task.task_id, time.time() - started)
+                self._send(TaskFinished(task.task_id, transcript, self._run(task, started)))
+        self._send_status()
 
+    def _transcript_of(self, task: SubmitTask) -> Transcript:
+        """The task's transcript, its progress reported (and its speakers labelled) on the way;
+        Cancelled between two windows where a CancelTask asked it to stop."""
         reported = 0
 
         def on_progress(decoded: float, total: float, segments: tuple[Segment, ...]) -> None:
             nonlocal reported
-            self._stop_if_cancelled()
+            self._in_hand.stop_if_cancelled()
             self._send(TaskProgress(task.task_id, decoded, total, segments, reported))
             reported += len(segments)
             self._serve_turns()
 
         def on_diarized(covered: float, total: float) -> None:
-            self._stop_if_cancelled()
+            self._in_hand.stop_if_cancelled()
             self._send(TaskProgress(task.task_id, covered, total, stage=STAGES[1]))
             self._serve_turns()
 
-        try:
-            audio = self._audio_of(task)
-            transcript = self._holder.transcribe(audio, task, on_progress)
-            if task.options.diarization is not None:
-                transcript = self._speakers.diarize(audio, transcript, task.options.diarization, on_diarized)
-        except _Cancelled:
-            log.info("task %s stopped: it was cancelled", task.task_id)
-            self._send(TaskCancelled(task.task_id))
-        except Exception as exc:
-            log.exception("task %s failed", task.task_id)
-            self._send(TaskFailed(task.task_id, f"decoding failed: {_client_reason(exc)}", time.time()))
-        else:
-            log.info("task %s finished in %.1f s", task.task_id, time.time() - started)
-            self._send(TaskFinished(task.task_id, transcript, self._run(task, started)))
-        finally:
-            self._busy, self._current = False, None
-        self._send_status()
+        audio = self._audio_of(task)
+        transcript = self._holder.transcribe(audio, task, on_progress)
+        if task.options.diarization is not None:
+            transcript = self._speakers.diarize(audio, transcript, task.options.diarization, on_diarized)
+        return transcript
 
     def _serve_turns(self) -> None:
         """Between a task's windows: the live turns that arrived meanwhile go first."""
@@ -310,7 +292,7 @@ class DecoderService:
             heard = self._holder.transcribe_turn(np.frombuffer(turn.audio, np.float32), turn)
         except Exception as exc:
             log.exception("live turn %s failed", turn.turn_id)
-            self._send(TurnFailed(turn.turn_id, f"decoding failed: {_client_reason(exc)}"))
+            self._send(TurnFailed(turn.turn_id, f"decoding failed: {client_reason(exc)}"))
         else:
             self._send(TurnDecoded(turn.turn_id, heard.text, heard.language, time.monotonic() - started))
 
@@ -332,31 +314,31 @@ class DecoderService:
     def _decode_batch(self, batch: SubmitBatch) -> None:
         """Short tasks decoded together; each is answered on its own. One that cannot be read
         fails alone; one whose audio is longer than its probed length is decoded alone after."""
-        answers = self._batch = Unanswered(batch.task_ids)
-        self._busy = True
-        started = time.time()
-        for task in batch.tasks:
-            self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
-            log.info("decoding task %s (%s) in a batch of %d", task.task_id, task.task_type, len(batch.tasks))
-        self._send_status()
-        alone: list[SubmitTask] = []
-        try:
-            together, alone = self._read_batch(batch.tasks)
-            audios = [audio for _, audio in together]
-            transcripts = self._holder.transcribe_batch(audios, together[0][0]) if together else []
-        except Exception as exc:
-            log.exception("a batch of %d tasks failed", len(batch.tasks))
+        with self._in_hand.batch(batch.task_ids) as answers:
+            started = time.time()
+            count = len(batch.tasks)
             for task in batch.tasks:
-                self._answer(TaskFailed(task.task_id, f"decoding failed: {_client_reason(exc)}", time.time()))
-        else:
-            log.info("a batch of %d tasks finished in %.1f s", len(together), time.time() - started)
-            for (task, audio), transcript in zip(together, transcripts, strict=True):
-                seconds = len(audio) / SAMPLE_RATE
-                finished = TaskFinished(task.task_id, transcript, self._run(task, started))
-                self._answer(TaskProgress(task.task_id, seconds, seconds), finished)
-        finally:
-            alone = [task for task in alone if answers.take(task.task_id)]
-            self._busy, self._batch = False, None
+                self._send(TaskStarted(task.task_id, self._plan.max_model_to_use, started))
+                log.info("decoding task %s (%s) in a batch of %d", task.task_id, task.task_type, count)
+            self._send_status()
+            alone: list[SubmitTask] = []
+            try:
+                together, alone = self._read_batch(batch.tasks)
+                audios = [audio for _, audio in together]
+                transcripts = self._holder.transcribe_batch(audios, together[0][0]) if together else []
+            except Exception as exc:
+                log.exception("a batch of %d tasks failed", count)
+                reason = f"decoding failed: {client_reason(exc)}"
+                for task in batch.tasks:
+                    self._answer(TaskFailed(task.task_id, reason, time.time()))
+            else:
+                log.info("a batch of %d tasks finished in %.1f s", len(together), time.time() - started)
+                for (task, audio), transcript in zip(together, transcripts, strict=True):
+                    seconds = len(audio) / SAMPLE_RATE
+                    finished = TaskFinished(task.task_id, transcript, self._run(task, started))
+                    self._answer(TaskProgress(task.task_id, seconds, seconds), finished)
+            finally:
+                alone = [task for task in alone if answers.take(task.task_id)]
         for task in alone:
             self._decode(task, announce=False)
         self._send_status()
@@ -377,20 +359,6 @@ class DecoderService:
 
     def _answer(self, *messages: TaskProgress | TaskFinished | TaskFailed) -> None:
         """Send a batched task's end, unless a CancelTask answered it first."""
-        if self._batch is not None and self._batch.take(messages[-1].task_id):
+        if self._in_hand.owed(messages[-1].task_id):
             for message in messages:
                 self._send(message)
-
-    def _stop_if_cancelled(self) -> None:
-        if self._stop_current.is_set():
-            raise _Cancelled
-
-
-def _client_reason(exc: Exception) -> str:
-    """What a client may read of a failure: no server paths, no library's raw text. The one
-    translation of the decoder's errors (decoder.errors) at the pipe."""
-    if isinstance(exc, TaskError):
-        return str(exc)
-    if isinstance(exc, ModelLoadError):
-        return MODEL_FAILED
-    return UNEXPECTED_FAILURE

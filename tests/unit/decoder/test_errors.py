@@ -1,4 +1,5 @@
-"""The decoder's errors: one tree, and each class raised where its module says."""
+"""The decoder's errors: one tree, each class raised where its module says, and what a client
+hears of each."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decoder import errors
 
 SOURCE = Path(decoder.__file__).parent
 # Control flow inside the service, never a failure anyone hears of.
-CONTROL_FLOW = {"_Cancelled", "QueueClosed"}
+CONTROL_FLOW = {"Cancelled", "QueueClosed"}
 
 
 def test_every_exception_the_decoder_defines_is_in_the_tree() -> None:
@@ -31,3 +32,15 @@ def test_what_a_client_may_read_is_a_task_error() -> None:
     for kind in vars(errors).values():
         if isinstance(kind, type) and issubclass(kind, errors.DecoderError):
             assert issubclass(kind, errors.TaskError) == (kind in readable), kind
+
+
+def test_failure_reasons_hold_no_server_paths_or_library_text() -> None:
+    reason = errors.client_reason
+    assert reason(errors.AudioError("the audio could not be decoded")) == "the audio could not be decoded"
+    assert reason(errors.ModelLoadError("model x could not be loaded from /x.pt")) == errors.MODEL_FAILED
+    leaked = reason(RuntimeError("Failed to load audio: ffmpeg version 5.1 ... /data/uploads/a.wav"))
+    assert leaked == errors.UNEXPECTED_FAILURE and "/" not in leaked
+    # A known speaker's clip is the client's own; an encoder file and the GPU are the operator's.
+    assert reason(errors.BadReference("the clip of 'Ann' holds no sound")).startswith("the clip")
+    assert reason(errors.SpeakerEncoderError("/srv/x.onnx has no output")) == errors.UNEXPECTED_FAILURE
+    assert reason(errors.ModelDoesNotFit("CUDA out of memory")) == errors.UNEXPECTED_FAILURE
