@@ -32,7 +32,7 @@ from whisper_api.api.request_fields import (
     in_query,
 )
 from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
-from whisper_api.api.uploads import FILE_FIELD
+from whisper_api.api.uploads.form import FILE_FIELD
 from whisper_api.outputs.formats import FORMATS
 
 JSON = "application/json"

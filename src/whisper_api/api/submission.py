@@ -15,7 +15,8 @@ from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskT
 from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.state import services
-from whisper_api.api.uploads import FILE_FORM, ReceivedUpload, UploadForm, UploadLimits, receive_upload
+from whisper_api.api.uploads.form import FILE_FORM, UploadForm
+from whisper_api.api.uploads.receiving import ReceivedUpload, UploadLimits, receive_upload
 from whisper_api.jobs.intake.media import ProbedAudio, probe_audio
 from whisper_api.jobs.intake.uploads_index import content_key
 from whisper_api.jobs.job import Job, JobStatus, new_task_id

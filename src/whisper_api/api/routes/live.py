@@ -15,7 +15,7 @@ from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, store_checked_upload
-from whisper_api.api.uploads import UploadForm
+from whisper_api.api.uploads.form import UploadForm
 from whisper_api.jobs.intake.options import detection_model, multilingual_models
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.news.hub import JobEvent

@@ -26,19 +26,13 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive
 
 from whisper_api.api.errors import EXCEPTION_HANDLERS, PayloadTooLarge
-from whisper_api.api.uploads import (
-    MAX_FIELD_BYTES,
-    MAX_FIELDS,
-    WRITE_BATCH_BYTES,
-    UploadForm,
-    UploadLimits,
-    receive_upload,
-)
+from whisper_api.api.uploads.form import MAX_FIELD_BYTES, MAX_FIELDS, UploadForm
+from whisper_api.api.uploads.receiving import WRITE_BATCH_BYTES, UploadLimits, receive_upload
 
 MIB = 1024 * 1024
 BOUNDARY = "test-boundary-7d1f"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[5]
 
 
 def limits(max_bytes: int) -> UploadLimits:
@@ -306,7 +300,7 @@ import asyncio, sys
 from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from tests.unit.whisper_api.api.test_uploads import upload_app
+from tests.unit.whisper_api.api.uploads.test_receiving import upload_app
 config = Config()
 config.bind = [f"127.0.0.1:{sys.argv[1]}"]
 asyncio.run(serve(upload_app(Path(sys.argv[2])), config))
@@ -443,7 +437,7 @@ def test_the_file_and_its_directory_are_flushed_before_the_upload_returns(
         flushed.append(path)
         fsync_path(path)
 
-    monkeypatch.setattr("whisper_api.api.uploads.fsync_path", recording)
+    monkeypatch.setattr("whisper_api.api.uploads.receiving.fsync_path", recording)
     with TestClient(upload_app(store)) as client:
         response = client.post(
             "/upload", content=form_body(("file", "a.wav", b"abc")), headers={"content-type": MULTIPART}
