@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from starlette.middleware import Middleware
 
 from decoder.wire.entry import run_decoder
-from whisper_api.api.auth import AuthMiddleware
 from whisper_api.api.errors import EXCEPTION_HANDLERS
-from whisper_api.api.keepalive import CloseUnreadBodies
-from whisper_api.api.metrics import MetricsMiddleware
+from whisper_api.api.middleware.auth import AuthMiddleware
+from whisper_api.api.middleware.keepalive import CloseUnreadBodies
+from whisper_api.api.middleware.metrics import MetricsMiddleware
 from whisper_api.api.routes import ROUTES
 from whisper_api.api.state import WhisperApp
 from whisper_api.jobs.dispatch.decoder_client import DecoderTarget

@@ -1,5 +1,5 @@
 """Facts of the HTTP API, written once: the routes enforce them and the OpenAPI document
-(whisper_api.api.openapi) publishes them."""
+(whisper_api.api.openapi.document) publishes them."""
 
 from __future__ import annotations
 

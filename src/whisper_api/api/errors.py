@@ -3,7 +3,7 @@
     ApiError                 a request the HTTP layer refuses, with status, code and message
     ├── BadRequest           400: the request itself is wrong (missing file, bad form, ...)
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
-    │   (401, an API key is needed, is answered by whisper_api.api.auth before any route)
+    │   (401, an API key is needed, is answered by whisper_api.api.middleware.auth before any route)
     ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
     ├── Forbidden            403
     ├── RequestTimeout       408: the upload arrived too slowly

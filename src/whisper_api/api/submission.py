@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
-from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
+from whisper_api.api.middleware.auth import identity_of
 from whisper_api.api.state import services
 from whisper_api.api.uploads.form import FILE_FORM, UploadForm
 from whisper_api.api.uploads.receiving import ReceivedUpload, UploadLimits, receive_upload

@@ -26,7 +26,7 @@ FORMATS: dict[str, str] = {
 
 
 # What a rendered segment, its statistics and a word hold, as JSON Schema. The OpenAPI document
-# (whisper_api.api.schemas) is built from these, so a key added here is documented with it.
+# (whisper_api.api.openapi.schemas) is built from these, so a key added here is documented with it.
 SEGMENT_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
     "start": {"type": "number"},

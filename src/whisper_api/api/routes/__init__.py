@@ -2,11 +2,13 @@
 
 from starlette.routing import BaseRoute
 
-from whisper_api.api import health, metrics, openapi
+from whisper_api.api.openapi import document as openapi
 from whisper_api.api.routes import (
     account,
     asr_webservice,
+    health,
     live,
+    metrics,
     openai_api,
     page,
     realtime,

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from whisper_api.api.auth import identity_of
 from whisper_api.api.errors import Forbidden
+from whisper_api.api.middleware.auth import identity_of
 from whisper_api.api.state import services
 from whisper_api.settings import Settings
 

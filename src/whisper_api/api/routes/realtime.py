@@ -1,7 +1,7 @@
 """OpenAI's Realtime transcription API over a WebSocket: `GET /v1/realtime?intent=transcription`.
 
 The API key comes as for every route (the Authorization header), or, from a browser, as the
-subprotocol `openai-insecure-api-key.<key>` beside `realtime` (whisper_api.api.auth), which also
+subprotocol `openai-insecure-api-key.<key>` beside `realtime` (whisper_api.api.middleware.auth), which also
 refuses a browser page of an origin ALLOWED_ORIGINS does not name. A client event that cannot be
 read is answered with an `error` event (and a warning line, a few a client at most) and the
 session goes on; a session over LIVE_MAX_SESSIONS, or silent for LIVE_IDLE_TIMEOUT_S, gets an

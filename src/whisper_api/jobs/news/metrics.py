@@ -1,5 +1,5 @@
 """Prometheus metrics: what the server did, what it is doing, and how fast (served at /metrics
-by whisper_api.api.metrics, which also counts the HTTP requests).
+by whisper_api.api.middleware.metrics, which also counts the HTTP requests).
 
 Every app has its own registry, so that several apps (in tests) never share counters. Values
 from the decoder process arrive over the pipe as messages; the front end exports them.

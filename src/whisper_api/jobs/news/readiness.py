@@ -1,5 +1,5 @@
 """Readiness, for load balancers, container health checks and systemd (served by
-whisper_api.api.health at /readyz).
+whisper_api.api.routes.health at /readyz).
 
 The server is ready once a decoder runs and, with LOAD_MODEL_ON_STARTUP, has loaded its model
 once; it stops being ready while no decoder of the pool takes work (they start or restart after

@@ -1,14 +1,9 @@
-"""/metrics in Prometheus's text format, and the middleware that counts HTTP requests."""
+"""The middleware that counts HTTP requests for /metrics (whisper_api.api.routes.metrics)."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from whisper_api.api.state import services
 from whisper_api.jobs.news.metrics import Metrics
 
 
@@ -37,10 +32,3 @@ class MetricsMiddleware:
             template = getattr(route, "path", "unmatched")
             code = str(codes[0]) if codes else "none"
             self.metrics.http_requests.labels(scope["method"], template, code).inc()
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-ROUTES = [Route("/metrics", metrics_endpoint, methods=["GET"])]

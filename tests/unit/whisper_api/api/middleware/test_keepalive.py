@@ -6,7 +6,7 @@ import asyncio
 
 from starlette.types import Message, Receive, Scope, Send
 
-from whisper_api.api.keepalive import CloseUnreadBodies
+from whisper_api.api.middleware.keepalive import CloseUnreadBodies
 
 
 def answer_headers(*, body: bytes, reads: bool, http_version: str = "1.1") -> dict[bytes, bytes]:

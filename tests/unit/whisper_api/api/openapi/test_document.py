@@ -4,7 +4,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from whisper_api.api.openapi import openapi_document
+from whisper_api.api.openapi.document import openapi_document
 from whisper_api.api.routes import ROUTES
 
 

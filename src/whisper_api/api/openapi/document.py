@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the HTTP API (/openapi.json), and a page that shows it (/docs).
 
 The paths are written here, next to the routes they describe; their limits, enums and
-formats, and the body schemas (whisper_api.api.schemas), come from the constants the code
+formats, and the body schemas (whisper_api.api.openapi.schemas), come from the constants the code
 uses. Tests check that every route and method is documented, that the document is valid
 OpenAPI, and that the live server's answers match it. The page renders it with a few
 lines of local script: nothing is loaded from a CDN.
@@ -24,14 +24,14 @@ from whisper_api.api.contract import (
     MAX_PAGE_SIZE,
     PAGE_FILES,
 )
-from whisper_api.api.request_fields import (
+from whisper_api.api.openapi.request_fields import (
     ASR_ENCODE,
     ASR_PARAMETERS,
     JOB_FIELDS,
     OPENAI_FIELDS,
     in_query,
 )
-from whisper_api.api.schemas import SCHEMAS, TASK_ID, TEXT, ref
+from whisper_api.api.openapi.schemas import SCHEMAS, TASK_ID, TEXT, ref
 from whisper_api.api.uploads.form import FILE_FIELD
 from whisper_api.outputs.formats import FORMATS
 

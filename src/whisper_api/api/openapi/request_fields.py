@@ -1,5 +1,5 @@
 """What the upload routes take besides the file, as JSON Schema, for the OpenAPI document
-(whisper_api.api.openapi): the form fields of the job and OpenAI APIs, and the query
+(whisper_api.api.openapi.document): the form fields of the job and OpenAI APIs, and the query
 parameters of /asr. Their limits and names come from the checks that enforce them
 (whisper_api.jobs.intake.options and speaker_options)."""
 
@@ -14,7 +14,7 @@ from whisper_api.api.contract import (
     OPENAI_MODEL,
     OPENAI_RESPONSE_FORMATS,
 )
-from whisper_api.api.schemas import TEXT
+from whisper_api.api.openapi.schemas import TEXT
 from whisper_api.jobs.intake.options import MAX_BEAM_SIZE, MAX_LOGPROB, MAX_PROMPT_CHARS, THRESHOLD_FIELDS
 from whisper_api.jobs.intake.speaker_options import (
     COUNT_FIELDS,

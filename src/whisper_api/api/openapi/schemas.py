@@ -1,4 +1,4 @@
-"""The JSON Schemas of the API's bodies, for the OpenAPI document (whisper_api.api.openapi).
+"""The JSON Schemas of the API's bodies, for the OpenAPI document (whisper_api.api.openapi.document).
 
 Enums and limits come from the constants the code uses; every object lists all its keys as
 required and allows no others, so that tests/system/test_openapi_live.py, which validates the live
