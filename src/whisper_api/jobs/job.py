@@ -101,20 +101,6 @@ class Job:
         return self.status in (JobStatus.FINISHED, JobStatus.FAILED)
 
 
-# A result's lifetime is refreshed on use at most this often (or a tenth of the lifetime, if
-# shorter): a poll of a finished task then costs no write (and no fsync) most of the time.
-REFRESH_GRANULARITY_S = 60.0
-
-
-def refreshed_expiry(job: Job, now: float, keep_results_s: float) -> float | None:
-    """The later expiry that reading an ended job gives it, or None where it keeps its own."""
-    refreshed = now + keep_results_s
-    granularity = min(REFRESH_GRANULARITY_S, keep_results_s / 10)
-    if job.done and job.expires_at is not None and refreshed - job.expires_at >= granularity:
-        return refreshed
-    return None
-
-
 def new_task_id() -> str:
     return uuid.uuid4().hex
 

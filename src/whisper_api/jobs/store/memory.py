@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 
 from whisper_api.jobs.errors import StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
+from whisper_api.jobs.job import Job, JobStatus, delete_file
+from whisper_api.jobs.store.lifetime import Lifetime
 
 
 class MemoryJobStore:
@@ -26,8 +27,7 @@ class MemoryJobStore:
         refresh_on_use: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._keep_results_s = keep_results_s
-        self._refresh_on_use = refresh_on_use
+        self._lifetime = Lifetime(keep_results_s, refresh_on_use, clock)
         self._clock = clock
         # In upload order: dicts keep the order in which keys were first added.
         self._jobs: dict[str, Job] = {}
@@ -53,7 +53,7 @@ class MemoryJobStore:
             self._jobs[job.task_id].cancel_requested = True
 
     async def finish(self, job: Job) -> None:
-        job.expires_at = self._clock() + self._keep_results_s
+        self._lifetime.start(job)
         await self.save(job)
         delete_file(job.audio_path)
 
@@ -61,14 +61,11 @@ class MemoryJobStore:
         job = self._jobs.get(task_id)
         if job is None or (owner is not None and job.owner != owner):
             return None
-        now = self._clock()
-        if job.expires_at is not None and job.expires_at <= now:
+        if self._lifetime.over(job):
             with contextlib.suppress(StoreUnavailable):
                 await self.remove(job)
             return None
-        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
-        if refreshed is not None:
-            job.expires_at = refreshed
+        job.expires_at = self._lifetime.refreshed(job) or job.expires_at
         return copy.copy(job)
 
     async def unfinished(self) -> list[Job]:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from whisper_api.jobs.errors import StoreUnavailable
-from whisper_api.jobs.job import Job, JobStatus, delete_file, refreshed_expiry
+from whisper_api.jobs.job import Job, JobStatus, delete_file
+from whisper_api.jobs.store.lifetime import Lifetime
 from whisper_api.jobs.store.rows import COLUMNS, UNFINISHED, result_value, row_values
 
 
@@ -28,8 +29,7 @@ class SqlJobStore(ABC):
     def __init__(
         self, *, keep_results_s: float, refresh_on_use: bool, clock: Callable[[], float] = time.time
     ) -> None:
-        self._keep_results_s = keep_results_s
-        self._refresh_on_use = refresh_on_use
+        self._lifetime = Lifetime(keep_results_s, refresh_on_use, clock)
         self._clock = clock
 
     @abstractmethod
@@ -66,7 +66,7 @@ class SqlJobStore(ABC):
         )
 
     async def finish(self, job: Job) -> None:
-        job.expires_at = self._clock() + self._keep_results_s
+        self._lifetime.start(job)
         await self.save(job)
         await asyncio.to_thread(delete_file, job.audio_path)
 
@@ -78,12 +78,12 @@ class SqlJobStore(ABC):
         found = await self._select(where, parameters)
         if not found:
             return None
-        job, now = found[0], self._clock()
-        if job.expires_at is not None and job.expires_at <= now:
+        job = found[0]
+        if self._lifetime.over(job):
             with contextlib.suppress(StoreUnavailable):
                 await self.remove(job)
             return None
-        refreshed = refreshed_expiry(job, now, self._keep_results_s) if self._refresh_on_use else None
+        refreshed = self._lifetime.refreshed(job)
         if refreshed is not None:
             job.expires_at = refreshed
             # A lost refresh only shortens the result's life: a read never fails for it.

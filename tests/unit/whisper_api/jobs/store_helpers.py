@@ -8,10 +8,19 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from decoder.wire.transcript import Segment, Transcript
+from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from whisper_api.jobs.job import Job, JobStatus, JobStore
 
 T = TypeVar("T")
+
+# A result with every kind of field a transcript has: words, and each statistic of a segment.
+WORDS = (Word(0.0, 0.5, " hello", 0.875),)
+HELLO = Transcript(
+    "hello",
+    "en",
+    1.25,
+    (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
+)
 
 
 class Clock:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from decoder.wire.protocol import DecodeOptions
-from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.unit.whisper_api.jobs.store_helpers import (
+    HELLO,
     Clock,
     check_same_upload,
     check_save_result,
@@ -26,13 +26,6 @@ from whisper_api.jobs.store.memory import MemoryJobStore
 from whisper_api.jobs.store.postgres import PostgresJobStore
 from whisper_api.jobs.store.sqlite import SQLiteJobStore
 
-WORDS = (Word(0.0, 0.5, " hello", 0.875),)
-HELLO = Transcript(
-    "hello",
-    "en",
-    1.25,
-    (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
-)
 # How long the stores keep a result here.
 KEEP_S = 60
 

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from decoder.wire.protocol import DecodeOptions
-from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.support.postgres_cluster import PostgresCluster
 from tests.unit.whisper_api.jobs.store_helpers import (
+    HELLO,
     Clock,
     check_save_result,
     make_job,
@@ -25,14 +25,6 @@ from tests.unit.whisper_api.jobs.store_helpers import (
 from whisper_api.jobs.errors import LeaseLost, StoreError, StoreUnavailable
 from whisper_api.jobs.job import JobStatus
 from whisper_api.jobs.store.postgres import EXPIRY_LOCK, SCHEMA_VERSION, PostgresJobStore
-
-WORDS = (Word(0.0, 0.5, " hello", 0.875),)
-HELLO = Transcript(
-    "hello",
-    "en",
-    1.25,
-    (Segment(0.0, 1.25, "hello", WORDS, SegmentStats(0, (1, 2), 0.0, -0.25, 1.5, 0.125)),),
-)
 
 
 async def open_store(url: str, clock: Clock | None = None, refresh: bool = False) -> PostgresJobStore:
