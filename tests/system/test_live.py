@@ -98,8 +98,11 @@ def receiver() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook?token=secret"
-    httpd.shutdown()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/hook?token=secret"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_callback_is_retried_until_delivered(server: RunningServer, speech_dir: Path, receiver: str) -> None:
