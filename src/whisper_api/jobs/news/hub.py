@@ -116,6 +116,10 @@ class EventHub:
             self._subscribers.setdefault(task_id, set()).add(subscription)
         return subscription
 
+    def watched(self, task_id: str) -> bool:
+        """Whether a client follows the task's events now."""
+        return bool(self._subscribers.get(task_id))
+
     def publish(self, task_id: str, event: str, data: dict[str, Any]) -> None:
         """Queue an event for every subscriber of the task, at once.
 

@@ -43,6 +43,9 @@ class Notifier:
             if job.callback_url:
                 self._webhooks.send(job.callback_url, snapshot, task_id=job.task_id)
 
+    def watches(self, task_id: str) -> bool:
+        return self._hub.watched(task_id)
+
     def job_seen(self, job: Job, progressed: bool) -> None:
         """Another host's job: its watchers here hear of it; its host calls back and counts it."""
         self._publish(job, progressed)

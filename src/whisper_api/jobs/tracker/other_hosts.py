@@ -1,6 +1,7 @@
 """What this host does with the other hosts' news (whisper_api.jobs.tracker.sharing): a job
 queued, started, decoded further or ended there, or a cancel that the decoder here must carry
-out. Jobs are read again from the store: news says only which one changed."""
+out. Jobs are read again from the store: news says only which one changed. A job that only
+decoded further is read only where a client here follows it."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class OtherHosts:
             if news.kind is Kind.PROGRESS:
                 progress = TaskProgress(news.task_id, news.decoded_s, news.duration_s)
                 self._queue.record_progress(progress, time.monotonic())
+                if not self._listener.watches(news.task_id):
+                    # The status answers here have it now; nobody here follows its events, so
+                    # the job is not read (every window of every decode on every host).
+                    return
             with contextlib.suppress(StoreUnavailable):
                 job = await self._store.get(news.task_id)
                 if job is not None:

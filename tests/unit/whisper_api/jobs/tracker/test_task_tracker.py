@@ -60,6 +60,9 @@ class Listener:
     def job_seen(self, job: Job, progressed: bool) -> None:
         raise AssertionError("a tracker without a shared queue hears of no other host's jobs")
 
+    def watches(self, task_id: str) -> bool:
+        raise AssertionError("a tracker without a shared queue hears of no other host's progress")
+
 
 def scripted_pool(queue: JobQueue, count: int, sleep: Callable[[float], Awaitable[None]]) -> DecoderPool:
     return DecoderPool(
