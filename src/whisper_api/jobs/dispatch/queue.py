@@ -214,6 +214,10 @@ class JobQueue:
         """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""
         return len(self._waiting)
 
+    def oldest_upload(self) -> float | None:
+        """When the job first in line was uploaded (epoch seconds); None while nothing waits."""
+        return self._order[0][0] if self._order else None
+
     def unheld(self) -> int:
         """How many waiting jobs no decoder holds yet."""
         held = set(self.held_ids())

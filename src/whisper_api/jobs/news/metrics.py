@@ -7,6 +7,7 @@ from the decoder process arrive over the pipe as messages; the front end exports
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -99,6 +100,12 @@ class _QueueCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("whisper_api_queue_length", "Tasks waiting", value=self._queue.count())
+        oldest = self._queue.oldest_upload()
+        yield GaugeMetricFamily(
+            "whisper_api_queue_oldest_wait_seconds",
+            "How long the task first in line has waited; 0 while none waits",
+            value=0.0 if oldest is None else max(0.0, time.time() - oldest),
+        )
         busy = GaugeMetricFamily(
             "whisper_api_decoder_busy", "1 while the decoder decodes", labels=["decoder"]
         )
