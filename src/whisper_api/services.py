@@ -3,6 +3,7 @@ each other: nothing is created before what it needs, and nothing is attached aft
 
     settings ─┬─ store (the SQLite file, or PostgreSQL with DATABASE_URL)
               ├─ queue (waiting jobs, what each decoder holds, progress)
+              ├─ standing: the queue as clients see it (the queue, or the cluster's)
               ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
               ├─ tracker (store, pool, queue, notifier)
@@ -40,7 +41,9 @@ from whisper_api.jobs.news.webhooks import WebhookSender
 from whisper_api.jobs.store.postgres import PostgresJobStore
 from whisper_api.jobs.store.sqlite import SQLiteJobStore
 from whisper_api.jobs.tracker.sharing import SharedQueue
+from whisper_api.jobs.tracker.standing import ClusterStanding
 from whisper_api.jobs.tracker.task_tracker import TaskTracker
+from whisper_api.jobs.views import Standing
 from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings
@@ -56,6 +59,7 @@ class Services:
     store: JobStore
     pool: DecoderPool
     queue: JobQueue
+    standing: Standing
     readiness: Readiness
     hub: EventHub
     webhooks: WebhookSender
@@ -94,11 +98,15 @@ def build_services(
     readiness = Readiness(pool, store, model_needed=settings.load_model_on_startup)
     hub = EventHub()
     webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
-    notifier = Notifier(hub, webhooks, metrics, jobs, readiness)
-    shared = SharedQueue(store, jobs, settings.lease_s) if isinstance(store, PostgresJobStore) else None
+    shared = None
+    standing: Standing = jobs
+    if isinstance(store, PostgresJobStore):
+        standing = cluster = ClusterStanding(store, jobs, hub.watched_ids)
+        shared = SharedQueue(store, jobs, cluster, settings.lease_s)
+    notifier = Notifier(hub, webhooks, metrics, standing, readiness)
     tracker = TaskTracker(store, pool, jobs, notifier, shared)
-    admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, jobs.count)
-    metrics.watch(jobs, pool)
+    admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, standing.count)
+    metrics.watch(standing, pool)
     live_decoders = LiveDecoders(pool, jobs)
     pool.watch(live_decoders.on_decoder_event)
     limits = LiveLimits(settings.live_max_sessions, settings.live_max_turn_s, settings.live_idle_timeout_s)
@@ -109,6 +117,7 @@ def build_services(
         store=store,
         pool=pool,
         queue=jobs,
+        standing=standing,
         readiness=readiness,
         hub=hub,
         webhooks=webhooks,

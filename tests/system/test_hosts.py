@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.support.backlog import add_backlog
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import STEP_DEADLINE_S, RunningServer, iso_seconds, start_server, wait_for_task
 from tests.support.speech import PARAGRAPHS, speak, word_error_rate
@@ -306,3 +307,69 @@ def _upload_when_back(client: httpx.Client, path: Path) -> str:
             return str(response.json()["task_id"])
         assert response.status_code == 503 and time.monotonic() < deadline, response.text
         time.sleep(0.5)
+
+
+# Every row of the job tables that a statement read: table rows scanned and index entries.
+JOB_TABLES = "relname IN ('jobs', 'queue_blocks')"
+ROWS_READ = f"""
+SELECT (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables WHERE {JOB_TABLES})
+     + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes WHERE {JOB_TABLES})
+"""
+OTHER_CONNECTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def rows_read(database_url: str) -> int:
+    """The rows of the job tables read so far, once no other connection to the database is left:
+    a connection's counts reach the statistics when it closes."""
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    with psycopg.connect(database_url, autocommit=True) as db:
+        while (row := db.execute(OTHER_CONNECTIONS).fetchone()) is not None and row[0]:
+            assert time.monotonic() < deadline, "a connection to the database stayed open"
+            time.sleep(0.1)
+        counted = db.execute(ROWS_READ).fetchone()
+    assert counted is not None
+    return int(counted[0])
+
+
+def resident_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert match is not None
+    return int(match[1]) / 1024
+
+
+def test_one_more_task_costs_the_same_behind_ten_thousand_waiting(
+    tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
+) -> None:
+    """A host holds no copy of the queue: behind a backlog of 10,000 waiting jobs, one short task
+    (upload, claim, decode, status polls) reads about the rows it reads in an empty queue, and
+    the host's memory is what it is there."""
+    audio = speech_dir / "paragraph0.wav"
+
+    def one_task(name: str) -> tuple[int, float, dict[str, Any]]:
+        before = rows_read(database_url)
+        host = start_host(
+            tmp_path / name, model_dir, database_url, tmp_path / "shared-data", MAX_TASK_QUEUE_SIZE="20000"
+        )
+        try:
+            with host.client() as client:
+                result = wait_for_task(client, upload(client, audio))
+                resident = resident_mb(host.process.pid)
+        finally:
+            host.stop()
+        return rows_read(database_url) - before, resident, result
+
+    one_task("migrating")  # the first start creates the tables: not part of either count
+    empty_rows, empty_mb, empty_result = one_task("empty")
+    add_backlog(database_url, 10_000, held=True)
+    backlog_rows, backlog_mb, backlog_result = one_task("backlog")
+    assert empty_result["status"] == backlog_result["status"] == "finished"
+    assert backlog_result["transcript"] == empty_result["transcript"]
+    print(f"rows read: {empty_rows} in an empty queue, {backlog_rows} behind 10,000")
+    print(f"host RSS: {empty_mb:.0f} MB in an empty queue, {backlog_mb:.0f} MB behind 10,000")
+    # Reading the queue once would be 10,000 rows; the host used to, after every queue message.
+    # What more there is: the task's place, a few dozen rows at each status poll while it waits.
+    assert backlog_rows - empty_rows < 1_000
+    assert backlog_mb - empty_mb < 30

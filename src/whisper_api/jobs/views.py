@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from decoder.wire.transcript import Transcript
@@ -15,6 +16,24 @@ class QueueView(Protocol):
     def position(self, job: Job) -> int | None: ...
 
     def progress(self, task_id: str) -> Progress | None: ...
+
+
+class Standing(QueueView, Protocol):
+    """Where the queue stands, as clients, the queue limit and the metrics see it: the host's
+    JobQueue where the host has the queue to itself, else the cluster's
+    (whisper_api.jobs.tracker.standing), which the database knows and the host asks for."""
+
+    async def locate(self, jobs: Sequence[Job]) -> None:
+        """Make sure position() knows where these jobs are now."""
+
+    def waiting_positions(self) -> Iterable[tuple[str, int]]:
+        """The waiting jobs whose watchers are told when the queue moves, and their places."""
+
+    def count(self) -> int:
+        """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""
+
+    def oldest_upload(self) -> float | None:
+        """When the job first in line was uploaded (epoch seconds); None while nothing waits."""
 
 
 def task_json(job: Job, queue: QueueView) -> dict[str, Any]:

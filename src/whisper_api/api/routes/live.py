@@ -29,7 +29,7 @@ ENDED = (JobStatus.FINISHED.value, JobStatus.FAILED.value, CANCELLED)
 async def task_events(request: Request) -> Response:
     """status, progress and position events of one task until it ends; the first event is the
     task as it is now."""
-    jobs = services(request).queue
+    jobs = services(request).standing
 
     async def snapshot() -> JobEvent:
         job = await find_job(request, request.path_params["task_id"], by_path=True)

@@ -28,20 +28,20 @@ REFRESH_TIMEOUT_S = 10.0
 
 async def decoder_status(request: Request) -> Response:
     state = services(request)
-    return JSONResponse(decoder_status_json(state.pool, state.queue))
+    return JSONResponse(decoder_status_json(state.pool, state.queue, state.standing.count()))
 
 
 async def decoder_status_refresh(request: Request) -> Response:
     state = services(request)
     running = [slot.decoder for slot in state.pool.slots if slot.decoder.running]
     await asyncio.gather(*(decoder.refresh_status(REFRESH_TIMEOUT_S) for decoder in running))
-    return JSONResponse(decoder_status_json(state.pool, state.queue))
+    return JSONResponse(decoder_status_json(state.pool, state.queue, state.standing.count()))
 
 
-def decoder_status_json(pool: DecoderPool, queue: JobQueue) -> dict[str, Any]:
+def decoder_status_json(pool: DecoderPool, queue: JobQueue, waiting: int) -> dict[str, Any]:
     """The host's decoders, one by one, under the seed's fields: those describe the first
     decoder, except that the model counts as loaded and the host as busy when any decoder's is,
-    and the restarts and the queue are the whole host's."""
+    the restarts are the whole host's, and the tasks in the queue (`waiting`) the whole queue's."""
     decoders = [_decoder_json(slot, queue) for slot in pool.slots]
     first = pool.slots[0].decoder
     received = [slot.decoder.status_received_at for slot in pool.slots if slot.decoder.status_received_at]
@@ -52,7 +52,7 @@ def decoder_status_json(pool: DecoderPool, queue: JobQueue) -> dict[str, Any]:
         "last_loaded_model_size": decoders[0]["last_loaded_model_size"],
         "is_model_loaded": any(decoder["is_model_loaded"] for decoder in decoders),
         "currently_busy": any(decoder["currently_busy"] for decoder in decoders),
-        "tasks_in_queue": queue.count(),
+        "tasks_in_queue": waiting,
         "received_at": iso_time(max(received, default=None)),
         "pid": first.pid,
         "restarting": any(slot.supervisor.restarting for slot in pool.slots),

@@ -33,6 +33,7 @@ async def list_tasks(request: Request) -> Response:
     offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
     parts = services(request)
     jobs = await parts.store.page(owner_of(request), limit, offset)
+    await parts.standing.locate(jobs)
     return JSONResponse(
         {
             "tasks": [
@@ -41,7 +42,7 @@ async def list_tasks(request: Request) -> Response:
                     "status": job.status.value,
                     "task_type": job.task_type,
                     "original_file_name": job.original_file_name,
-                    "position_in_queue": parts.queue.position(job),
+                    "position_in_queue": parts.standing.position(job),
                     "time_uploaded": iso_time(job.uploaded_at),
                 }
                 for job in jobs
@@ -54,7 +55,7 @@ async def list_tasks(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     job = await find_job(request, request.path_params["task_id"], by_path=True)
-    return JSONResponse(task_json(job, services(request).queue))
+    return JSONResponse(task_json(job, services(request).standing))
 
 
 async def task_result(request: Request) -> Response:

@@ -29,7 +29,7 @@ async def translate(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     job = await find_job(request, request.query_params.get("task_id", ""))
-    return JSONResponse(task_json(job, services(request).queue))
+    return JSONResponse(task_json(job, services(request).standing))
 
 
 async def srt(request: Request) -> Response:
@@ -57,6 +57,7 @@ async def find_job(request: Request, raw_task_id: str, *, by_path: bool = False)
     if job is None:
         message = "task_id not valid: no such task, or its result has expired"
         raise TaskMissing(message) if by_path else TaskNotFound(message)
+    await services(request).standing.locate([job])
     return job
 
 
@@ -77,7 +78,9 @@ async def _submit(request: Request, task_type: TaskType) -> Response:
         )
 
     job = await accept_job(request, task_type, read_fields)
-    return JSONResponse(task_json(job, services(request).queue))
+    standing = services(request).standing
+    await standing.locate([job])
+    return JSONResponse(task_json(job, standing))
 
 
 ROUTES = [

@@ -1,5 +1,6 @@
 """The front end's picture of the host's decoding work, in memory: which jobs wait and in what
-order (upload order, which gives every pending job its position in the whole queue), which
+order (upload order, which gives every pending job its position in the whole queue, where the
+host has the queue to itself; hosts that share one ask the database, whisper_api.jobs.tracker.standing), which
 decoder holds what, how far each running job is, and which language detections wait or are out.
 
 Decoders pull: a decoder slot holds at most one piece of work (a job it was handed and has not
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 
 from decoder.wire.protocol import (
     BATCH_FILE_MAX_S,
@@ -209,6 +211,12 @@ class JobQueue:
         if job.status is not JobStatus.PENDING or key is None:
             return None
         return bisect.bisect_left(self._order, key)
+
+    async def locate(self, jobs: Sequence[Job]) -> None:
+        """Every waiting job's place is known here already."""
+
+    def waiting_positions(self) -> Iterator[tuple[str, int]]:
+        return ((task_id, position) for position, (_key, task_id) in enumerate(self._order))
 
     def count(self) -> int:
         """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""

@@ -120,6 +120,10 @@ class EventHub:
         """Whether a client follows the task's events now."""
         return bool(self._subscribers.get(task_id))
 
+    def watched_ids(self) -> list[str]:
+        """The tasks that clients follow now."""
+        return list(self._subscribers)
+
     def publish(self, task_id: str, event: str, data: dict[str, Any]) -> None:
         """Queue an event for every subscriber of the task, at once.
 

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 
 from decoder.wire.protocol import ModelLoaded, ModelUnloaded
 from whisper_api.jobs.dispatch.pool import DecoderPool
-from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.views import Standing
 
 # Task durations run from a second (tiny model, short clip) to hours (long files on a CPU).
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -72,9 +72,9 @@ class Metrics:
             registry=registry,
         )
 
-    def watch(self, queue: JobQueue, pool: DecoderPool) -> None:
-        """Export the queue's length and each decoder's state at every scrape."""
-        self.registry.register(_QueueCollector(queue, pool))
+    def watch(self, standing: Standing, pool: DecoderPool) -> None:
+        """Export the queue's length and head, and each decoder's state, at every scrape."""
+        self.registry.register(_QueueCollector(standing, pool))
 
     def job_ended(self, job: Job) -> None:
         self.tasks_ended.labels(job.status.value).inc()
@@ -94,8 +94,8 @@ class Metrics:
 
 
 class _QueueCollector(Collector):
-    def __init__(self, queue: JobQueue, pool: DecoderPool) -> None:
-        self._queue = queue
+    def __init__(self, standing: Standing, pool: DecoderPool) -> None:
+        self._queue = standing
         self._pool = pool
 
     def collect(self) -> Iterator[Metric]:

@@ -8,13 +8,12 @@ from typing import Any
 from decoder.wire.protocol import DecoderStatus, ModelLoaded, ModelUnloaded, TaskProgress, TaskStarted
 from whisper_api.jobs.dispatch.decoder_client import DecoderEvent, DecoderExited
 from whisper_api.jobs.dispatch.pool import DecoderSlot
-from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.news.hub import PROGRESS, EventHub
 from whisper_api.jobs.news.metrics import Metrics
 from whisper_api.jobs.news.readiness import Readiness
 from whisper_api.jobs.news.webhooks import WebhookSender
-from whisper_api.jobs.views import task_json
+from whisper_api.jobs.views import Standing, task_json
 
 STATUS = "status"
 POSITION = "position"
@@ -28,12 +27,17 @@ class Notifier:
     """The tracker's JobListener."""
 
     def __init__(
-        self, hub: EventHub, webhooks: WebhookSender, metrics: Metrics, queue: JobQueue, readiness: Readiness
+        self,
+        hub: EventHub,
+        webhooks: WebhookSender,
+        metrics: Metrics,
+        standing: Standing,
+        readiness: Readiness,
     ) -> None:
         self._hub = hub
         self._webhooks = webhooks
         self._metrics = metrics
-        self._queue = queue
+        self._standing = standing
         self._readiness = readiness
 
     def job_changed(self, job: Job, progressed: bool) -> None:
@@ -51,13 +55,15 @@ class Notifier:
         self._publish(job, progressed)
 
     def _publish(self, job: Job, progressed: bool) -> dict[str, Any]:
-        snapshot = task_json(job, self._queue)
+        snapshot = task_json(job, self._standing)
         self._hub.publish(job.task_id, PROGRESS if progressed else STATUS, snapshot)
         if job.status is JobStatus.PROCESSING and not progressed:
-            # Every waiting task moved up one place.
-            for position, task_id in enumerate(self._queue.ids()):
-                self._hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
+            self.queue_moved()  # every waiting task moved up one place
         return snapshot
+
+    def queue_moved(self) -> None:
+        for task_id, position in self._standing.waiting_positions():
+            self._hub.publish(task_id, POSITION, {"task_id": task_id, "position_in_queue": position})
 
     def job_cancelled(self, task_id: str) -> None:
         self._hub.publish(task_id, STATUS, {"task_id": task_id, "status": CANCELLED})

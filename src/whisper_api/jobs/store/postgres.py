@@ -59,6 +59,18 @@ CHANNEL = "whisper_api"
 # The database's clock, in epoch seconds: leases never depend on the hosts' clocks agreeing.
 _NOW = "extract(epoch FROM clock_timestamp())"
 _OURS_OR_NOBODYS = "(claimed_by IS NULL OR claimed_by = %s)"
+# The jobs a claim looks at, in turn, and in which order: those whose host's lease ran out (the
+# longest lapsed first), then those nobody holds (in upload order). Each order is its partial
+# index's, so that a probe reads the job it takes and not the jobs held before it.
+_CLAIMABLE = (
+    # The statement's start, not clock_timestamp(): an index condition must not change mid-statement.
+    ("claimed_by IS NOT NULL AND lease_until < extract(epoch FROM statement_timestamp())", "lease_until"),
+    ("claimed_by IS NULL", "seq"),
+)
+# Statuses written into the SQL, not passed as parameters: a prepared statement's generic plan
+# uses the partial indexes (whose conditions name them) only then.
+_IS_PENDING = f"status = '{JobStatus.PENDING.value}'"
+_IS_UNFINISHED = f"status IN ({', '.join(repr(status) for status in UNFINISHED)})"
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 
@@ -156,27 +168,25 @@ class PostgresJobStore(SqlJobStore):
         return len(expired)
 
     async def claim(self, lease_s: float, holding: Sequence[str] = ()) -> Job | None:
-        """Take the oldest unfinished job that no host holds (or whose host's lease ran out),
-        other than those this host's decoders hold (`holding`), whose leases a database outage
-        may have let lapse."""
-        return next(
-            iter(
-                await self._query(
-                    f"""
-                    UPDATE jobs SET claimed_by = %s, lease_until = {_NOW} + %s
-                    WHERE task_id = (
-                        SELECT task_id FROM jobs
-                        WHERE status = ANY(%s) AND (claimed_by IS NULL OR lease_until < {_NOW})
-                        AND NOT task_id = ANY(%s)
-                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-                    )
-                    RETURNING *
-                    """,
-                    [self.host, lease_s, list(UNFINISHED), list(holding)],
+        """Take the oldest unfinished job whose host's lease ran out, else the oldest that no host
+        holds, other than those this host's decoders hold (`holding`), whose leases a database
+        outage may have let lapse. Each look is one probe of a partial index
+        (sql/postgres/0003_queue_standing.sql), however long the queue."""
+        for candidates, order in _CLAIMABLE:
+            claimed = await self._query(
+                f"""
+                UPDATE jobs SET claimed_by = %s, lease_until = {_NOW} + %s
+                WHERE task_id = (
+                    SELECT task_id FROM jobs WHERE {candidates} AND {_IS_UNFINISHED}
+                    AND NOT task_id = ANY(%s) ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED
                 )
-            ),
-            None,
-        )
+                RETURNING *
+                """,
+                [self.host, lease_s, list(holding)],
+            )
+            if claimed:
+                return claimed[0]
+        return None
 
     async def renew(self, task_ids: Sequence[str], lease_s: float) -> None:
         """Extend this host's leases on the jobs it holds."""
@@ -199,13 +209,32 @@ class PostgresJobStore(SqlJobStore):
         hosts need not wait for the leases to run out. Started ones keep theirs, so that the
         interrupted-twice rule still counts them."""
         await self._execute(
-            "UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND status = %s",
-            (self.host, JobStatus.PENDING.value),
+            f"UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND {_IS_PENDING}",
+            (self.host,),
         )
 
-    async def waiting(self) -> list[Job]:
-        """Every pending job of every host, in upload order: the shared queue."""
-        return await self._select("WHERE status = %s ORDER BY seq", [JobStatus.PENDING.value])
+    async def standing(self) -> tuple[int, float | None]:
+        """How many jobs of every host wait, and when the first in line was uploaded (None while
+        none waits): a sum of the queue's block counts and one index probe."""
+        rows = await self._rows(
+            f"SELECT queue_depth() AS waiting, (SELECT uploaded_at FROM jobs WHERE {_IS_PENDING} "
+            "ORDER BY seq LIMIT 1) AS oldest",
+            [],
+        )
+        return int(rows[0]["waiting"]), rows[0]["oldest"]
+
+    async def positions(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """The place in the whole queue (0 runs next) of each of the tasks that is pending."""
+        if not task_ids:
+            return {}
+        rows = await self._rows(
+            # Each task looked up by its id, whatever plan a prepared statement settles on: not
+            # the waiting jobs searched for the tasks.
+            "SELECT task_id, queue_position(seq) AS position "
+            f"FROM unnest(%s::text[]) AS wanted (task_id) JOIN jobs USING (task_id) WHERE {_IS_PENDING}",
+            [list(task_ids)],
+        )
+        return {row["task_id"]: int(row["position"]) for row in rows}
 
     async def notify(self, payload: str) -> None:
         await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
@@ -239,10 +268,12 @@ class PostgresJobStore(SqlJobStore):
 
     async def _query(self, query: str, parameters: Sequence[Any]) -> list[Job]:
         """The jobs a statement returns."""
+        return [job_from_row(row) for row in await self._rows(query, parameters)]
 
-        async def select(db: Connection) -> list[Job]:
+    async def _rows(self, query: str, parameters: Sequence[Any]) -> list[dict[str, Any]]:
+        async def select(db: Connection) -> list[dict[str, Any]]:
             cursor = await db.execute(query.encode(), parameters)
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            return await cursor.fetchall()
 
         return await self._call(select)
 

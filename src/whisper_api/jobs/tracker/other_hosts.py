@@ -38,6 +38,7 @@ class OtherHosts:
         """Act on what another host said (a QUEUE message: after this host's picture of the
         queue was refreshed)."""
         if news.kind is Kind.QUEUE:
+            self._listener.queue_moved()
             self._dispatch()
         elif news.kind is Kind.CANCEL:
             self._stop_soon(news.task_id)

@@ -5,11 +5,16 @@ carries the hosts' news to each other.
            <──── NOTIFY: queue, job, progress, cancel, cancelled (who, which task) ────>
 
 SharedQueue is the tracker's side of it (whisper_api.jobs.tracker.task_tracker): it claims jobs for the
-host's free decoders, renews the leases of the jobs they hold, keeps the host's picture of the
-whole queue (whisper_api.jobs.dispatch.queue, which gives positions and the queue-full limit) fresh from
-the database whenever a host says it changed and every few seconds (a lost message, or a host
-that disappeared without a word, costs at most that long), and hands the other hosts' news to
-the tracker. A message is small: which task, and what happened; the receiver reads the job.
+host's free decoders, renews the leases of the jobs they hold, keeps where the queue stands
+(whisper_api.jobs.tracker.standing: its length, its head, the watched jobs' places) fresh from
+the database whenever a host says the queue moved and every few seconds (a lost message, or a
+host that disappeared without a word, costs at most that long), and hands the other hosts' news
+to the tracker. A message is small: which task, and what happened; the receiver reads the job.
+
+Messages are hints, never the only way news travels: each is its own statement, outside any
+job's transaction; a burst of queue news is sent as one message and read as one refresh; and
+the hosts' regular looks, a few times a lease and spread by jitter so that hosts started
+together do not look together, make good a message lost.
 """
 
 from __future__ import annotations
@@ -18,19 +23,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from whisper_api.jobs.dispatch.queue import JobQueue, submission
+from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.errors import StoreUnavailable
 from whisper_api.jobs.job import Job
 from whisper_api.jobs.store.postgres import PostgresJobStore
+from whisper_api.jobs.tracker.standing import ClusterStanding
 
 log = logging.getLogger(__name__)
 
 # How soon a host listens again after its notification connection broke.
 LISTEN_RETRY_S = 1.0
+# How far a host's regular look at the queue strays from a third of a lease, either way.
+LOOK_JITTER = 0.2
 
 
 class Kind(StrEnum):
@@ -51,10 +60,13 @@ class News:
 
 
 class SharedQueue:
-    def __init__(self, store: PostgresJobStore, queue: JobQueue, lease_s: float) -> None:
+    def __init__(
+        self, store: PostgresJobStore, queue: JobQueue, standing: ClusterStanding, lease_s: float
+    ) -> None:
         self.store = store
         self.host = store.host
         self._queue = queue
+        self.standing = standing
         self._lease_s = lease_s
         self._on_news: Callable[[News], None] = lambda news: None
         self._tasks: list[asyncio.Task[None]] = []
@@ -62,11 +74,13 @@ class SharedQueue:
         # The refresh of the queue under way, and whether more news came while it ran.
         self._refreshing: asyncio.Task[None] | None = None
         self._stale = False
+        # Queue news not sent yet: more of it meanwhile goes in the same message.
+        self._queue_news_due = False
 
     async def start(self, on_news: Callable[[News], None]) -> None:
         """Read the queue, then listen to the other hosts and renew leases until closed."""
         self._on_news = on_news
-        await self.refresh()
+        await self.standing.refresh()
         self._tasks = [
             asyncio.create_task(self._listen(), name="shared-queue-listen"),
             asyncio.create_task(self._keep_up(), name="shared-queue-leases"),
@@ -91,16 +105,13 @@ class SharedQueue:
         await self.store.release(job)
         self.tell(News(Kind.QUEUE))
 
-    async def refresh(self) -> None:
-        """The host's picture of the queue becomes the database's pending jobs."""
-        waiting = await self.store.waiting()
-        self._queue.clear()
-        for job in waiting:
-            self._queue.add(submission(job), job.uploaded_at)
-
     def tell(self, news: News) -> None:
-        """Tell every host (this one included, for QUEUE), without waiting; a message lost to a
-        database outage is made good by the hosts' regular look at the queue."""
+        """Tell every host (this one included, for QUEUE and JOB), without waiting; a message
+        lost to a database outage is made good by the hosts' regular look at the queue."""
+        if news.kind is Kind.QUEUE:
+            if self._queue_news_due:
+                return
+            self._queue_news_due = True
         self._track(asyncio.create_task(self._send(news)))
 
     def _track(self, task: asyncio.Task[None]) -> None:
@@ -109,6 +120,8 @@ class SharedQueue:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, news: News) -> None:
+        if news.kind is Kind.QUEUE:
+            self._queue_news_due = False
         payload = json.dumps({**asdict(news), "host": self.host})
         with contextlib.suppress(StoreUnavailable):
             await self.store.notify(payload)
@@ -129,14 +142,15 @@ class SharedQueue:
             await asyncio.sleep(LISTEN_RETRY_S)
 
     def _heard(self, news: News) -> None:
-        if news.kind is Kind.QUEUE:
+        if news.kind in (Kind.QUEUE, Kind.JOB):
+            # A job queued, claimed, released or started: the places of those behind it moved.
             self._refresh_soon()
-        elif news.host != self.host:
+        if news.kind is not Kind.QUEUE and news.host != self.host:
             self._on_news(news)
 
     def _refresh_soon(self) -> None:
-        """One refresh at a time: a burst of queue news (fifty uploads) costs one more read of
-        the queue, not one each."""
+        """One refresh at a time: a burst of queue news (fifty uploads) costs one more look at
+        where the queue stands, not one each."""
         if self._refreshing is not None and not self._refreshing.done():
             self._stale = True
             return
@@ -147,7 +161,7 @@ class SharedQueue:
         while True:
             self._stale = False
             with contextlib.suppress(StoreUnavailable):
-                await self.refresh()
+                await self.standing.refresh()
                 self._on_news(News(Kind.QUEUE))
             if not self._stale:
                 return
@@ -155,12 +169,12 @@ class SharedQueue:
     async def _keep_up(self) -> None:
         """Renew the leases of the jobs this host holds, and look at the queue, a few times a lease."""
         while True:
-            await asyncio.sleep(self._lease_s / 3)
+            await asyncio.sleep(self._lease_s / 3 * random.uniform(1 - LOOK_JITTER, 1 + LOOK_JITTER))
             with contextlib.suppress(StoreUnavailable):
                 held = self._queue.held_ids()
                 if held:
                     await self.store.renew(held, self._lease_s)
-                await self.refresh()
+                await self.standing.refresh()
                 self._on_news(News(Kind.QUEUE))
 
 

@@ -190,12 +190,15 @@ class TaskTracker:
 
     async def submit(self, job: Job) -> None:
         await self.store.add(job)
-        # It waits, like any job handed to a decoder, until that decoder says it started.
-        self.queue.add(submission(job), job.uploaded_at)
-        for slot, event in self.head_starts.passed(job.task_id):
-            self.on_decoder_event(slot, event)
         if self.shared is not None:
+            # It waits in the database's queue, for whichever host claims it.
+            self.shared.standing.added()
             self.shared.tell(News(Kind.QUEUE))
+        else:
+            # It waits, like any job handed to a decoder, until that decoder says it started.
+            self.queue.add(submission(job), job.uploaded_at)
+            for slot, event in self.head_starts.passed(job.task_id):
+                self.on_decoder_event(slot, event)
         self._dispatch()
 
     async def cancel(self, task_id: str) -> CancelOutcome | None:

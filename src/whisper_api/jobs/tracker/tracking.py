@@ -33,6 +33,10 @@ class JobListener(Protocol):
     def job_seen(self, job: Job, progressed: bool) -> None:
         """Another host's job started, ended or decoded further: only watchers here want to know."""
 
+    def queue_moved(self) -> None:
+        """The queue moved (another host queued, claimed or started a job): the watchers of
+        waiting tasks hear their places."""
+
     def watches(self, task_id: str) -> bool:
         """Whether a client here follows the task: only then is another host's progress of it
         worth reading the job for."""

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from decoder.wire.protocol import DecodeOptions
+from tests.support.backlog import add_backlog
 from tests.support.postgres_cluster import PostgresCluster
 from tests.unit.whisper_api.jobs.store_helpers import (
     HELLO,
@@ -169,7 +170,11 @@ def test_hosts_claim_each_job_once_and_a_lapsed_lease_passes_it_on(tmp_path: Pat
                 await a.add(job)
             first, second = await a.claim(60), await b.claim(60)
             assert (first and first.task_id, second and second.task_id) == (jobs[0].task_id, jobs[1].task_id)
-            assert [job.task_id for job in await b.waiting()] == [job.task_id for job in jobs]
+            # Claimed is not started: all three still wait, in upload order.
+            assert await b.standing() == (3, 0.0)
+            assert await b.positions([job.task_id for job in jobs]) == {
+                job.task_id: n for n, job in enumerate(jobs)
+            }
             # b may not write a's job; a may.
             with pytest.raises(LeaseLost, match="host a took over"):
                 await b.save(jobs[0])
@@ -238,6 +243,47 @@ def test_any_host_may_rename_a_finished_jobs_speakers(tmp_path: Path, database_u
             await check_save_result(store, tmp_path, other)
         finally:
             await other.close()
+            await store.close()
+
+    run(scenario)
+
+
+def test_the_queues_length_and_places_stay_exact_over_many_blocks(tmp_path: Path, database_url: str) -> None:
+    """The database counts the waiting jobs per block (sql/postgres/0003_queue_standing.sql): the
+    counts agree with counting the rows after jobs are queued, started, ended and deleted
+    anywhere in a queue longer than one coarse block (4,096)."""
+
+    async def scenario() -> None:
+        store = await open_store(database_url)
+        add_backlog(database_url, 5000, held=False, uploaded_at=1.0)
+        try:
+            mine = [make_job(tmp_path, letter, uploaded_at=2.0) for letter in "abc"]
+            for job in mine:
+                await store.add(job)
+            with psycopg.connect(database_url, autocommit=True) as db:
+                # Some start, some end, some are deleted: at the head, in the middle, near the end.
+                db.execute("UPDATE jobs SET status = 'processing' WHERE seq IN (1, 2, 70, 4100)")
+                db.execute("UPDATE jobs SET status = 'finished' WHERE seq IN (2, 3, 64, 4095)")
+                db.execute("DELETE FROM jobs WHERE seq IN (5, 128, 4096, 4097, 4999)")
+                # A finished job that is queued again waits in its old place.
+                db.execute("UPDATE jobs SET status = 'pending' WHERE seq = 2")
+                rows = db.execute(
+                    "SELECT task_id, (SELECT count(*) FROM jobs AS ahead WHERE ahead.status = 'pending' "
+                    "AND ahead.seq < jobs.seq) FROM jobs WHERE status = 'pending' AND seq % 97 IN (0, 1)"
+                ).fetchall()
+                counted = {task_id: int(ahead) for task_id, ahead in rows}
+                waiting = db.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()
+            assert waiting is not None and waiting[0] == 5003 - 4 - 3 - 5 + 1
+            assert await store.standing() == (waiting[0], 1.0)
+            assert await store.positions(list(counted)) == counted
+            places = await store.positions([job.task_id for job in mine])
+            assert places == {job.task_id: waiting[0] - 3 + n for n, job in enumerate(mine)}
+            # A job that runs has no place; one that ends leaves the count.
+            mine[0].status = JobStatus.PROCESSING
+            await store.save(mine[0])
+            assert await store.positions([mine[0].task_id]) == {}
+            assert (await store.standing())[0] == waiting[0] - 1
+        finally:
             await store.close()
 
     run(scenario)

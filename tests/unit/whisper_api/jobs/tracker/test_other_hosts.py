@@ -36,6 +36,7 @@ class Watchers:
 
     watched: set[str] = field(default_factory=set)
     seen: list[tuple[str, JobStatus, bool]] = field(default_factory=list)
+    moves: int = 0
 
     def job_changed(self, job: Job, progressed: bool) -> None:
         raise AssertionError("another host's job is seen, not changed here")
@@ -51,6 +52,9 @@ class Watchers:
 
     def watches(self, task_id: str) -> bool:
         return task_id in self.watched
+
+    def queue_moved(self) -> None:
+        self.moves += 1
 
 
 def test_progress_is_read_only_where_a_client_follows_the_task(tmp_path: Path) -> None:
@@ -75,5 +79,8 @@ def test_progress_is_read_only_where_a_client_follows_the_task(tmp_path: Path) -
         await store.finish(unfollowed)
         await hosts.heard(News(Kind.JOB, unfollowed.task_id))
         assert store.reads == 51 and queue.progress(unfollowed.task_id) is None
+        # The queue moved elsewhere: the watchers here hear their places, and nothing is read.
+        await hosts.heard(News(Kind.QUEUE))
+        assert watchers.moves == 1 and store.reads == 51
 
     asyncio.run(scenario())

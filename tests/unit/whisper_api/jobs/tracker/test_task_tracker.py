@@ -63,6 +63,9 @@ class Listener:
     def watches(self, task_id: str) -> bool:
         raise AssertionError("a tracker without a shared queue hears of no other host's progress")
 
+    def queue_moved(self) -> None:
+        raise AssertionError("a tracker without a shared queue hears of no other host's queue")
+
 
 def scripted_pool(queue: JobQueue, count: int, sleep: Callable[[float], Awaitable[None]]) -> DecoderPool:
     return DecoderPool(

@@ -1,0 +1,49 @@
+"""Where the cluster's queue stands, on a real PostgreSQL: the host asks the database for the
+queue's length and head and for the places of the tasks it is asked about or whose watchers it
+tells, and keeps nothing else of the queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.backlog import add_backlog
+from tests.unit.whisper_api.jobs.store_helpers import make_job, run
+from whisper_api.jobs.dispatch.queue import JobQueue
+from whisper_api.jobs.job import JobStatus
+from whisper_api.jobs.store.postgres import PostgresJobStore
+from whisper_api.jobs.tracker.standing import ClusterStanding
+
+
+def test_the_host_knows_the_clusters_queue_without_holding_it(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        store = PostgresJobStore(database_url, host="here", keep_results_s=60, refresh_on_use=False)
+        await store.open()
+        watched: list[str] = []
+        standing = ClusterStanding(store, JobQueue(), lambda: watched)
+        try:
+            # Another host's jobs wait first; then two of this host's.
+            add_backlog(database_url, 300, held=False, uploaded_at=5.0)
+            first, second = make_job(tmp_path, "a", uploaded_at=6.0), make_job(tmp_path, "b", uploaded_at=7.0)
+            for job in (first, second):
+                await store.add(job)
+                standing.added()
+            # Before the first look, the host counts only what it queued itself.
+            assert standing.count() == 2 and standing.oldest_upload() is None
+            watched.append(second.task_id)
+            await standing.refresh()
+            assert (standing.count(), standing.oldest_upload()) == (302, 5.0)
+            # The watched task's place is known, and told; another's once it is asked for.
+            assert list(standing.waiting_positions()) == [(second.task_id, 301)]
+            assert standing.position(first) is None
+            await standing.locate([first, second])
+            assert (standing.position(first), standing.position(second)) == (300, 301)
+            # A task that runs has no place, whatever was known of it.
+            first.status = JobStatus.PROCESSING
+            await store.save(first)
+            assert standing.position(first) is None
+            await standing.refresh()
+            assert standing.count() == 301 and list(standing.waiting_positions()) == [(second.task_id, 300)]
+        finally:
+            await store.close()
+
+    run(scenario)
