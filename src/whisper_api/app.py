@@ -16,7 +16,7 @@ from whisper_api.api.errors import EXCEPTION_HANDLERS
 from whisper_api.api.middleware.auth import AuthMiddleware
 from whisper_api.api.middleware.keepalive import CloseUnreadBodies
 from whisper_api.api.middleware.metrics import MetricsMiddleware
-from whisper_api.api.routes import ROUTES
+from whisper_api.api.routes import ROUTES, WORKER_ROUTES
 from whisper_api.api.state import WhisperApp
 from whisper_api.jobs.dispatch.decoder_client import DecoderTarget
 from whisper_api.jobs.errors import StoreUnavailable
@@ -25,6 +25,7 @@ from whisper_api.jobs.news.metrics import Metrics
 from whisper_api.jobs.news.readiness import notify_systemd
 from whisper_api.services import build_services
 from whisper_api.settings import Settings
+from whisper_api.settings.cluster import Role
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,15 @@ def create_app(
             yield
         finally:
             services.admission.draining = True
+            services.tracker.drain()
             for task in background:
                 task.cancel()
             if services.wyoming is not None:
                 await services.wyoming.stop()
             # The tasks in hand may finish within the grace period; the rest stay pending in
-            # the store and are queued again by the next start.
-            await services.pool.stop(settings.shutdown_grace_s)
+            # the store and are queued again by the next start (or, on a shared queue, by
+            # another host at once).
+            await services.pool.stop(settings.stop_grace_s)
             await services.tracker.close()
             # After the tracker: the last results it applied may have started callbacks.
             await services.webhooks.close(settings.shutdown_grace_s)
@@ -74,7 +77,7 @@ def create_app(
             log.info("whisper-api stopped")
 
     return WhisperApp(
-        routes=ROUTES,
+        routes=WORKER_ROUTES if settings.role == Role.WORKER else ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         # Outermost first: answers before the body was read close the connection; metrics
@@ -92,6 +95,7 @@ def begin_shutdown(app: WhisperApp) -> None:
     the server's graceful stop open; called when SIGTERM or SIGINT arrives."""
     if app.services is not None:
         app.services.admission.draining = True
+        app.services.tracker.drain()
         app.services.hub.close()
     notify_systemd("STOPPING=1")
 

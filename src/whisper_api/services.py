@@ -4,6 +4,7 @@ each other: nothing is created before what it needs, and nothing is attached aft
     settings ─┬─ store (the SQLite file, or PostgreSQL with DATABASE_URL)
               ├─ queue (waiting jobs, what each decoder holds, progress)
               ├─ standing: the queue as clients see it (the queue, or the cluster's)
+              ├─ workers: with PostgreSQL, the hosts that decode (an API host has no pool)
               ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
               ├─ tracker (store, pool, queue, notifier)
@@ -23,7 +24,7 @@ import socket
 import uuid
 from dataclasses import dataclass, replace
 
-from decoder.wire.protocol import DecoderConfig
+from decoder.wire.protocol import DecoderConfig, DecoderReady
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.dispatch.live_turns import LiveDecoders
 from whisper_api.jobs.dispatch.placement import Placement, place_decoders
@@ -43,10 +44,12 @@ from whisper_api.jobs.store.sqlite import SQLiteJobStore
 from whisper_api.jobs.tracker.sharing import SharedQueue
 from whisper_api.jobs.tracker.standing import ClusterStanding
 from whisper_api.jobs.tracker.task_tracker import TaskTracker
+from whisper_api.jobs.tracker.workers import ClusterWorkers
 from whisper_api.jobs.views import Standing
 from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings
+from whisper_api.settings.cluster import Role
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
 DECODER_START_TIMEOUT_S = 180.0
@@ -70,6 +73,13 @@ class Services:
     live: LiveSessions
     # Home Assistant's protocol on WYOMING_PORT; None where it is off.
     wyoming: WyomingService | None
+    # The cluster's decoding hosts, with PostgreSQL; None on a host of its own.
+    workers: ClusterWorkers | None
+
+    def decoders_ready(self) -> DecoderReady | None:
+        """What uploads are checked against: this host's decoders', or on an API host the
+        workers'; None while none has announced its model."""
+        return self.pool.ready if self.workers is None else self.workers.ready
 
 
 def build_services(
@@ -93,23 +103,27 @@ def build_services(
             ),
         )
         for placement in place_decoders(settings.decoders, settings.use_gpu_if_available, os.environ)
+        if settings.role != Role.API
     ]
     pool = DecoderPool(slots)
-    readiness = Readiness(pool, store, model_needed=settings.load_model_on_startup)
     hub = EventHub()
-    webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
-    shared = None
+    shared = workers = None
     standing: Standing = jobs
     if isinstance(store, PostgresJobStore):
         standing = cluster = ClusterStanding(store, jobs, hub.watched_ids)
-        shared = SharedQueue(store, jobs, cluster, settings.lease_s)
+        workers = ClusterWorkers(store, pool, jobs, settings.lease_s)
+        shared = SharedQueue(store, jobs, cluster, workers, settings.lease_s)
+    readiness = Readiness(pool, store, workers, model_needed=settings.load_model_on_startup)
+    webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
     notifier = Notifier(hub, webhooks, metrics, standing, readiness)
     tracker = TaskTracker(store, pool, jobs, notifier, shared)
     admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, standing.count)
-    metrics.watch(standing, pool)
+    metrics.watch(standing, pool, workers)
     live_decoders = LiveDecoders(pool, jobs)
     pool.watch(live_decoders.on_decoder_event)
-    limits = LiveLimits(settings.live_max_sessions, settings.live_max_turn_s, settings.live_idle_timeout_s)
+    # Live turns are decoded by this host's own decoders: an API host has none to offer.
+    live_max_sessions = settings.live_max_sessions if slots else 0
+    limits = LiveLimits(live_max_sessions, settings.live_max_turn_s, settings.live_idle_timeout_s)
     live = LiveSessions(live_decoders, limits)
     return Services(
         settings=settings,
@@ -126,6 +140,7 @@ def build_services(
         uploads=UploadIndex(store) if settings.deduplicate_uploads else None,
         live=live,
         wyoming=WyomingService(live, lambda: pool.ready) if settings.wyoming_port else None,
+        workers=workers,
     )
 
 

@@ -36,6 +36,9 @@ class JobRequest:
 
 
 # Reads the form fields (query parameters merged in) for the running decoder; raises ApiErrors.
+# Why an upload cannot be checked yet: no decoder (of this host, or on an API host of any
+# worker) has said what its model can do.
+NO_DECODER_YET = "no decoder has announced its model yet (it is starting or restarting); try again shortly"
 FieldReader = Callable[[Mapping[str, str], DecoderReady], JobRequest]
 
 
@@ -185,11 +188,9 @@ async def _receive(request: Request, read_fields: FieldReader, form: UploadForm)
     received_at = time.time()
     state.metrics.upload_bytes.inc(upload.size)
     try:
-        ready: DecoderReady | None = state.pool.ready
+        ready: DecoderReady | None = state.decoders_ready()
         if ready is None:
-            raise ServiceUnavailable(
-                "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
-            )
+            raise ServiceUnavailable(NO_DECODER_YET, headers={"Retry-After": "10"})
         wanted = read_fields({**request.query_params, **upload.fields}, ready)
     except BaseException:
         upload.path.unlink(missing_ok=True)

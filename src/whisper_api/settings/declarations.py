@@ -19,11 +19,11 @@ from dotenv import find_dotenv, load_dotenv
 from decoder.wire.choices import COMPUTE_TYPES, ENGINE_NAMES
 from decoder.wire.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
+from whisper_api.settings.cluster import ClusterSettings
 from whisper_api.settings.kinds import (
     FLAG,
     KEY_FILE,
     MODEL,
-    POSTGRES_URL,
     IPNetwork,
     folder,
     matching,
@@ -35,7 +35,7 @@ from whisper_api.settings.kinds import (
 )
 from whisper_api.settings.logs import LogSettings
 from whisper_api.settings.rows import Setting, setting
-from whisper_api.settings.rules import engine_conflict
+from whisper_api.settings.rules import engine_conflict, role_conflict
 
 
 class SettingsError(Exception):
@@ -47,7 +47,7 @@ def _cache_model_dir(environ: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class Settings(LogSettings):
+class Settings(ClusterSettings, LogSettings):
     port: int = setting("PORT", 3001, whole(1, 65535), "port to serve on")
     listen: str = setting("LISTEN", "127.0.0.1", text("IP address or host name"), "address to serve on")
     load_model_on_startup: bool = setting(
@@ -324,25 +324,13 @@ class Settings(LogSettings):
             "decoder; hosts sharing one PostgreSQL must share this folder too"
         ),
     )
-    database_url: str | None = setting(
-        "DATABASE_URL",
-        None,
-        POSTGRES_URL,
-        (
-            "keep the jobs in this PostgreSQL database instead of the SQLite file, so that several hosts "
-            "can share them (see docs/deployment.md)"
-        ),
-        shown="unset (SQLite in `DATA_DIR`)",
-    )
-    lease_s: int = setting(
-        "LEASE_S",
-        30,
-        whole(5),
-        (
-            "with `DATABASE_URL`: seconds a host's claim on a job lasts unless it renews it; the jobs of a "
-            "host that disappears go to another host after this long"
-        ),
-    )
+
+    @property
+    def stop_grace_s(self) -> int:
+        """How long the tasks in hand may take to finish when the server stops."""
+        if self.database_url and self.drain_s is not None:
+            return self.drain_s
+        return self.shutdown_grace_s
 
     @property
     def upload_dir(self) -> Path:
@@ -371,17 +359,22 @@ class Settings(LogSettings):
             except ValueError as exc:
                 raise SettingsError(f"{row.variable}={raw!r} is not valid: expected {exc}") from None
         settings = cls(**values)
-        conflict = engine_conflict(settings)
-        if conflict is not None:
-            raise SettingsError(conflict)
+        for conflict in (engine_conflict(settings), role_conflict(settings)):
+            if conflict is not None:
+                raise SettingsError(conflict)
         return settings
 
 
 def rows() -> Iterator[tuple[str, Setting[Any]]]:
-    """(field name, row) of every setting, in the configuration table's order: the log settings
-    last, as in the seed's table (a base class's fields would otherwise come first)."""
-    logging_names = {each.name for each in fields(LogSettings)}
-    ordered = sorted(fields(Settings), key=lambda each: each.name in logging_names)
+    """(field name, row) of every setting, in the configuration table's order: the host's own,
+    then those of several hosts, then the log settings last, as in the seed's table (a base
+    class's fields would otherwise come first)."""
+    place = {
+        each.name: rank
+        for rank, group in enumerate((ClusterSettings, LogSettings), 1)
+        for each in fields(group)
+    }
+    ordered = sorted(fields(Settings), key=lambda each: place.get(each.name, 0))
     for each in ordered:
         yield each.name, each.metadata["setting"]
 

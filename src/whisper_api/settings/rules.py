@@ -35,3 +35,22 @@ def engine_conflict(settings: EngineChoice) -> str | None:
         if value > 1:
             return f"{name}={value} is not valid: only ENGINE=faster-whisper decodes in batches"
     return None
+
+
+class RoleChoice(Protocol):
+    """What the host does, and the database that a split of the roles needs."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def database_url(self) -> str | None: ...
+
+
+def role_conflict(settings: RoleChoice) -> str | None:
+    """Why a host may not take its ROLE; None if it may."""
+    if settings.role != "all" and not settings.database_url:
+        return (
+            f"ROLE={settings.role!r} is not valid without DATABASE_URL: API hosts and workers meet only in "
+            "a shared PostgreSQL queue"
+        )
+    return None

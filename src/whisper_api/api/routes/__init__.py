@@ -33,3 +33,6 @@ ROUTES: list[BaseRoute] = [
     *openapi.ROUTES,
     *page.ROUTES,
 ]
+
+# A worker (ROLE=worker) decodes for the cluster and serves only its probes and its metrics.
+WORKER_ROUTES: list[BaseRoute] = [*health.ROUTES, *metrics.ROUTES]

@@ -75,7 +75,7 @@ async def asr(request: Request) -> Response:
 
 async def detect_language(request: Request) -> Response:
     detected = await language_of_upload(request, _form(request))
-    ready = services(request).pool.ready
+    ready = services(request).decoders_ready()
     names = dict(ready.languages) if ready else {}
     return JSONResponse(
         {

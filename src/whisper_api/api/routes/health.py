@@ -14,10 +14,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    reason = services(request).readiness.reason_not_ready()
+    """503 while the host cannot take work; 200 otherwise, with a concern where it has one (an
+    API host whose uploads wait for workers): it takes uploads all the same."""
+    readiness = services(request).readiness
+    reason = readiness.reason_not_ready()
     if reason is not None:
         return JSONResponse({"ready": False, "reason": reason}, status_code=503, headers={"Retry-After": "5"})
-    return JSONResponse({"ready": True})
+    concern = readiness.concern()
+    return JSONResponse({"ready": True} if concern is None else {"ready": True, "concern": concern})
 
 
 ROUTES = [

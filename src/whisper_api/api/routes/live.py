@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decoder.wire.protocol import DecodeOptions, DecoderReady, DetectLanguage, LanguageDetected
-from whisper_api.api.errors import BadRequest
+from whisper_api.api.errors import BadRequest, ServiceUnavailable
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response
 from whisper_api.api.state import services
@@ -44,7 +44,7 @@ async def task_events(request: Request) -> Response:
 async def detect_language(request: Request) -> Response:
     """The language spoken in the upload, heard on windows of speech spread over it, and the
     most probable others; `model` may name the multilingual model that hears it."""
-    ready: DecoderReady | None = services(request).pool.ready
+    ready: DecoderReady | None = services(request).decoders_ready()
     if ready is not None and not multilingual_models(ready):
         raise BadRequest(
             f"the model {ready.max_model_to_use} is English-only and cannot tell languages apart; "
@@ -70,6 +70,11 @@ async def language_of_upload(request: Request, form: UploadForm) -> LanguageDete
     """The language of the upload (decoder.process.detection). The upload is checked as any is, and
     deleted once answered. Where no multilingual model is at hand, English speaks for itself."""
     state = services(request)
+    if not state.pool.slots:
+        raise ServiceUnavailable(
+            "this host runs no decoder (ROLE=api): language detection needs a host with ROLE=all",
+            headers={"Retry-After": "3600"},
+        )
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         model = detection_model(fields.get("model") or None, ready)
@@ -77,7 +82,7 @@ async def language_of_upload(request: Request, form: UploadForm) -> LanguageDete
 
     with state.admission.place():
         task_id, upload, wanted = await store_checked_upload(request, read_fields, form)
-        ready = state.pool.ready
+        ready = state.decoders_ready()
         try:
             if ready is not None and not multilingual_models(ready):
                 return LanguageDetected(task_id, "en", 1.0, (("en", 1.0),), 0)

@@ -53,7 +53,7 @@ _OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS, *SPEAKE
 
 
 async def models(request: Request) -> Response:
-    ready: DecoderReady | None = services(request).pool.ready
+    ready: DecoderReady | None = services(request).decoders_ready()
     names = [OPENAI_MODEL, *(ready.available_models if ready else ())]
     return JSONResponse(
         {
@@ -128,7 +128,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
         return PlainTextResponse(transcript.text + "\n")
     if response_format == DIARIZED_FORMAT:
         return JSONResponse(openai_diarized_json(transcript) | {"usage": usage_of(ended)})
-    ready = services(request).pool.ready
+    ready = services(request).decoders_ready()
     names = dict(ready.languages) if ready else {}
     granularities = chosen["granularities"]
     return JSONResponse(

@@ -142,7 +142,7 @@ async def _serve(websocket: WebSocket, socket: _Socket, session: LiveSession) ->
             event = read_event(message["text"])
             event_id = event.event_id
             if event.type == "session.update":
-                settings = updated(settings, event, services(websocket).pool.ready)
+                settings = updated(settings, event, services(websocket).decoders_ready())
                 session.configure(settings.config)
                 updated_session = session_object(session.session_id, settings)
                 await socket.send(server_event("session.updated", session=updated_session))

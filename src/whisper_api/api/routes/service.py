@@ -12,6 +12,7 @@ from starlette.routing import Route
 from whisper_api import __version__
 from whisper_api.api.errors import ServiceUnavailable
 from whisper_api.api.state import services
+from whisper_api.api.submission import NO_DECODER_YET
 from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.intake.options import (
@@ -41,20 +42,22 @@ async def decoder_status_refresh(request: Request) -> Response:
 def decoder_status_json(pool: DecoderPool, queue: JobQueue, waiting: int) -> dict[str, Any]:
     """The host's decoders, one by one, under the seed's fields: those describe the first
     decoder, except that the model counts as loaded and the host as busy when any decoder's is,
-    the restarts are the whole host's, and the tasks in the queue (`waiting`) the whole queue's."""
+    the restarts are the whole host's, and the tasks in the queue (`waiting`) the whole queue's.
+    An API host (ROLE=api) has no decoder: its first decoder's fields are null."""
     decoders = [_decoder_json(slot, queue) for slot in pool.slots]
-    first = pool.slots[0].decoder
+    first: dict[str, Any] = decoders[0] if decoders else {}
+    ready = pool.ready
     received = [slot.decoder.status_received_at for slot in pool.slots if slot.decoder.status_received_at]
     return {
-        "gpu_mode": decoders[0]["gpu_mode"],
-        "max_model_to_use": decoders[0]["max_model_to_use"],
-        "engine": first.ready.engine if first.ready else None,
-        "last_loaded_model_size": decoders[0]["last_loaded_model_size"],
+        "gpu_mode": first.get("gpu_mode"),
+        "max_model_to_use": first.get("max_model_to_use"),
+        "engine": ready.engine if ready else None,
+        "last_loaded_model_size": first.get("last_loaded_model_size"),
         "is_model_loaded": any(decoder["is_model_loaded"] for decoder in decoders),
         "currently_busy": any(decoder["currently_busy"] for decoder in decoders),
         "tasks_in_queue": waiting,
         "received_at": iso_time(max(received, default=None)),
-        "pid": first.pid,
+        "pid": first.get("pid"),
         "restarting": any(slot.supervisor.restarting for slot in pool.slots),
         "restarts": pool.restarts,
         "decoders": decoders,
@@ -84,11 +87,9 @@ def _decoder_json(slot: DecoderSlot, queue: JobQueue) -> dict[str, Any]:
 async def languages(request: Request) -> Response:
     """What a model can do, for the web page's choices: its languages and tasks. `?model=`
     names one of the available models; left out, the server's own."""
-    ready = services(request).pool.ready
+    ready = services(request).decoders_ready()
     if ready is None:
-        raise ServiceUnavailable(
-            "the decoder is restarting; try again shortly", headers={"Retry-After": "10"}
-        )
+        raise ServiceUnavailable(NO_DECODER_YET, headers={"Retry-After": "10"})
     model = check_model(request.query_params.get("model") or None, ready)
     return JSONResponse(
         {

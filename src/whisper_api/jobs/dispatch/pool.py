@@ -1,7 +1,7 @@
 """The host's decoders: one slot per decoder process, each with its own client and supervisor
 (whisper_api.jobs.dispatch.supervision), so that one that dies is restarted alone while the others go
 on. Which slot holds which work is the queue's business (whisper_api.jobs.dispatch.queue); the tracker
-hands work to free slots.
+hands work to free slots. An API host (ROLE=api) has a pool of none.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ SlotEventHandler = Callable[[DecoderSlot, DecoderEvent], None]
 
 class DecoderPool:
     def __init__(self, slots: Sequence[DecoderSlot]) -> None:
-        assert slots, "a pool has at least one decoder"
         self.slots = tuple(slots)
         # Who else hears every decoder's messages, after the one that start() was given.
         self._watchers: list[SlotEventHandler] = []

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from decoder.wire.protocol import ModelLoaded, ModelUnloaded
 from whisper_api.jobs.dispatch.pool import DecoderPool
 from whisper_api.jobs.job import Job, JobStatus
+from whisper_api.jobs.tracker.workers import ClusterWorkers
 from whisper_api.jobs.views import Standing
 
 # Task durations run from a second (tiny model, short clip) to hours (long files on a CPU).
@@ -72,9 +73,10 @@ class Metrics:
             registry=registry,
         )
 
-    def watch(self, standing: Standing, pool: DecoderPool) -> None:
-        """Export the queue's length and head, and each decoder's state, at every scrape."""
-        self.registry.register(_QueueCollector(standing, pool))
+    def watch(self, standing: Standing, pool: DecoderPool, workers: ClusterWorkers | None) -> None:
+        """Export the queue's length and head, each decoder's state, and with a shared queue the
+        cluster's workers, at every scrape."""
+        self.registry.register(_QueueCollector(standing, pool, workers))
 
     def job_ended(self, job: Job) -> None:
         self.tasks_ended.labels(job.status.value).inc()
@@ -94,9 +96,10 @@ class Metrics:
 
 
 class _QueueCollector(Collector):
-    def __init__(self, standing: Standing, pool: DecoderPool) -> None:
+    def __init__(self, standing: Standing, pool: DecoderPool, workers: ClusterWorkers | None) -> None:
         self._queue = standing
         self._pool = pool
+        self._workers = workers
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("whisper_api_queue_length", "Tasks waiting", value=self._queue.count())
@@ -116,3 +119,16 @@ class _QueueCollector(Collector):
             restarts.add_metric(label, slot.supervisor.restarts)
         yield busy
         yield restarts
+        if self._workers is not None:
+            workforce = self._workers.workforce
+            yield GaugeMetricFamily(
+                "whisper_api_workers_alive",
+                "Hosts that decode, heard from within a lease",
+                value=workforce.hosts,
+            )
+            yield GaugeMetricFamily(
+                "whisper_api_worker_decoders", "Their decoders that take work", value=workforce.decoders
+            )
+            yield GaugeMetricFamily(
+                "whisper_api_worker_decoders_busy", "Their decoders that hold a task", value=workforce.busy
+            )

@@ -4,7 +4,9 @@ whisper_api.api.routes.health at /readyz).
 The server is ready once a decoder runs and, with LOAD_MODEL_ON_STARTUP, has loaded its model
 once; it stops being ready while no decoder of the pool takes work (they start or restart after
 a crash, or none answers: the watchdog), and while the job store cannot write (a full or
-read-only disk, a lost file). One decoder of several restarting leaves the server ready.
+read-only disk, a lost file). One decoder of several restarting leaves the server ready. An API
+host (ROLE=api), which has no decoder, is ready while its store answers: uploads wait in the
+queue for the workers, and `concern` says when none is alive.
 Under systemd (Type=notify), readiness is announced once with READY=1 on NOTIFY_SOCKET: a unix
 datagram, no library needed.
 """
@@ -17,14 +19,18 @@ import socket
 
 from whisper_api.jobs.dispatch.pool import DecoderPool
 from whisper_api.jobs.job import JobStore
+from whisper_api.jobs.tracker.workers import ClusterWorkers
 
 log = logging.getLogger(__name__)
 
 
 class Readiness:
-    def __init__(self, pool: DecoderPool, store: JobStore, model_needed: bool) -> None:
+    def __init__(
+        self, pool: DecoderPool, store: JobStore, workers: ClusterWorkers | None, *, model_needed: bool
+    ) -> None:
         self._pool = pool
         self._store = store
+        self._workers = workers
         self._model_needed = model_needed
         self._model_seen = False
         self._announced = False
@@ -33,6 +39,8 @@ class Readiness:
         """Why the server cannot take work yet, or None when it can."""
         if self._store.failing is not None:
             return "the job store cannot write (see the server's log)"
+        if not self._pool.slots:
+            return None
         working = [slot for slot in self._pool.slots if slot.takes_work]
         if not working:
             return "the decoder is starting" if not self._pool.restarts else "the decoder is restarting"
@@ -44,6 +52,12 @@ class Readiness:
         if self._model_needed and not self._model_seen:
             return "the model is loading"
         return None
+
+    def concern(self) -> str | None:
+        """What a ready host would have its operator know: an API host with no worker alive."""
+        if self._pool.slots or self._workers is None or self._workers.workforce.hosts:
+            return None
+        return "no worker is alive: uploads wait in the queue until one is"
 
     def update(self) -> None:
         """Call on every decoder status: announces readiness to systemd the first time."""

@@ -52,6 +52,8 @@ _LOCK_SPACE = 0x77687370
 MIGRATION_LOCK = (_LOCK_SPACE, 1)
 EXPIRY_LOCK = (_LOCK_SPACE, 2)
 CONNECT_TIMEOUT_S = 5
+# How long the row of a host that went silent is kept, for what its decoders announced.
+WORKER_ROWS_KEPT_S = 86400
 # A call that takes longer counts as a lost connection (a network cut that TCP has not noticed).
 CALL_TIMEOUT_S = 30.0
 # The channel the hosts' NOTIFY messages go on.
@@ -205,13 +207,57 @@ class PostgresJobStore(SqlJobStore):
         )
 
     async def let_go(self) -> None:
-        """Give back this host's claims on jobs its decoders had not started (it stops): other
-        hosts need not wait for the leases to run out. Started ones keep theirs, so that the
-        interrupted-twice rule still counts them."""
+        """Give back this host's claims (it stops), so that other hosts need not wait for the
+        leases to run out: those on jobs its decoders had not started are no claims any more;
+        those on jobs it was decoding lapse now, so that the next host takes them as interrupted
+        (the interrupted-twice rule counts them)."""
+
+        async def give_back(db: Connection) -> None:
+            async with db.transaction():
+                await db.execute(
+                    "UPDATE jobs SET claimed_by = NULL, lease_until = NULL "
+                    f"WHERE claimed_by = %s AND {_IS_PENDING}",
+                    (self.host,),
+                )
+                await db.execute(
+                    f"UPDATE jobs SET lease_until = 0 WHERE claimed_by = %s AND {_IS_UNFINISHED}",
+                    (self.host,),
+                )
+
+        await self._call(give_back)
+
+    async def announce(self, decoders: int, busy: int, ready: str | None) -> None:
+        """This host decodes: how many decoders take work, how many hold a task, and what they
+        announced of their model (JSON); rows of hosts silent for a day go."""
         await self._execute(
-            f"UPDATE jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND {_IS_PENDING}",
-            (self.host,),
+            f"""
+            INSERT INTO workers (host, decoders, busy, ready, seen_at) VALUES (%s, %s, %s, %s, {_NOW})
+            ON CONFLICT (host) DO UPDATE
+            SET decoders = excluded.decoders, busy = excluded.busy, ready = excluded.ready, seen_at = {_NOW}
+            """,
+            (self.host, decoders, busy, ready),
         )
+        await self._execute(f"DELETE FROM workers WHERE seen_at < {_NOW} - %s", (WORKER_ROWS_KEPT_S,))
+
+    async def retire(self) -> None:
+        """This host decodes no more (it stops); what it announced stays for the API hosts."""
+        await self._execute("UPDATE workers SET seen_at = 0, busy = 0 WHERE host = %s", (self.host,))
+
+    async def workers(self, silent_s: float) -> tuple[int, int, int]:
+        """The hosts heard from within `silent_s`: how many, and their decoders, busy and all."""
+        rows = await self._rows(
+            "SELECT count(*) AS hosts, coalesce(sum(busy), 0) AS busy, "
+            f"coalesce(sum(decoders), 0) AS decoders FROM workers WHERE seen_at > {_NOW} - %s",
+            [silent_s],
+        )
+        return int(rows[0]["hosts"]), int(rows[0]["busy"]), int(rows[0]["decoders"])
+
+    async def announced(self) -> str | None:
+        """What the decoders heard from last announced of their model (JSON); None if none ever did."""
+        rows = await self._rows(
+            "SELECT ready FROM workers WHERE ready IS NOT NULL ORDER BY seen_at DESC LIMIT 1", []
+        )
+        return rows[0]["ready"] if rows else None
 
     async def standing(self) -> tuple[int, float | None]:
         """How many jobs of every host wait, and when the first in line was uploaded (None while

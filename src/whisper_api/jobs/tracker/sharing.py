@@ -33,6 +33,7 @@ from whisper_api.jobs.errors import StoreUnavailable
 from whisper_api.jobs.job import Job
 from whisper_api.jobs.store.postgres import PostgresJobStore
 from whisper_api.jobs.tracker.standing import ClusterStanding
+from whisper_api.jobs.tracker.workers import ClusterWorkers
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Kind(StrEnum):
     PROGRESS = "progress"  # a job decoded further
     CANCEL = "cancel"  # stop this job, whichever host decodes it
     CANCELLED = "cancelled"  # a cancelled job is gone
+    WORKERS = "workers"  # a host that decodes started or stopped: look at the workers again
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,18 @@ class News:
 
 class SharedQueue:
     def __init__(
-        self, store: PostgresJobStore, queue: JobQueue, standing: ClusterStanding, lease_s: float
+        self,
+        store: PostgresJobStore,
+        queue: JobQueue,
+        standing: ClusterStanding,
+        workers: ClusterWorkers,
+        lease_s: float,
     ) -> None:
         self.store = store
         self.host = store.host
         self._queue = queue
         self.standing = standing
+        self.workers = workers
         self._lease_s = lease_s
         self._on_news: Callable[[News], None] = lambda news: None
         self._tasks: list[asyncio.Task[None]] = []
@@ -81,6 +89,10 @@ class SharedQueue:
         """Read the queue, then listen to the other hosts and renew leases until closed."""
         self._on_news = on_news
         await self.standing.refresh()
+        with contextlib.suppress(StoreUnavailable):
+            await self.workers.beat()
+            await self.workers.look()
+        self.tell(News(Kind.WORKERS))
         self._tasks = [
             asyncio.create_task(self._listen(), name="shared-queue-listen"),
             asyncio.create_task(self._keep_up(), name="shared-queue-leases"),
@@ -95,7 +107,9 @@ class SharedQueue:
                 await task
         with contextlib.suppress(StoreUnavailable):
             await self.store.let_go()
+            await self.workers.retire()
         self.tell(News(Kind.QUEUE))
+        self.tell(News(Kind.WORKERS))
         await asyncio.gather(*self._sending)
 
     async def claim(self) -> Job | None:
@@ -145,8 +159,14 @@ class SharedQueue:
         if news.kind in (Kind.QUEUE, Kind.JOB):
             # A job queued, claimed, released or started: the places of those behind it moved.
             self._refresh_soon()
-        if news.kind is not Kind.QUEUE and news.host != self.host:
+        if news.kind is Kind.WORKERS:
+            self._track(asyncio.create_task(self._look_at_workers()))
+        elif news.kind is not Kind.QUEUE and news.host != self.host:
             self._on_news(news)
+
+    async def _look_at_workers(self) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.workers.look()
 
     def _refresh_soon(self) -> None:
         """One refresh at a time: a burst of queue news (fifty uploads) costs one more look at
@@ -167,13 +187,16 @@ class SharedQueue:
                 return
 
     async def _keep_up(self) -> None:
-        """Renew the leases of the jobs this host holds, and look at the queue, a few times a lease."""
+        """Renew the leases of the jobs this host holds, say how its decoders are, and look at the
+        queue and the workers, a few times a lease."""
         while True:
             await asyncio.sleep(self._lease_s / 3 * random.uniform(1 - LOOK_JITTER, 1 + LOOK_JITTER))
             with contextlib.suppress(StoreUnavailable):
                 held = self._queue.held_ids()
                 if held:
                     await self.store.renew(held, self._lease_s)
+                await self.workers.beat()
+                await self.workers.look()
                 await self.standing.refresh()
                 self._on_news(News(Kind.QUEUE))
 

@@ -109,6 +109,8 @@ class TaskTracker:
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
+        # The server stops: decoders finish what they hold and are handed nothing more.
+        self._draining = False
         # Its parts, each with a step of a job's life.
         self.head_starts = HeadStarts(
             queue, self._free_slots, self._stop_soon, self._work.put_nowait, enabled=shared is None
@@ -155,6 +157,10 @@ class TaskTracker:
             await self._consumer
         if self.shared is not None:
             await self.shared.close()
+
+    def drain(self) -> None:
+        """Hand the decoders nothing more, and claim nothing more for them (the server stops)."""
+        self._draining = True
 
     def on_decoder_event(self, slot: DecoderSlot, event: DecoderEvent) -> None:
         if self.head_starts.held_back(slot, event):
@@ -223,6 +229,8 @@ class TaskTracker:
             self.queue.forget_detection(task_id)
 
     def _free_slots(self) -> list[DecoderSlot]:
+        if self._draining:
+            return []
         return [slot for slot in self.pool.slots if slot.takes_work and self.queue.is_free(slot.index)]
 
     def _dispatch(self) -> None:

@@ -1,12 +1,31 @@
-"""Rules across settings: faster-whisper-only options with each engine."""
+"""Rules across settings: faster-whisper-only options with each engine, and the roles of hosts
+that share a queue."""
 
 from __future__ import annotations
 
-from whisper_api.settings import Settings
-from whisper_api.settings.rules import engine_conflict
+import pytest
+
+from whisper_api.settings import Settings, SettingsError
+from whisper_api.settings.rules import engine_conflict, role_conflict
 
 
 def test_faster_whisper_options_conflict_only_with_openai_whisper() -> None:
     options = {"COMPUTE_TYPE": "int8", "VAD_FILTER": "1", "BATCH_SIZE": "8", "BATCH_FILES": "8"}
     assert engine_conflict(Settings.from_environ({"ENGINE": "faster-whisper", **options})) is None
     assert engine_conflict(Settings.from_environ({})) is None
+
+
+def test_api_hosts_and_workers_need_a_shared_queue() -> None:
+    url = {"DATABASE_URL": "postgresql://whisper@db/whisper"}
+    for role in ("api", "worker"):
+        with pytest.raises(SettingsError, match=f"ROLE='{role}' is not valid without DATABASE_URL"):
+            Settings.from_environ({"ROLE": role})
+        assert role_conflict(Settings.from_environ({"ROLE": role, **url})) is None
+    assert role_conflict(Settings.from_environ({})) is None
+
+
+def test_a_worker_drains_for_drain_s_and_a_host_of_its_own_for_shutdown_grace_s() -> None:
+    url = {"DATABASE_URL": "postgresql://whisper@db/whisper"}
+    assert Settings.from_environ({"DRAIN_S": "600", "SHUTDOWN_GRACE_S": "20", **url}).stop_grace_s == 600
+    assert Settings.from_environ({"SHUTDOWN_GRACE_S": "20", **url}).stop_grace_s == 20
+    assert Settings.from_environ({"DRAIN_S": "600", "SHUTDOWN_GRACE_S": "20"}).stop_grace_s == 20

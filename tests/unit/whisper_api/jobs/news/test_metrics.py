@@ -26,7 +26,7 @@ def gauges(metrics: Metrics) -> dict[str, float]:
 
 def test_the_oldest_wait_is_the_first_in_lines_and_zero_when_none_waits() -> None:
     queue, metrics = JobQueue(), Metrics()
-    metrics.watch(queue, scripted_pool(queue, 1, asyncio.sleep))
+    metrics.watch(queue, scripted_pool(queue, 1, asyncio.sleep), None)
     assert gauges(metrics) == {"whisper_api_queue_length": 0, "whisper_api_queue_oldest_wait_seconds": 0}
     now = time.time()
     for letter, waited_s in (("b", 5.0), ("a", 30.0)):
