@@ -49,7 +49,7 @@ from whisper_api.jobs.views import Standing
 from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings
-from whisper_api.settings.cluster import Role
+from whisper_api.settings.cluster import MediaStore, Role
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
 DECODER_START_TIMEOUT_S = 180.0
@@ -152,8 +152,13 @@ def make_store(settings: Settings) -> JobStore:
         # Unique to this process: a host restarted under the same name must not take its
         # predecessor's claims for its own before their leases run out.
         host = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        in_database = settings.media_store == MediaStore.DATABASE
         return PostgresJobStore(
-            settings.database_url, host=host, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use
+            settings.database_url,
+            host=host,
+            keep_results_s=keep_results_s,
+            refresh_on_use=refresh_on_use,
+            media_dir=settings.upload_dir if in_database else None,
         )
     return SQLiteJobStore(
         settings.database_path, keep_results_s=keep_results_s, refresh_on_use=refresh_on_use

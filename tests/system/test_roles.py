@@ -1,5 +1,6 @@
 """API hosts apart from workers (ROLE=api, ROLE=worker) on one real PostgreSQL, each a real
-server: the API host runs no decoder and takes the uploads, the workers decode them and serve
+server with a DATA_DIR of its own (MEDIA_STORE=database: they share nothing but the database):
+the API host runs no decoder and takes the uploads, the workers decode them and serve
 only their probes and metrics; a worker killed mid-decode leaves the other to finish, one that
 gets SIGTERM drains (it finishes what it holds and takes nothing more), and an API host with no
 worker alive still takes uploads and says so in /readyz."""
@@ -18,7 +19,9 @@ import pytest
 from tests.support.server import STEP_DEADLINE_S, RunningServer, wait_for_task
 from tests.support.speech import PARAGRAPHS, speak, word_error_rate
 from tests.system.test_durability import upload, wait_for_status
+from tests.system.test_hostile_input import uploads_left
 from tests.system.test_hosts import LEASE_S, NOTICE_SLACK_S, decoded_on, start_host
+from tests.system.test_media_store import stored
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +62,17 @@ def holder(workers: list[RunningServer], task: str) -> RunningServer:
 def test_api_hosts_and_workers_apart(
     tmp_path: Path, model_dir: Path, speech_dir: Path, database_url: str
 ) -> None:
-    data = tmp_path / "shared-data"
+    def host(name: str, role: str, **settings: str) -> RunningServer:
+        """A host with a DATA_DIR of its own: the uploads wait in the database."""
+        data = tmp_path / name / "data"
+        return start_host(
+            tmp_path / name, model_dir, database_url, data, ROLE=role, MEDIA_STORE="database", **settings
+        )
 
     def worker(name: str, **settings: str) -> RunningServer:
-        return start_host(tmp_path / name, model_dir, database_url, data, ROLE="worker", **settings)
+        return host(name, "worker", **settings)
 
-    api = start_host(tmp_path / "api", model_dir, database_url, data, ROLE="api")
+    api = host("api", "api")
     workers = [worker("w1", DRAIN_S="300"), worker("w2", DRAIN_S="300")]
     long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
     try:
@@ -128,6 +136,10 @@ def test_api_hosts_and_workers_apart(
             assert ready.status_code == 200 and "no worker is alive" in ready.json()["concern"]
             waiting = upload(client, speech_dir / "paragraph3.wav")
             assert client.get("/api/v1/status", params={"task_id": waiting}).json()["status"] == "pending"
+        # Each upload went with its task: the waiting one's is all the database holds, and the
+        # workers that stopped kept no copy.
+        assert stored(database_url)[0] == 1
+        assert [uploads_left(each) for each in (api, draining, survivor)] == [[], [], []]
     finally:
         for each in [api, *workers]:
             each.ensure_stopped()

@@ -1,6 +1,7 @@
 """The settings of several hosts on one queue: the shared database, the claims' leases, what
-each host does (ROLE) and how a worker stops (DRAIN_S). Settings (whisper_api.settings) takes
-them in; the table lists them after the host's own settings and before the log settings."""
+each host does (ROLE), how a worker stops (DRAIN_S) and where the uploads wait (MEDIA_STORE).
+Settings (whisper_api.settings) takes them in; the table lists them after the host's own
+settings and before the log settings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from enum import StrEnum
 
 from whisper_api.settings.kinds import POSTGRES_URL, one_of, whole
 from whisper_api.settings.rows import setting
+
+
+class MediaStore(StrEnum):
+    DATA_DIR = "data-dir"  # files in DATA_DIR, which hosts sharing a queue must share
+    DATABASE = "database"  # large objects in the PostgreSQL of DATABASE_URL
 
 
 class Role(StrEnum):
@@ -57,4 +63,14 @@ class ClusterSettings:
             "runs then straight to another host"
         ),
         values="whole number ≥ 0, or unset (`SHUTDOWN_GRACE_S`)",
+    )
+    media_store: str = setting(
+        "MEDIA_STORE",
+        MediaStore.DATA_DIR.value,
+        one_of(tuple(store.value for store in MediaStore)),
+        (
+            "where uploads wait to be decoded: `data-dir` keeps them in `DATA_DIR` (which hosts sharing "
+            "`DATABASE_URL` must then share); `database` keeps them in that PostgreSQL, so that hosts "
+            "share nothing else (see docs/deployment.md)"
+        ),
     )

@@ -35,7 +35,7 @@ from whisper_api.settings.kinds import (
 )
 from whisper_api.settings.logs import LogSettings
 from whisper_api.settings.rows import Setting, setting
-from whisper_api.settings.rules import engine_conflict, role_conflict
+from whisper_api.settings.rules import cluster_conflict, engine_conflict
 
 
 class SettingsError(Exception):
@@ -359,7 +359,7 @@ class Settings(ClusterSettings, LogSettings):
             except ValueError as exc:
                 raise SettingsError(f"{row.variable}={raw!r} is not valid: expected {exc}") from None
         settings = cls(**values)
-        for conflict in (engine_conflict(settings), role_conflict(settings)):
+        for conflict in (engine_conflict(settings), cluster_conflict(settings)):
             if conflict is not None:
                 raise SettingsError(conflict)
         return settings

@@ -37,20 +37,26 @@ def engine_conflict(settings: EngineChoice) -> str | None:
     return None
 
 
-class RoleChoice(Protocol):
-    """What the host does, and the database that a split of the roles needs."""
+class ClusterChoice(Protocol):
+    """What the host does, where its uploads wait, and the database both may need."""
 
     @property
     def role(self) -> str: ...
     @property
+    def media_store(self) -> str: ...
+    @property
     def database_url(self) -> str | None: ...
 
 
-def role_conflict(settings: RoleChoice) -> str | None:
-    """Why a host may not take its ROLE; None if it may."""
-    if settings.role != "all" and not settings.database_url:
+def cluster_conflict(settings: ClusterChoice) -> str | None:
+    """Why a host may not take its ROLE or MEDIA_STORE; None if it may."""
+    if settings.database_url:
+        return None
+    if settings.role != "all":
         return (
             f"ROLE={settings.role!r} is not valid without DATABASE_URL: API hosts and workers meet only in "
             "a shared PostgreSQL queue"
         )
+    if settings.media_store == "database":
+        return "MEDIA_STORE='database' is not valid without DATABASE_URL: it names that PostgreSQL"
     return None

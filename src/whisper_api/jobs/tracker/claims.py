@@ -15,12 +15,15 @@ from whisper_api.jobs.dispatch.pool import DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue, submission
 from whisper_api.jobs.dispatch.supervision import Action, Fate, fate_on_requeue
 from whisper_api.jobs.errors import DecoderUnavailable, StoreUnavailable
-from whisper_api.jobs.job import JobStatus, JobStore
+from whisper_api.jobs.job import Job, JobStatus, JobStore
 from whisper_api.jobs.tracker.endings import Endings
 from whisper_api.jobs.tracker.sharing import Kind, News, SharedQueue
 
 # Why a claimed job fails on a host that cannot see its upload.
-MISSING_UPLOAD = "the upload is not in this host's DATA_DIR; every host must share one DATA_DIR"
+MISSING_UPLOAD = (
+    "the upload is not in this host's DATA_DIR; every host must share one DATA_DIR, "
+    "or keep the uploads in the database (MEDIA_STORE=database)"
+)
 
 
 class Claims:
@@ -57,7 +60,7 @@ class Claims:
                     fate = fate_on_requeue(job)
                     if fate.action in (Action.DROP, Action.FAIL):
                         await self._endings.carry_out(job, fate)
-                    elif not await asyncio.to_thread(job.audio_path.exists):
+                    elif not await self._at_hand(job):
                         await self._endings.carry_out(job, Fate(Action.FAIL, MISSING_UPLOAD))
                     else:
                         if fate.action is Action.REQUEUE:
@@ -73,3 +76,8 @@ class Claims:
                 else:
                     return  # nothing waits
             self._shared.tell(News(Kind.QUEUE))
+
+    async def _at_hand(self, job: Job) -> bool:
+        """Whether the job's upload is in this host's upload folder, once brought from the
+        database where it is kept there."""
+        return await self._shared.store.fetch_media(job) or await asyncio.to_thread(job.audio_path.exists)

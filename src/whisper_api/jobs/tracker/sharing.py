@@ -138,13 +138,13 @@ class SharedQueue:
             self._queue_news_due = False
         payload = json.dumps({**asdict(news), "host": self.host})
         with contextlib.suppress(StoreUnavailable):
-            await self.store.notify(payload)
+            await self.store.db.notify(payload)
 
     async def _listen(self) -> None:
         deaf = False  # logged once per outage, not at every try
         while True:
             try:
-                async for payload in self.store.notifications():
+                async for payload in self.store.db.notifications():
                     if deaf and not payload:
                         log.info("hearing the other hosts again")
                         deaf = False

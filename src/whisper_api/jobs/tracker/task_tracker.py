@@ -132,11 +132,14 @@ class TaskTracker:
         Files in `upload_dir` that no unfinished job needs (uploads cut off by a crash, audio
         of jobs that ended just before one) are deleted first. With a shared queue, the other
         hosts' uploads arrive there too and the leases decide what is unfinished, so neither
-        is done.
+        is done; unless the uploads are kept in the database, whence this host's folder holds
+        only copies of its own.
         """
         if self.shared is None:
             needed = {job.audio_path.name for job in await self.store.unfinished()}
             await asyncio.to_thread(remove_files_except, upload_dir, needed)
+        elif self.shared.store.media is not None:
+            await asyncio.to_thread(remove_files_except, upload_dir, set())
         await self.pool.start(self.on_decoder_event)
         if self.shared is None:
             await self._recovery.requeue_unfinished()

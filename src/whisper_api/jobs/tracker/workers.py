@@ -47,19 +47,21 @@ class ClusterWorkers:
             working = sum(slot.takes_work for slot in self._pool.slots)
             busy = sum(not self._queue.is_free(slot.index) for slot in self._pool.slots)
             ready = self._pool.ready
-            await self._store.announce(working, busy, None if ready is None else json.dumps(to_plain(ready)))
+            await self._store.worker_rows.announce(
+                working, busy, None if ready is None else json.dumps(to_plain(ready))
+            )
 
     async def look(self) -> None:
         """Read how the cluster's decoding hosts are."""
-        self.workforce = Workforce(*await self._store.workers(self._lease_s))
-        announced = await self._store.announced()
+        self.workforce = Workforce(*await self._store.worker_rows.workers(self._lease_s))
+        announced = await self._store.worker_rows.announced()
         if announced is not None:
             self.announced = from_plain(DecoderReady, json.loads(announced))
 
     async def retire(self) -> None:
         """This host stops: it is no worker any more (what it announced stays)."""
         if self._pool.slots:
-            await self._store.retire()
+            await self._store.worker_rows.retire()
 
     @property
     def ready(self) -> DecoderReady | None:

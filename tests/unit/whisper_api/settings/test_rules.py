@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from whisper_api.settings import Settings, SettingsError
-from whisper_api.settings.rules import engine_conflict, role_conflict
+from whisper_api.settings.rules import cluster_conflict, engine_conflict
 
 
 def test_faster_whisper_options_conflict_only_with_openai_whisper() -> None:
@@ -20,8 +20,8 @@ def test_api_hosts_and_workers_need_a_shared_queue() -> None:
     for role in ("api", "worker"):
         with pytest.raises(SettingsError, match=f"ROLE='{role}' is not valid without DATABASE_URL"):
             Settings.from_environ({"ROLE": role})
-        assert role_conflict(Settings.from_environ({"ROLE": role, **url})) is None
-    assert role_conflict(Settings.from_environ({})) is None
+        assert cluster_conflict(Settings.from_environ({"ROLE": role, **url})) is None
+    assert cluster_conflict(Settings.from_environ({})) is None
 
 
 def test_a_worker_drains_for_drain_s_and_a_host_of_its_own_for_shutdown_grace_s() -> None:
@@ -29,3 +29,10 @@ def test_a_worker_drains_for_drain_s_and_a_host_of_its_own_for_shutdown_grace_s(
     assert Settings.from_environ({"DRAIN_S": "600", "SHUTDOWN_GRACE_S": "20", **url}).stop_grace_s == 600
     assert Settings.from_environ({"SHUTDOWN_GRACE_S": "20", **url}).stop_grace_s == 20
     assert Settings.from_environ({"DRAIN_S": "600", "SHUTDOWN_GRACE_S": "20"}).stop_grace_s == 20
+
+
+def test_uploads_in_the_database_need_one() -> None:
+    with pytest.raises(SettingsError, match="MEDIA_STORE='database' is not valid without DATABASE_URL"):
+        Settings.from_environ({"MEDIA_STORE": "database"})
+    url = {"DATABASE_URL": "postgresql://whisper@db/whisper"}
+    assert cluster_conflict(Settings.from_environ({"MEDIA_STORE": "database", **url})) is None

@@ -221,11 +221,11 @@ def test_hosts_hear_each_others_notifications(database_url: str) -> None:
         heard: list[str] = []
         try:
             # Closed here, not left to the garbage collector: its connection closes with it.
-            async with contextlib.aclosing(store.notifications()) as notifications:
+            async with contextlib.aclosing(store.db.notifications()) as notifications:
                 async for payload in notifications:
                     heard.append(payload)
                     if payload == "":
-                        await store.notify("hello")
+                        await store.db.notify("hello")
                     else:
                         break
         finally:
