@@ -39,7 +39,7 @@ from decoder.engines.base import (
     transcript_of,
 )
 from decoder.errors import ModelDoesNotFit, ModelLoadError
-from decoder.wire.choices import ENGINE_NAMES
+from decoder.wire.choices import ENGINE_NAMES, STAND_IN_ENGINE
 
 __all__ = [
     "LOW_AVG_LOGPROB",
@@ -71,4 +71,8 @@ def create_engine(name: str, model_dir: Path, options: EngineOptions) -> Engine:
         from decoder.engines.openai_whisper_engine import OpenAIWhisperEngine
 
         return OpenAIWhisperEngine(model_dir, options)
+    if name == STAND_IN_ENGINE:
+        from decoder.engines.stand_in import StandInEngine
+
+        return StandInEngine()
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

@@ -2,4 +2,6 @@
 front end's settings check (ENGINE, COMPUTE_TYPE)."""
 
 ENGINE_NAMES = ("openai-whisper", "faster-whisper")
+# Benchmarks only (bench/cluster.py): decodes nothing, and every transcript it returns is empty.
+STAND_IN_ENGINE = "bench-stand-in"
 COMPUTE_TYPES = ("auto", "int8", "float16", "float32")

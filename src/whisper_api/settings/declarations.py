@@ -16,7 +16,7 @@ from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
-from decoder.wire.choices import COMPUTE_TYPES, ENGINE_NAMES
+from decoder.wire.choices import COMPUTE_TYPES, ENGINE_NAMES, STAND_IN_ENGINE
 from decoder.wire.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.settings.cluster import ClusterSettings
@@ -210,10 +210,15 @@ class Settings(ClusterSettings, LogSettings):
     engine: str = setting(
         "ENGINE",
         "openai-whisper",
-        one_of(ENGINE_NAMES, values=" / ".join(f"`{name}`" for name in ENGINE_NAMES)),
+        one_of(
+            (*ENGINE_NAMES, STAND_IN_ENGINE),
+            values=" / ".join(f"`{name}`" for name in (*ENGINE_NAMES, STAND_IN_ENGINE)),
+        ),
         (
             "speech-recognition engine: `openai-whisper` (torch) or `faster-whisper` (CTranslate2, about 3x "
-            "faster on a CPU; loads `MODEL_DIR/ctranslate2/NAME/` and downloads nothing)"
+            "faster on a CPU; loads `MODEL_DIR/ctranslate2/NAME/` and downloads nothing); "
+            f"`{STAND_IN_ENGINE}` is for the cluster benchmark only: it decodes nothing, returns empty "
+            "transcripts"
         ),
     )
     compute_type: str = setting(

@@ -12,9 +12,11 @@ host that disappeared without a word, costs at most that long), and hands the ot
 to the tracker. A message is small: which task, and what happened; the receiver reads the job.
 
 Messages are hints, never the only way news travels: each is its own statement, outside any
-job's transaction; a burst of queue news is sent as one message and read as one refresh; and
-the hosts' regular looks, a few times a lease and spread by jitter so that hosts started
-together do not look together, make good a message lost.
+job's transaction; a burst of queue news is sent as one message and read as one refresh; a
+decode's progress goes out every PROGRESS_NEWS_EVERY_S at most, and the hosts that hear it read
+the job only where a client follows it (whisper_api.jobs.tracker.other_hosts); and the hosts'
+regular looks, a few times a lease and spread by jitter so that hosts started together do not
+look together, make good a message lost.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 LISTEN_RETRY_S = 1.0
 # How far a host's regular look at the queue strays from a third of a lease, either way.
 LOOK_JITTER = 0.2
+# A decode's progress goes to the other hosts at most this often (its end always): they show it
+# in status answers and to their watchers, who need no finer steps.
+PROGRESS_NEWS_EVERY_S = 2.0
 
 
 class Kind(StrEnum):
@@ -84,6 +90,8 @@ class SharedQueue:
         self._stale = False
         # Queue news not sent yet: more of it meanwhile goes in the same message.
         self._queue_news_due = False
+        # When each decode here last told its progress (monotonic seconds).
+        self._progress_told: dict[str, float] = {}
 
     async def start(self, on_news: Callable[[News], None]) -> None:
         """Read the queue, then listen to the other hosts and renew leases until closed."""
@@ -126,6 +134,13 @@ class SharedQueue:
             if self._queue_news_due:
                 return
             self._queue_news_due = True
+        elif news.kind is Kind.PROGRESS:
+            now, last = time.monotonic(), self._progress_told.get(news.task_id)
+            if last is not None and now - last < PROGRESS_NEWS_EVERY_S and news.decoded_s < news.duration_s:
+                return
+            self._progress_told[news.task_id] = now
+        elif news.kind is Kind.JOB:
+            self._progress_told.pop(news.task_id, None)
         self._track(asyncio.create_task(self._send(news)))
 
     def _track(self, task: asyncio.Task[None]) -> None:
