@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.support.server import add_speaker_encoder, start_server
 from tests.support.speech import duration_s
 
-from bench import inprocess, languages, live, long_files, scaling, service, short_files, speakers
+from bench import cluster, inprocess, languages, live, long_files, scaling, service, short_files, speakers
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -34,6 +34,12 @@ class Plan:
     # Scaling out: short tasks queued per layout, and status reads per store.
     scaling_tasks: int = 50
     status_reads: int = 200
+    # Many hosts on one queue (stand-in decoders): hosts, backlogs, tasks per host, and how long
+    # the hosts' statistics may take to reach the database.
+    cluster_hosts: tuple[int, ...] = (1, 4, 16, 32)
+    cluster_backlogs: tuple[int, ...] = (0, 10_000, 100_000)
+    cluster_tasks_per_host: int = 4
+    cluster_settle_s: float = 11.0
     # Long files: the decoder's peak memory at each length (seconds of speech).
     long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)
     # The length above which the decoder decodes window by window.
@@ -62,6 +68,10 @@ QUICK = Plan(
     overhead_pairs=2,
     scaling_tasks=4,
     status_reads=20,
+    cluster_hosts=(1, 2),
+    cluster_backlogs=(0, 1000),
+    cluster_tasks_per_host=2,
+    cluster_settle_s=2.0,
     # A lower whole-file limit shows windowed decoding on 3 minutes instead of 11.
     long_file_lengths_s=(30, 180),
     whole_file_limit_s=60,
@@ -179,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         scaled = scaling.measure(
             work / "scaling", model_dir, recordings.short, plan.scaling_tasks, plan.status_reads
         )
+        print(f"many hosts: {plan.cluster_hosts} hosts, backlogs {plan.cluster_backlogs}", flush=True)
+        many_hosts = cluster.measure(
+            work / "cluster",
+            recordings.short,
+            plan.cluster_hosts,
+            plan.cluster_backlogs,
+            plan.cluster_tasks_per_host,
+            plan.cluster_settle_s,
+        )
         threads = usable_cpus()
         print(f"long files: {plan.long_file_lengths_s} s", flush=True)
         lengths = long_files.measure(
@@ -212,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             upload=upload,
             sections=[
                 *scaling.section(scaled),
+                *cluster.section(many_hosts),
                 *long_files.section(lengths, threads, plan.whole_file_limit_s),
                 *short_files.section(short),
                 *languages.section(detections, threads),

@@ -1,0 +1,257 @@
+"""Scaling out to many hosts: what one task costs the cluster as hosts and the queue grow.
+
+Real front ends, each with its real decoder process, share one real PostgreSQL on this machine;
+the decoders run the stand-in engine (ENGINE=bench-stand-in: no model, a fixed STAND_IN_TASK_S
+per task), so that this machine's CPUs serve the front ends and the database, not decoding. The
+backlog is jobs claimed by a host that does not exist, under leases that outlast the run: they
+wait ahead of every measured task, in the queue's counts and every task's place, and nobody
+decodes them. For each number of hosts (a fresh database each) and each backlog, tasks are
+uploaded to the hosts in turn while one client polls their status, until all have ended.
+
+- throughput: the tasks over the time from the first start to the last end, against the ideal
+  (every decoder busy all along: hosts / STAND_IN_TASK_S);
+- rows read (table rows scanned and index entries, pg_stat_user_tables and _indexes),
+  statements (transactions, pg_stat_database) and NOTIFY messages (heard on the channel) per
+  task, counted from before the uploads until every host's statistics have reached the
+  database after the last end, so the hosts' regular looks meanwhile are in them;
+- the front ends' memory (RSS) after the run, and the p99 of uploads and status reads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from tests.support.backlog import add_backlog
+from tests.support.postgres_cluster import PostgresCluster
+from tests.support.server import RunningServer, iso_seconds, start_server
+
+from bench.report import percentile
+from bench.service import rss_mib, upload
+from decoder.engines.stand_in import STAND_IN_TASK_S
+from decoder.wire.choices import STAND_IN_ENGINE
+
+HOST_SETTINGS = {
+    "ENGINE": STAND_IN_ENGINE,
+    "DECODERS": "1",
+    # The backlog counts against the queue limit like any waiting job.
+    "MAX_TASK_QUEUE_SIZE": "1000000",
+    "LOAD_MODEL_ON_STARTUP": "1",
+}
+# Hosts stopped at once: more would only queue for this machine's CPUs.
+STOPPING_AT_ONCE = 4
+# Status reads of the tasks in flight, one client, this far apart.
+POLL_INTERVAL_S = 0.05
+ROWS_READ = """
+SELECT (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)
+     + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes),
+       (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database())
+"""
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    hosts: int
+    backlog: int
+    tasks: int
+    seconds: float
+    rows_per_task: float
+    statements_per_task: float
+    notifications_per_task: float
+    rss_mib: float
+    upload_p99_ms: float
+    status_p99_ms: float
+    failed: int
+
+    @property
+    def throughput_ratio(self) -> float:
+        """Tasks per second against every decoder busy all along."""
+        return self.tasks / self.seconds / (self.hosts / STAND_IN_TASK_S)
+
+
+def measure(
+    work: Path,
+    audio: Path,
+    host_counts: tuple[int, ...],
+    backlogs: tuple[int, ...],
+    tasks_per_host: int,
+    settle_s: float,
+) -> list[ClusterRun]:
+    """`settle_s`: how long the hosts' statistics may take to reach the database (an idle
+    connection reports within ten seconds)."""
+    cluster = PostgresCluster()
+    cluster.start()
+    runs: list[ClusterRun] = []
+    try:
+        for hosts in host_counts:
+            url = cluster.create_database(f"cluster_{hosts}")
+            with _hosts(work / f"hosts{hosts}", url, hosts) as servers:
+                held = 0
+                for backlog in backlogs:
+                    add_backlog(url, backlog - held, held=True)
+                    held = backlog
+                    runs.append(_run(servers, url, backlog, hosts * tasks_per_host, audio, settle_s))
+                    run = runs[-1]
+                    print(
+                        f"{hosts} hosts, backlog {backlog}: {run.tasks} tasks in {run.seconds:.1f} s "
+                        f"({run.throughput_ratio:.2f} of ideal), {run.rows_per_task:.0f} rows per task",
+                        flush=True,
+                    )
+    finally:
+        cluster.remove()
+    return runs
+
+
+@contextlib.contextmanager
+def _hosts(home: Path, url: str, count: int) -> Iterator[list[RunningServer]]:
+    def start(index: int) -> RunningServer:
+        return start_server(home / f"host{index}", home, DATABASE_URL=url, **HOST_SETTINGS)
+
+    # One after the other, from this thread: a server ends with the thread that started it.
+    servers: list[RunningServer] = []
+    try:
+        for index in range(count):
+            servers.append(start(index))
+        yield servers
+    finally:
+        with concurrent.futures.ThreadPoolExecutor(STOPPING_AT_ONCE) as stopping:
+            list(stopping.map(lambda server: server.stop(), servers))
+
+
+def _run(
+    servers: list[RunningServer], url: str, backlog: int, tasks: int, audio: Path, settle_s: float
+) -> ClusterRun:
+    heard = _Notifications(url)
+    time.sleep(settle_s)
+    rows_before, statements_before = _counters(url)
+    clients = [server.client(timeout=120) for server in servers]
+    upload_ms: list[float] = []
+
+    def timed_upload(n: int) -> tuple[int, str]:
+        started = time.perf_counter()
+        task_id = upload(clients[n % len(clients)], audio)
+        upload_ms.append((time.perf_counter() - started) * 1000)
+        return n, task_id
+
+    with heard:
+        with concurrent.futures.ThreadPoolExecutor(min(8, tasks)) as uploading:
+            uploaded = list(uploading.map(timed_upload, range(tasks)))
+        ended, status_ms = _poll_until_ended(clients, uploaded)
+        time.sleep(settle_s)
+    rows_after, statements_after = _counters(url)
+    for client in clients:
+        client.close()
+    started = min(
+        iso_seconds(body["time_processing_started"]) for body in ended if body["time_processing_started"]
+    )
+    finished = max(
+        iso_seconds(body["time_processing_finished"]) for body in ended if body["time_processing_finished"]
+    )
+    return ClusterRun(
+        hosts=len(servers),
+        backlog=backlog,
+        tasks=tasks,
+        seconds=finished - started,
+        rows_per_task=(rows_after - rows_before) / tasks,
+        statements_per_task=(statements_after - statements_before) / tasks,
+        notifications_per_task=heard.count / tasks,
+        rss_mib=statistics.mean(rss_mib(server.process.pid) for server in servers),
+        upload_p99_ms=percentile(upload_ms, 0.99),
+        status_p99_ms=percentile(status_ms, 0.99),
+        failed=sum(body["status"] != "finished" for body in ended),
+    )
+
+
+def _poll_until_ended(
+    clients: list[httpx.Client], uploaded: list[tuple[int, str]]
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """Read each unfinished task's status, in turn, from the hosts in turn, until all ended."""
+    waiting = dict(uploaded)
+    ended: list[dict[str, Any]] = []
+    status_ms: list[float] = []
+    turn = 0
+    while waiting:
+        for n, task_id in list(waiting.items()):
+            turn += 1
+            started = time.perf_counter()
+            body = clients[turn % len(clients)].get("/api/v1/status", params={"task_id": task_id}).json()
+            status_ms.append((time.perf_counter() - started) * 1000)
+            if body["status"] in ("finished", "failed"):
+                ended.append(body)
+                del waiting[n]
+            time.sleep(POLL_INTERVAL_S)
+    return ended, status_ms
+
+
+def _counters(url: str) -> tuple[int, int]:
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(ROWS_READ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class _Notifications:
+    """Counts the hosts' NOTIFY messages while it is entered, on a connection of its own."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.count = 0
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def __enter__(self) -> _Notifications:
+        self._thread.start()
+        self._listening.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as db:
+            db.execute("LISTEN whisper_api")
+            self._listening.set()
+            while not self._stop.is_set():
+                for _ in db.notifies(timeout=0.5):
+                    self.count += 1
+
+
+def section(runs: list[ClusterRun]) -> list[str]:
+    """The "Many hosts on one queue" part of the report's "Scaling out" section."""
+    rows = [
+        f"| {run.hosts} | {run.backlog:,} | {run.tasks} | {run.throughput_ratio:.2f} | "
+        f"{run.rows_per_task:.0f} | "
+        f"{run.statements_per_task:.1f} | {run.notifications_per_task:.1f} | {run.rss_mib:.0f} | "
+        f"{run.upload_p99_ms:.0f} | {run.status_p99_ms:.1f} | {run.failed} |"
+        for run in runs
+    ]
+    return [
+        "### Many hosts on one queue",
+        "",
+        f"Real front ends and decoder processes on one PostgreSQL, all on this machine; the decoders run "
+        f"the stand-in engine (`ENGINE={STAND_IN_ENGINE}`: no model, {STAND_IN_TASK_S:g} s per task), so "
+        "the CPUs serve the front ends and the database. The backlog is jobs held under live leases by a "
+        "host that does not exist: they wait ahead of every measured task, and nobody decodes them. Tasks "
+        "are uploaded to the hosts in turn (8 at a time) while one client reads their status every "
+        f"{POLL_INTERVAL_S * 1000:.0f} ms. Throughput is against every decoder busy all along. Rows "
+        "read (table rows and index entries), statements and NOTIFY messages are per task, counted "
+        "from before the uploads until every host's statistics reached the database after the last "
+        "end, so the hosts' regular looks are in them. RSS is the mean front end's; latencies in ms.",
+        "",
+        "| hosts | backlog | tasks | throughput / ideal | rows read | statements | notifications | "
+        "RSS MiB | upload p99 | status p99 | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
