@@ -38,7 +38,8 @@ class Plan:
     # the hosts' statistics may take to reach the database.
     cluster_hosts: tuple[int, ...] = (1, 4, 16, 32)
     cluster_backlogs: tuple[int, ...] = (0, 10_000, 100_000)
-    cluster_tasks_per_host: int = 4
+    # Tasks per host, and at least, in each run.
+    cluster_tasks: tuple[int, int] = (4, 16)
     cluster_settle_s: float = 11.0
     # Long files: the decoder's peak memory at each length (seconds of speech).
     long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)
@@ -70,7 +71,7 @@ QUICK = Plan(
     status_reads=20,
     cluster_hosts=(1, 2),
     cluster_backlogs=(0, 1000),
-    cluster_tasks_per_host=2,
+    cluster_tasks=(2, 2),
     cluster_settle_s=2.0,
     # A lower whole-file limit shows windowed decoding on 3 minutes instead of 11.
     long_file_lengths_s=(30, 180),
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             recordings.short,
             plan.cluster_hosts,
             plan.cluster_backlogs,
-            plan.cluster_tasks_per_host,
+            plan.cluster_tasks,
             plan.cluster_settle_s,
         )
         threads = usable_cpus()

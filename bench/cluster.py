@@ -51,11 +51,12 @@ HOST_SETTINGS = {
 STOPPING_AT_ONCE = 4
 # Status reads of the tasks in flight, one client, this far apart.
 POLL_INTERVAL_S = 0.05
+# The rows each table's scans and each index's scans read.
 ROWS_READ = """
-SELECT (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)
-     + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes),
-       (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database())
+SELECT relname, seq_tup_read FROM pg_stat_user_tables
+UNION ALL SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes
 """
+STATEMENTS = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,12 @@ def measure(
     audio: Path,
     host_counts: tuple[int, ...],
     backlogs: tuple[int, ...],
-    tasks_per_host: int,
+    tasks: tuple[int, int],
     settle_s: float,
 ) -> list[ClusterRun]:
-    """`settle_s`: how long the hosts' statistics may take to reach the database (an idle
-    connection reports within ten seconds)."""
+    """`tasks`: per host, and at least; `settle_s`: how long the hosts' statistics may take to
+    reach the database (an idle connection reports within ten seconds)."""
+    per_host, at_least = tasks
     cluster = PostgresCluster()
     cluster.start()
     runs: list[ClusterRun] = []
@@ -99,7 +101,8 @@ def measure(
                 for backlog in backlogs:
                     add_backlog(url, backlog - held, held=True)
                     held = backlog
-                    runs.append(_run(servers, url, backlog, hosts * tasks_per_host, audio, settle_s))
+                    count = max(at_least, hosts * per_host)
+                    runs.append(_run(servers, url, backlog, count, audio, settle_s))
                     run = runs[-1]
                     print(
                         f"{hosts} hosts, backlog {backlog}: {run.tasks} tasks in {run.seconds:.1f} s "
@@ -150,6 +153,12 @@ def _run(
     rows_after, statements_after = _counters(url)
     for client in clients:
         client.close()
+    readers = sorted(rows_after, key=lambda name: rows_before.get(name, 0) - rows_after[name])[:3]
+    print(
+        "  most rows read by: "
+        + ", ".join(f"{name} {rows_after[name] - rows_before.get(name, 0)}" for name in readers),
+        flush=True,
+    )
     started = min(
         iso_seconds(body["time_processing_started"]) for body in ended if body["time_processing_started"]
     )
@@ -161,7 +170,7 @@ def _run(
         backlog=backlog,
         tasks=tasks,
         seconds=finished - started,
-        rows_per_task=(rows_after - rows_before) / tasks,
+        rows_per_task=(sum(rows_after.values()) - sum(rows_before.values())) / tasks,
         statements_per_task=(statements_after - statements_before) / tasks,
         notifications_per_task=heard.count / tasks,
         rss_mib=statistics.mean(rss_mib(server.process.pid) for server in servers),
@@ -192,11 +201,13 @@ def _poll_until_ended(
     return ended, status_ms
 
 
-def _counters(url: str) -> tuple[int, int]:
+def _counters(url: str) -> tuple[dict[str, int], int]:
+    """The rows read so far, by table and index, and the statements run."""
     with psycopg.connect(url, autocommit=True) as db:
-        row = db.execute(ROWS_READ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+        rows = {str(name): int(count or 0) for name, count in db.execute(ROWS_READ).fetchall()}
+        statements = db.execute(STATEMENTS).fetchone()
+    assert statements is not None
+    return rows, int(statements[0])
 
 
 class _Notifications:
@@ -236,6 +247,35 @@ def section(runs: list[ClusterRun]) -> list[str]:
         f"{run.upload_p99_ms:.0f} | {run.status_p99_ms:.1f} | {run.failed} |"
         for run in runs
     ]
+    most = max(run.hosts for run in runs)
+    at_most = [run for run in runs if run.hosts == most]
+    empty, longest = min(at_most, key=lambda run: run.backlog), max(at_most, key=lambda run: run.backlog)
+    targets = [
+        _target(
+            f"rows read per task, backlog {longest.backlog:,} against {empty.backlog:,}",
+            "within 3x",
+            f"{longest.rows_per_task:.0f} against {empty.rows_per_task:.0f}",
+            longest.rows_per_task <= 3 * empty.rows_per_task,
+        ),
+        _target(
+            f"front end RSS, backlog {longest.backlog:,} against {empty.backlog:,}",
+            "within 30 MiB",
+            f"{longest.rss_mib:.0f} against {empty.rss_mib:.0f} MiB",
+            longest.rss_mib - empty.rss_mib <= 30,
+        ),
+        _target(
+            f"throughput of {most} hosts",
+            "≥ 0.9 of ideal",
+            f"{empty.throughput_ratio:.2f}",
+            empty.throughput_ratio >= 0.9,
+        ),
+        _target(
+            f"status p99, backlog {longest.backlog:,}",
+            "≤ 20 ms",
+            f"{longest.status_p99_ms:.1f} ms",
+            longest.status_p99_ms <= 20,
+        ),
+    ]
     return [
         "### Many hosts on one queue",
         "",
@@ -254,4 +294,14 @@ def section(runs: list[ClusterRun]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
+        f"The targets, at {most} hosts:",
+        "",
+        "| measure | target | result | |",
+        "|---|---|---|---|",
+        *targets,
+        "",
     ]
+
+
+def _target(measure: str, target: str, result: str, met: bool) -> str:
+    return f"| {measure} | {target} | {result} | {'met' if met else '**missed**'} |"

@@ -117,7 +117,7 @@ def build_services(
     webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
     notifier = Notifier(hub, webhooks, metrics, standing, readiness)
     tracker = TaskTracker(store, pool, jobs, notifier, shared)
-    admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, standing.count)
+    admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, standing.counted)
     metrics.watch(standing, pool, workers)
     live_decoders = LiveDecoders(pool, jobs)
     pool.watch(live_decoders.on_decoder_event)

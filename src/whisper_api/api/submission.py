@@ -53,7 +53,7 @@ async def accept_job(
     """Store the upload, check it, and queue it as a job. Nothing stays behind on any error.
 
     `watch` hears the task id before the job can start, so that it misses none of its events."""
-    with services(request).admission.place():
+    async with services(request).admission.place():
         return await _accept(request, task_type, read_fields, form, watch)
 
 

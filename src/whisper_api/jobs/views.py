@@ -30,7 +30,10 @@ class Standing(QueueView, Protocol):
         """The waiting jobs whose watchers are told when the queue moves, and their places."""
 
     def count(self) -> int:
-        """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""
+        """How many jobs wait, as last known (for /metrics and the decoders' status)."""
+
+    async def counted(self) -> int:
+        """How many jobs wait now: the queue length that MAX_TASK_QUEUE_SIZE limits."""
 
     def oldest_upload(self) -> float | None:
         """When the job first in line was uploaded (epoch seconds); None while nothing waits."""

@@ -80,7 +80,7 @@ async def language_of_upload(request: Request, form: UploadForm) -> LanguageDete
         model = detection_model(fields.get("model") or None, ready)
         return JobRequest(language=None, options=DecodeOptions(model=model))
 
-    with state.admission.place():
+    async with state.admission.place():
         task_id, upload, wanted = await store_checked_upload(request, read_fields, form)
         ready = state.decoders_ready()
         try:

@@ -222,6 +222,9 @@ class JobQueue:
         """How many jobs wait: the queue length that MAX_TASK_QUEUE_SIZE limits."""
         return len(self._waiting)
 
+    async def counted(self) -> int:
+        return self.count()
+
     def oldest_upload(self) -> float | None:
         """When the job first in line was uploaded (epoch seconds); None while nothing waits."""
         return self._order[0][0] if self._order else None

@@ -1,7 +1,7 @@
 """What this host does with the other hosts' news (whisper_api.jobs.tracker.sharing): a job
 queued, started, decoded further or ended there, or a cancel that the decoder here must carry
-out. Jobs are read again from the store: news says only which one changed. A job that only
-decoded further is read only where a client here follows it."""
+out. Jobs are read again from the store: news says only which one changed; and only where a
+client here follows the job's events, or waits for its end (the OpenAI routes)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class OtherHosts:
         self._stop_soon = stop_soon
 
     async def heard(self, news: News) -> None:
-        """Act on what another host said (a QUEUE message: after this host's picture of the
-        queue was refreshed)."""
+        """Act on what another host said (a QUEUE message: free decoders here may claim, and
+        watchers here hear their places)."""
         if news.kind is Kind.QUEUE:
             self._listener.queue_moved()
             self._dispatch()
@@ -53,6 +53,11 @@ class OtherHosts:
                     # The status answers here have it now; nobody here follows its events, so
                     # the job is not read (every window of every decode on every host).
                     return
+            elif not (self._listener.watches(news.task_id) or self._waiters.awaits(news.task_id)):
+                # Started or ended elsewhere, and nobody here asked: not read (every host, twice
+                # for every task). What this host noted of its progress goes.
+                self._queue.ended(news.task_id)
+                return
             with contextlib.suppress(StoreUnavailable):
                 job = await self._store.get(news.task_id)
                 if job is not None:

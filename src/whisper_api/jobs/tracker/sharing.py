@@ -171,9 +171,14 @@ class SharedQueue:
             await asyncio.sleep(LISTEN_RETRY_S)
 
     def _heard(self, news: News) -> None:
-        if news.kind in (Kind.QUEUE, Kind.JOB):
-            # A job queued, claimed, released or started: the places of those behind it moved.
+        if news.kind in (Kind.QUEUE, Kind.JOB) and self.standing.watching():
+            # A job queued, claimed, released, started or ended: the places of those behind it
+            # moved, which watchers here are told once they are read again.
             self._refresh_soon()
+        elif news.kind is Kind.QUEUE:
+            # Free decoders here may claim. Nothing is read: the queue limit counts for itself,
+            # and /metrics is told at the next regular look.
+            self._on_news(news)
         if news.kind is Kind.WORKERS:
             self._track(asyncio.create_task(self._look_at_workers()))
         elif news.kind is not Kind.QUEUE and news.host != self.host:

@@ -2,24 +2,29 @@
 the host holds no copy of the queue, only a few numbers the database keeps for it
 (sql/postgres/0003_queue_standing.sql).
 
-- the queue's length and the upload time of the job first in line, read again whenever a host
-  says the queue moved and every few seconds (the queue limit and /metrics use them);
+- the queue's length and the upload time of the job first in line, read for each upload (the
+  queue limit) and every few seconds (/metrics);
 - the places of the jobs a client here watches, read at the same time, so that their watchers
   hear that they moved up;
-- the place of any other job, read when a client asks for it (`locate`).
+- the place of any other job, read when a client asks for it (`locate`), and kept for
+  LOCATED_FOR_S: a client polling its task's status many times a second costs one read a second.
 
 Each of these costs a few dozen rows whatever the backlog, and the host's memory holds the
-places of the watched jobs only.
+places of the watched jobs, and of those asked for within LOCATED_FOR_S, only.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.progress import Progress
 from whisper_api.jobs.store.postgres import PostgresJobStore
+
+# How long a place that a client asked for is told again without reading it again.
+LOCATED_FOR_S = 1.0
 
 
 class ClusterStanding:
@@ -33,20 +38,47 @@ class ClusterStanding:
         self._count = 0
         self._oldest: float | None = None
         self._positions: dict[str, int] = {}
+        # When each place was read (monotonic seconds).
+        self._read_at: dict[str, float] = {}
 
     async def refresh(self) -> None:
         """Read the queue's length, its head, and the places of the watched jobs."""
         self._count, self._oldest = await self._store.standing()
-        self._positions = await self._store.positions(list(self._watched()))
+        now = time.monotonic()
+        # The watched jobs' places, and those still fresh of the others.
+        fresh = {task_id for task_id, read_at in self._read_at.items() if now - read_at < LOCATED_FOR_S}
+        self._positions = {
+            task_id: self._positions[task_id] for task_id in fresh if task_id in self._positions
+        }
+        self._read_at = {task_id: self._read_at[task_id] for task_id in self._positions}
+        self._remember(await self._store.positions(list(self._watched())), now)
+
+    def watching(self) -> bool:
+        """Whether a client here follows a task's events (a waiting one's place may concern it)."""
+        return bool(self._watched())
 
     def added(self) -> None:
-        """This host queued a job: it counts against the limit before the next refresh."""
+        """This host queued a job: it counts before the next look."""
         self._count += 1
 
+    async def counted(self) -> int:
+        self._count, self._oldest = await self._store.standing()
+        return self._count
+
     async def locate(self, jobs: Sequence[Job]) -> None:
-        waiting = [job.task_id for job in jobs if job.status is JobStatus.PENDING]
+        now = time.monotonic()
+        waiting = [
+            job.task_id
+            for job in jobs
+            if job.status is JobStatus.PENDING
+            and (job.task_id not in self._read_at or now - self._read_at[job.task_id] >= LOCATED_FOR_S)
+        ]
         if waiting:
-            self._positions.update(await self._store.positions(waiting))
+            self._remember(await self._store.positions(waiting), now)
+
+    def _remember(self, positions: dict[str, int], read_at: float) -> None:
+        self._positions.update(positions)
+        self._read_at.update(dict.fromkeys(positions, read_at))
 
     def position(self, job: Job) -> int | None:
         return self._positions.get(job.task_id) if job.status is JobStatus.PENDING else None
@@ -55,7 +87,8 @@ class ClusterStanding:
         return self._queue.progress(task_id)
 
     def waiting_positions(self) -> Iterable[tuple[str, int]]:
-        return list(self._positions.items())
+        watched = set(self._watched())
+        return [(task_id, position) for task_id, position in self._positions.items() if task_id in watched]
 
     def count(self) -> int:
         return self._count

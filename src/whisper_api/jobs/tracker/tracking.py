@@ -58,6 +58,10 @@ class EndWaiters:
             return job
         return await waiter
 
+    def awaits(self, task_id: str) -> bool:
+        """Whether a client here waits for the job's end."""
+        return bool(self._waiting.get(task_id))
+
     def wake(self, task_id: str, job: Job | None) -> None:
         for waiter in self._waiting.pop(task_id, []):
             if not waiter.done():

@@ -289,3 +289,59 @@ def test_the_queues_length_and_places_stay_exact_over_many_blocks(tmp_path: Path
             await store.close()
 
     run(scenario)
+
+
+def test_uploads_kept_in_the_database_go_with_their_jobs(tmp_path: Path, database_url: str) -> None:
+    """MEDIA_STORE=database: the upload is a large object written with its job, brought back to
+    another host's own folder, gone when the job ends or is deleted; and the expiry sweep
+    removes any large object that no job holds."""
+
+    def large_objects() -> int:
+        with psycopg.connect(database_url, autocommit=True) as db:
+            row = db.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def scenario() -> None:
+        taking = PostgresJobStore(
+            database_url, host="api", keep_results_s=60, refresh_on_use=False, media_dir=tmp_path / "api"
+        )
+        decoding = PostgresJobStore(
+            database_url,
+            host="worker",
+            keep_results_s=60,
+            refresh_on_use=False,
+            media_dir=tmp_path / "worker",
+        )
+        for store in (taking, decoding):
+            await store.open()
+        try:
+            (tmp_path / "api").mkdir()
+            (tmp_path / "worker").mkdir()
+            jobs = [make_job(tmp_path / "api", letter) for letter in "ab"]
+            contents = [bytes(range(256)) * 8192 + letter.encode() for letter in "ab"]  # 2 MiB and a byte
+            for job, content in zip(jobs, contents, strict=True):
+                job.audio_path.write_bytes(content)
+                await taking.add(job)
+                assert not job.audio_path.exists()  # the database holds it now
+            assert large_objects() == 2
+            claimed = await decoding.claim(60)
+            assert claimed is not None and claimed.audio_path == tmp_path / "worker" / jobs[0].audio_path.name
+            assert await decoding.fetch_media(claimed)
+            assert claimed.audio_path.read_bytes() == contents[0]
+            claimed.status = JobStatus.FINISHED
+            await decoding.finish(claimed)
+            assert not claimed.audio_path.exists() and large_objects() == 1
+            await taking.remove(jobs[1])
+            assert large_objects() == 0
+            # A large object no job holds (none should be) is swept with the expired jobs.
+            with psycopg.connect(database_url, autocommit=True) as db:
+                db.execute("SELECT lo_from_bytea(0, 'stray')")
+            assert large_objects() == 1
+            await taking.expire()
+            assert large_objects() == 0
+        finally:
+            for store in (taking, decoding):
+                await store.close()
+
+    run(scenario)

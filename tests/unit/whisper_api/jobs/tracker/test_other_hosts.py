@@ -57,10 +57,10 @@ class Watchers:
         self.moves += 1
 
 
-def test_progress_is_read_only_where_a_client_follows_the_task(tmp_path: Path) -> None:
+def test_a_job_is_read_only_where_a_client_follows_it_or_waits_for_it(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store, queue, watchers = CountingStore(), JobQueue(), Watchers()
-        hosts = OtherHosts(store, queue, watchers, EndWaiters(), lambda: None, lambda task_id: None)
+        store, queue, watchers, waiters = CountingStore(), JobQueue(), Watchers(), EndWaiters()
+        hosts = OtherHosts(store, queue, watchers, waiters, lambda: None, lambda task_id: None)
         followed, unfollowed = make_job(tmp_path, "a"), make_job(tmp_path, "b")
         for job in (followed, unfollowed):
             job.status = JobStatus.PROCESSING
@@ -74,13 +74,22 @@ def test_progress_is_read_only_where_a_client_follows_the_task(tmp_path: Path) -
         # Status answers here still show how far the unfollowed one is.
         progress = queue.progress(unfollowed.task_id)
         assert progress is not None and progress.decoded_s == 1500.0
-        # Its end is read whoever follows it: the picture lets go of its progress.
+        # Its end is not read either: the picture lets go of its progress.
         unfollowed.status = JobStatus.FINISHED
         await store.finish(unfollowed)
         await hosts.heard(News(Kind.JOB, unfollowed.task_id))
-        assert store.reads == 51 and queue.progress(unfollowed.task_id) is None
+        assert store.reads == 50 and queue.progress(unfollowed.task_id) is None
+        # A client here that waits for a job's end (the OpenAI routes) has it read, and hears it.
+        awaited = asyncio.create_task(waiters.wait(followed.task_id, store))
+        await asyncio.sleep(0)  # it has read the job once, running: it waits
+        followed.status = JobStatus.FINISHED
+        await store.finish(followed)
+        watchers.watched.clear()
+        await hosts.heard(News(Kind.JOB, followed.task_id))
+        ended = await asyncio.wait_for(awaited, 5)
+        assert ended is not None and ended.status is JobStatus.FINISHED and store.reads == 52
         # The queue moved elsewhere: the watchers here hear their places, and nothing is read.
         await hosts.heard(News(Kind.QUEUE))
-        assert watchers.moves == 1 and store.reads == 51
+        assert watchers.moves == 1 and store.reads == 52
 
     asyncio.run(scenario())

@@ -4,6 +4,7 @@ tells, and keeps nothing else of the queue."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.backlog import add_backlog
@@ -43,6 +44,20 @@ def test_the_host_knows_the_clusters_queue_without_holding_it(tmp_path: Path, da
             assert standing.position(first) is None
             await standing.refresh()
             assert standing.count() == 301 and list(standing.waiting_positions()) == [(second.task_id, 300)]
+            # A client that asks again within LOCATED_FOR_S is told the place read last.
+            reads = []
+            read_positions = store.positions
+
+            async def counted(task_ids: Sequence[str]) -> dict[str, int]:
+                reads.append(list(task_ids))
+                return await read_positions(task_ids)
+
+            store.positions = counted  # type: ignore[method-assign]
+            third = make_job(tmp_path, "c", uploaded_at=8.0)
+            await store.add(third)
+            for _ in range(5):
+                await standing.locate([third])
+            assert reads == [[third.task_id]] and standing.position(third) == 301
         finally:
             await store.close()
 

@@ -3,9 +3,11 @@
 -- jobs waiting or a hundred thousand: no host reads the whole queue.
 --
 -- queue_blocks counts the pending jobs per block of sequence numbers, at two sizes: 64 (level
--- 6) and 4096 (level 12); a block with none is no row. A job's place is the sum over the
--- coarse blocks before its own, the fine blocks before its own within that, and the pending
--- jobs before it in its fine block: a few dozen rows read whatever the backlog.
+-- 6) and 4096 (level 12). A job's place is the sum over the coarse blocks from the head of the
+-- queue to its own, the fine blocks before its own within that, and the pending jobs before it
+-- in its fine block: a few dozen rows read whatever the backlog. A block's row stays when its
+-- count falls to 0, so that a count changes by an update in place (no new index entry): the
+-- blocks before the head of the queue are never read.
 CREATE TABLE queue_blocks (
     level SMALLINT NOT NULL,
     block BIGINT NOT NULL,
@@ -22,7 +24,6 @@ BEGIN
     FOREACH lvl IN ARRAY ARRAY[6, 12]::SMALLINT[] LOOP
         INSERT INTO queue_blocks AS b (level, block, waiting) VALUES (lvl, s >> lvl, delta)
         ON CONFLICT (level, block) DO UPDATE SET waiting = b.waiting + delta;
-        DELETE FROM queue_blocks WHERE level = lvl AND block = s >> lvl AND waiting = 0;
     END LOOP;
 END $$;
 
@@ -48,10 +49,16 @@ INSERT INTO queue_blocks (level, block, waiting)
 INSERT INTO queue_blocks (level, block, waiting)
     SELECT 12, seq >> 12, count(*) FROM jobs WHERE status = 'pending' GROUP BY seq >> 12;
 
+-- The sequence number of the first pending job (0 while none is).
+CREATE FUNCTION queue_head() RETURNS BIGINT LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT seq FROM jobs WHERE status = 'pending' ORDER BY seq LIMIT 1), 0)
+$$;
+
 -- How many pending jobs are ahead of sequence number s.
 CREATE FUNCTION queue_position(s BIGINT) RETURNS BIGINT LANGUAGE sql STABLE AS $$
     SELECT
-        (SELECT coalesce(sum(waiting), 0) FROM queue_blocks WHERE level = 12 AND block < s >> 12)
+        (SELECT coalesce(sum(waiting), 0) FROM queue_blocks
+         WHERE level = 12 AND block >= queue_head() >> 12 AND block < s >> 12)
         + (SELECT coalesce(sum(waiting), 0) FROM queue_blocks
            WHERE level = 6 AND block >= (s >> 12) << 6 AND block < s >> 6)
         + (SELECT count(*) FROM jobs WHERE status = 'pending' AND seq >= (s >> 6) << 6 AND seq < s)
@@ -59,7 +66,7 @@ $$;
 
 -- How many jobs are pending.
 CREATE FUNCTION queue_depth() RETURNS BIGINT LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(waiting), 0) FROM queue_blocks WHERE level = 12
+    SELECT coalesce(sum(waiting), 0) FROM queue_blocks WHERE level = 12 AND block >= queue_head() >> 12
 $$;
 
 -- The head of the queue, the next job to claim, the claims whose leases may run out, and the
