@@ -39,7 +39,7 @@ class Plan:
     cluster_hosts: tuple[int, ...] = (1, 4, 16, 32)
     cluster_backlogs: tuple[int, ...] = (0, 10_000, 100_000)
     # Tasks per host, and at least, in each run.
-    cluster_tasks: tuple[int, int] = (4, 16)
+    cluster_tasks: tuple[int, int] = (3, 8)
     cluster_settle_s: float = 11.0
     # Long files: the decoder's peak memory at each length (seconds of speech).
     long_file_lengths_s: tuple[int, ...] = (300, 1800, 7200)

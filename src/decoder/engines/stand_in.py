@@ -17,8 +17,8 @@ from decoder.wire.transcript import Transcript
 if TYPE_CHECKING:
     from decoder.audio.ffmpeg import AudioFile, Samples
 
-# How long each task takes, in seconds: the time a GPU might spend on a short upload.
-STAND_IN_TASK_S = 2.0
+# How long each task takes, in seconds: about what a GPU spends on a few minutes of audio.
+STAND_IN_TASK_S = 6.0
 
 
 class StandInModel:
