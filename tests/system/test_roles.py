@@ -22,6 +22,7 @@ from tests.system.test_durability import upload, wait_for_status
 from tests.system.test_hostile_input import uploads_left
 from tests.system.test_hosts import LEASE_S, NOTICE_SLACK_S, decoded_on, start_host
 from tests.system.test_media_store import stored
+from tests.system.test_openapi_live import Checker
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +78,12 @@ def test_api_hosts_and_workers_apart(
     long_audio = speak(" ".join(PARAGRAPHS), tmp_path / "long.wav")
     try:
         with api.client() as client:
-            # The API host runs no decoder process; a worker serves no public route.
+            # The API host runs no decoder process, and says so as its document says; a worker
+            # serves no public route.
+            documented = Checker(client.get("/openapi.json").json())
             assert descendants(api.process.pid) == set()
-            assert client.get("/api/v1/decoder_status").json()["decoders"] == []
+            status = documented.check("/api/v1/decoder_status", "get", client.get("/api/v1/decoder_status"))
+            assert status.json()["decoders"] == []
             for each in workers:
                 assert httpx.get(f"{each.url}/api/v1/status", params={"task_id": "0" * 32}).status_code == 404
                 deadline = time.monotonic() + STEP_DEADLINE_S
@@ -134,6 +138,7 @@ def test_api_hosts_and_workers_apart(
                 assert time.monotonic() < deadline, ready.text
                 time.sleep(0.2)
             assert ready.status_code == 200 and "no worker is alive" in ready.json()["concern"]
+            documented.check("/readyz", "get", ready)
             waiting = upload(client, speech_dir / "paragraph3.wav")
             assert client.get("/api/v1/status", params={"task_id": waiting}).json()["status"] == "pending"
         # Each upload went with its task: the waiting one's is all the database holds, and the

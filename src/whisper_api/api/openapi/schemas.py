@@ -160,9 +160,9 @@ SCHEMAS: dict[str, Any] = {
             "engine": MAYBE_TEXT,
             "tasks_in_queue": {"type": "integer", "minimum": 0},
             "received_at": MAYBE_TIME,
+            # Empty on an API host (ROLE=api), which runs no decoder.
             "decoders": {
                 "type": "array",
-                "minItems": 1,
                 "items": closed(
                     {
                         **_DECODER_FIELDS,
@@ -194,7 +194,10 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Health": closed({"status": {"const": "ok"}}),
-    "Readiness": closed({"ready": {"type": "boolean"}, "reason": TEXT}, optional=("reason",)),
+    # `concern`: ready, with something the operator should know (an API host with no worker alive).
+    "Readiness": closed(
+        {"ready": {"type": "boolean"}, "reason": TEXT, "concern": TEXT}, optional=("reason", "concern")
+    ),
     "ModelList": closed(
         {
             "object": {"const": "list"},
