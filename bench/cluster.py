@@ -35,7 +35,7 @@ from tests.support.backlog import add_backlog
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import RunningServer, iso_seconds, start_server
 
-from bench.report import percentile
+from bench.report import percentile, table, target_row
 from bench.service import rss_mib, upload
 from decoder.engines.stand_in import STAND_IN_TASK_S
 from decoder.wire.choices import STAND_IN_ENGINE
@@ -251,25 +251,25 @@ def section(runs: list[ClusterRun]) -> list[str]:
     at_most = [run for run in runs if run.hosts == most]
     empty, longest = min(at_most, key=lambda run: run.backlog), max(at_most, key=lambda run: run.backlog)
     targets = [
-        _target(
+        target_row(
             f"rows read per task, backlog {longest.backlog:,} against {empty.backlog:,}",
             "within 3x",
             f"{longest.rows_per_task:.0f} against {empty.rows_per_task:.0f}",
             longest.rows_per_task <= 3 * empty.rows_per_task,
         ),
-        _target(
+        target_row(
             f"front end RSS, backlog {longest.backlog:,} against {empty.backlog:,}",
             "within 30 MiB",
             f"{longest.rss_mib:.0f} against {empty.rss_mib:.0f} MiB",
             longest.rss_mib - empty.rss_mib <= 30,
         ),
-        _target(
+        target_row(
             f"throughput of {most} hosts",
             "≥ 0.9 of ideal",
             f"{empty.throughput_ratio:.2f}",
             empty.throughput_ratio >= 0.9,
         ),
-        _target(
+        target_row(
             f"status p99, backlog {longest.backlog:,}",
             "≤ 20 ms",
             f"{longest.status_p99_ms:.1f} ms",
@@ -298,12 +298,5 @@ def section(runs: list[ClusterRun]) -> list[str]:
         "",
         f"The targets, at {most} hosts:",
         "",
-        "| measure | target | result | |",
-        "|---|---|---|---|",
-        *targets,
-        "",
+        *table(("measure", "target", "result", ""), targets),
     ]
-
-
-def _target(measure: str, target: str, result: str, met: bool) -> str:
-    return f"| {measure} | {target} | {result} | {'met' if met else '**missed**'} |"

@@ -100,11 +100,12 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def _target(measure: str, target: str, result: str, met: bool) -> tuple[str, ...]:
+def target_row(measure: str, target: str, result: str, met: bool) -> tuple[str, ...]:
+    """A row of a targets table: whether the result met the target."""
     return (measure, target, result, "met" if met else "**missed**")
 
 
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -148,7 +149,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
         speed_up = reference.seconds / fastest.seconds
         wer_gap = fastest.wer - reference.wer
         rows.append(
-            _target(
+            target_row(
                 f"faster-whisper speed-up, beam {beam_size or 1} ({fastest.setup.label})",
                 f"≥ {wanted:g}x" if beam_size else "> 1x",
                 f"{speed_up:.2f}x",
@@ -156,7 +157,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
             )
         )
         rows.append(
-            _target(
+            target_row(
                 f"its word error rate against openai-whisper's, beam {beam_size or 1}",
                 f"≤ +{WER_TOLERANCE}",
                 f"{wer_gap:+.3f} ({fastest.wer:.3f} vs {reference.wer:.3f})",
@@ -166,7 +167,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
     for service in results.services:
         ratio = service.api_s / service.in_process_s
         rows.append(
-            _target(
+            target_row(
                 f"API overhead, {service.engine}",
                 f"≤ {OVERHEAD_TARGET}",
                 f"{ratio:.3f}",
@@ -176,7 +177,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
         for endpoint, samples in service.latencies.busy_ms.items():
             p99 = percentile(samples, 0.99)
             rows.append(
-                _target(
+                target_row(
                     f"`{endpoint}` p99 while {service.engine} decodes",
                     f"≤ {LATENCY_TARGET_MS:g} ms",
                     f"{p99:.1f} ms",
@@ -185,7 +186,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
             )
         queue = service.throughput
         rows.append(
-            _target(
+            target_row(
                 f"{queue.tasks} queued tasks, {service.engine}",
                 "no failures",
                 f"{queue.failures} failed",
@@ -194,7 +195,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
         )
     growth = results.front_end.after_all_mib - results.front_end.after_warm_up_mib
     rows.append(
-        _target(
+        target_row(
             f"front end RSS growth over {results.front_end.tasks} tasks (after warm-up)",
             f"≤ {FRONT_END_GROWTH_LIMIT_MIB:g} MiB",
             f"{growth:+.1f} MiB",
@@ -203,7 +204,7 @@ def targets(results: Results) -> list[tuple[str, ...]]:
     )
     upload_growth = results.upload.peak_mib - results.upload.idle_mib
     rows.append(
-        _target(
+        target_row(
             f"front end RSS while {results.upload.size_mib} MiB stream in",
             f"≤ +{UPLOAD_GROWTH_LIMIT_MIB:g} MiB",
             f"{upload_growth:+.1f} MiB",
@@ -333,7 +334,7 @@ def render(results: Results) -> str:
         f"{results.seconds / 60:.0f} minutes. Every figure below comes from that one run. Run it again "
         "to replace this file; [bench/](../bench) holds the code.",
         "",
-        *_table(("machine", ""), machine()),
+        *table(("machine", ""), machine()),
         "The speech is espeak-ng reading known English paragraphs, so every run hears the same audio "
         f"and the word error rate (WER) is computed against the text: a {results.clip_s / 60:.1f}-minute "
         f"recording of {results.clip_paragraphs} paragraph{'s' * (results.clip_paragraphs > 1)}, "
@@ -341,7 +342,7 @@ def render(results: Results) -> str:
         "",
         "## Targets",
         "",
-        *_table(("measure", "target", "result", ""), targets(results)),
+        *table(("measure", "target", "result", ""), targets(results)),
         "## Engines",
         "",
         f"The {results.clip_s / 60:.1f}-minute recording, decoded in one process by the decoder's own "
@@ -349,7 +350,7 @@ def render(results: Results) -> str:
         "the speed-up is against openai-whisper as the server runs it by default (every CPU, SDPA) "
         "at the same beam size. Beam 1 is greedy decoding, the default of both engines.",
         "",
-        *_table(("engine", "beam", "seconds", "RTF", "WER", "speed-up"), engine_rows(results)),
+        *table(("engine", "beam", "seconds", "RTF", "WER", "speed-up"), engine_rows(results)),
         "## The server",
         "",
         "Each engine behind the real server (hypercorn, the decoder process, SQLite), driven over "
@@ -358,14 +359,14 @@ def render(results: Results) -> str:
         "Start-up, in seconds from starting the process until `/healthz` answers, and until `/readyz` "
         "does (model loaded):",
         "",
-        *_table(("engine", "settings", "/healthz", "/readyz"), startup),
+        *table(("engine", "settings", "/healthz", "/readyz"), startup),
         f"API overhead: one {results.overhead_clip_s:.0f} s file, from the upload until the task's event "
         "stream says finished, against the same transcription in one process: the fastest of "
         f"{len(results.services[0].overhead_pairs)} runs each, taken in turns (noise on a shared machine "
         "only ever adds time). Each pair's ratio shows that noise. Throughput: tasks queued at once, "
         "against one at a time:",
         "",
-        *_table(
+        *table(
             (
                 "engine",
                 "in process s",
@@ -381,12 +382,12 @@ def render(results: Results) -> str:
         "Latency in milliseconds of status and health requests from one client, idle and while the "
         "decoder works on the long recording:",
         "",
-        *_table(("engine", "decoder", "request", "n", "p50", "p90", "p99", "max"), latency),
+        *table(("engine", "decoder", "request", "n", "p50", "p90", "p99", "max"), latency),
         "## Memory",
         "",
         "Resident memory (RSS) in MiB:",
         "",
-        *_table(
+        *table(
             ("process", "loaded / after warm-up", "unloaded / after all"),
             [
                 *memory,
