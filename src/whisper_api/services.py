@@ -113,6 +113,7 @@ def build_services(
         standing = cluster = ClusterStanding(store, jobs, hub.watched_ids)
         workers = ClusterWorkers(store, pool, jobs, settings.lease_s)
         shared = SharedQueue(store, jobs, cluster, workers, settings.lease_s)
+        hub.on_watching_changed(shared.watching_changed)
     readiness = Readiness(pool, store, workers, model_needed=settings.load_model_on_startup)
     webhooks = WebhookSender(allowed_networks=settings.callback_allowed_networks)
     notifier = Notifier(hub, webhooks, metrics, standing, readiness)

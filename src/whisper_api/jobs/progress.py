@@ -1,4 +1,5 @@
-"""How far a decoding task is: only shown, never stored."""
+"""How far a decoding task is: shown to clients; where several hosts share the queue, also
+written to the job's row every few seconds (whisper_api.jobs.tracker.sharing)."""
 
 from __future__ import annotations
 

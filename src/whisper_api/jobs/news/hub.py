@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -106,6 +107,11 @@ class EventHub:
         self._max_pending = max_pending
         self._subscribers: dict[str, set[Subscription]] = {}
         self._closed = False
+        self._on_watching: Callable[[], None] = lambda: None
+
+    def on_watching_changed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a task gains its first subscriber or loses its last."""
+        self._on_watching = callback
 
     def subscribe(self, task_id: str) -> Subscription:
         """Events of `task_id` published from now on; after close(), one that has already ended."""
@@ -113,7 +119,10 @@ class EventHub:
         if self._closed:
             subscription._end()
         else:
-            self._subscribers.setdefault(task_id, set()).add(subscription)
+            subscribers = self._subscribers.setdefault(task_id, set())
+            subscribers.add(subscription)
+            if len(subscribers) == 1:
+                self._on_watching()
         return subscription
 
     def watched(self, task_id: str) -> bool:
@@ -148,3 +157,4 @@ class EventHub:
         subscribers.discard(subscription)
         if not subscribers:
             del self._subscribers[subscription.task_id]
+            self._on_watching()

@@ -1,7 +1,8 @@
 """What this host does with the other hosts' news (whisper_api.jobs.tracker.sharing): a job
 queued, started, decoded further or ended there, or a cancel that the decoder here must carry
 out. Jobs are read again from the store: news says only which one changed; and only where a
-client here follows the job's events, or waits for its end (the OpenAI routes)."""
+client here follows the job's events, or waits for its end (the OpenAI routes). A decode's
+progress is heard only where a client follows the job."""
 
 from __future__ import annotations
 
@@ -47,11 +48,10 @@ class OtherHosts:
             self._waiters.wake(news.task_id, None)
         else:
             if news.kind is Kind.PROGRESS:
-                progress = TaskProgress(news.task_id, news.decoded_s, news.duration_s)
+                progress = TaskProgress(news.task_id, news.decoded_s, news.duration_s, stage=news.stage)
                 self._queue.record_progress(progress, time.monotonic())
                 if not self._listener.watches(news.task_id):
-                    # The status answers here have it now; nobody here follows its events, so
-                    # the job is not read (every window of every decode on every host).
+                    # Its watcher left since: the status answers here have it now.
                     return
             elif not (self._listener.watches(news.task_id) or self._waiters.awaits(news.task_id)):
                 # Started or ended elsewhere, and nobody here asked: not read (every host, twice

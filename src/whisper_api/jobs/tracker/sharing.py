@@ -2,7 +2,8 @@
 carries the hosts' news to each other.
 
     host A ── claim, renew, release ──>  PostgreSQL  <── claim, renew, release ── host B
-           <──── NOTIFY: queue, job, progress, cancel, cancelled (who, which task) ────>
+           <──── NOTIFY: queue, job, cancel, cancelled, workers (who, which task) ────>
+           ───── NOTIFY on the task's own channel: progress ────> hosts watching the task
 
 SharedQueue is the tracker's side of it (whisper_api.jobs.tracker.task_tracker): it claims jobs for the
 host's free decoders, renews the leases of the jobs they hold, keeps where the queue stands
@@ -12,11 +13,14 @@ host that disappeared without a word, costs at most that long), and hands the ot
 to the tracker. A message is small: which task, and what happened; the receiver reads the job.
 
 Messages are hints, never the only way news travels: each is its own statement, outside any
-job's transaction; a burst of queue news is sent as one message and read as one refresh; a
-decode's progress goes out every PROGRESS_NEWS_EVERY_S at most, and the hosts that hear it read
-the job only where a client follows it (whisper_api.jobs.tracker.other_hosts); and the hosts'
-regular looks, a few times a lease and spread by jitter so that hosts started together do not
-look together, make good a message lost.
+job's transaction; a burst of queue news is sent as one message and read as one refresh; and
+the hosts' regular looks, a few times a lease and spread by jitter so that hosts started
+together do not look together, make good a message lost.
+
+A decode's progress goes out every PROGRESS_NEWS_EVERY_S at most, into the job's row (for a
+status answer on any host, read only when a client asks: whisper_api.jobs.tracker.standing) and
+on the task's own channel, which a host listens to only while a client there follows the task's
+events: the other hosts never hear it.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from decoder.wire.protocol import STAGES
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.errors import StoreUnavailable
 from whisper_api.jobs.job import Job
-from whisper_api.jobs.store.postgres import PostgresJobStore
+from whisper_api.jobs.store.postgres import PostgresJobStore, task_channel
 from whisper_api.jobs.tracker.standing import ClusterStanding
 from whisper_api.jobs.tracker.workers import ClusterWorkers
 
@@ -64,6 +69,7 @@ class News:
     task_id: str = ""
     decoded_s: float = 0.0
     duration_s: float = 0.0
+    stage: str = STAGES[0]
     host: str = ""
 
 
@@ -82,6 +88,8 @@ class SharedQueue:
         self.standing = standing
         self.workers = workers
         self._lease_s = lease_s
+        # Set when a task gains its first watcher here or loses its last: listen again.
+        self._watching_changed = asyncio.Event()
         self._on_news: Callable[[News], None] = lambda news: None
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -127,9 +135,15 @@ class SharedQueue:
         await self.store.release(job)
         self.tell(News(Kind.QUEUE))
 
+    def watching_changed(self) -> None:
+        """A task gained its first watcher here, or lost its last: its progress is heard here
+        from now on, or no longer."""
+        self._watching_changed.set()
+
     def tell(self, news: News) -> None:
-        """Tell every host (this one included, for QUEUE and JOB), without waiting; a message
-        lost to a database outage is made good by the hosts' regular look at the queue."""
+        """Tell every host (this one included, for QUEUE and JOB), or for PROGRESS the hosts
+        that watch the task, without waiting; a message lost to a database outage is made good
+        by the hosts' regular look at the queue."""
         if news.kind is Kind.QUEUE:
             if self._queue_news_due:
                 return
@@ -153,13 +167,20 @@ class SharedQueue:
             self._queue_news_due = False
         payload = json.dumps({**asdict(news), "host": self.host})
         with contextlib.suppress(StoreUnavailable):
-            await self.store.db.notify(payload)
+            if news.kind is Kind.PROGRESS:
+                progress = self._queue.progress(news.task_id)
+                if progress is not None:
+                    await self.store.note_progress(news.task_id, progress)
+                await self.store.db.notify(payload, task_channel(news.task_id))
+            else:
+                await self.store.db.notify(payload)
 
     async def _listen(self) -> None:
         deaf = False  # logged once per outage, not at every try
         while True:
             try:
-                async for payload in self.store.db.notifications():
+                notifications = self.store.db.notifications(self.standing.watched, self._watching_changed)
+                async for payload in notifications:
                     if deaf and not payload:
                         log.info("hearing the other hosts again")
                         deaf = False

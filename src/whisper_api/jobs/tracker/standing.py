@@ -7,10 +7,12 @@ the host holds no copy of the queue, only a few numbers the database keeps for i
 - the places of the jobs a client here watches, read at the same time, so that their watchers
   hear that they moved up;
 - the place of any other job, read when a client asks for it (`locate`), and kept for
-  LOCATED_FOR_S: a client polling its task's status many times a second costs one read a second.
+  LOCATED_FOR_S: a client polling its task's status many times a second costs one read a second;
+- likewise how far another host's decode of a job is, as that host last wrote it: the hosts
+  hear a decode's progress only while a client there follows its events.
 
 Each of these costs a few dozen rows whatever the backlog, and the host's memory holds the
-places of the watched jobs, and of those asked for within LOCATED_FOR_S, only.
+places of the watched jobs, and what was asked for within LOCATED_FOR_S, only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 
+from decoder.wire.protocol import STAGES
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.progress import Progress
@@ -38,20 +41,26 @@ class ClusterStanding:
         self._count = 0
         self._oldest: float | None = None
         self._positions: dict[str, int] = {}
-        # When each place was read (monotonic seconds).
+        # Other hosts' decodes, as the store had them.
+        self._progress: dict[str, Progress] = {}
+        # When each place or progress was read (monotonic seconds).
         self._read_at: dict[str, float] = {}
 
     async def refresh(self) -> None:
         """Read the queue's length, its head, and the places of the watched jobs."""
         self._count, self._oldest = await self._store.standing()
         now = time.monotonic()
-        # The watched jobs' places, and those still fresh of the others.
-        fresh = {task_id for task_id, read_at in self._read_at.items() if now - read_at < LOCATED_FOR_S}
-        self._positions = {
-            task_id: self._positions[task_id] for task_id in fresh if task_id in self._positions
+        # The watched jobs' places, and what is still fresh of the others.
+        self._read_at = {
+            task_id: read_at for task_id, read_at in self._read_at.items() if now - read_at < LOCATED_FOR_S
         }
-        self._read_at = {task_id: self._read_at[task_id] for task_id in self._positions}
+        self._positions = {task_id: at for task_id, at in self._positions.items() if task_id in self._read_at}
+        self._progress = {task_id: p for task_id, p in self._progress.items() if task_id in self._read_at}
         self._remember(await self._store.positions(list(self._watched())), now)
+
+    def watched(self) -> Collection[str]:
+        """The tasks whose events a client here follows."""
+        return self._watched()
 
     def watching(self) -> bool:
         """Whether a client here follows a task's events (a waiting one's place may concern it)."""
@@ -67,14 +76,22 @@ class ClusterStanding:
 
     async def locate(self, jobs: Sequence[Job]) -> None:
         now = time.monotonic()
-        waiting = [
-            job.task_id
+        stale = [
+            job
             for job in jobs
-            if job.status is JobStatus.PENDING
-            and (job.task_id not in self._read_at or now - self._read_at[job.task_id] >= LOCATED_FOR_S)
+            if job.task_id not in self._read_at or now - self._read_at[job.task_id] >= LOCATED_FOR_S
         ]
+        waiting = [job.task_id for job in stale if job.status is JobStatus.PENDING]
         if waiting:
             self._remember(await self._store.positions(waiting), now)
+        elsewhere = [
+            job.task_id
+            for job in stale
+            if job.status is JobStatus.PROCESSING and self._queue.slot_holding(job.task_id) is None
+        ]
+        if elsewhere:
+            self._progress.update(await self._store.progress(elsewhere))
+            self._read_at.update(dict.fromkeys(elsewhere, now))
 
     def _remember(self, positions: dict[str, int], read_at: float) -> None:
         self._positions.update(positions)
@@ -84,7 +101,9 @@ class ClusterStanding:
         return self._positions.get(job.task_id) if job.status is JobStatus.PENDING else None
 
     def progress(self, task_id: str) -> Progress | None:
-        return self._queue.progress(task_id)
+        """The further of what this host heard (its own decode, or a watched one) and what it read."""
+        known = [p for p in (self._queue.progress(task_id), self._progress.get(task_id)) if p is not None]
+        return max(known, key=lambda p: (STAGES.index(p.stage), p.decoded_s), default=None)
 
     def waiting_positions(self) -> Iterable[tuple[str, int]]:
         watched = set(self._watched())

@@ -169,12 +169,14 @@ class TaskTracker:
         if self.head_starts.held_back(slot, event):
             return
         if isinstance(event, TaskProgress):
-            # Progress is only shown, never stored.
+            # Progress is shown; several hosts also find it in the store (sharing.py).
             running = self.queue.record_progress(event, time.monotonic())
             if running is not None:
                 self._listener.job_changed(running, True)
             if self.shared is not None:
-                self.shared.tell(News(Kind.PROGRESS, event.task_id, event.decoded_s, event.duration_s))
+                self.shared.tell(
+                    News(Kind.PROGRESS, event.task_id, event.decoded_s, event.duration_s, event.stage)
+                )
         elif isinstance(event, LanguageDetected):
             self._answer_detection(event.task_id, event)
         elif isinstance(event, TaskFailed) and event.task_id in self.queue.detections:

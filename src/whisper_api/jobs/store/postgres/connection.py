@@ -1,5 +1,6 @@
 """The shared store's database: one PostgreSQL connection (DATABASE_URL) that the store's calls
-take in turn, its schema, and the hosts' notification channel.
+take in turn, its schema, and the hosts' notification channels: one that every host hears, and
+one per task that only the hosts asking for it hear (task_channel).
 
 psycopg 3 in its asyncio form, so the event loop never waits on the network. One connection
 serves the calls, one at a time and in order. A connection that breaks (the server restarts,
@@ -14,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from whisper_api.jobs.errors import StoreError, StoreUnavailable
@@ -105,20 +107,34 @@ class Database:
 
         await self.call(execute)
 
-    async def notify(self, payload: str) -> None:
-        await self.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+    async def notify(self, payload: str, channel: str = CHANNEL) -> None:
+        await self.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
-    async def notifications(self) -> AsyncGenerator[str, None]:
-        """The payloads of every host's NOTIFY, on a connection of their own, for as long as it
-        lasts (StoreUnavailable when it breaks); "" first, once it listens."""
+    async def notifications(
+        self, tasks: Callable[[], Collection[str]] = frozenset, tasks_changed: asyncio.Event | None = None
+    ) -> AsyncGenerator[str, None]:
+        """The payloads of every host's NOTIFY on CHANNEL, and on the channels of the `tasks`
+        (listened to anew whenever `tasks_changed` is set), on a connection of their own, for as
+        long as it lasts (StoreUnavailable when it breaks); "" first, once it listens."""
+        changed = tasks_changed or asyncio.Event()
         try:
             async with await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             ) as db:
                 await db.execute(f"LISTEN {CHANNEL}")
-                yield ""
-                async for notification in db.notifies():
-                    yield notification.payload
+                listening: set[str] | None = None
+                while True:
+                    changed.clear()
+                    wanted = {task_channel(task_id) for task_id in tasks()}
+                    for channel in wanted - (listening or set()):
+                        await db.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    for channel in (listening or set()) - wanted:
+                        await db.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(channel)))
+                    if listening is None:
+                        yield ""
+                    listening = wanted
+                    async for payload in _heard_until(db, changed):
+                        yield payload
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(f"the job database is unreachable: {exc}", full=False) from exc
 
@@ -163,3 +179,33 @@ class Database:
             with contextlib.suppress(psycopg.Error, OSError):
                 await self._db.close()
             self._db = None
+
+
+def task_channel(task_id: str) -> str:
+    """The channel of one task's news (a task id is 32 hex digits: a valid name as it stands)."""
+    return f"{CHANNEL}_{task_id}"
+
+
+async def _heard_until(db: psycopg.AsyncConnection[Any], changed: asyncio.Event) -> AsyncGenerator[str, None]:
+    """The payloads that arrive until `changed` is set. Those that arrive while nobody waits for
+    them are kept by the connection and come first next time; one that arrives in the instant of
+    the change may be lost, which a hint may be."""
+    notifies = db.notifies()
+    stop = asyncio.ensure_future(changed.wait())
+    heard: asyncio.Future[psycopg.Notify] | None = None
+    try:
+        while True:
+            heard = asyncio.ensure_future(anext(notifies))
+            await asyncio.wait((heard, stop), return_when=asyncio.FIRST_COMPLETED)
+            if not heard.done():
+                return
+            yield heard.result().payload
+    finally:
+        # Whether the tasks changed or the listener is cancelled (the host stops): the wait
+        # for the next notification ends first, so that the connection is free again.
+        stop.cancel()
+        if heard is not None and not heard.done():
+            heard.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await heard
+        await notifies.aclose()

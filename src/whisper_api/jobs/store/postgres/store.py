@@ -6,11 +6,12 @@ oldest unclaimed pending job (FOR UPDATE SKIP LOCKED, so two hosts never take th
 a lease that it renews while it decodes. A host that disappears stops renewing, and once its
 leases run out (the database's clock decides) another host claims its jobs. Writes of a job's
 progress are refused (LeaseLost) to a host whose claim another host took over, so a result
-decoded twice is stored once. The database counts the waiting jobs as they come and go
-(sql/postgres/0003_queue_standing.sql), so that the queue's length and a job's place cost the
-same however long the queue. The expiry sweep takes an advisory lock, so that one host at a
-time runs it. With MEDIA_STORE=database the uploads are kept here too
-(whisper_api.jobs.store.postgres.media).
+decoded twice is stored once. How far a decode is goes into its row every few seconds, for the
+hosts that a client asks about it (sql/postgres/0006_progress.sql). The database counts the
+waiting jobs as they come and go (sql/postgres/0003_queue_standing.sql), so that the queue's
+length and a job's place cost the same however long the queue. The expiry sweep takes an
+advisory lock, so that one host at a time runs it. With MEDIA_STORE=database the uploads are
+kept here too (whisper_api.jobs.store.postgres.media).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from whisper_api.jobs.errors import LeaseLost
 from whisper_api.jobs.job import Job, JobStatus, delete_file
+from whisper_api.jobs.progress import Progress
 from whisper_api.jobs.store.postgres.connection import (
     CONNECT_TIMEOUT_S,
     EXPIRY_LOCK,
@@ -167,7 +169,7 @@ class PostgresJobStore(SqlJobStore):
         for candidates, order in _CLAIMABLE:
             claimed = await self._query(
                 f"""
-                UPDATE jobs SET claimed_by = %s, lease_until = {NOW} + %s
+                UPDATE jobs SET claimed_by = %s, lease_until = {NOW} + %s, progress = NULL
                 WHERE task_id = (
                     SELECT task_id FROM jobs WHERE {candidates} AND {_IS_UNFINISHED}
                     AND NOT task_id = ANY(%s) ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED
@@ -186,6 +188,37 @@ class PostgresJobStore(SqlJobStore):
             f"UPDATE jobs SET lease_until = {NOW} + %s WHERE claimed_by = %s AND task_id = ANY(%s)",
             (lease_s, self.host, list(task_ids)),
         )
+
+    async def note_progress(self, task_id: str, progress: Progress) -> None:
+        """Write how far this host's decode of a job is (a claim another host took is left alone)."""
+        await self._execute(
+            "UPDATE jobs SET progress = json_build_object('decoded_s', %s::float8, "
+            f"'duration_s', %s::float8, 'stage', %s::text, 'since', {NOW} - %s::float8)::text "
+            "WHERE task_id = %s AND claimed_by = %s",
+            (
+                progress.decoded_s,
+                progress.duration_s,
+                progress.stage,
+                time.monotonic() - progress.started,
+                task_id,
+                self.host,
+            ),
+        )
+
+    async def progress(self, task_ids: Sequence[str]) -> dict[str, Progress]:
+        """How far the decodes of these jobs are, as their hosts last wrote it (those written)."""
+        rows = await self._rows(
+            f"SELECT task_id, progress::json AS p, {NOW} - (progress::json->>'since')::float8 AS running_s "
+            "FROM jobs WHERE task_id = ANY(%s) AND progress IS NOT NULL",
+            [list(task_ids)],
+        )
+        now = time.monotonic()
+        return {
+            row["task_id"]: Progress(
+                row["p"]["decoded_s"], row["p"]["duration_s"], now - row["running_s"], row["p"]["stage"]
+            )
+            for row in rows
+        }
 
     async def release(self, job: Job) -> None:
         """Give a job this host holds back to the queue, pending, for any host to claim."""

@@ -128,3 +128,18 @@ def test_close_ends_every_subscription_after_what_it_holds() -> None:
 @pytest.fixture(autouse=True)
 def quiet_warnings(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="whisper_api.jobs.news.hub")
+
+
+def test_a_task_gaining_its_first_watcher_or_losing_its_last_is_told() -> None:
+    hub = EventHub(max_pending=2)
+    told: list[list[str]] = []
+    hub.on_watching_changed(lambda: told.append(sorted(hub.watched_ids())))
+    first, second = hub.subscribe("a"), hub.subscribe("a")
+    other = hub.subscribe("b")
+    assert told == [["a"], ["a", "b"]]
+    first.close()
+    second.close()
+    assert told[-1] == ["b"] and len(told) == 3
+    # A watcher that stops reading is dropped like one that leaves.
+    publish(hub, "b", status("pending"), status("processing"), status("finished"))
+    assert other.ended and told[-1] == [] and len(told) == 4

@@ -5,7 +5,6 @@ server that goes away and comes back."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -213,26 +212,6 @@ def test_hosts_claim_each_job_once_and_a_lapsed_lease_passes_it_on(tmp_path: Pat
             await b.close()
 
     run(scenario)
-
-
-def test_hosts_hear_each_others_notifications(database_url: str) -> None:
-    async def scenario() -> list[str]:
-        store = await open_store(database_url)
-        heard: list[str] = []
-        try:
-            # Closed here, not left to the garbage collector: its connection closes with it.
-            async with contextlib.aclosing(store.db.notifications()) as notifications:
-                async for payload in notifications:
-                    heard.append(payload)
-                    if payload == "":
-                        await store.db.notify("hello")
-                    else:
-                        break
-        finally:
-            await store.close()
-        return heard
-
-    assert run(scenario) == ["", "hello"]
 
 
 def test_any_host_may_rename_a_finished_jobs_speakers(tmp_path: Path, database_url: str) -> None:

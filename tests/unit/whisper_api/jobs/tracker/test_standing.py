@@ -4,6 +4,8 @@ tells, and keeps nothing else of the queue."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,8 +13,9 @@ from tests.support.backlog import add_backlog
 from tests.unit.whisper_api.jobs.store_helpers import make_job, run
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.job import JobStatus
+from whisper_api.jobs.progress import Progress
 from whisper_api.jobs.store.postgres import PostgresJobStore
-from whisper_api.jobs.tracker.standing import ClusterStanding
+from whisper_api.jobs.tracker.standing import LOCATED_FOR_S, ClusterStanding
 
 
 def test_the_host_knows_the_clusters_queue_without_holding_it(tmp_path: Path, database_url: str) -> None:
@@ -60,5 +63,48 @@ def test_the_host_knows_the_clusters_queue_without_holding_it(tmp_path: Path, da
             assert reads == [[third.task_id]] and standing.position(third) == 301
         finally:
             await store.close()
+
+    run(scenario)
+
+
+def test_another_hosts_decode_is_told_as_far_as_its_host_wrote_it(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        here, there = (
+            PostgresJobStore(database_url, host=name, keep_results_s=60, refresh_on_use=False)
+            for name in ("here", "there")
+        )
+        await here.open()
+        await there.open()
+        standing = ClusterStanding(here, JobQueue(), list)
+        try:
+            job = make_job(tmp_path, "p")
+            await here.add(job)
+            claimed = await there.claim(60)
+            assert claimed is not None
+            claimed.status = JobStatus.PROCESSING
+            await there.save(claimed)
+            # Nothing written yet: nothing to tell.
+            await standing.locate([claimed])
+            assert standing.progress(job.task_id) is None
+            await there.note_progress(job.task_id, Progress(12.0, 48.0, time.monotonic() - 3.0))
+            # Asked again within LOCATED_FOR_S, the host tells what it read; afterwards, the new.
+            await standing.locate([claimed])
+            assert standing.progress(job.task_id) is None
+            await asyncio.sleep(LOCATED_FOR_S)
+            await standing.locate([claimed])
+            told = standing.progress(job.task_id)
+            assert told is not None
+            assert (told.decoded_s, told.duration_s, told.stage) == (12.0, 48.0, "transcribing")
+            # Its stage began three seconds ago (the database's clock): the estimate runs from then.
+            assert told.eta_s is not None and 8.5 <= told.eta_s <= 30
+            # A host that lost its claim writes nothing; a new claim starts from nothing.
+            await here.note_progress(job.task_id, Progress(40.0, 48.0, time.monotonic()))
+            assert (await here.progress([job.task_id]))[job.task_id].decoded_s == 12.0
+            await there.let_go()
+            assert await here.claim(60) is not None
+            assert await here.progress([job.task_id]) == {}
+        finally:
+            await here.close()
+            await there.close()
 
     run(scenario)
