@@ -82,7 +82,7 @@ test: install browser lint typecheck
 check: install lint typecheck
 	$(VENV)/bin/pytest tests/unit -m "not slow"
 
-# About a quarter of an hour on a 2-core CPU; rewrites docs/benchmarks.md. Not part of `make test`.
+# About 50 minutes on a 2-core CPU; rewrites docs/benchmarks.md. Not part of `make test`.
 bench: install
 	$(PY) -m bench
 

@@ -8,19 +8,25 @@ wait ahead of every measured task, in the queue's counts and every task's place,
 decodes them. For each number of hosts (a fresh database each) and each backlog, tasks are
 uploaded to the hosts in turn while one client polls their status, until all have ended.
 
-- throughput: the tasks over the time from the first start to the last end, against the ideal
-  (every decoder busy all along: hosts / STAND_IN_TASK_S);
+- throughput, two ways: the tasks over the time from the first start to the last end, against
+  every decoder busy all along (hosts / STAND_IN_TASK_S); and the time from the first upload to
+  the last end against the same for a cluster that starts each task the moment it is uploaded
+  and a decoder is free (`ideal_span_s`): on one machine the uploads themselves take CPU, and
+  32 decoders empty the queue faster than its clients fill it, which the first measure blames on
+  the cluster and the second does not;
 - rows read (table rows scanned and index entries, pg_stat_user_tables and _indexes),
   statements (transactions, pg_stat_database) and NOTIFY messages (heard on the channel) per
   task, counted from before the uploads until every host's statistics have reached the
   database after the last end, so the hosts' regular looks meanwhile are in them;
-- the front ends' memory (RSS) after the run, and the p99 of uploads and status reads.
+- the front ends' memory (RSS) after the run, and the p99 of uploads and status reads;
+- where the CPU time went, by kind of process (bench.cpu), and how busy the machine was.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import heapq
 import statistics
 import threading
 import time
@@ -35,6 +41,7 @@ from tests.support.backlog import add_backlog
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import RunningServer, iso_seconds, start_server
 
+from bench import cpu
 from bench.report import percentile, table, target_row
 from bench.service import rss_mib, upload
 from decoder.engines.stand_in import STAND_IN_TASK_S
@@ -65,6 +72,9 @@ class ClusterRun:
     backlog: int
     tasks: int
     seconds: float
+    # From the first upload to the last end, as it was and at best for those uploads.
+    span_s: float
+    ideal_span_s: float
     rows_per_task: float
     statements_per_task: float
     notifications_per_task: float
@@ -72,11 +82,27 @@ class ClusterRun:
     upload_p99_ms: float
     status_p99_ms: float
     failed: int
+    cpu: cpu.CpuUse
 
     @property
     def throughput_ratio(self) -> float:
         """Tasks per second against every decoder busy all along."""
         return self.tasks / self.seconds / (self.hosts / STAND_IN_TASK_S)
+
+    @property
+    def arrivals_ratio(self) -> float:
+        """Tasks per second against a cluster that loses no time between uploads and decoders."""
+        return self.ideal_span_s / self.span_s
+
+
+def ideal_span_s(uploaded: list[float], decoders: int) -> float:
+    """From the first upload to the last end, were each task started as soon as it was uploaded
+    and a decoder was free, and decoded in STAND_IN_TASK_S."""
+    first = min(uploaded)
+    free = [first] * decoders
+    for at in sorted(uploaded):
+        heapq.heappush(free, max(at, heapq.heappop(free)) + STAND_IN_TASK_S)
+    return max(free) - first
 
 
 def measure(
@@ -102,11 +128,14 @@ def measure(
                     add_backlog(url, backlog - held, held=True)
                     held = backlog
                     count = max(at_least, hosts * per_host)
-                    runs.append(_run(servers, url, backlog, count, audio, settle_s))
+                    postmaster = cpu.postmaster_pid(cluster.data)
+                    runs.append(_run(servers, url, postmaster, backlog, count, audio, settle_s))
                     run = runs[-1]
                     print(
                         f"{hosts} hosts, backlog {backlog}: {run.tasks} tasks in {run.seconds:.1f} s "
-                        f"({run.throughput_ratio:.2f} of ideal), {run.rows_per_task:.0f} rows per task",
+                        f"({run.throughput_ratio:.2f} of all busy, {run.arrivals_ratio:.2f} of ideal for "
+                        f"the uploads), {run.rows_per_task:.0f} rows per task, machine "
+                        f"{run.cpu.machine_busy:.0%} busy",
                         flush=True,
                     )
     finally:
@@ -131,11 +160,19 @@ def _hosts(home: Path, url: str, count: int) -> Iterator[list[RunningServer]]:
 
 
 def _run(
-    servers: list[RunningServer], url: str, backlog: int, tasks: int, audio: Path, settle_s: float
+    servers: list[RunningServer],
+    url: str,
+    postmaster: int,
+    backlog: int,
+    tasks: int,
+    audio: Path,
+    settle_s: float,
 ) -> ClusterRun:
     heard = _Notifications(url)
     time.sleep(settle_s)
     rows_before, statements_before = _counters(url)
+    front_ends = [server.process.pid for server in servers]
+    cpu_before = cpu.sample(front_ends, postmaster)
     clients = [server.client(timeout=120) for server in servers]
     upload_ms: list[float] = []
 
@@ -149,6 +186,7 @@ def _run(
         with concurrent.futures.ThreadPoolExecutor(min(8, tasks)) as uploading:
             uploaded = list(uploading.map(timed_upload, range(tasks)))
         ended, status_ms = _poll_until_ended(clients, uploaded)
+        cpu_use = cpu.between(cpu_before, cpu.sample(front_ends, postmaster))
         time.sleep(settle_s)
     rows_after, statements_after = _counters(url)
     for client in clients:
@@ -165,11 +203,14 @@ def _run(
     finished = max(
         iso_seconds(body["time_processing_finished"]) for body in ended if body["time_processing_finished"]
     )
+    uploaded_at = [iso_seconds(body["time_uploaded"]) for body in ended]
     return ClusterRun(
         hosts=len(servers),
         backlog=backlog,
         tasks=tasks,
         seconds=finished - started,
+        span_s=finished - min(uploaded_at),
+        ideal_span_s=ideal_span_s(uploaded_at, len(servers)),
         rows_per_task=(sum(rows_after.values()) - sum(rows_before.values())) / tasks,
         statements_per_task=(statements_after - statements_before) / tasks,
         notifications_per_task=heard.count / tasks,
@@ -177,6 +218,7 @@ def _run(
         upload_p99_ms=percentile(upload_ms, 0.99),
         status_p99_ms=percentile(status_ms, 0.99),
         failed=sum(body["status"] != "finished" for body in ended),
+        cpu=cpu_use,
     )
 
 
@@ -241,15 +283,35 @@ class _Notifications:
 def section(runs: list[ClusterRun]) -> list[str]:
     """The "Many hosts on one queue" part of the report's "Scaling out" section."""
     rows = [
-        f"| {run.hosts} | {run.backlog:,} | {run.tasks} | {run.throughput_ratio:.2f} | "
-        f"{run.rows_per_task:.0f} | "
-        f"{run.statements_per_task:.1f} | {run.notifications_per_task:.1f} | {run.rss_mib:.0f} | "
-        f"{run.upload_p99_ms:.0f} | {run.status_p99_ms:.1f} | {run.failed} |"
+        (
+            str(run.hosts),
+            f"{run.backlog:,}",
+            str(run.tasks),
+            f"{run.throughput_ratio:.2f}",
+            f"{run.arrivals_ratio:.2f}",
+            f"{run.rows_per_task:.0f}",
+            f"{run.statements_per_task:.1f}",
+            f"{run.notifications_per_task:.1f}",
+            f"{run.rss_mib:.0f}",
+            f"{run.upload_p99_ms:.0f}",
+            f"{run.status_p99_ms:.1f}",
+            str(run.failed),
+        )
+        for run in runs
+    ]
+    cpu_rows = [
+        (
+            str(run.hosts),
+            f"{run.backlog:,}",
+            *(f"{run.cpu.seconds[group] / run.tasks:.3f}" for group in cpu.GROUPS),
+            f"{run.cpu.machine_busy:.0%}",
+        )
         for run in runs
     ]
     most = max(run.hosts for run in runs)
     at_most = [run for run in runs if run.hosts == most]
     empty, longest = min(at_most, key=lambda run: run.backlog), max(at_most, key=lambda run: run.backlog)
+    slowest = min(at_most, key=lambda run: run.arrivals_ratio)
     targets = [
         target_row(
             f"rows read per task, backlog {longest.backlog:,} against {empty.backlog:,}",
@@ -264,10 +326,10 @@ def section(runs: list[ClusterRun]) -> list[str]:
             longest.rss_mib - empty.rss_mib <= 30,
         ),
         target_row(
-            f"throughput of {most} hosts",
+            f"throughput of {most} hosts against the ideal for the uploads, lowest of the backlogs",
             "≥ 0.9 of ideal",
-            f"{empty.throughput_ratio:.2f}",
-            empty.throughput_ratio >= 0.9,
+            f"{slowest.arrivals_ratio:.2f} (backlog {slowest.backlog:,})",
+            slowest.arrivals_ratio >= 0.9,
         ),
         target_row(
             f"status p99, backlog {longest.backlog:,}",
@@ -284,18 +346,42 @@ def section(runs: list[ClusterRun]) -> list[str]:
         "the CPUs serve the front ends and the database. The backlog is jobs held under live leases by a "
         "host that does not exist: they wait ahead of every measured task, and nobody decodes them. Tasks "
         "are uploaded to the hosts in turn (8 at a time) while one client reads their status every "
-        f"{POLL_INTERVAL_S * 1000:.0f} ms. Throughput is against every decoder busy all along. Rows "
-        "read (table rows and index entries), statements and NOTIFY messages are per task, counted "
+        f"{POLL_INTERVAL_S * 1000:.0f} ms. Throughput is measured two ways: from the first start to the "
+        "last end against every decoder busy all along, and from the first upload to the last end "
+        "against a cluster that starts each task the moment it is uploaded and a decoder is free. "
+        "The second is the cluster's own cost: on one machine each upload's check (an ffprobe and an "
+        "ffmpeg) takes the CPUs that the other hosts share, so that many decoders empty the queue "
+        "faster than the clients fill it, which the first counts against the cluster. Rows "
+        "read (table rows and index entries), statements and NOTIFY messages on the channel every host "
+        "hears are per task, counted "
         "from before the uploads until every host's statistics reached the database after the last "
         "end, so the hosts' regular looks are in them; with no backlog the jobs table is small, and "
         "PostgreSQL reads it whole rather than through its indexes, which is why those runs read more "
         "rows. RSS is the mean front end's; latencies in ms.",
         "",
-        "| hosts | backlog | tasks | throughput / ideal | rows read | statements | notifications | "
-        "RSS MiB | upload p99 | status p99 | failed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
+        *table(
+            (
+                "hosts",
+                "backlog",
+                "tasks",
+                "throughput / all busy",
+                "throughput / ideal for the uploads",
+                "rows read",
+                "statements",
+                "notifications",
+                "RSS MiB",
+                "upload p99",
+                "status p99",
+                "failed",
+            ),
+            rows,
+        ),
+        "Where the CPU time went, in CPU seconds per task, from the first upload until the last "
+        "end: the front ends (with the ffprobe and ffmpeg of their upload checks), their decoder "
+        "processes, the database (every backend), and the benchmark's clients; and how busy the "
+        "machine's CPUs were meanwhile.",
         "",
+        *table(("hosts", "backlog", *cpu.GROUPS, "machine busy"), cpu_rows),
         f"The targets, at {most} hosts:",
         "",
         *table(("measure", "target", "result", ""), targets),
