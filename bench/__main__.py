@@ -84,7 +84,10 @@ QUICK = Plan(
 # Long enough to measure the decoder with its model still loaded after a task.
 UNLOAD_AFTER_S = 5
 # Each engine behind the server at its fastest thread count on small models (see the engine table).
-SERVER_SETTINGS = {"openai-whisper": {}, "faster-whisper": {"ENGINE": "faster-whisper", "CPU_THREADS": "1"}}
+SERVER_SETTINGS = {
+    "openai-whisper": {"ENGINE": "openai-whisper"},
+    "faster-whisper": {"ENGINE": "faster-whisper", "CPU_THREADS": "1"},
+}
 
 
 def prepare_models(directory: Path) -> Path:

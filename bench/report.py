@@ -282,8 +282,9 @@ def service_rows(
 READING_THE_NUMBERS = """## Reading the numbers
 
 - **Which engine.** On a CPU, `ENGINE=faster-whisper` (int8 with `COMPUTE_TYPE=auto`) is the
-  fast choice at the same word error rate; openai-whisper stays the default because it is the
-  reference implementation and the one that downloads models by name.
+  fast choice at the same word error rate, and the default `ENGINE=auto` runs it wherever
+  `MODEL_DIR` holds the model's CTranslate2 copy (`make install` imports them); openai-whisper
+  runs where only its checkpoint is there, or a model it downloads by name.
 - **Threads.** CTranslate2 runs a model as small as tiny.en faster on one thread than on two,
   while torch wants every CPU; the server runs above use each engine's faster setting. One
   decoder thread also leaves a core to the front end, which shows in the latency while decoding.

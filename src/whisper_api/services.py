@@ -50,6 +50,7 @@ from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
 from whisper_api.settings import Settings
 from whisper_api.settings.cluster import MediaStore, Role
+from whisper_api.settings.rules import decoder_engine
 
 # Spawning imports torch and whisper from scratch; a cold disk can take a while.
 DECODER_START_TIMEOUT_S = 180.0
@@ -180,7 +181,7 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         unload_model_after_s=settings.unload_model_after_s,
         model_dir=str(settings.model_dir),
         log_level=logging.getLogger().getEffectiveLevel(),
-        engine=settings.engine,
+        engine=decoder_engine(settings),
         compute_type=settings.compute_type,
         vad_filter=settings.vad_filter,
         cpu_threads=settings.cpu_threads,

@@ -74,9 +74,9 @@ def test_front_end_process_never_loads_torch(server: RunningServer) -> None:
 def test_only_the_openai_whisper_decoder_loads_torch(engine_server: RunningServer) -> None:
     """A faster-whisper decoder on a CPU host has no use for torch's few hundred MiB."""
     with engine_server.client() as client:
-        decoder_pid = client.get("/api/v1/decoder_status").json()["pid"]
-    maps = Path(f"/proc/{decoder_pid}/maps").read_text()
-    assert ("libtorch" in maps) == (engine_server.env.get("ENGINE", "openai-whisper") == "openai-whisper")
+        decoder = client.get("/api/v1/decoder_status").json()
+    maps = Path(f"/proc/{decoder['pid']}/maps").read_text()
+    assert ("libtorch" in maps) == (decoder["engine"] == "openai-whisper")
 
 
 def test_systemd_hears_ready_once_the_model_is_loaded(

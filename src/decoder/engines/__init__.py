@@ -20,8 +20,11 @@ faster-whisper never initialises torch's CUDA state, and the other way round.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
+from decoder.device.ladder import ModelPlan
 from decoder.engines.base import (
     LOW_AVG_LOGPROB,
     NO_SPEECH_PROB,
@@ -39,7 +42,9 @@ from decoder.engines.base import (
     transcript_of,
 )
 from decoder.errors import ModelDoesNotFit, ModelLoadError
-from decoder.wire.choices import ENGINE_NAMES, STAND_IN_ENGINE
+from decoder.wire.choices import AUTO_ENGINE, ENGINE_NAMES, STAND_IN_ENGINE
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "LOW_AVG_LOGPROB",
@@ -55,11 +60,35 @@ __all__ = [
     "ModelLoadError",
     "ProgressCallback",
     "ProgressThrottle",
+    "choose_engine",
     "create_engine",
     "segment_of",
     "silent_transcript",
     "transcript_of",
 ]
+
+
+def choose_engine(
+    name: str, model_dir: Path, options: EngineOptions, plan: Callable[[Engine], ModelPlan]
+) -> tuple[Engine, ModelPlan]:
+    """ENGINE's engine, and the models it plans to load (`plan`, from the device the engine
+    sees). ENGINE=auto is faster-whisper where MODEL_DIR holds a CTranslate2 copy of the model
+    it would load first, else openai-whisper (which downloads a model it lacks, where the host
+    has network): the faster engine wherever the host has its model."""
+    if name != AUTO_ENGINE:
+        engine = create_engine(name, model_dir, options)
+        return engine, plan(engine)
+    faster = create_engine("faster-whisper", model_dir, options)
+    planned = plan(faster)
+    if faster.has_model(planned.max_model_to_use):
+        return faster, planned
+    log.info(
+        "ENGINE=auto: no CTranslate2 copy of %s in %s, so openai-whisper decodes",
+        planned.max_model_to_use,
+        model_dir,
+    )
+    fallback = create_engine("openai-whisper", model_dir, options)
+    return fallback, plan(fallback)
 
 
 def create_engine(name: str, model_dir: Path, options: EngineOptions) -> Engine:

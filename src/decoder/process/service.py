@@ -22,7 +22,7 @@ import numpy as np
 from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
 from decoder.device.ladder import plan_models
 from decoder.device.machine import usable_cpus
-from decoder.engines import EngineOptions, create_engine
+from decoder.engines import EngineOptions, choose_engine
 from decoder.errors import AudioError, ModelLoadError, client_reason
 from decoder.process.batch import fits, read_all
 from decoder.process.in_hand import Cancelled, InHand
@@ -101,13 +101,17 @@ class DecoderService:
             cpu_threads=config.cpu_threads or max(1, usable_cpus() // config.cpu_share),
             batch_size=config.batch_size,
         )
-        engine = create_engine(config.engine, Path(config.model_dir), options)
-        self._plan = plan_models(
-            max_model=config.max_model,
-            cpu_fallback_model=config.cpu_fallback_model,
-            use_gpu_if_available=config.use_gpu_if_available,
-            develop_mode=config.develop_mode,
-            facts=engine.probe_device(config.use_gpu_if_available),
+        engine, self._plan = choose_engine(
+            config.engine,
+            Path(config.model_dir),
+            options,
+            lambda candidate: plan_models(
+                max_model=config.max_model,
+                cpu_fallback_model=config.cpu_fallback_model,
+                use_gpu_if_available=config.use_gpu_if_available,
+                develop_mode=config.develop_mode,
+                facts=candidate.probe_device(config.use_gpu_if_available),
+            ),
         )
         self._holder = ModelHolder(self._plan, engine, report=self._send)
         self._speakers = Speakers(

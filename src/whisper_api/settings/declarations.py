@@ -16,7 +16,7 @@ from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
-from decoder.wire.choices import COMPUTE_TYPES, ENGINE_NAMES, STAND_IN_ENGINE
+from decoder.wire.choices import AUTO_ENGINE, COMPUTE_TYPES, ENGINE_NAMES, STAND_IN_ENGINE
 from decoder.wire.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
 from whisper_api.settings.cluster import ClusterSettings
@@ -209,14 +209,16 @@ class Settings(ClusterSettings, LogSettings):
     )
     engine: str = setting(
         "ENGINE",
-        "openai-whisper",
+        AUTO_ENGINE,
         one_of(
-            (*ENGINE_NAMES, STAND_IN_ENGINE),
-            values=" / ".join(f"`{name}`" for name in (*ENGINE_NAMES, STAND_IN_ENGINE)),
+            (AUTO_ENGINE, *ENGINE_NAMES, STAND_IN_ENGINE),
+            values=" / ".join(f"`{name}`" for name in (AUTO_ENGINE, *ENGINE_NAMES, STAND_IN_ENGINE)),
         ),
         (
             "speech-recognition engine: `openai-whisper` (torch) or `faster-whisper` (CTranslate2, about 3x "
-            "faster on a CPU; loads `MODEL_DIR/ctranslate2/NAME/` and downloads nothing); "
+            "faster on a CPU; loads `MODEL_DIR/ctranslate2/NAME/` and downloads nothing); `auto` is "
+            "faster-whisper where `MODEL_DIR` holds a CTranslate2 copy of the model to load (`make install` "
+            "imports them), or where an option only faster-whisper has is set, and openai-whisper otherwise; "
             f"`{STAND_IN_ENGINE}` is for the cluster benchmark only: it decodes nothing, returns empty "
             "transcripts"
         ),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from decoder.wire.choices import AUTO_ENGINE
+
 
 class EngineChoice(Protocol):
     """The engine and the settings that only one engine takes."""
@@ -25,8 +27,19 @@ class EngineChoice(Protocol):
 
 def engine_conflict(settings: EngineChoice) -> str | None:
     """Why a faster-whisper-only option does not go with ENGINE=openai-whisper; None if none."""
-    if settings.engine != "openai-whisper":
-        return None
+    return _faster_whisper_only(settings) if settings.engine == "openai-whisper" else None
+
+
+def decoder_engine(settings: EngineChoice) -> str:
+    """ENGINE as the decoders take it: with ENGINE=auto, an option that only faster-whisper has
+    asks for faster-whisper; otherwise as set (with auto, the decoder chooses by its models)."""
+    if settings.engine == AUTO_ENGINE and _faster_whisper_only(settings) is not None:
+        return "faster-whisper"
+    return settings.engine
+
+
+def _faster_whisper_only(settings: EngineChoice) -> str | None:
+    """Why the options ask for faster-whisper (the first that only it has); None if none does."""
     if settings.compute_type == "int8":
         return "COMPUTE_TYPE='int8' is not valid: openai-whisper has no int8; use ENGINE=faster-whisper"
     if settings.vad_filter:

@@ -113,12 +113,20 @@ class _QueueCollector(Collector):
             "whisper_api_decoder_busy", "1 while the decoder decodes", labels=["decoder"]
         )
         restarts = CounterMetricFamily("whisper_api_decoder_restarts", "Decoder restarts", labels=["decoder"])
+        engines = GaugeMetricFamily(
+            "whisper_api_decoder_engine",
+            "1 for the engine the decoder runs (ENGINE=auto chooses it as the decoder starts)",
+            labels=["decoder", "engine"],
+        )
         for slot in self._pool.slots:
             status, label = slot.decoder.status, [str(slot.index)]
             busy.add_metric(label, int(bool(status and status.currently_busy)))
             restarts.add_metric(label, slot.supervisor.restarts)
+            if slot.decoder.ready is not None:
+                engines.add_metric([*label, slot.decoder.ready.engine], 1)
         yield busy
         yield restarts
+        yield engines
         if self._workers is not None:
             workforce = self._workers.workforce
             yield GaugeMetricFamily(

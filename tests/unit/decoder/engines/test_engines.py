@@ -12,16 +12,18 @@ import pytest
 from faster_whisper import WhisperModel
 
 from decoder.audio.ffmpeg import AudioFile, load_audio
-from decoder.device.ladder import NO_GPU
+from decoder.device.ladder import NO_GPU, ModelPlan, plan_models
 from decoder.engines import (
     BatchingModel,
     Engine,
     EngineOptions,
     ModelLoadError,
     ProgressThrottle,
+    choose_engine,
     create_engine,
 )
 from decoder.engines.faster_whisper_engine import ct2_directory
+from decoder.engines.openai_whisper_engine import OpenAIWhisperEngine
 from decoder.wire.choices import ENGINE_NAMES
 from decoder.wire.protocol import DecodeOptions, SubmitTask
 from decoder.wire.transcript import Segment
@@ -309,3 +311,29 @@ def test_vad_decodes_the_speech_alone_whole_or_streamed_as_faster_whisper_does(
         later = [segment for segment in transcript.segments if segment.start > second_from_s - 1]
         assert word_error_rate(PARAGRAPHS[1], " ".join(segment.text for segment in later)) <= 0.10
         assert all(word.end <= second_from_s + duration_s(second) + 1 for s in later for word in s.words)
+
+
+def test_auto_runs_faster_whisper_where_there_is_a_ctranslate2_copy(tmp_path: Path, model_dir: Path) -> None:
+    def plan(engine: Engine) -> ModelPlan:
+        return plan_models(
+            max_model="tiny.en",
+            cpu_fallback_model="base",
+            use_gpu_if_available=False,
+            develop_mode=False,
+            facts=engine.probe_device(False),
+        )
+
+    options = EngineOptions(cpu_threads=1)
+    chosen, planned = choose_engine("auto", model_dir, options, plan)
+    assert (chosen.name, planned.max_model_to_use) == ("faster-whisper", "tiny.en")
+    # Only openai-whisper's checkpoint of the model: openai-whisper runs it.
+    checkpoint = OpenAIWhisperEngine(model_dir, options).checkpoint("tiny.en")
+    only_checkpoint = tmp_path / "models"
+    (only_checkpoint / checkpoint.relative_to(model_dir)).parent.mkdir(parents=True, exist_ok=True)
+    (only_checkpoint / checkpoint.relative_to(model_dir)).symlink_to(checkpoint)
+    chosen, planned = choose_engine("auto", only_checkpoint, options, plan)
+    assert (chosen.name, planned.max_model_to_use) == ("openai-whisper", "tiny.en")
+    assert chosen.has_model("tiny.en")
+    # A named engine is that engine, whatever MODEL_DIR holds.
+    for name in ENGINE_NAMES:
+        assert choose_engine(name, only_checkpoint, options, plan)[0].name == name

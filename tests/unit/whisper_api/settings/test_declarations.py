@@ -78,7 +78,7 @@ def test_values_are_parsed() -> None:
         ("LOG_FORMAT", "{nosuchfield}", "'{'-style logging format"),
         ("MAX_UPLOAD_MB", "0", "a whole number ≥ 1"),
         ("SHUTDOWN_GRACE_S", "soon", "a whole number ≥ 0"),
-        ("ENGINE", "whisper.cpp", "one of openai-whisper, faster-whisper"),
+        ("ENGINE", "whisper.cpp", "one of auto, openai-whisper, faster-whisper"),
         ("COMPUTE_TYPE", "int4", "one of auto, int8, float16, float32"),
         ("VAD_FILTER", "sometimes", "1 (yes) or 0 (no)"),
         ("CPU_THREADS", "-2", "a whole number ≥ 0"),
@@ -126,7 +126,7 @@ def test_dotenv_is_read_but_environment_wins(tmp_path: Path) -> None:
 
 def test_engine_settings() -> None:
     default = Settings.from_environ({})
-    assert (default.engine, default.compute_type, default.vad_filter) == ("openai-whisper", "auto", False)
+    assert (default.engine, default.compute_type, default.vad_filter) == ("auto", "auto", False)
     assert (default.cpu_threads, default.batch_size, default.batch_files) == (0, 1, 0)
     assert Settings.from_environ({"ENGINE": "faster-whisper", "BATCH_FILES": "16"}).batch_files == 16
     assert Settings.from_environ({"ENGINE": "faster-whisper", "BATCH_SIZE": "8"}).batch_size == 8
@@ -146,4 +146,4 @@ def test_engine_settings() -> None:
 )
 def test_faster_whisper_options_need_that_engine(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        Settings.from_environ(environ)
+        Settings.from_environ({"ENGINE": "openai-whisper", **environ})

@@ -6,13 +6,25 @@ from __future__ import annotations
 import pytest
 
 from whisper_api.settings import Settings, SettingsError
-from whisper_api.settings.rules import cluster_conflict, engine_conflict
+from whisper_api.settings.rules import cluster_conflict, decoder_engine, engine_conflict
+
+FASTER_WHISPER_ONLY = {"COMPUTE_TYPE": "int8", "VAD_FILTER": "1", "BATCH_SIZE": "8", "BATCH_FILES": "8"}
 
 
 def test_faster_whisper_options_conflict_only_with_openai_whisper() -> None:
-    options = {"COMPUTE_TYPE": "int8", "VAD_FILTER": "1", "BATCH_SIZE": "8", "BATCH_FILES": "8"}
-    assert engine_conflict(Settings.from_environ({"ENGINE": "faster-whisper", **options})) is None
-    assert engine_conflict(Settings.from_environ({})) is None
+    assert engine_conflict(Settings.from_environ({"ENGINE": "faster-whisper", **FASTER_WHISPER_ONLY})) is None
+    assert engine_conflict(Settings.from_environ(FASTER_WHISPER_ONLY)) is None
+    assert engine_conflict(Settings.from_environ({"ENGINE": "openai-whisper"})) is None
+
+
+@pytest.mark.parametrize(("name", "value"), FASTER_WHISPER_ONLY.items())
+def test_auto_with_an_option_only_faster_whisper_has_is_faster_whisper(name: str, value: str) -> None:
+    assert decoder_engine(Settings.from_environ({name: value})) == "faster-whisper"
+
+
+def test_otherwise_the_decoder_takes_engine_as_set() -> None:
+    for engine in ("auto", "openai-whisper", "faster-whisper"):
+        assert decoder_engine(Settings.from_environ({"ENGINE": engine})) == engine
 
 
 def test_api_hosts_and_workers_need_a_shared_queue() -> None:
