@@ -122,19 +122,12 @@ class Database:
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             ) as db:
                 await db.execute(f"LISTEN {CHANNEL}")
-                listening: set[str] | None = None
+                listening = await _follow(db, set(), tasks, changed)
+                yield ""
                 while True:
-                    changed.clear()
-                    wanted = {task_channel(task_id) for task_id in tasks()}
-                    for channel in wanted - (listening or set()):
-                        await db.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    for channel in (listening or set()) - wanted:
-                        await db.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(channel)))
-                    if listening is None:
-                        yield ""
-                    listening = wanted
                     async for payload in _heard_until(db, changed):
                         yield payload
+                    listening = await _follow(db, listening, tasks, changed)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(f"the job database is unreachable: {exc}", full=False) from exc
 
@@ -184,6 +177,22 @@ class Database:
 def task_channel(task_id: str) -> str:
     """The channel of one task's news (a task id is 32 hex digits: a valid name as it stands)."""
     return f"{CHANNEL}_{task_id}"
+
+
+async def _follow(
+    db: psycopg.AsyncConnection[Any],
+    listening: set[str],
+    tasks: Callable[[], Collection[str]],
+    changed: asyncio.Event,
+) -> set[str]:
+    """Listen to the channels of the tasks wanted now and to no other task's; those it listens to."""
+    changed.clear()  # a change from now on is seen by the next wait
+    wanted = {task_channel(task_id) for task_id in tasks()}
+    for channel in wanted - listening:
+        await db.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    for channel in listening - wanted:
+        await db.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(channel)))
+    return wanted
 
 
 async def _heard_until(db: psycopg.AsyncConnection[Any], changed: asyncio.Event) -> AsyncGenerator[str, None]:
