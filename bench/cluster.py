@@ -28,7 +28,6 @@ import concurrent.futures
 import contextlib
 import heapq
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 import psycopg
 from tests.support.backlog import add_backlog
+from tests.support.notifications import Heard
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.server import RunningServer, iso_seconds, start_server
 
@@ -46,6 +46,7 @@ from bench.report import percentile, table, target_row
 from bench.service import rss_mib, upload
 from decoder.engines.stand_in import STAND_IN_TASK_S
 from decoder.wire.choices import STAND_IN_ENGINE
+from whisper_api.jobs.store.postgres.connection import CHANNEL
 
 HOST_SETTINGS = {
     "ENGINE": STAND_IN_ENGINE,
@@ -118,6 +119,7 @@ def measure(
     per_host, at_least = tasks
     cluster = PostgresCluster()
     cluster.start()
+    postmaster = cpu.postmaster_pid(cluster.data)
     runs: list[ClusterRun] = []
     try:
         for hosts in host_counts:
@@ -128,7 +130,6 @@ def measure(
                     add_backlog(url, backlog - held, held=True)
                     held = backlog
                     count = max(at_least, hosts * per_host)
-                    postmaster = cpu.postmaster_pid(cluster.data)
                     runs.append(_run(servers, url, postmaster, backlog, count, audio, settle_s))
                     run = runs[-1]
                     print(
@@ -168,7 +169,6 @@ def _run(
     audio: Path,
     settle_s: float,
 ) -> ClusterRun:
-    heard = _Notifications(url)
     time.sleep(settle_s)
     rows_before, statements_before = _counters(url)
     front_ends = [server.process.pid for server in servers]
@@ -182,7 +182,7 @@ def _run(
         upload_ms.append((time.perf_counter() - started) * 1000)
         return n, task_id
 
-    with heard:
+    with Heard(url, CHANNEL).hearing() as heard:
         with concurrent.futures.ThreadPoolExecutor(min(8, tasks)) as uploading:
             uploaded = list(uploading.map(timed_upload, range(tasks)))
         ended, status_ms = _poll_until_ended(clients, uploaded)
@@ -213,7 +213,7 @@ def _run(
         ideal_span_s=ideal_span_s(uploaded_at, len(servers)),
         rows_per_task=(sum(rows_after.values()) - sum(rows_before.values())) / tasks,
         statements_per_task=(statements_after - statements_before) / tasks,
-        notifications_per_task=heard.count / tasks,
+        notifications_per_task=len(heard.payloads[CHANNEL]) / tasks,
         rss_mib=statistics.mean(rss_mib(server.process.pid) for server in servers),
         upload_p99_ms=percentile(upload_ms, 0.99),
         status_p99_ms=percentile(status_ms, 0.99),
@@ -250,34 +250,6 @@ def _counters(url: str) -> tuple[dict[str, int], int]:
         statements = db.execute(STATEMENTS).fetchone()
     assert statements is not None
     return rows, int(statements[0])
-
-
-class _Notifications:
-    """Counts the hosts' NOTIFY messages while it is entered, on a connection of its own."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self.count = 0
-        self._listening = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._listen, daemon=True)
-
-    def __enter__(self) -> _Notifications:
-        self._thread.start()
-        self._listening.wait(30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _listen(self) -> None:
-        with psycopg.connect(self._url, autocommit=True) as db:
-            db.execute("LISTEN whisper_api")
-            self._listening.set()
-            while not self._stop.is_set():
-                for _ in db.notifies(timeout=0.5):
-                    self.count += 1
 
 
 def section(runs: list[ClusterRun]) -> list[str]:

@@ -6,17 +6,13 @@ events there hears it as it comes."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from decoder.wire.choices import STAND_IN_ENGINE
+from tests.support.notifications import Heard
 from tests.support.server import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
 from tests.system.test_durability import upload
 from tests.system.test_hosts import events_of
@@ -24,36 +20,6 @@ from whisper_api.jobs.store.postgres import task_channel
 from whisper_api.jobs.store.postgres.connection import CHANNEL
 
 pytestmark = pytest.mark.slow
-
-
-class Heard:
-    """Every NOTIFY on the channels listened to, while entered, on a connection of its own."""
-
-    def __init__(self, url: str) -> None:
-        self._db = psycopg.connect(url, autocommit=True)
-        self.payloads: dict[str, list[dict[str, object]]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._hear, daemon=True)
-
-    def listen(self, channel: str) -> None:
-        """Listen from now on: LISTEN waits for the connection, which the thread frees twice a second."""
-        self.payloads.setdefault(channel, [])
-        self._db.execute(f'LISTEN "{channel}"')
-
-    def _hear(self) -> None:
-        while not self._stop.is_set():
-            for notification in self._db.notifies(timeout=0.5):
-                self.payloads[notification.channel].append(json.loads(notification.payload))
-
-    @contextmanager
-    def hearing(self) -> Iterator[Heard]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(30)
-            self._db.close()
 
 
 def test_progress_reaches_the_store_and_the_hosts_that_watch_it_only(
@@ -71,8 +37,7 @@ def test_progress_reaches_the_store_and_the_hosts_that_watch_it_only(
         )
 
     worker, api = host("worker", "worker"), host("api", "api")
-    heard = Heard(database_url)
-    heard.listen(CHANNEL)
+    heard = Heard(database_url, CHANNEL)
     audio = speech_dir / "paragraph0.wav"
     try:
         with heard.hearing(), api.client() as client:
