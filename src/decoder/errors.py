@@ -3,6 +3,7 @@
     DecoderError
     ├── TaskError              the task cannot be done as asked: the message is for its client
     │   ├── AudioError         the upload cannot be decoded (short, no server path)
+    │   ├── UploadRefusal      the upload check refuses the file; `detail` (no path) is for the log
     │   ├── EncoderMissing     MODEL_DIR has no speaker encoder; says how to import one
     │   └── BadReference       a known speaker's reference clip cannot be heard; says which
     ├── ModelLoadError         no model could be loaded; the operator's message says why
@@ -31,6 +32,15 @@ class TaskError(DecoderError):
 
 class AudioError(TaskError):
     """The upload could not be decoded; the message is short and names no server path."""
+
+
+class UploadRefusal(TaskError):
+    """The upload check (decoder.checking) refuses the file: the message says why, for the client;
+    `detail`, the media libraries' own words without the server path, is for the log."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class EncoderMissing(TaskError):

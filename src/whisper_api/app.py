@@ -46,6 +46,9 @@ def create_app(
         services = build_services(settings, log_queue, decoder_target, metrics)
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
         await services.store.open()
+        if settings.role != Role.WORKER:
+            # A worker takes no uploads; its checker, never asked, starts no process.
+            services.checker.start()
         await services.tracker.start(settings.upload_dir)
         services.readiness.update()
         app.services = services
@@ -73,6 +76,7 @@ def create_app(
             # After the tracker: the last results it applied may have started callbacks.
             await services.webhooks.close(settings.shutdown_grace_s)
             await services.store.close()
+            await asyncio.to_thread(services.checker.stop)
             app.services = None
             log.info("whisper-api stopped")
 

@@ -8,7 +8,7 @@ each other: nothing is created before what it needs, and nothing is attached aft
               ├─ pool: per decoder, client ── supervisor (restarts, watchdog) ── readiness
               ├─ hub, webhooks, metrics ── notifier
               ├─ tracker (store, pool, queue, notifier)
-              ├─ admission (queue length)
+              ├─ admission (queue length), the upload checker (its processes)
               ├─ live sessions (pool, queue): turns decoded ahead of file jobs
               │    └─ the Wyoming server (WYOMING_PORT)
               └─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
@@ -32,6 +32,7 @@ from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.dispatch.supervision import DecoderSupervisor
 from whisper_api.jobs.intake.admission import Admission
+from whisper_api.jobs.intake.media import UploadChecker
 from whisper_api.jobs.intake.uploads_index import UploadIndex
 from whisper_api.jobs.job import JobStore
 from whisper_api.jobs.news.hub import EventHub
@@ -69,6 +70,7 @@ class Services:
     webhooks: WebhookSender
     tracker: TaskTracker
     admission: Admission
+    checker: UploadChecker
     # The jobs by their uploads' content (DEDUPLICATE_UPLOADS); None where it is off.
     uploads: UploadIndex | None
     live: LiveSessions
@@ -121,6 +123,8 @@ def build_services(
     tracker = TaskTracker(store, pool, jobs, notifier, shared)
     admission = Admission(settings.max_task_queue_size, settings.max_concurrent_uploads, standing.counted)
     metrics.watch(standing, pool, workers)
+    checker = UploadChecker()
+    metrics.watch_checks(checker)
     live_decoders = LiveDecoders(pool, jobs)
     pool.watch(live_decoders.on_decoder_event)
     # Live turns are decoded by this host's own decoders: an API host has none to offer.
@@ -139,6 +143,7 @@ def build_services(
         webhooks=webhooks,
         tracker=tracker,
         admission=admission,
+        checker=checker,
         uploads=UploadIndex(store) if settings.deduplicate_uploads else None,
         live=live,
         wyoming=WyomingService(live, lambda: pool.ready) if settings.wyoming_port else None,

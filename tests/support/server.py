@@ -64,7 +64,8 @@ class RunningServer:
     def kill_all(self) -> None:
         """SIGKILL the front end and its decoders at once, as a power cut would.
 
-        Each decoder runs in a process group of its own (with the ffmpeg it starts).
+        Each decoder runs in a process group of its own; the upload checkers, in theirs, exit
+        when the front end's end of their pipes closes.
         """
         status = httpx.get(f"{self.url}/api/v1/decoder_status", timeout=10).json()
         for decoder in status["decoders"]:

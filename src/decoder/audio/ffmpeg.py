@@ -1,9 +1,14 @@
-"""Decoding an upload to the 16 kHz mono samples Whisper hears, with ffmpeg held to the upload.
+"""Decoding an upload to the 16 kHz mono samples Whisper hears, with ffmpeg's libraries (PyAV)
+in the decoder's own process, held to the upload.
 
 Both engines get their audio from here rather than through their own loaders (openai-whisper's
-`load_audio`, faster-whisper's PyAV), which detect any format ffmpeg knows, playlists included,
-and run without a time limit. ffmpeg runs in the decoder's process group, so the front end ends
-it with the decoder.
+`load_audio` starts an ffmpeg program for every file; faster-whisper's PyAV call detects any
+format ffmpeg knows, playlists included). Here the container opens only with the format the
+upload check found, only as a plain file (decoder.wire.containers), and no program starts.
+
+As the ffmpeg program does, a damaged packet is skipped and decoding goes on, and a read error
+ends the audio where it happened: the upload check has refused files damaged at their start or
+end, and whisper decodes what is there.
 
     load_audio(path, ...)      the whole track (or its first seconds) in one array
     pcm_stream(file, ...)      the track as a stream of blocks, for recordings of any length
@@ -13,33 +18,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import subprocess
-import threading
-from collections import deque
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import av
 import numpy as np
 import numpy.typing as npt
+from av.container import InputContainer
 
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.errors import AudioError
-from decoder.wire.containers import input_arguments
+from decoder.wire.containers import OPEN_OPTIONS
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-# Mono float32 samples in [-1, 1] at SAMPLE_RATE.
-Samples = npt.NDArray[np.float32]
 # What a stream hands on at a time: 10 s of audio, 320 KB of 16-bit samples.
 BLOCK_SAMPLES = 10 * SAMPLE_RATE
-# The end of ffmpeg's error text that is kept for the log.
-_STDERR_KEPT = 4000
+# Where more of the packets than this fail to decode, the file is not what its format says (the
+# ffmpeg program's `-max_error_rate`, with its default).
+MAX_ERROR_RATE = 2 / 3
+UNDECODABLE = "the audio could not be decoded"
 
 
 @dataclass(frozen=True)
 class AudioFile:
     """An upload to decode: its path, the format the upload check found (None: any accepted
-    format), how long one ffmpeg run through all of it may take, and how long its audio may be
+    format), how long one run through all of it may take, and how long its audio may be
     (None: any length)."""
 
     path: str
@@ -48,54 +53,25 @@ class AudioFile:
     max_duration_s: float | None = None
 
 
-def _command(path: str, demuxer: str | None, limit_s: float | None) -> list[str]:
-    limit = ["-t", f"{limit_s:g}"] if limit_s is not None else []
-    return [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-v",
-        "error",
-        *input_arguments(demuxer),
-        "-i",
-        f"file:{path}",
-        "-map",
-        "0:a:0",
-        *limit,
-        "-f",
-        "s16le",
-        "-acodec",
-        "pcm_s16le",
-        "-ac",
-        "1",
-        "-ar",
-        str(SAMPLE_RATE),
-        "-",
-    ]
-
-
-def _as_samples(pcm: bytes) -> Samples:
-    return np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
-
-
-def _undecodable(path: str, stderr: bytes) -> AudioError:
-    # The full text may hold paths and ffmpeg's build details: it goes to the log only.
-    log.error("ffmpeg could not decode %s: %s", path, stderr.decode("utf-8", "replace")[-_STDERR_KEPT:])
-    return AudioError("the audio could not be decoded")
+def _as_samples(pcm: npt.NDArray[np.int16]) -> Samples:
+    return pcm.astype(np.float32) / 32768.0
 
 
 def load_audio(path: str, demuxer: str | None, timeout_s: float, limit_s: float | None = None) -> Samples:
     """The first audio track of the file at `path` (only its first `limit_s` seconds, where given),
     as 16 kHz mono samples in [-1, 1]."""
-    try:
-        result = subprocess.run(
-            _command(path, demuxer, limit_s), capture_output=True, check=False, timeout=timeout_s
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AudioError(f"decoding the audio took longer than {timeout_s:g} s") from exc
-    if result.returncode != 0:
-        raise _undecodable(path, result.stderr)
-    return _as_samples(result.stdout)
+    limit = None if limit_s is None else round(limit_s * SAMPLE_RATE)
+    deadline = time.monotonic() + timeout_s
+    parts: list[npt.NDArray[np.int16]] = []
+    read = 0
+    with _opened(path, demuxer) as container:
+        for pcm in _pcm(container, path, deadline, timeout_s):
+            parts.append(pcm)
+            read += len(pcm)
+            if limit is not None and read >= limit:
+                break
+    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    return _as_samples(pcm[:limit])
 
 
 @contextlib.contextmanager
@@ -103,58 +79,85 @@ def pcm_stream(file: AudioFile, *, timed: bool) -> Iterator[Iterator[Samples]]:
     """The file's first audio track as blocks of at most BLOCK_SAMPLES samples, read as they are used.
 
     Only the block in hand is in memory, whatever the file's length. `timed`: the whole run must
-    end within the file's timeout (a read that keeps pace with ffmpeg); untimed, ffmpeg waits for
-    the reader, as long as a decode takes. Leaving the block ends ffmpeg.
+    end within the file's timeout (a read that keeps pace with decoding); untimed, it may take
+    as long as the reader does. Leaving the block closes the file.
     """
-    process = subprocess.Popen(
-        _command(file.path, file.demuxer, None), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert process.stdout is not None and process.stderr is not None
-    # ffmpeg would stop once its error pipe filled up, so a thread keeps reading it.
-    stderr: deque[bytes] = deque(maxlen=64)
-    drain = threading.Thread(target=_drain, args=(process.stderr, stderr), daemon=True)
-    drain.start()
-    timer = threading.Timer(file.timeout_s, process.kill) if timed else None
-    if timer is not None:
-        timer.start()
+    deadline = time.monotonic() + file.timeout_s if timed else None
+    with _opened(file.path, file.demuxer) as container:
+        yield _blocks(_pcm(container, file.path, deadline, file.timeout_s), file)
+
+
+@contextlib.contextmanager
+def _opened(path: str, demuxer: str | None) -> Iterator[InputContainer]:
     try:
-        yield _blocks(process, file, stderr, drain, timer)
-    finally:
-        if timer is not None:
-            timer.cancel()
-        process.kill()
-        process.wait()
-        process.stdout.close()
-        drain.join()
-        process.stderr.close()
+        container = av.open(f"file:{path}", format=demuxer, container_options=dict(OPEN_OPTIONS))
+    except av.error.FFmpegError as exc:
+        # The library's words may hold the path and its internals: they go to the log only.
+        log.error("the audio of %s could not be opened: %s", path, exc)
+        raise AudioError(UNDECODABLE) from exc
+    with container:
+        audio = container.streams.audio
+        if not audio or not audio[0].sample_rate:
+            # No audio track, or none the format pinned to it finds a frame of.
+            log.error("the audio of %s could not be decoded: no audio track with a sample rate", path)
+            raise AudioError(UNDECODABLE)
+        yield container
 
 
-def _drain(pipe: object, kept: deque[bytes]) -> None:
-    for line in pipe:  # type: ignore[attr-defined]
-        kept.append(line)
+def _pcm(
+    container: InputContainer, path: str, deadline: float | None, timeout_s: float
+) -> Iterator[npt.NDArray[np.int16]]:
+    """The first audio track as 16 kHz mono 16-bit samples, in the pieces the decoder gives."""
+    stream = container.streams.audio[0]
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    packets = container.demux(stream)
+    decoded = failed = 0
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            raise AudioError(f"decoding the audio took longer than {timeout_s:g} s")
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:
+            log.warning("reading the audio of %s stopped early: %s", path, exc)
+            break
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            log.debug("a damaged packet in %s was skipped: %s", path, exc)
+            failed += 1
+            continue
+        decoded += len(frames)
+        for frame in frames:
+            for resampled in resampler.resample(frame):
+                yield resampled.to_ndarray()[0]
+    if failed > MAX_ERROR_RATE * (decoded + failed):
+        log.error(
+            "the audio of %s could not be decoded: %d of %d packets failed", path, failed, decoded + failed
+        )
+        raise AudioError(UNDECODABLE)
+    for resampled in resampler.resample(None):
+        yield resampled.to_ndarray()[0]
 
 
-def _blocks(
-    process: subprocess.Popen[bytes],
-    file: AudioFile,
-    stderr: deque[bytes],
-    drain: threading.Thread,
-    timer: threading.Timer | None,
-) -> Iterator[Samples]:
-    assert process.stdout is not None
+def _blocks(pieces: Iterator[npt.NDArray[np.int16]], file: AudioFile) -> Iterator[Samples]:
+    """The pieces gathered into blocks of BLOCK_SAMPLES (the last one shorter)."""
     limit = None if file.max_duration_s is None else file.max_duration_s * SAMPLE_RATE
-    read = 0
-    while block := process.stdout.read(2 * BLOCK_SAMPLES):
-        read += len(block) // 2
+    held: list[npt.NDArray[np.int16]] = []
+    held_samples = read = 0
+    for piece in pieces:
+        read += len(piece)
         if limit is not None and read > limit:
             raise AudioError(
                 f"the audio is longer than the limit of {file.max_duration_s:g} s (MAX_AUDIO_DURATION_S)"
             )
-        # An odd byte count happens only at a cut: the half sample is dropped.
-        yield _as_samples(block[: len(block) // 2 * 2])
-    returncode = process.wait()
-    drain.join()
-    if timer is not None and not timer.is_alive() and returncode != 0:
-        raise AudioError(f"decoding the audio took longer than {file.timeout_s:g} s")
-    if returncode != 0:
-        raise _undecodable(file.path, b"".join(stderr))
+        held.append(piece)
+        held_samples += len(piece)
+        while held_samples >= BLOCK_SAMPLES:
+            joined = np.concatenate(held)
+            yield _as_samples(joined[:BLOCK_SAMPLES])
+            held = [joined[BLOCK_SAMPLES:]]
+            held_samples -= BLOCK_SAMPLES
+    if held_samples:
+        yield _as_samples(np.concatenate(held))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
+from decoder.audio.samples import SAMPLE_RATE, Samples
 
 QUIET_LEVEL = 10 ** (-60 / 20)
 SKIPPED_SILENCE_S = 30

@@ -28,7 +28,8 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.ffmpeg import AudioFile, pcm_stream
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.silence import LoudSeconds
 from decoder.audio.voice_activity import Span, spliced
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
+from decoder.audio.samples import SAMPLE_RATE, Samples
 
 if TYPE_CHECKING:
     import onnxruntime

@@ -14,7 +14,8 @@ from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 
 if TYPE_CHECKING:
     # Only for the annotations: the front end imports this module and must not load numpy.
-    from decoder.audio.ffmpeg import AudioFile, Samples
+    from decoder.audio.ffmpeg import AudioFile
+    from decoder.audio.samples import Samples
 
 # (decoded seconds, total seconds, the segments decoded since the last report)
 ProgressCallback = Callable[[float, float, tuple[Segment, ...]], None]

@@ -32,7 +32,8 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.transcribe import restore_speech_timestamps
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.ffmpeg import AudioFile, pcm_stream
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.spectrogram import HOP_LENGTH, N_FFT, Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.audio.voice_activity import Span, only_spans, speech_spans
 from decoder.device.ladder import NO_GPU, DeviceFacts

@@ -20,7 +20,8 @@ import torch
 import whisper
 from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
+from decoder.audio.ffmpeg import AudioFile
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.spectrogram import Frames, LongRecording, MelRecipe, StreamedMel, survey
 from decoder.device.ladder import NO_GPU, DeviceFacts
 from decoder.device.machine import return_freed_memory, torch_device_facts

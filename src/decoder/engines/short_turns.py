@@ -18,7 +18,7 @@ from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.spectrogram import HOP_LENGTH
 from decoder.engines.base import LOW_AVG_LOGPROB, NO_SPEECH_PROB, HeardTurn
 from decoder.wire.protocol import WHISPER_WINDOW_S

@@ -15,7 +15,8 @@ from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio.ffmpeg import AudioFile, Samples
+    from decoder.audio.ffmpeg import AudioFile
+    from decoder.audio.samples import Samples
 
 # How long each task takes, in seconds: about what a GPU spends on a few minutes of audio.
 STAND_IN_TASK_S = 6.0

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, Samples, load_audio
+from decoder.audio.ffmpeg import load_audio
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.errors import AudioError
 from decoder.wire.protocol import BATCH_FILE_MAX_S, SubmitTask
 

@@ -17,7 +17,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, pcm_stream
+from decoder.audio.ffmpeg import AudioFile, pcm_stream
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.voice_activity import only_spans, speech_spans
 
 WINDOW_S = 30

@@ -16,7 +16,8 @@ from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, Submit
 from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
-    from decoder.audio.ffmpeg import AudioFile, Samples
+    from decoder.audio.ffmpeg import AudioFile
+    from decoder.audio.samples import Samples
 
 log = logging.getLogger(__name__)
 

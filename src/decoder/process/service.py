@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples
+from decoder.audio.ffmpeg import AudioFile
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.device.ladder import plan_models
 from decoder.device.machine import usable_cpus
 from decoder.engines import EngineOptions, choose_engine
@@ -69,9 +70,9 @@ _Read = tuple[SubmitTask, Samples]
 def serve(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) -> None:
     """Entry point of the decoder process."""
     # The front end decides when the decoder stops (Shutdown, then SIGKILL after the grace
-    # period). A process group of its own keeps Ctrl-C in a terminal away from the decoder and
-    # from the ffmpeg it runs for each file; ignoring the signals covers a service manager
-    # that signals every process. Neither may cut a task short behind the front end's back.
+    # period). A process group of its own keeps Ctrl-C in a terminal away from the decoder;
+    # ignoring the signals covers a service manager that signals every process. Neither may
+    # cut a task short behind the front end's back.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from decoder.audio.ffmpeg import Samples
+    from decoder.audio.samples import Samples
 
 Embeddings = npt.NDArray[np.float32]
 

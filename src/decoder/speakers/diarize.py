@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, load_audio, pcm_stream
+from decoder.audio.ffmpeg import AudioFile, load_audio, pcm_stream
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.errors import AudioError, BadReference
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import EncoderMissing
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.onnx_encoder import OnnxEncoder
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, encoder_path
 
 if TYPE_CHECKING:
-    from decoder.audio.ffmpeg import Samples
+    from decoder.audio.samples import Samples
 
 _N_FFT = SAMPLE_RATE * 25 // 1000
 _HOP = SAMPLE_RATE * 10 // 1000

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.samples import SAMPLE_RATE
 
 Features = npt.NDArray[np.float32]
 

@@ -17,7 +17,7 @@ from decoder.errors import SpeakerEncoderError
 from decoder.speakers.fbank import BINS, fbank
 
 if TYPE_CHECKING:
-    from decoder.audio.ffmpeg import Samples
+    from decoder.audio.samples import Samples
     from decoder.speakers.base import Embeddings
 
 

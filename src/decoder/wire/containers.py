@@ -1,12 +1,12 @@
-"""The container formats whisper-api decodes, and the ffmpeg arguments that hold it to them.
+"""The container formats whisper-api decodes, and the options that hold ffmpeg's libraries to them.
 
-An upload is decoded only from the bytes it holds. ffmpeg detects formats by content, and some
-of the formats it knows read other files or URLs: an HLS playlist (`.m3u8`) whose segment line
-is a path on the server, a concat script, SDP and RTP descriptions, image sequences. So every
-ffprobe and ffmpeg run on an upload names the accepted demuxers (`-format_whitelist`), lets the
-input open nothing but a plain file (`-protocol_whitelist file`), and, once the upload check has
-found the format, decodes with that format pinned (`-f`). This module is plain data: the front end
-(the upload check) and the decoder (decoding) both read it.
+An upload is decoded only from the bytes it holds. ffmpeg's libraries detect formats by content,
+and some of the formats they know read other files or URLs: an HLS playlist (`.m3u8`) whose
+segment line is a path on the server, a concat script, SDP and RTP descriptions, image
+sequences. So every opening of an upload (PyAV's `av.open`, in the upload checker and in the
+decoder) names the accepted demuxers (`format_whitelist`), lets the input open nothing but a
+plain file (`protocol_whitelist`), and, once the upload check has found the format, decodes with
+that format pinned. This module is plain data, read by both.
 """
 
 from __future__ import annotations
@@ -55,19 +55,14 @@ ACCEPTED_DEMUXERS = (
     "wv",
     "xwma",
 )
-# What ffmpeg logs when a file's detected format is not in the whitelist.
-NOT_ON_WHITELIST = b"Format not on whitelist"
 
 
 def demuxer_of(format_name: str) -> str | None:
-    """The accepted demuxer for ffprobe's `format_name` ("mov,mp4,m4a,3gp,3g2,mj2" is "mov"),
+    """The accepted demuxer for the libraries' format name ("mov,mp4,m4a,3gp,3g2,mj2" is "mov"),
     or None where the format is not accepted."""
     first = format_name.split(",")[0].strip()
     return first if first in ACCEPTED_DEMUXERS else None
 
 
-def input_arguments(demuxer: str | None) -> list[str]:
-    """ffmpeg/ffprobe options to put before `-i`: only accepted formats, only a plain file, and
-    the format pinned where it is known."""
-    pinned = ["-f", demuxer] if demuxer else []
-    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(ACCEPTED_DEMUXERS), *pinned]
+# The options of PyAV's `av.open` (its `container_options`) that open an upload.
+OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(ACCEPTED_DEMUXERS)}

@@ -1,6 +1,7 @@
-"""The decoder process's entry point, importable without torch.
+"""The entry points of the decoder's and the upload checker's processes, importable without
+torch or PyAV.
 
-The front end hands this function to a `spawn` process; the heavy imports happen in the child.
+The front end hands these functions to `spawn` processes; the heavy imports happen in the child.
 """
 
 from __future__ import annotations
@@ -20,3 +21,9 @@ def run_decoder(conn: Connection, log_queue: Queue[Any], config: DecoderConfig) 
     from decoder.process.service import serve
 
     serve(conn, log_queue, config)
+
+
+def run_checker(conn: Connection) -> None:
+    from decoder.checking.service import serve
+
+    serve(conn)

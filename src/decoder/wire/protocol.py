@@ -10,6 +10,11 @@ objects. This module imports nothing heavy: the front end loads it without torch
     front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
                   TaskFailed / TaskCancelled / LanguageDetected / TurnDecoded / TurnFailed /
                   ModelLoaded / ModelUnloaded--  decoder
+
+The upload checker (decoder.checking) has a pipe of its own:
+
+    front end  --CheckUpload-->  checker
+    front end  <--UploadChecked / UploadRefused / CheckFailed--  checker
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ class DecoderConfig:
     cpu_threads: int
     # faster-whisper only: above 1, decode this many chunks of a file at once.
     batch_size: int
-    # The longest one ffmpeg run that decodes an upload may take (FFMPEG_TIMEOUT_S).
+    # The longest one pass through an upload's audio may take (FFMPEG_TIMEOUT_S).
     ffmpeg_timeout_s: float
     # The longest audio a task may have (MAX_AUDIO_DURATION_S; None: no limit).
     max_audio_duration_s: float | None = None
@@ -341,3 +346,42 @@ FromDecoder = (
     | ModelLoaded
     | ModelUnloaded
 )
+
+
+# Front end <-> upload checker.
+
+
+@dataclass(frozen=True)
+class CheckUpload:
+    """Check the upload at `path` before it is queued."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class UploadChecked:
+    """The upload can be decoded."""
+
+    # Seconds of audio (None where unknown).
+    duration_s: float | None
+    # The container's demuxer (decoder.wire.containers), pinned when the decoder decodes it.
+    demuxer: str
+
+
+@dataclass(frozen=True)
+class UploadRefused:
+    """The upload is no audio this server accepts: `reason` is for the client, `detail` (the
+    media libraries' own words, no server path) for the log."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class CheckFailed:
+    """The check itself failed, unexpectedly; the traceback is for the log."""
+
+    traceback: str
+
+
+FromChecker = UploadChecked | UploadRefused | CheckFailed

@@ -11,13 +11,12 @@ from pathlib import Path, PurePath
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType
+from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType, UploadChecked
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.middleware.auth import identity_of
 from whisper_api.api.state import services
 from whisper_api.api.uploads.form import FILE_FORM, UploadForm
 from whisper_api.api.uploads.receiving import ReceivedUpload, UploadLimits, receive_upload
-from whisper_api.jobs.intake.media import ProbedAudio, probe_audio
 from whisper_api.jobs.intake.uploads_index import content_key
 from whisper_api.jobs.job import Job, JobStatus, new_task_id
 
@@ -198,9 +197,9 @@ async def _receive(request: Request, read_fields: FieldReader, form: UploadForm)
     return _Received(task_id, upload, wanted, received_at)
 
 
-async def _check(request: Request, path: Path) -> ProbedAudio:
+async def _check(request: Request, path: Path) -> UploadChecked:
     """The upload check (whisper_api.jobs.intake.media) and the duration limit; raises ApiErrors."""
-    probed = await run_in_threadpool(probe_audio, path)
+    probed = await run_in_threadpool(services(request).checker.check, path)
     _check_duration(probed.duration_s, services(request).settings.max_audio_duration_s)
     return probed
 

@@ -9,6 +9,7 @@ layer turns each kind into a status in one place (whisper_api.api.errors).
     │   └── TooManySessions     LIVE_MAX_SESSIONS live sessions are open
     ├── NotServing              this work cannot be done now; try again shortly
     │   ├── DecoderUnavailable  the decoder did not start, is gone, or did not answer
+    │   ├── CheckerUnavailable  the upload checker died during the check, or failed
     │   ├── DetectionFailed     language detection did not give an answer
     │   └── TurnNotDecoded      a live turn's decoder failed it, or stopped
     └── StoreError              the job store cannot be used (start-up: a corrupt or newer file)
@@ -64,6 +65,10 @@ class NotServing(JobError):
 
 
 class DecoderUnavailable(NotServing):
+    pass
+
+
+class CheckerUnavailable(NotServing):
     pass
 
 

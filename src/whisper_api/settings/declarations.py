@@ -118,7 +118,8 @@ class Settings(ClusterSettings, LogSettings):
         "FFMPEG_TIMEOUT_S",
         600,
         whole(1),
-        "the longest one ffmpeg run that decodes an upload may take in the decoder",
+        "the longest one pass through an upload's audio may take in the decoder (the name is "
+        "from when an ffmpeg program decoded it)",
     )
     decoder_watchdog_s: int = setting(
         "DECODER_WATCHDOG_S",

@@ -28,7 +28,13 @@ def test_every_exception_the_decoder_defines_is_in_the_tree() -> None:
 
 
 def test_what_a_client_may_read_is_a_task_error() -> None:
-    readable = {errors.TaskError, errors.AudioError, errors.EncoderMissing, errors.BadReference}
+    readable = {
+        errors.TaskError,
+        errors.AudioError,
+        errors.UploadRefusal,
+        errors.EncoderMissing,
+        errors.BadReference,
+    }
     for kind in vars(errors).values():
         if isinstance(kind, type) and issubclass(kind, errors.DecoderError):
             assert issubclass(kind, errors.TaskError) == (kind in readable), kind

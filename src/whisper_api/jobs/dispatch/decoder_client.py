@@ -3,8 +3,7 @@
 A reader thread blocks on the pipe and hands every message to the event loop, so that all
 job state changes happen on the loop thread. A writer thread sends what the loop hands it, so
 that a decoder that stops reading (stopped, hung, or slow with a full pipe) never blocks the
-event loop. When the process ends, for whatever reason, the handler receives DecoderExited,
-and whatever the decoder left running in its process group (ffmpeg) is killed with it.
+event loop. When the process ends, for whatever reason, the handler receives DecoderExited.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -85,8 +82,6 @@ class DecoderClient:
         self._outbox: queue.SimpleQueue[ToDecoder | None] | None = None
         # Monotonic time of the last message from the decoder, for the watchdog.
         self.last_heard = 0.0
-        # Decoders that lead a process group of their own (their ffmpeg runs in it).
-        self._group_leaders: set[int] = set()
 
     async def start(self, timeout_s: float, on_event: Callable[[DecoderEvent], None]) -> DecoderReady:
         """Spawn a decoder process (again, after one ended) and wait for its DecoderReady; its
@@ -138,11 +133,10 @@ class DecoderClient:
         self._outbox.put(message)
 
     def kill(self) -> None:
-        """SIGKILL the decoder and everything in its process group; DecoderExited follows."""
+        """SIGKILL the decoder; DecoderExited follows."""
         process = self._process
-        if process is not None and process.pid is not None:
+        if process is not None:
             process.kill()
-            self._kill_group(process.pid)
 
     async def refresh_status(self, timeout_s: float) -> DecoderStatus:
         """Ask the decoder for its state and wait for the answer."""
@@ -170,15 +164,7 @@ class DecoderClient:
             log.warning("decoder did not finish within %.0f s, killing it", timeout_s)
             process.kill()
             await asyncio.to_thread(process.join, 5)
-        if process.pid is not None:
-            self._kill_group(process.pid)
         self._forget(process)
-
-    def _kill_group(self, pid: int) -> None:
-        """End what the decoder left running in its process group (an ffmpeg it started)."""
-        if pid in self._group_leaders:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
 
     def _forget(self, process: BaseProcess) -> None:
         if self._process is process:
@@ -228,10 +214,6 @@ class DecoderClient:
     def _dispatch(self, message: FromDecoder) -> None:
         self.last_heard = time.monotonic()
         if isinstance(message, DecoderReady):
-            # The decoder makes its own process group before it says it is ready.
-            with contextlib.suppress(OSError):
-                if os.getpgid(message.pid) == message.pid:
-                    self._group_leaders.add(message.pid)
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(message)
         elif isinstance(message, DecoderStatus):
@@ -242,9 +224,6 @@ class DecoderClient:
         self._on_event(message)
 
     def _on_exit(self, process: BaseProcess) -> None:
-        if process.pid is not None:
-            self._kill_group(process.pid)
-            self._group_leaders.discard(process.pid)
         if self._process is not process or self._stopping is process:
             return  # stopped on purpose
         if self._ready is not None and not self._ready.done():

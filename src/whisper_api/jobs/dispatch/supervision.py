@@ -12,7 +12,7 @@ The decoder's pipe reader answers a Ping at once, whatever the model is doing, s
 decoder that leaves one unanswered is stopped (SIGSTOP), hung, or so starved that it is no use.
 While it has work the watchdog keeps one such ping outstanding. Unanswered for half of
 DECODER_WATCHDOG_S, the decoder counts as unresponsive (/readyz says so); unanswered for all of
-it, the decoder is killed with its process group, and restarted under the same rules.
+it, the decoder is killed, and restarted under the same rules.
 """
 
 from __future__ import annotations

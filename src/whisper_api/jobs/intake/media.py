@@ -1,227 +1,167 @@
-"""Checks an upload with ffprobe and ffmpeg before it is queued, so that bad files fail at once with 400.
+"""The upload check, run before an upload is queued so that bad files fail at once with 400.
 
-The check has three steps, each as quick for an hour of audio as for a minute:
+The check itself (decoder.checking.probe) reads the file with ffmpeg's libraries, so it never
+runs in the front end: a crash in a media library, on a file made to cause one, must cost one
+check, not the front end with every upload and stream it holds. `UploadChecker` keeps
+CHECKERS long-lived processes for it, started once with the server; no program starts per
+upload. Each check is one message over its process's pipe.
 
-1. ffprobe reads the container: it fails on files that are not media at all, and on MP4/MOV files
-   cut off before their index (the "moov atom", which most encoders write last).
-2. ffmpeg decodes the first 40 s of the first audio track, stopping at the first error: this
-   catches a valid header followed by damaged data, which ffprobe alone accepts. It runs at the
-   same time as step 1, since starting an ffmpeg costs about 0.14 s here, as much as decoding
-   20 s of Opus.
-3. Where the audio is longer than that, ffmpeg decodes the last few seconds before the end the
-   header declares, again stopping at the first error (and while step 2 may still run): it finds
-   no audio there, or a short last packet, when the data stops short of that end, as in an MP3
-   (with a duration header), FLAC, WebM or MP4 file cut off mid-way. A shorter file was decoded
-   to its end in step 2, and its decoded length tells the same.
-
-Every run is held to the upload (decoder.wire.containers): only accepted container formats, only the
-file itself, never a playlist's segments or a URL, each run within PROBE_TIMEOUT_S.
-
-What such a check cannot tell from a good file is accepted, since whisper decodes whatever is
-there: a WAV, Ogg, or MP3 file without a duration header cut off mid-way (a WAV header written
-before its length was known looks just the same), damage in the middle of a long file, and random
-bytes after a WAV header (they decode as noise).
+- The check answers: UploadChecked is the upload's duration and format; a refusal is NotAudio
+  (400) with the check's reason, and the libraries' own words go to the log.
+- The check runs past PROBE_TIMEOUT_S: its process is killed and started again, and the
+  upload is refused as unreadable, as a file that takes that long is.
+- Its process dies mid-check: it is started again, and that upload gets 503 (CheckerUnavailable),
+  to send again; the server goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import re
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
-import ffmpeg
-
-from decoder.wire.containers import NOT_ON_WHITELIST, demuxer_of, input_arguments
-from whisper_api.jobs.errors import NotAudio
+from decoder.wire.entry import run_checker
+from decoder.wire.protocol import CheckFailed, CheckUpload, FromChecker, UploadChecked, UploadRefused
+from whisper_api.jobs.errors import CheckerUnavailable, NotAudio
 
 log = logging.getLogger(__name__)
 
-# Long enough to hold several packets of any codec, short enough to decode in milliseconds.
-CHECK_SECONDS = 5.0
-# The first step decodes this much: all of a short clip, so that it needs no second ffmpeg run.
-HEAD_SECONDS = 40.0
-# Decoded audio is only counted, never used: a low rate keeps the pipe small.
-_CHECK_SAMPLE_RATE = 8000
-# ffmpeg's words for a packet shorter than the header promised: the data ends too early.
-_SHORT_PACKET_MARKERS = (b"corrupt input packet", b"partial file")
-_LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
-# Each step reads a bounded part of the file; a run that takes longer than this is stuck.
+# Processes that check uploads: more than one, so that a file that takes long to read holds
+# one of them, not every upload behind it; few, since a check takes milliseconds.
+CHECKERS = 2
+# A check reads a bounded part of the file; one that takes longer than this is stuck.
 PROBE_TIMEOUT_S = 30.0
-REFUSED_FORMAT = (
-    "the file is not an audio or video file in a format this server accepts (playlists such as "
-    "HLS/m3u8, concat scripts and other formats that refer to other files or URLs are refused)"
-)
+# How long a checker that was asked to stop may take before it is killed.
+_STOP_S = 5.0
 
 
-@dataclass(frozen=True)
-class ProbedAudio:
-    # Seconds of audio (None where unknown).
-    duration_s: float | None
-    # The container's demuxer (decoder.wire.containers), pinned when the decoder decodes it.
-    demuxer: str
+class _CheckerProcess:
+    """One checker process and its pipe, started again whenever it has died."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        # Times a process was started again after the one before died or overran.
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=run_checker, args=(child_end,), name=self.name, daemon=True)
+        process.start()
+        child_end.close()
+        self._process, self._conn = process, parent_end
+
+    def ask(self, request: CheckUpload, timeout_s: float, on_sent: Callable[[], None]) -> FromChecker:
+        """The checker's answer; raises TimeoutError or EOFError/OSError (it died), after which
+        the process has been started again. `on_sent` is called once the request is sent."""
+        if self._process is None:
+            self.start()
+        elif not self._process.is_alive():
+            # It died while idle: that costs no upload.
+            self.restart()
+        assert self._conn is not None
+        try:
+            self._conn.send(request)
+            on_sent()
+            if not self._conn.poll(timeout_s):
+                raise TimeoutError
+            answer: FromChecker = self._conn.recv()
+        except (TimeoutError, EOFError, OSError):
+            self.restart()
+            raise
+        return answer
+
+    def restart(self) -> None:
+        self.stop(timeout_s=0)
+        self.restarts += 1
+        self.start()
+
+    def stop(self, timeout_s: float) -> None:
+        process, conn = self._process, self._conn
+        self._process, self._conn = None, None
+        if conn is not None:
+            conn.close()  # the checker exits when its pipe closes
+        if process is not None:
+            process.join(timeout_s)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
-def probe_audio(path: Path) -> ProbedAudio:
-    """The duration and format of a readable file with an audio track.
+class UploadChecker:
+    """CHECKERS checker processes, each taking one upload at a time.
 
-    Blocking (it runs ffprobe and ffmpeg): call it from a worker thread.
+    `check` blocks: call it from a worker thread.
     """
-    if path.stat().st_size == 0:
-        raise NotAudio("the file is empty")
-    with _started(_decode_command(path, None, 0.0, HEAD_SECONDS)) as head:
-        assert head is not None
-        info, estimated = _probe(path)
-        return _checked(path, info, estimated, head)
 
+    def __init__(self, processes: int = CHECKERS, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self._timeout_s = timeout_s
+        self._checkers = [_CheckerProcess(f"upload-check-{n}") for n in range(processes)]
+        self._idle: queue.SimpleQueue[_CheckerProcess] = queue.SimpleQueue()
+        for checker in self._checkers:
+            self._idle.put(checker)
+        self._lock = threading.Lock()
+        # Checks sent to a checker and not answered yet, for /metrics.
+        self.in_progress = 0
 
-def _checked(path: Path, info: dict[str, Any], estimated: bool, head: subprocess.Popen[bytes]) -> ProbedAudio:
-    demuxer = demuxer_of(str(info.get("format", {}).get("format_name", "")))
-    if demuxer is None:
-        raise NotAudio(REFUSED_FORMAT)
-    streams: list[dict[str, Any]] = info.get("streams", [])
-    audio = next((stream for stream in streams if stream.get("codec_type") == "audio"), None)
-    if audio is None:
-        raise NotAudio("the file has no audio track")
-    file_duration = _seconds(info.get("format", {}).get("duration"))
-    duration = _seconds(audio.get("duration"))
-    if duration is None and len(streams) == 1:
-        # Matroska and WebM keep the duration only for the whole file; with a single stream it is
-        # the audio's own. With other streams it may be a longer video's, so it is not used.
-        duration = file_duration
-    # Where ffprobe has to estimate the duration from the bit rate, the header does not know how
-    # long the audio is (an MP3 without a duration header, a WAV written to a pipe or cut off):
-    # the estimate may lie past the real end, so only damage counts there, not an early end.
-    length_known = not estimated
-    end_command = None
-    if duration is not None and duration > HEAD_SECONDS:
-        end_command = _decode_command(path, demuxer, duration - CHECK_SECONDS, CHECK_SECONDS)
-    # The end's run starts at once, while the first step may still be decoding.
-    with _started(end_command) as end:
-        head_s = _decoded_s(head, path, length_known)
-        if not head_s:
-            raise NotAudio("the audio track holds no audio that can be decoded")
-        if end is not None:
-            reaches_end = bool(_decoded_s(end, path, length_known))
-        else:
-            # The first step decoded all of it: its length shows where the data ends.
-            reaches_end = duration is None or head_s > duration - CHECK_SECONDS
-    if not reaches_end and length_known:
-        raise NotAudio(
-            f"the file is cut off: it declares {duration:.1f} s of audio, but its data ends "
-            f"more than {CHECK_SECONDS:g} s before that"
-        )
-    return ProbedAudio(duration if duration is not None else file_duration, demuxer)
+    @property
+    def restarts(self) -> int:
+        """Checker processes started again after one died or overran its time limit."""
+        return sum(checker.restarts for checker in self._checkers)
 
+    def start(self) -> None:
+        """Start the processes now, so that they load their libraries while the server starts
+        (a checker that is not running when asked is started then)."""
+        for checker in self._checkers:
+            checker.start()
 
-def _probe(path: Path) -> tuple[dict[str, Any], bool]:
-    """ffprobe's description of the file, and whether its duration is only an estimate.
+    def stop(self) -> None:
+        for checker in self._checkers:
+            checker.stop(_STOP_S)
 
-    ffmpeg-python's probe drops ffprobe's warnings, and the estimate shows only in one of them.
-    """
-    command = [
-        "ffprobe",
-        "-v",
-        "warning",
-        *input_arguments(None),
-        "-of",
-        "json",
-        "-show_format",
-        "-show_streams",
-        f"file:{path}",
-    ]
-    result = _run(command)
-    if result.returncode != 0:
-        if NOT_ON_WHITELIST in result.stderr:
-            raise NotAudio(REFUSED_FORMAT)
-        if b"moov atom not found" in result.stderr:
+    def check(self, path: Path) -> UploadChecked:
+        """The upload's duration and format; raises NotAudio, or CheckerUnavailable where the
+        checker died during the check."""
+        checker = self._idle.get()
+        sent = False
+
+        def on_sent() -> None:
+            nonlocal sent
+            sent = True
+            self._add_in_progress(1)
+
+        try:
+            answer = checker.ask(CheckUpload(str(path)), self._timeout_s, on_sent)
+        except TimeoutError as exc:
             raise NotAudio(
-                "the file is incomplete: its MP4/MOV index (moov atom) is missing, as when a "
-                "recording or upload is cut off"
-            )
-        raise NotAudio(
-            "the file is not an audio or video file that ffmpeg can read "
-            "(an unknown or unsupported format, or damaged data)"
-        )
-    info: dict[str, Any] = json.loads(result.stdout)
-    return info, b"Estimating duration from bitrate" in result.stderr
+                f"checking the file took longer than {self._timeout_s:g} s: it cannot be read as it is"
+            ) from exc
+        except (EOFError, OSError) as exc:
+            log.error("the upload checker %s died checking %s; it is started again", checker.name, path.name)
+            raise CheckerUnavailable("the upload check stopped unexpectedly; send the file again") from exc
+        finally:
+            if sent:
+                self._add_in_progress(-1)
+            self._idle.put(checker)
+        if isinstance(answer, UploadRefused):
+            log.info("the upload check refused %s: %s", path.name, answer.detail or answer.reason)
+            raise NotAudio(answer.reason)
+        if isinstance(answer, CheckFailed):
+            log.error("the upload check failed on %s:\n%s", path.name, answer.traceback)
+            raise CheckerUnavailable("the upload check failed unexpectedly; the server's log says why")
+        return answer
 
-
-def _decode_command(path: Path, demuxer: str | None, start: float, seconds: float) -> list[str]:
-    """ffmpeg decoding up to `seconds` of the first audio track from `start` on, stopping at the
-    first decoding error (ffmpeg alone would skip damaged packets)."""
-    # ffmpeg-python writes the command line; the run itself needs a time limit it cannot set.
-    source = ffmpeg.input(f"file:{path}", ss=start) if start > 0 else ffmpeg.input(f"file:{path}")
-    output = source["a:0"].output(
-        "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=_CHECK_SAMPLE_RATE, t=seconds
-    )
-    arguments = output.global_args("-nostdin", "-v", "error", "-xerror").get_args()
-    # The input options go before the input's `-ss`/`-i`.
-    return ["ffmpeg", *input_arguments(demuxer), *arguments]
-
-
-@contextlib.contextmanager
-def _started(command: list[str] | None) -> Iterator[subprocess.Popen[bytes] | None]:
-    """The command running (None: nothing to run); it is ended on leaving, whether or not its
-    outcome was read."""
-    if command is None:
-        yield None
-        return
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        yield process
-    finally:
-        process.kill()
-        process.communicate()
-
-
-def _decoded_s(process: subprocess.Popen[bytes], path: Path, length_known: bool) -> float:
-    """The seconds of audio the decoding run decoded.
-
-    Raises NotAudio at the first decoding error, and at a short last packet where the header
-    promised more data.
-    """
-    try:
-        stdout, stderr = process.communicate(timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise _too_slow() from exc
-    if process.returncode != 0 and not any(marker in stderr for marker in _SHORT_PACKET_MARKERS):
-        # ffmpeg's words are for the operator: they name its internals, not what a client can do.
-        log.info("ffmpeg refused upload %s: %s", path.name, _first_error(stderr, path))
-        raise NotAudio("the audio is damaged and cannot be decoded: its data is corrupt or breaks off")
-    if process.returncode != 0 and length_known:
-        raise NotAudio("the file is cut off: its data ends before the length its header declares")
-    # A short last packet where the length was only estimated: whatever decoded counts.
-    return len(stdout) / 2 / _CHECK_SAMPLE_RATE
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(command, capture_output=True, check=False, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise _too_slow() from exc
-
-
-def _too_slow() -> NotAudio:
-    return NotAudio(f"checking the file took longer than {PROBE_TIMEOUT_S:g} s: it cannot be read as it is")
-
-
-def _first_error(stderr: bytes, path: Path) -> str:
-    """ffmpeg's first error line, without its log prefix or the server-side path."""
-    for line in stderr.decode("utf-8", "replace").splitlines():
-        text = _LOG_PREFIX.sub("", line.strip()).replace(f"file:{path}: ", "")
-        if text and not text.startswith("Last message repeated"):
-            return text
-    return "ffmpeg gave no reason"
-
-
-def _seconds(value: object) -> float | None:
-    try:
-        return float(value) if isinstance(value, (str, int, float)) else None
-    except ValueError:  # ffprobe writes "N/A" where it does not know
-        return None
+    def _add_in_progress(self, step: int) -> None:
+        with self._lock:
+            self.in_progress += step

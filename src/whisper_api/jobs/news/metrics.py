@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from decoder.wire.protocol import ModelLoaded, ModelUnloaded
 from whisper_api.jobs.dispatch.pool import DecoderPool
+from whisper_api.jobs.intake.media import UploadChecker
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.tracker.workers import ClusterWorkers
 from whisper_api.jobs.views import Standing
@@ -77,6 +78,10 @@ class Metrics:
         """Export the queue's length and head, each decoder's state, and with a shared queue the
         cluster's workers, at every scrape."""
         self.registry.register(_QueueCollector(standing, pool, workers))
+
+    def watch_checks(self, checker: UploadChecker) -> None:
+        """Export the upload checks in progress and the checker processes started again."""
+        self.registry.register(_CheckerCollector(checker))
 
     def job_ended(self, job: Job) -> None:
         self.tasks_ended.labels(job.status.value).inc()
@@ -140,3 +145,20 @@ class _QueueCollector(Collector):
             yield GaugeMetricFamily(
                 "whisper_api_worker_decoders_busy", "Their decoders that hold a task", value=workforce.busy
             )
+
+
+class _CheckerCollector(Collector):
+    def __init__(self, checker: UploadChecker) -> None:
+        self._checker = checker
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "whisper_api_upload_checks",
+            "Upload checks sent to a checker and not answered yet",
+            value=self._checker.in_progress,
+        )
+        yield CounterMetricFamily(
+            "whisper_api_upload_checker_restarts",
+            "Upload checker processes started again after one died or overran its time limit",
+            value=self._checker.restarts,
+        )

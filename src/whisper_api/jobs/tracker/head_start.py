@@ -1,9 +1,9 @@
 """Head starts: a free decoder begins on an upload while the upload check still runs.
 
-Checking an upload (whisper_api.jobs.intake.media) costs about 0.15 s whatever its length, nearly all of
-it in starting ffprobe and ffmpeg: a fifth of what decoding a 5-second clip costs. Where a decoder
-is free and nothing waits for one, the tracker hands it the upload at once, and the check runs
-beside the decoding instead of before it.
+Checking an upload (whisper_api.jobs.intake.media) takes a message to a checker process and
+about 10 ms there, whatever the upload's length, and longer where the checkers are busy. Where
+a decoder is free and nothing waits for one, the tracker hands it the upload at once, and the
+check runs beside the decoding instead of before it.
 
 Until the check's verdict the task is the tracker's alone: it is in no store and no queue, and
 what its decoder reports of it is held back here, so no client, watcher, webhook, metric or other
@@ -34,7 +34,7 @@ from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.errors import DecoderUnavailable
 
 _ENDS = (TaskFinished, TaskFailed, TaskCancelled)
-# Larger uploads get no head start: 0.15 s is nothing beside their decoding, and the decoder's
+# Larger uploads get no head start: the check is nothing beside their decoding, and the decoder's
 # first pass over a long file (its survey) cannot stop early if the check refuses it (a file
 # over MAX_AUDIO_DURATION_S, say). This holds minutes of any compressed audio.
 HEAD_START_MAX_BYTES = 10 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Decoding an upload in the decoder: the pinned format, no indirection, short errors."""
+"""Decoding an upload in the decoder: the pinned format, no indirection, short errors, no process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import BLOCK_SAMPLES, SAMPLE_RATE, AudioFile, load_audio, pcm_stream
+from decoder.audio.ffmpeg import BLOCK_SAMPLES, AudioFile, load_audio, pcm_stream
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import AudioError
 from decoder.wire.containers import ACCEPTED_DEMUXERS, demuxer_of
 from tests.support.speech import PARAGRAPHS, speak
@@ -61,12 +62,24 @@ def test_a_stream_gives_the_same_samples_in_blocks(speech: Path) -> None:
     assert np.array_equal(np.concatenate(streamed), load_audio(str(speech), "wav", timeout_s=60))
 
 
-def test_a_stream_left_early_ends_ffmpeg(speech: Path) -> None:
+def open_files() -> set[str]:
+    return {os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.exists()}
+
+
+def test_a_stream_left_early_closes_the_file(speech: Path) -> None:
     with pcm_stream(AudioFile(str(speech), "wav", 60), timed=False) as blocks:
         first = next(iter(blocks))
+        assert str(speech) in open_files()
     assert len(first) == BLOCK_SAMPLES
-    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
-    assert not [pid for pid in children if "ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()]
+    assert str(speech) not in open_files()
+
+
+def test_decoding_starts_no_process(speech: Path) -> None:
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    before = children.read_text().split()
+    with pcm_stream(AudioFile(str(speech), "wav", 60), timed=False) as blocks:
+        next(iter(blocks))
+        assert children.read_text().split() == before
 
 
 def test_a_stream_names_no_path_when_it_fails(speech: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.audio.silence import MARGIN_S, QUIET_LEVEL, SKIPPED_SILENCE_S, LoudSeconds
 
 

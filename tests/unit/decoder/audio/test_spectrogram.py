@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile, Samples, load_audio
+from decoder.audio.ffmpeg import AudioFile, load_audio
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.spectrogram import BLOCK_FRAMES, LongRecording, MelRecipe, StreamedMel, survey
 from tests.support.speech import PARAGRAPHS, speak
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, load_audio
+from decoder.audio.ffmpeg import load_audio
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.audio.voice_activity import FRAME_SAMPLES, PAD_S, Span, SpanFinder, speech_spans, spliced
 from tests.support.speech import PARAGRAPHS, speak
 

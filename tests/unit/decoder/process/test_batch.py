@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import AudioError
 from decoder.process.batch import Unanswered, fits, read_all
 from decoder.wire.protocol import BATCH_FILE_MAX_S, SubmitTask

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, Samples
+from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.process.detection import WINDOW_S, WINDOWS, SpreadSample, detect, windows_of
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import AudioFile, Samples
+from decoder.audio.ffmpeg import AudioFile
+from decoder.audio.samples import Samples
 from decoder.device.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
 from decoder.process.model_holder import ModelHolder

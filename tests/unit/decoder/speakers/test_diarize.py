@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, AudioFile
+from decoder.audio.ffmpeg import AudioFile
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import BadReference
 from decoder.speakers.diarize import (
     HOP_S,

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import SAMPLE_RATE, load_audio
+from decoder.audio.ffmpeg import load_audio
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import EncoderMissing
 from decoder.model_import.packaged import packaged_encoder
 from decoder.speakers.encoders import VoiceEncoder, load_encoder, slaney_mel_filters

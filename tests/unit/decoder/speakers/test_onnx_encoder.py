@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import SAMPLE_RATE
+from decoder.audio.samples import SAMPLE_RATE
 from decoder.model_import import ModelImportError
 from decoder.model_import.speaker_encoder import import_speaker_encoder
 from decoder.speakers.encoders import load_encoder

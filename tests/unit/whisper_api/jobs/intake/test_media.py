@@ -1,4 +1,5 @@
-"""The upload check against real files: espeak-ng speech encoded by ffmpeg, then cut or damaged."""
+"""The upload check against real files, through the real checker processes: espeak-ng speech
+encoded by ffmpeg, then cut or damaged."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import shutil
 import subprocess
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.speech import PARAGRAPHS, speak
 from whisper_api.jobs.errors import NotAudio
-from whisper_api.jobs.intake.media import PROBE_TIMEOUT_S, probe_audio
+from whisper_api.jobs.intake.media import PROBE_TIMEOUT_S, UploadChecker
 
 
 def ffmpeg(*args: str | Path) -> None:
@@ -30,6 +32,14 @@ def cut_in_half(source: Path, target: Path) -> None:
 def noise_after_header(source: Path, target: Path) -> None:
     """The first 8 kB of a good file (its header and a little audio), then random bytes."""
     target.write_bytes(source.read_bytes()[:8000] + random.Random(7).randbytes(200_000))
+
+
+@pytest.fixture(scope="module")
+def checker() -> Iterator[UploadChecker]:
+    checker = UploadChecker()
+    checker.start()
+    yield checker
+    checker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +103,8 @@ def spoken_seconds(media: Path) -> float:
         "mp3_named.wav",
     ],
 )
-def test_audio_ffmpeg_reads_passes_with_its_duration(media: Path, name: str) -> None:
-    duration = probe_audio(media / name).duration_s
+def test_audio_ffmpeg_reads_passes_with_its_duration(checker: UploadChecker, media: Path, name: str) -> None:
+    duration = checker.check(media / name).duration_s
     assert duration == pytest.approx(spoken_seconds(media), abs=0.3)
 
 
@@ -107,8 +117,8 @@ def test_audio_ffmpeg_reads_passes_with_its_duration(media: Path, name: str) -> 
         "cut_speech.ogg",  # cut off, but it reads as a shorter, valid file
     ],
 )
-def test_what_cannot_be_told_from_good_audio_passes(media: Path, name: str) -> None:
-    assert probe_audio(media / name) is not None
+def test_what_cannot_be_told_from_good_audio_passes(checker: UploadChecker, media: Path, name: str) -> None:
+    assert checker.check(media / name) is not None
 
 
 @pytest.mark.parametrize(
@@ -133,29 +143,33 @@ def test_what_cannot_be_told_from_good_audio_passes(media: Path, name: str) -> N
         ("noise_speech.ogg", "not an audio or video file that ffmpeg can read"),
     ],
 )
-def test_a_bad_file_is_refused_with_what_is_wrong(media: Path, name: str, reason: str) -> None:
+def test_a_bad_file_is_refused_with_what_is_wrong(
+    checker: UploadChecker, media: Path, name: str, reason: str
+) -> None:
     with pytest.raises(NotAudio) as refused:
-        probe_audio(media / name)
+        checker.check(media / name)
     assert reason in str(refused.value)
     assert str(media) not in str(refused.value)
 
 
 def test_ffmpeg_s_own_words_go_to_the_log_not_to_the_client(
-    media: Path, caplog: pytest.LogCaptureFixture
+    checker: UploadChecker, media: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, "whisper_api.jobs.intake.media"), pytest.raises(NotAudio) as refused:
-        probe_audio(media / "cut_speech.flac")
+        checker.check(media / "cut_speech.flac")
     assert "invalid residual" not in str(refused.value)
     assert "invalid residual" in caplog.text and str(media) not in caplog.text
 
 
-def test_an_hour_of_audio_is_checked_in_well_under_a_second_or_two(media: Path) -> None:
+def test_an_hour_of_audio_is_checked_in_well_under_a_second_or_two(
+    checker: UploadChecker, media: Path
+) -> None:
     started = time.monotonic()
-    duration = probe_audio(media / "hour.mp3").duration_s
+    duration = checker.check(media / "hour.mp3").duration_s
     whole = time.monotonic() - started
     started = time.monotonic()
     with pytest.raises(NotAudio, match="cut off"):
-        probe_audio(media / "cut_hour.mp3")
+        checker.check(media / "cut_hour.mp3")
     cut = time.monotonic() - started
     print(f"1-hour MP3: {whole:.2f} s; cut in half: {cut:.2f} s")
     assert duration == pytest.approx(3600, abs=2)
@@ -170,25 +184,27 @@ def hls_playlist(target: Path, segment: Path, *, live: bool = False) -> Path:
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["ended", "live"])
-def test_a_playlist_naming_a_server_file_is_refused_unread(tmp_path: Path, live: bool) -> None:
+def test_a_playlist_naming_a_server_file_is_refused_unread(
+    checker: UploadChecker, tmp_path: Path, live: bool
+) -> None:
     # The segment is a FIFO with no writer: a run that opened it would hang until its time limit.
     fifo = tmp_path / "segment.wav"
     os.mkfifo(fifo)
     playlist = hls_playlist(tmp_path / "upload.m3u8", fifo, live=live)
     started = time.monotonic()
     with pytest.raises(NotAudio, match="playlists such as HLS/m3u8"):
-        probe_audio(playlist)
+        checker.check(playlist)
     assert time.monotonic() - started < PROBE_TIMEOUT_S / 3
 
 
-def test_a_concat_script_is_refused(media: Path, tmp_path: Path) -> None:
+def test_a_concat_script_is_refused(checker: UploadChecker, media: Path, tmp_path: Path) -> None:
     script = tmp_path / "list.wav"
     script.write_text(f"ffconcat version 1.0\nfile '{media / 'speech.wav'}'\n")
     with pytest.raises(NotAudio, match="not an audio or video file in a format this server accepts"):
-        probe_audio(script)
+        checker.check(script)
 
 
-def test_the_probe_names_the_format_to_pin(media: Path) -> None:
-    assert probe_audio(media / "speech.m4a").demuxer == "mov"
-    assert probe_audio(media / "mp3_named.wav").demuxer == "mp3"
-    assert probe_audio(media / "speech.webm").demuxer == "matroska"
+def test_the_probe_names_the_format_to_pin(checker: UploadChecker, media: Path) -> None:
+    assert checker.check(media / "speech.m4a").demuxer == "mov"
+    assert checker.check(media / "mp3_named.wav").demuxer == "mp3"
+    assert checker.check(media / "speech.webm").demuxer == "matroska"
