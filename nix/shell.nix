@@ -37,7 +37,7 @@ mkShell {
         ps.onnx
       ]
     ))
-    # ffmpeg/ffprobe for the uploads, espeak-ng for the tests' synthetic speech, and the
+    # ffmpeg and espeak-ng for the tests' synthetic speech and media, and the
     # PostgreSQL server the tests of the shared store start (initdb, pg_ctl).
     ffmpeg-headless
     espeak-ng

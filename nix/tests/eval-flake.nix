@@ -29,7 +29,6 @@ let
       pyproject
       doCheck
       pythonImportsCheck
-      makeWrapperArgs
       cudaSupport
       ;
     inherit (drv.meta) mainProgram;

@@ -129,7 +129,7 @@ rec {
     "starlette"
     "hypercorn"
     "openai-whisper"
-    "ffmpeg-python"
+    "av"
     "python-dotenv"
     "python-multipart"
     "httpx"
