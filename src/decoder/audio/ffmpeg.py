@@ -109,7 +109,7 @@ def _pcm(
 ) -> Iterator[npt.NDArray[np.int16]]:
     """The first audio track as 16 kHz mono 16-bit samples, in the pieces the decoder gives."""
     stream = container.streams.audio[0]
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    resampler = _resampler()
     packets = container.demux(stream)
     decoded = failed = 0
     while True:
@@ -130,7 +130,15 @@ def _pcm(
             continue
         decoded += len(frames)
         for frame in frames:
-            for resampled in resampler.resample(frame):
+            try:
+                pieces = resampler.resample(frame)
+            except ValueError:
+                # The rate or the channels changed mid-stream (MP3s joined, an HE-AAC switch):
+                # what the old setup holds goes first, and a new one takes the rest.
+                yield from (piece.to_ndarray()[0] for piece in resampler.resample(None))
+                resampler = _resampler()
+                pieces = resampler.resample(frame)
+            for resampled in pieces:
                 yield resampled.to_ndarray()[0]
     if failed > MAX_ERROR_RATE * (decoded + failed):
         log.error(
@@ -139,6 +147,10 @@ def _pcm(
         raise AudioError(UNDECODABLE)
     for resampled in resampler.resample(None):
         yield resampled.to_ndarray()[0]
+
+
+def _resampler() -> av.AudioResampler:
+    return av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
 
 
 def _blocks(pieces: Iterator[npt.NDArray[np.int16]], file: AudioFile) -> Iterator[Samples]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -80,6 +81,22 @@ def test_decoding_starts_no_process(speech: Path) -> None:
     with pcm_stream(AudioFile(str(speech), "wav", 60), timed=False) as blocks:
         next(iter(blocks))
         assert children.read_text().split() == before
+
+
+def test_a_rate_that_changes_mid_stream_is_followed(speech: Path, tmp_path: Path) -> None:
+    # MP3 frames describe themselves: two files at different rates and channels, joined, play
+    # as one stream whose format changes half-way.
+    parts = []
+    for rate, channels in ((22050, 1), (44100, 2)):
+        part = tmp_path / f"{rate}.mp3"
+        arguments = ["-ar", str(rate), "-ac", str(channels), "-write_xing", "0"]
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech), *arguments, str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(b"".join(parts))
+    samples = load_audio(str(joined), "mp3", timeout_s=60)
+    alone = load_audio(str(speech), "wav", timeout_s=60)
+    assert len(samples) == pytest.approx(2 * len(alone), rel=0.02)
 
 
 def test_a_stream_names_no_path_when_it_fails(speech: Path) -> None:
