@@ -142,7 +142,9 @@ def _decoded_s(
         try:
             container.seek(int(start / stream.time_base), stream=stream)
         except av.error.FFmpegError:
-            return 0.0  # no data that far in
+            # A file that cannot seek is not judged by its end (the ffmpeg program, failing
+            # the same seek, went on from where it was).
+            return seconds
     end = start + seconds
     decoded = 0.0
     first_said = len(said)
