@@ -12,7 +12,19 @@ from pathlib import Path
 from tests.support.server import add_speaker_encoder, start_server
 from tests.support.speech import duration_s
 
-from bench import cluster, inprocess, languages, live, long_files, scaling, service, short_files, speakers
+from bench import (
+    cluster,
+    default_engine,
+    inprocess,
+    languages,
+    live,
+    long_files,
+    per_task,
+    scaling,
+    service,
+    short_files,
+    speakers,
+)
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
@@ -47,6 +59,9 @@ class Plan:
     whole_file_limit_s: float = WHOLE_FILE_LIMIT_S
     # Short files: clips queued at once, one at a time and batched.
     short_clips: int = 100
+    # A burst of short clips through the API against the engine alone, in turns.
+    burst_clips: int = per_task.CLIPS
+    burst_rounds: int = per_task.ROUNDS
     # Speaker diarization: dialogues of this many turns (about 8.5 s each).
     speaker_turns: tuple[int, ...] = (8, 32, 128)
     # Live transcription: sentences streamed (a turn each), through each engine's server.
@@ -77,6 +92,8 @@ QUICK = Plan(
     long_file_lengths_s=(30, 180),
     whole_file_limit_s=60,
     short_clips=8,
+    burst_clips=4,
+    burst_rounds=1,
     speaker_turns=(8,),
     live_sentences=2,
     live_engines=("faster-whisper",),
@@ -174,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         clip_s = duration_s(clip)
         print(f"engines on {clip_s:.0f} s of speech", flush=True)
         runs = inprocess.engine_matrix(engine_setups(), model_dir, clip, clip_s, text, recordings.short)
+        print("what make run serves", flush=True)
+        served = default_engine.measure(work / "make-run", clip, text)
         services = [
             measure_engine_service(engine, work, model_dir, recordings, plan) for engine in SERVER_SETTINGS
         ]
@@ -216,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         short = short_files.measure(
             work / "short", model_dir, recordings.minute, plan.overhead_pairs, plan.short_clips, threads
         )
+        print(f"a burst of {plan.burst_clips} short clips", flush=True)
+        burst = per_task.measure(work / "burst", model_dir, plan.burst_clips, plan.burst_rounds)
         print("language detection", flush=True)
         detections = languages.measure(work / "languages", threads)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
@@ -234,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             front_end=front_end,
             upload=upload,
             sections=[
+                *default_engine.section(served, clip_s),
+                *per_task.section(burst),
                 *scaling.section(scaled),
                 *cluster.section(many_hosts),
                 *long_files.section(lengths, threads, plan.whole_file_limit_s),

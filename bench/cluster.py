@@ -321,9 +321,9 @@ def section(runs: list[ClusterRun]) -> list[str]:
         f"{POLL_INTERVAL_S * 1000:.0f} ms. Throughput is measured two ways: from the first start to the "
         "last end against every decoder busy all along, and from the first upload to the last end "
         "against a cluster that starts each task the moment it is uploaded and a decoder is free. "
-        "The second is the cluster's own cost: on one machine each upload's check (an ffprobe and an "
-        "ffmpeg) takes the CPUs that the other hosts share, so that many decoders empty the queue "
-        "faster than the clients fill it, which the first counts against the cluster. Rows "
+        "The second is the cluster's own cost: on one machine the uploads' handling and checks take "
+        "the CPUs that the other hosts share, so that many decoders empty the queue faster than the "
+        "clients fill it, which the first counts against the cluster. Rows "
         "read (table rows and index entries), statements and NOTIFY messages on the channel every host "
         "hears are per task, counted "
         "from before the uploads until every host's statistics reached the database after the last "
@@ -349,9 +349,9 @@ def section(runs: list[ClusterRun]) -> list[str]:
             rows,
         ),
         "Where the CPU time went, in CPU seconds per task, from the first upload until the last "
-        "end: the front ends (with the ffprobe and ffmpeg of their upload checks), their decoder "
-        "processes, the database (every backend), and the benchmark's clients; and how busy the "
-        "machine's CPUs were meanwhile.",
+        "end: the front ends, their upload checker processes, their decoder processes, the "
+        "database (every backend), and the benchmark's clients; and how busy the machine's CPUs "
+        "were meanwhile.",
         "",
         *table(("hosts", "backlog", *cpu.GROUPS, "machine busy"), cpu_rows),
         f"The targets, at {most} hosts:",

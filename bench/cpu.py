@@ -1,6 +1,6 @@
-"""Where a run's CPU time went, from /proc: the front ends (with the ffprobe and ffmpeg they
-ran and reaped: the upload checks), their decoder processes, the database (its postmaster and
-every backend), and this process (the benchmark's clients); and how busy the machine was."""
+"""Where a run's CPU time went, from /proc: the front ends (with any program they ran and
+reaped), their upload checker processes, their decoder processes, the database (its postmaster
+and every backend), and this process (the benchmark's clients); and how busy the machine was."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-GROUPS = ("front ends", "decoders", "database", "client")
+GROUPS = ("front ends", "checkers", "decoders", "database", "client")
+# What /proc/PID/comm shows of an upload checker (decoder.checking.service.PROCESS_NAME).
+CHECKER_NAME = "upload-check"
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,19 @@ class CpuUse:
     machine_busy: float
 
 
-def sample(front_ends: list[int], postmaster: int) -> CpuSample:
-    decoders = [child for pid in front_ends for child in _children(pid)]
+def sample(front_ends: list[int], postmaster: int | None) -> CpuSample:
+    """CPU seconds so far; `postmaster` None: no database server (SQLite)."""
+    children = [child for pid in front_ends for child in _children(pid)]
+    checkers = [pid for pid in children if is_checker(pid)]
+    decoders = [pid for pid in children if pid not in checkers]
+    database = [postmaster, *_children(postmaster)] if postmaster is not None else []
     own = os.times()
     return CpuSample(
         seconds={
             "front ends": sum(_with_reaped(pid) for pid in front_ends),
+            "checkers": sum(_with_reaped(pid) for pid in checkers),
             "decoders": sum(_with_reaped(pid) for pid in decoders),
-            "database": _with_reaped(postmaster) + sum(_with_reaped(pid) for pid in _children(postmaster)),
+            "database": sum(_with_reaped(pid) for pid in database),
             "client": own.user + own.system,
         },
         machine_busy_s=_machine_busy_s(),
@@ -55,6 +62,13 @@ def between(before: CpuSample, after: CpuSample) -> CpuUse:
 
 def postmaster_pid(data_directory: Path) -> int:
     return int((data_directory / "postmaster.pid").read_text().splitlines()[0])
+
+
+def is_checker(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == CHECKER_NAME
+    except OSError:
+        return False
 
 
 def _with_reaped(pid: int) -> float:

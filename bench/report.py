@@ -289,8 +289,9 @@ READING_THE_NUMBERS = """## Reading the numbers
   while torch wants every CPU; the server runs above use each engine's faster setting. One
   decoder thread also leaves a core to the front end, which shows in the latency while decoding.
   Larger models spread better over threads, so measure before setting `CPU_THREADS` for them.
-- **API overhead.** Its fixed part is the upload and the upload check (ffprobe and ffmpeg),
-  about 0.15 s whatever the file's length. Where a decoder is free and the upload is at most
+- **API overhead.** Its fixed part is the upload, the upload check (a message to a checker
+  process, which reads the file's start and end with PyAV: about 10 ms whatever the file's
+  length), and the events that report the task. Where a decoder is free and the upload is at most
   10 MiB (this one is), the check runs beside the decoding (see "Short files").
   On a shared machine the same decoding varies by several percent from run to run (see each
   pair's ratio), so the ratio can land on either side of the 1.05 target from one run to the

@@ -129,8 +129,8 @@ def section(measured: ShortFiles) -> list[str]:
         "",
         f"The server with {ENGINE} (int8, {measured.threads} threads, tiny.en). *Fixed cost*: one clip "
         "through `/api/v1/transcribe`, from the start of the upload until its event stream ends, against "
-        "the engine's own call on the same file in a separate process (ffmpeg included), fastest of "
-        f"{len(measured.fixed_costs[0].pairs)} runs each, taken in turns.",
+        "the engine's own call on the same file in a separate process (reading the file included), "
+        f"fastest of {len(measured.fixed_costs[0].pairs)} runs each, taken in turns.",
         "",
         "| clip | in process, s | through the API, s | added, s | ratio |",
         "|---|---|---|---|---|",

@@ -30,6 +30,8 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Targets",
         "## Engines",
         "## The server",
+        "## What `make run` serves",
+        "## A burst of short clips",
         "## Scaling out",
         "## Memory",
         "## Long files",
@@ -49,6 +51,16 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert len(re.findall(r"^\| (5|30) s \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \|$", report, re.M)) == 2
     assert re.findall(r"^\| (1|8) \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M) == ["1", "8"]
     assert re.search(r"Batched against one at a time: [\d.]+x", report)
+    # make run's default and openai-whisper both decoded the clip, each on its engine.
+    served = re.findall(
+        r"^\| `(openai-whisper|default)` \((openai-whisper|faster-whisper)\) \|", report, re.M
+    )
+    assert served == [("openai-whisper", "openai-whisper"), ("default", "faster-whisper")]
+    # The burst went through the API without a failure, and /proc saw each kind of process work.
+    burst = re.findall(
+        r"^\| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| 0 \|$", report, re.M
+    )
+    assert len(burst) == 1 and all(float(seconds) > 0 for seconds in burst[0]), burst
     # Live turns came back, idle and beside a file job, each with its latencies.
     live_row = r"^\| faster-whisper \| (\d+) \| (idle|a file job decoding) \| (\d+) of \d+ \| \d+ \|"
     live_rows = re.findall(live_row, report, re.M)
