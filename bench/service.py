@@ -31,7 +31,8 @@ def decoder_pid(client: httpx.Client) -> int:
 def upload(client: httpx.Client, path: Path) -> str:
     with path.open("rb") as audio:
         response = client.post("/api/v1/transcribe", files={"file": (path.name, audio)})
-    response.raise_for_status()
+    if response.is_error:
+        raise RuntimeError(f"the upload of {path.name} got {response.status_code}: {response.text}")
     return str(response.json()["task_id"])
 
 

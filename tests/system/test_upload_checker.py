@@ -97,7 +97,12 @@ def test_a_checker_killed_mid_check_costs_that_upload_a_503(tmp_path: Path, mode
             # Stopped, the checkers take the upload's request and cannot answer it.
             for pid in checkers:
                 os.kill(pid, signal.SIGSTOP)
-            sender = threading.Thread(target=lambda: answers.append(upload(server.client(), clip)))
+
+            def send() -> None:
+                with server.client() as sending:
+                    answers.append(upload(sending, clip))
+
+            sender = threading.Thread(target=send)
             sender.start()
             poll(lambda: metric(client, "whisper_api_upload_checks") == 1, "the check being sent")
             for pid in checkers:
