@@ -28,8 +28,8 @@ from bench import (
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
-from decoder.device.machine import usable_cpus
 from decoder.engines import WHOLE_FILE_LIMIT_S
+from decoder.wire.threads import usable_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
 

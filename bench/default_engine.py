@@ -22,9 +22,11 @@ from tests.support.speech import word_error_rate
 from bench import service
 from bench.report import table, target_row
 from whisper_api.cli.models import ensure_model
+from whisper_api.settings import Settings
 
-# What `make install` writes to .env (the Makefile's DEFAULT_MODEL).
-MAKE_RUN_SETTINGS = {"MAX_MODEL": "base"}
+# What `make install` writes to .env (the Makefile's DEFAULT_MODEL), and the placement's default
+# that the test servers pin to one decoder.
+MAKE_RUN_SETTINGS = {"MAX_MODEL": "base", "DECODERS": str(Settings().decoders)}
 # The engine the server ran by default before ENGINE=auto, and the default itself.
 SETUPS: tuple[tuple[str, dict[str, str]], ...] = (
     ("openai-whisper", {"ENGINE": "openai-whisper"}),

@@ -210,7 +210,8 @@ in
       example = 2;
       description = ''
         Decoder processes on this host (`DECODERS`); 0 runs one per visible CUDA GPU (each sees
-        only its own), and one on a host without.
+        only its own), and on a host without one as many as its CPUs hold at the threads per
+        decoder that suit the model (one each for tiny and base: see docs/benchmarks.md).
       '';
     };
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from decoder.wire.protocol import DecoderConfig, DecoderReady
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.dispatch.live_turns import LiveDecoders
-from whisper_api.jobs.dispatch.placement import Placement, place_decoders
+from whisper_api.jobs.dispatch.placement import Placement, host_placements
 from whisper_api.jobs.dispatch.pool import DecoderPool, DecoderSlot
 from whisper_api.jobs.dispatch.queue import JobQueue
 from whisper_api.jobs.dispatch.supervision import DecoderSupervisor
@@ -105,7 +105,7 @@ def build_services(
                 functools.partial(jobs.busy, placement.index),
             ),
         )
-        for placement in place_decoders(settings.decoders, settings.use_gpu_if_available, os.environ)
+        for placement in host_placements(settings, os.environ)
         if settings.role != Role.API
     ]
     pool = DecoderPool(slots)
@@ -173,7 +173,7 @@ def make_store(settings: Settings) -> JobStore:
 
 
 def _placed(config: DecoderConfig, placement: Placement) -> DecoderConfig:
-    return replace(config, cuda_device=placement.cuda_device, cpu_share=placement.cpu_share)
+    return replace(config, cuda_device=placement.cuda_device, cpu_threads=placement.cpu_threads)
 
 
 def decoder_config(settings: Settings) -> DecoderConfig:

@@ -122,6 +122,10 @@ def start_server(home: Path, model_dir: Path, module: str = "whisper_api", **set
         "LOG_LEVEL_CONSOLE": "WARNING",
         # The tests upload one file many times for many tasks; the tests of it turn it on.
         "DEDUPLICATE_UPLOADS": "0",
+        # One decoder, whatever the machine's CPUs: the tests of order and queue positions
+        # assume one, and a second model load per server would cost CI's two cores. The tests
+        # of the placement, and the bench's servers as `make run` starts them, set DECODERS.
+        "DECODERS": "1",
         # For `python -m tests.…` servers started outside the repository.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         **settings,

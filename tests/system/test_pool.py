@@ -1,6 +1,7 @@
 """A pool of decoders on one host, with the real decoder processes, model and ffmpeg: free
 decoders pull tasks in arrival order, a long file holds up no short one, every task is decoded
-exactly once, and a decoder killed mid-task is restarted alone while its task is retried."""
+exactly once, a decoder killed mid-task is restarted alone while its task is retried, and by
+default a CPU host runs a decoder on each CPU where one thread decodes its model fastest."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from decoder.wire.threads import usable_cpus
 from tests.support.server import RunningServer, iso_seconds, start_server, wait_for_task
 from tests.support.speech import PARAGRAPHS, speak, word_error_rate
 from tests.system.test_durability import decoder_status, upload, wait_for_status
+from whisper_api.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +135,25 @@ def test_a_decoder_killed_mid_task_is_restarted_alone_and_its_task_retried(
     assert decoded == Counter({long_task: 2, **dict.fromkeys(short_tasks, 1)})
     finished_by = {task: decoder for decoder, task in log_events(pool_server, FINISHED, list(results))}
     assert {finished_by[task] for task in short_tasks} >= {f"decoder-{other['decoder']}"}
+
+
+def test_a_cpu_host_runs_a_one_thread_decoder_on_each_cpu_by_default(
+    tmp_path: Path, model_dir: Path, clips: tuple[Path, list[Path]]
+) -> None:
+    """With the placement's defaults and tiny.en's CTranslate2 copy, ENGINE=auto runs faster-whisper,
+    whose one decoding of tiny.en is fastest on one thread: the host runs as many decoders as it
+    has CPUs, and a burst keeps all of them decoding."""
+    cpus = usable_cpus()
+    server = start_server(tmp_path, model_dir, DECODERS=str(Settings().decoders))
+    try:
+        with server.client() as client:
+            tasks = [upload(client, clip) for clip in clips[1][: 3 * cpus]]
+            results = {task: wait_for_task(client, task) for task in tasks}
+            status = decoder_status(client)
+    finally:
+        server.stop()
+    assert all(result["status"] == "finished" for result in results.values()), results
+    assert status["engine"] == "faster-whisper"
+    assert [decoder["cpu_threads"] for decoder in status["decoders"]] == [1] * cpus
+    finished_by = {decoder for decoder, _task in log_events(server, FINISHED, tasks)}
+    assert finished_by == {f"decoder-{index}" for index in range(cpus)}

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from decoder.wire.models import (
     BEST_MULTILINGUAL,
     MODELS,
-    SMALLEST_ENGLISH,
-    SMALLEST_MULTILINGUAL,
+    cpu_model,
     ladder_from,
 )
 
@@ -61,12 +60,9 @@ def plan_models(
     - GPU mode tries MAX_MODEL (or the best model) and every smaller one that fits free VRAM.
     - CPU mode (no CUDA, GPU disabled, or nothing fits) uses MAX_MODEL or CPU_FALLBACK_MODEL.
     """
-    cpu_model = max_model or cpu_fallback_model
-    if develop_mode:
-        english = max_model is not None and MODELS[max_model].english_only
-        cpu_model = SMALLEST_ENGLISH if english else SMALLEST_MULTILINGUAL
+    on_cpu = cpu_model(max_model, cpu_fallback_model, develop_mode)
     if not (use_gpu_if_available and facts.cuda_available):
-        return ModelPlan(gpu_candidates=(), cpu_model=cpu_model)
-    top = cpu_model if develop_mode else (max_model or BEST_MULTILINGUAL)
+        return ModelPlan(gpu_candidates=(), cpu_model=on_cpu)
+    top = on_cpu if develop_mode else (max_model or BEST_MULTILINGUAL)
     fitting = tuple(name for name in ladder_from(top) if MODELS[name].vram_gib * GIB <= facts.free_vram_bytes)
-    return ModelPlan(gpu_candidates=fitting, cpu_model=cpu_model)
+    return ModelPlan(gpu_candidates=fitting, cpu_model=on_cpu)

@@ -1,20 +1,13 @@
-"""What the decoder learns about and asks of its machine: the CPUs it may use, the GPU torch
-sees, and freed memory handed back. torch is imported only when asked for, so that a
-faster-whisper decoder on a CPU host never loads it."""
+"""What the decoder learns about and asks of its machine: the GPU torch sees, and freed memory
+handed back. torch is imported only when asked for, so that a faster-whisper decoder on a CPU
+host never loads it. The CPUs it may use are decoder.wire.threads.usable_cpus."""
 
 from __future__ import annotations
 
 import ctypes
 import gc
-import os
 
 from decoder.device.ladder import NO_GPU, DeviceFacts
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (taskset, cgroup cpusets), not the host's
-    count, so that a decoder pinned to 2 of 64 cores runs 2 threads instead of 64 that contend."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def return_freed_memory() -> None:

@@ -42,7 +42,7 @@ from decoder.engines.base import (
     transcript_of,
 )
 from decoder.errors import ModelDoesNotFit, ModelLoadError
-from decoder.wire.choices import AUTO_ENGINE, ENGINE_NAMES, STAND_IN_ENGINE
+from decoder.wire.choices import AUTO_ENGINE, ENGINE_NAMES, STAND_IN_ENGINE, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,14 @@ def choose_engine(
     name: str, model_dir: Path, options: EngineOptions, plan: Callable[[Engine], ModelPlan]
 ) -> tuple[Engine, ModelPlan]:
     """ENGINE's engine, and the models it plans to load (`plan`, from the device the engine
-    sees). ENGINE=auto is faster-whisper where MODEL_DIR holds a CTranslate2 copy of the model
-    it would load first, else openai-whisper (which downloads a model it lacks, where the host
-    has network): the faster engine wherever the host has its model."""
+    sees). ENGINE=auto plans with faster-whisper's view of the device, and keeps it where
+    MODEL_DIR holds the model it would load first (decoder.wire.choices.engine_for)."""
     if name != AUTO_ENGINE:
         engine = create_engine(name, model_dir, options)
         return engine, plan(engine)
     faster = create_engine("faster-whisper", model_dir, options)
     planned = plan(faster)
-    if faster.has_model(planned.max_model_to_use):
+    if engine_for(name, model_dir, planned.max_model_to_use) == faster.name:
         return faster, planned
     log.info(
         "ENGINE=auto: no CTranslate2 copy of %s in %s, so openai-whisper decodes",

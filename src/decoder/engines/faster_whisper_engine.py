@@ -48,7 +48,7 @@ from decoder.engines.base import (
 )
 from decoder.engines.short_turns import transcribe_short
 from decoder.errors import ModelDoesNotFit, ModelLoadError
-from decoder.wire.models import MODELS
+from decoder.wire.models import ct2_directory, has_ct2_copy
 from decoder.wire.protocol import DecodeOptions, SubmitTask
 from decoder.wire.transcript import Transcript
 
@@ -69,10 +69,6 @@ class _Request:
     duration_s: float
 
 
-def ct2_directory(model_dir: Path, model: str) -> Path:
-    return model_dir / "ctranslate2" / MODELS[model].file_stem
-
-
 class FasterWhisperEngine:
     name = "faster-whisper"
     batches_files = True
@@ -88,7 +84,7 @@ class FasterWhisperEngine:
         return torch_device_facts()
 
     def has_model(self, model: str) -> bool:
-        return (ct2_directory(self._model_dir, model) / "model.bin").is_file()
+        return has_ct2_copy(self._model_dir, model)
 
     def load(self, model: str, device: str) -> FasterWhisperModel:
         directory = ct2_directory(self._model_dir, model)

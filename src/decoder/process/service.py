@@ -22,7 +22,6 @@ import numpy as np
 from decoder.audio.ffmpeg import AudioFile
 from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.device.ladder import plan_models
-from decoder.device.machine import usable_cpus
 from decoder.engines import EngineOptions, choose_engine
 from decoder.errors import AudioError, ModelLoadError, client_reason
 from decoder.process.batch import fits, read_all
@@ -99,7 +98,7 @@ class DecoderService:
         options = EngineOptions(
             compute_type=config.compute_type,
             vad_filter=config.vad_filter,
-            cpu_threads=config.cpu_threads or max(1, usable_cpus() // config.cpu_share),
+            cpu_threads=config.cpu_threads,
             batch_size=config.batch_size,
         )
         engine, self._plan = choose_engine(

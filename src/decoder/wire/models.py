@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,21 @@ def available_models(max_model: str, is_present: Callable[[str], bool]) -> tuple
         for info in MODELS.values()
         if info.name == max_model or (info.tier <= top.tier and is_present(info.name))
     )
+
+
+def cpu_model(max_model: str | None, cpu_fallback_model: str, develop_mode: bool) -> str:
+    """The model a decoder loads on a CPU: MAX_MODEL, else CPU_FALLBACK_MODEL; in DEVELOP_MODE
+    the smallest one (of MAX_MODEL's family, where it is set)."""
+    if develop_mode:
+        english = max_model is not None and MODELS[max_model].english_only
+        return SMALLEST_ENGLISH if english else SMALLEST_MULTILINGUAL
+    return max_model or cpu_fallback_model
+
+
+def ct2_directory(model_dir: Path, model: str) -> Path:
+    """Where faster-whisper finds the model's CTranslate2 copy under MODEL_DIR."""
+    return model_dir / "ctranslate2" / MODELS[model].file_stem
+
+
+def has_ct2_copy(model_dir: Path, model: str) -> bool:
+    return (ct2_directory(model_dir, model) / "model.bin").is_file()

@@ -98,8 +98,8 @@ class DecoderConfig:
     compute_type: str
     # faster-whisper only: skip stretches without speech (Silero VAD) before decoding.
     vad_filter: bool
-    # Threads one decoding may use; 0: the CPUs in the decoder's affinity mask, shared out
-    # equally among the host's `cpu_share` decoders.
+    # Threads one decoding uses, as the front end placed the decoder (CPU_THREADS, or the
+    # count decoder.wire.threads gives, or the decoder's share of the CPUs).
     cpu_threads: int
     # faster-whisper only: above 1, decode this many chunks of a file at once.
     batch_size: int
@@ -110,8 +110,6 @@ class DecoderConfig:
     # The one GPU this decoder may see (its CUDA_VISIBLE_DEVICES, set before CUDA starts);
     # None leaves the environment's as it is.
     cuda_device: str | None = None
-    # How many decoders this host runs, which share its CPUs.
-    cpu_share: int = 1
     # faster-whisper only: the most short files one SubmitBatch may hold (BATCH_FILES);
     # 0: the decoder's choice for its device.
     batch_files: int = 1

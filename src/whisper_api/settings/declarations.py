@@ -80,7 +80,8 @@ class Settings(ClusterSettings, LogSettings):
         whole(0),
         (
             "decoder processes this host runs, each taking the next task when it is free; `0` is one per "
-            "visible CUDA GPU (each sees only its own), and one on a host without"
+            "visible CUDA GPU (each sees only its own), and on a host without one as many as its CPUs "
+            "hold at `CPU_THREADS` each (one where that is every CPU)"
         ),
     )
     max_model: str | None = setting(
@@ -254,10 +255,11 @@ class Settings(ClusterSettings, LogSettings):
         0,
         whole(0),
         (
-            "threads one decoding uses on a CPU; `0` is every CPU the decoder may run on (its affinity mask, "
-            "not the host's count), shared out equally among the host's `DECODERS`; small models can run "
-            "faster on fewer threads: see "
-            "[docs/benchmarks.md](docs/benchmarks.md)"
+            "threads one decoding uses on a CPU; `0`: with `DECODERS=0` on a host without a GPU, the "
+            "threads per decoder that `make bench` found to do the most work for the engine and model, "
+            'where it has measured them (small models: see "Threads per decoder" in '
+            "[docs/benchmarks.md](docs/benchmarks.md)); otherwise every CPU the decoders may run on (the "
+            "affinity mask, not the host's count), shared out equally among the host's `DECODERS`"
         ),
     )
     batch_size: int = setting(

@@ -16,6 +16,8 @@ from whisper_api.settings import Settings
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         max_model="base",
+        # One scripted decoder: the tests of waiting tasks need one to wait behind.
+        decoders=1,
         max_task_queue_size=2,
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",

@@ -72,6 +72,7 @@ def _decoder_json(slot: DecoderSlot, queue: JobQueue) -> dict[str, Any]:
         "pid": decoder.pid,
         "gpu_mode": ready.gpu_mode if ready else None,
         "cuda_device": slot.placement.cuda_device,
+        "cpu_threads": slot.placement.cpu_threads,
         "max_model_to_use": ready.max_model_to_use if ready else None,
         "last_loaded_model_size": status.last_loaded_model_size if status else None,
         "is_model_loaded": status.is_model_loaded if status else False,

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-from decoder.device.machine import torch_device_facts, usable_cpus
+from decoder.device.machine import torch_device_facts
 
 # Allocates 200 MB in blocks glibc serves from its heap (below its mmap threshold), frees them
 # all but one at the end that keeps the heap from shrinking by itself, and reports RSS in MiB.
@@ -21,22 +20,6 @@ before = rss()
 return_freed_memory()
 print(before, rss())
 """
-
-
-def test_usable_cpus_follow_the_affinity_mask() -> None:
-    assert usable_cpus() == len(os.sched_getaffinity(0)) >= 1
-    pinned = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
-            "from decoder.device.machine import usable_cpus; print(usable_cpus())",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert pinned.stdout.strip() == "1"
 
 
 def test_torch_device_facts_agree_with_torch() -> None:

@@ -26,7 +26,7 @@ CONFIG = DecoderConfig(
     engine="openai-whisper",
     compute_type="auto",
     vad_filter=False,
-    cpu_threads=0,
+    cpu_threads=1,
     batch_size=1,
     ffmpeg_timeout_s=60.0,
 )
