@@ -24,11 +24,13 @@ from bench import (
     service,
     short_files,
     speakers,
+    threads,
 )
 from bench.corpus import ALL_PARAGRAPHS, Recordings, make_recordings
 from bench.inprocess import EngineSetup
 from bench.report import EngineService, Results, render
 from decoder.engines import WHOLE_FILE_LIMIT_S
+from decoder.wire.choices import ENGINE_NAMES
 from decoder.wire.threads import usable_cpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +64,11 @@ class Plan:
     # A burst of short clips through the API against the engine alone, in turns.
     burst_clips: int = per_task.CLIPS
     burst_rounds: int = per_task.ROUNDS
+    # Threads per decoder: the models timed, the runs of the paragraph, and the clips of the burst.
+    thread_models: tuple[str, ...] = threads.MODELS
+    thread_engines: tuple[str, ...] = ENGINE_NAMES
+    thread_repeats: int = 3
+    thread_clips: int = 16
     # Speaker diarization: dialogues of this many turns (about 8.5 s each).
     speaker_turns: tuple[int, ...] = (8, 32, 128)
     # Live transcription: sentences streamed (a turn each), through each engine's server.
@@ -94,6 +101,10 @@ QUICK = Plan(
     short_clips=8,
     burst_clips=4,
     burst_rounds=1,
+    thread_models=("tiny.en",),
+    thread_engines=("faster-whisper",),
+    thread_repeats=1,
+    thread_clips=4,
     speaker_turns=(8,),
     live_sentences=2,
     live_engines=("faster-whisper",),
@@ -138,11 +149,11 @@ def measure_engine_service(
     engine: str, work: Path, model_dir: Path, recordings: Recordings, plan: Plan
 ) -> EngineService:
     settings = SERVER_SETTINGS[engine]
-    threads = int(settings.get("CPU_THREADS", "0")) or usable_cpus()
+    engine_threads = int(settings.get("CPU_THREADS", "0")) or usable_cpus()
     overhead_clip, _, _ = engine_clip(recordings, plan)
     server, startup = service.start_timed(work / f"{engine}-server", model_dir, **settings)
     try:
-        setup = EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", threads)
+        setup = EngineSetup(engine, "int8" if engine == "faster-whisper" else "float32", engine_threads)
         with server.client() as client, inprocess.SeparateProcessTimer(setup, model_dir) as in_process:
             in_process.seconds(recordings.short)
             service.one_task_seconds(client, recordings.short)
@@ -191,8 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         clip_s = duration_s(clip)
         print(f"engines on {clip_s:.0f} s of speech", flush=True)
         runs = inprocess.engine_matrix(engine_setups(), model_dir, clip, clip_s, text, recordings.short)
+        offline_models = default_engine.offline_models(work / "offline-models")
         print("what make run serves", flush=True)
-        served = default_engine.measure(work / "make-run", clip, text)
+        served = default_engine.measure(work / "make-run", offline_models, clip, text)
+        print(f"threads per decoder: {plan.thread_models}", flush=True)
+        placed = threads.measure(
+            work / "threads",
+            offline_models,
+            recordings.paragraphs[0],
+            clip,
+            plan.thread_models,
+            plan.thread_engines,
+            plan.thread_clips,
+            plan.thread_repeats,
+        )
         services = [
             measure_engine_service(engine, work, model_dir, recordings, plan) for engine in SERVER_SETTINGS
         ]
@@ -221,26 +244,26 @@ def main(argv: list[str] | None = None) -> int:
             plan.cluster_tasks,
             plan.cluster_settle_s,
         )
-        threads = usable_cpus()
+        cpus = usable_cpus()
         print(f"long files: {plan.long_file_lengths_s} s", flush=True)
         lengths = long_files.measure(
             work / "long",
             model_dir,
             recordings.long,
             plan.long_file_lengths_s,
-            threads,
+            cpus,
             plan.whole_file_limit_s,
         )
         print(f"short files: {plan.short_clips} clips", flush=True)
         short = short_files.measure(
-            work / "short", model_dir, recordings.minute, plan.overhead_pairs, plan.short_clips, threads
+            work / "short", model_dir, recordings.minute, plan.overhead_pairs, plan.short_clips, cpus
         )
         print(f"a burst of {plan.burst_clips} short clips", flush=True)
         burst = per_task.measure(work / "burst", model_dir, plan.burst_clips, plan.burst_rounds)
         print("language detection", flush=True)
-        detections = languages.measure(work / "languages", threads)
+        detections = languages.measure(work / "languages", cpus)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
-        diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, threads)
+        diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, cpus)
         print(f"live transcription: {plan.live_sentences} sentences", flush=True)
         live_engines = {engine: SERVER_SETTINGS[engine] for engine in plan.live_engines}
         live_runs = live.measure(work / "live", model_dir, recordings.long, live_engines, plan.live_sentences)
@@ -256,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
             upload=upload,
             sections=[
                 *default_engine.section(served, clip_s),
+                *threads.section(placed),
                 *per_task.section(burst),
                 *scaling.section(scaled),
                 *cluster.section(many_hosts),
-                *long_files.section(lengths, threads, plan.whole_file_limit_s),
+                *long_files.section(lengths, cpus, plan.whole_file_limit_s),
                 *short_files.section(short),
-                *languages.section(detections, threads),
-                *speakers.section(diarized, threads),
+                *languages.section(detections, cpus),
+                *speakers.section(diarized, cpus),
                 *live.section(live_runs),
             ],
             seconds=time.monotonic() - started,

@@ -42,11 +42,15 @@ class Served:
     wer: float
 
 
-def measure(work: Path, recording: Path, text: str) -> tuple[Served, ...]:
-    model_dir = work / "models"
+def offline_models(model_dir: Path) -> Path:
+    """MODEL_DIR as `make install` fills it: every offline model, for both engines."""
     with contextlib.redirect_stdout(io.StringIO()):
         if ensure_model(model_dir):
             raise RuntimeError("the offline models could not be imported")
+    return model_dir
+
+
+def measure(work: Path, model_dir: Path, recording: Path, text: str) -> tuple[Served, ...]:
     served = []
     for name, settings in SETUPS:
         server = start_server(work / name, model_dir, **MAKE_RUN_SETTINGS, **settings)

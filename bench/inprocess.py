@@ -30,6 +30,7 @@ class EngineSetup:
     batch_size: int = 1
     # openai-whisper only: torch's fused attention kernel (off is openai-whisper before SDPA).
     sdpa: bool = True
+    model: str = MODEL
 
     @property
     def label(self) -> str:
@@ -63,16 +64,19 @@ class EngineRun:
 def load(setup: EngineSetup, model_dir: Path) -> LoadedModel:
     options = EngineOptions(setup.compute_type, setup.vad_filter, setup.cpu_threads, setup.batch_size)
     engine = create_engine(setup.engine, model_dir, options)
-    return engine.load(MODEL, "cpu")
+    return engine.load(setup.model, "cpu")
 
 
-def transcribe_once(model: LoadedModel, audio: Path, beam_size: int | None = None) -> tuple[float, str]:
-    """Seconds and text of one transcription, exactly as the decoder runs it."""
+def transcribe_once(
+    model: LoadedModel, audio: Path, beam_size: int | None = None, english: bool = True
+) -> tuple[float, str]:
+    """Seconds and text of one transcription, exactly as the decoder runs it; `english`: the
+    model knows only English."""
     task = SubmitTask("b" * 32, str(audio), "transcribe", None, DecodeOptions(beam_size=beam_size))
     started = time.perf_counter()
     # The engine decodes the file itself, as it does in the decoder.
     upload = AudioFile(task.audio_path, None, Settings().ffmpeg_timeout_s)
-    transcript = model.transcribe(upload, task, english_only=True, on_progress=lambda *_: None)
+    transcript = model.transcribe(upload, task, english_only=english, on_progress=lambda *_: None)
     return time.perf_counter() - started, transcript.text
 
 
@@ -112,7 +116,7 @@ class SeparateProcessTimer:
 
     def __init__(self, setup: EngineSetup, model_dir: Path) -> None:
         command = [sys.executable, "-m", "bench.timing_worker"]
-        arguments = [setup.engine, setup.compute_type, str(setup.cpu_threads), str(model_dir)]
+        arguments = [setup.engine, setup.compute_type, str(setup.cpu_threads), str(model_dir), setup.model]
         self._worker = subprocess.Popen(
             [*command, *arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -285,10 +285,12 @@ READING_THE_NUMBERS = """## Reading the numbers
   fast choice at the same word error rate, and the default `ENGINE=auto` runs it wherever
   `MODEL_DIR` holds the model's CTranslate2 copy (`make install` imports them); openai-whisper
   runs where only its checkpoint is there, or a model it downloads by name.
-- **Threads.** CTranslate2 runs a model as small as tiny.en faster on one thread than on two,
-  while torch wants every CPU; the server runs above use each engine's faster setting. One
-  decoder thread also leaves a core to the front end, which shows in the latency while decoding.
-  Larger models spread better over threads, so measure before setting `CPU_THREADS` for them.
+- **Threads.** A model as small as tiny.en or base decodes little faster on two threads than on
+  one, on either engine, so with `CPU_THREADS=0` the server runs a one-thread decoder on each CPU
+  instead (see "Threads per decoder"): a queue goes through nearly twice as fast, and a lone file
+  takes a little longer. The sections that compare one decoder against the engine alone set
+  `DECODERS=1`. Larger models spread better over threads, so measure before setting
+  `CPU_THREADS` or `DECODERS` for them.
 - **API overhead.** Its fixed part is the upload, the upload check (a message to a checker
   process, which reads the file's start and end with PyAV: about 10 ms whatever the file's
   length), and the events that report the task. Where a decoder is free and the upload is at most

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from decoder.wire.threads import usable_cpus
 from tests.support.server import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -31,6 +32,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         "## Engines",
         "## The server",
         "## What `make run` serves",
+        "## Threads per decoder",
         "## A burst of short clips",
         "## Scaling out",
         "## Memory",
@@ -56,6 +58,16 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         r"^\| `(openai-whisper|default)` \((openai-whisper|faster-whisper)\) \|", report, re.M
     )
     assert served == [("openai-whisper", "openai-whisper"), ("default", "faster-whisper")]
+    # faster-whisper timed tiny.en on one thread and on every CPU, with the rule's threads and the
+    # table's; both placements took the burst, the default with a one-thread decoder on each CPU.
+    cpus = usable_cpus()
+    counts = f"(?:1|{cpus})"
+    timed = rf"^\| tiny\.en \| (\S+-whisper) \| (?:[\d.]+ \| ){{4}}[\d.]+x \| {counts} \| \**{counts}\** \|$"
+    engines = re.findall(timed, report, re.M)
+    assert engines == ["faster-whisper"], engines
+    placement = r"^\| tiny\.en \| (default|one decoder) \(faster-whisper\) \| (\d+ x \d+) \|"
+    placed = re.findall(placement, report, re.M)
+    assert placed == [("default", f"{cpus} x 1"), ("one decoder", f"1 x {cpus}")], placed
     # The burst went through the API without a failure, and /proc saw each kind of process work.
     burst = re.findall(
         r"^\| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| 0 \|$", report, re.M
