@@ -168,6 +168,8 @@ SCHEMAS: dict[str, Any] = {
                         **_DECODER_FIELDS,
                         "decoder": {"type": "integer", "minimum": 0},
                         "cuda_device": MAYBE_TEXT,
+                        # The threads its decoding runs (CPU_THREADS, or as the host placed it).
+                        "cpu_threads": {"type": "integer", "minimum": 1},
                         "task_id": MAYBE_TEXT,
                         # Everything it holds: several tasks for a batch (BATCH_FILES).
                         "task_ids": {"type": "array", "items": TEXT},
