@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pysubs2
 import pytest
 import requests
 import srt
@@ -89,6 +90,10 @@ def check_output(output: str, answer: requests.Response) -> str:
     if output == "vtt":
         assert answer.headers["content-type"].startswith("text/vtt") and body.startswith("WEBVTT\n")
         return " ".join(line for line in body.splitlines()[1:] if line and "-->" not in line)
+    if output == "ass":
+        return " ".join(event.plaintext.replace("\n", " ") for event in pysubs2.SSAFile.from_string(body))
+    if output == "lrc":
+        return " ".join(line.split("]", 1)[1] for line in body.splitlines()[1:])
     if output == "tsv":
         assert answer.headers["content-type"].startswith("text/tab-separated-values")
         header, *rows = [line.split("\t") for line in body.splitlines()]
@@ -98,12 +103,14 @@ def check_output(output: str, answer: requests.Response) -> str:
     return body
 
 
-@pytest.mark.parametrize("output", ["txt", "text", "vtt", "srt", "tsv", "json"])
+@pytest.mark.parametrize("output", ["txt", "text", "vtt", "srt", "tsv", "json", "ass", "lrc"])
 def test_every_output_of_an_encoded_upload(server: RunningServer, ogg: Path, output: str) -> None:
+    # The subtitle outputs take the style's fields; the others leave them alone.
+    styled = {"style": "netflix"} if output in ("srt", "ass") else {}
     with ogg.open("rb") as audio:
         answer = requests.post(
             f"{server.url}/asr",
-            params={**BAZARR_PARAMS, "encode": "true", "output": output, "word_timestamps": "true"},
+            params={**BAZARR_PARAMS, "encode": "true", "output": output, "word_timestamps": "true", **styled},
             files={"audio_file": ("talk.ogg", audio)},
             timeout=BAZARR_TIMEOUT,
         )
@@ -119,6 +126,8 @@ def test_every_output_of_an_encoded_upload(server: RunningServer, ogg: Path, out
         ({"output": "srt"}, {"file": b"\0" * 3200}, "audio_file"),
         ({"output": "docx"}, {"audio_file": b"\0" * 3200}, "output must be one of"),
         ({"task": "summarise"}, {"audio_file": b"\0" * 3200}, "task must be one of"),
+        ({"output": "srt", "style": "bbc"}, {"audio_file": b"\0" * 3200}, "style must be one of"),
+        ({"output": "vtt", "max_line_width": "0"}, {"audio_file": b"\0" * 3200}, "max_line_width"),
         ({"encode": "maybe"}, {"audio_file": b"\0" * 3200}, "encode must be true or false"),
         ({"encode": "false"}, {"audio_file": b""}, "audio"),
         ({"encode": "true"}, {"audio_file": b"not audio at all" * 100}, "audio"),

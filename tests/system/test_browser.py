@@ -133,6 +133,19 @@ def test_upload_follow_read_download_reload_and_delete(
     download = download_info.value
     assert download.suggested_filename == "paragraph0.srt"
     check_srt(Path(download.path()).read_text(encoding="utf-8"))
+    # In the Netflix style, every cue holds at most 2 lines of 42 characters.
+    card.get_by_label("Subtitle style").select_option("netflix")
+    with page.expect_download() as download_info:
+        card.get_by_role("button", name="SRT").click()
+    styled = Path(download_info.value.path()).read_text(encoding="utf-8")
+    check_srt(styled)
+    cues = [block.splitlines()[2:] for block in styled.strip().split("\n\n")]
+    assert all(len(lines) <= 2 and all(len(line) <= 42 for line in lines) for lines in cues), styled
+    assert any(len(lines) == 2 for lines in cues), styled
+    with page.expect_download() as download_info:
+        card.get_by_role("button", name="ASS").click()
+    assert download_info.value.suggested_filename == "paragraph0.ass"
+    assert "[Events]" in Path(download_info.value.path()).read_text(encoding="utf-8")
 
     page.mouse.move(0, 0)
     page.evaluate("document.activeElement && document.activeElement.blur()")

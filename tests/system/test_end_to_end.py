@@ -7,10 +7,14 @@ import re
 import subprocess
 import time
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pysubs2
 import pytest
+import srt
+import webvtt
 
 from tests.support.server import STEP_DEADLINE_S, RunningServer, wait_for_task
 from tests.support.speech import PARAGRAPHS, speak, word_error_rate
@@ -252,3 +256,63 @@ def test_version_userinfo_and_login(server: RunningServer) -> None:
         assert refused.status_code == 403
         login = client.get("/api/v1/login", follow_redirects=False)
         assert login.status_code in (302, 303, 307) and login.headers["location"] == "/"
+
+
+def netflix_checks(cues: list[tuple[int, int, list[str]]]) -> None:
+    """Every check of Netflix's timed-text style that can be computed, with the guide's figures:
+    2 lines of 42 characters, 5/6 s to 7 s on screen, 2 frames (at 24 fps) apart, and 20
+    characters a second."""
+    assert cues
+    for previous, (start, end, lines) in zip([None, *cues], cues, strict=False):
+        assert 1 <= len(lines) <= 2 and all(len(line) <= 42 for line in lines), lines
+        assert 834 <= end - start <= 7000, (start, end)
+        assert previous is None or start - previous[1] >= 84
+        assert len(" ".join(lines)) * 1000 / (end - start) <= 20, lines
+
+
+def test_subtitles_in_every_format_with_the_netflix_style(server: RunningServer, speech_dir: Path) -> None:
+    """A real transcription with word times, as srt, vtt, ass and lrc: each parses with a real
+    parser, keeps the style's limits, and holds the words that were said."""
+    accepted = upload(server, speech_dir / "paragraph2.wav", word_timestamps="true")
+    task_id = str(accepted["task_id"])
+    with server.client() as client:
+        assert wait_for_task(client, task_id)["status"] == "finished"
+
+        def result(fmt: str, **fields: str) -> str:
+            response = client.get(f"/api/v1/tasks/{task_id}/result", params={"format": fmt, **fields})
+            assert response.status_code == 200, response.text
+            return response.text
+
+        subtitles = list(srt.parse(result("srt", style="netflix")))
+        netflix_checks([(ms(s.start), ms(s.end), s.content.splitlines()) for s in subtitles])
+        assert word_error_rate(PARAGRAPHS[2], " ".join(s.content for s in subtitles)) <= 0.10
+        # The seed's route takes the same fields.
+        seed = client.get("/api/v1/srt", params={"task_id": task_id, "style": "netflix"})
+        assert list(srt.parse(seed.text)) == subtitles
+
+        captions = webvtt.from_buffer(io.StringIO(result("vtt", style="netflix"))).captions
+        netflix_checks([(clock_ms(c.start), clock_ms(c.end), c.text.splitlines()) for c in captions])
+        assert word_error_rate(PARAGRAPHS[2], " ".join(c.text for c in captions)) <= 0.10
+
+        events = pysubs2.SSAFile.from_string(result("ass", style="netflix", highlight_words="true")).events
+        assert word_error_rate(PARAGRAPHS[2], " ".join(e.plaintext for e in events)) <= 0.10
+        assert all(re.search(r"\{\\k\d+\}", event.text) for event in events)
+
+        lrc = result("lrc", style="netflix").splitlines()
+        assert all(re.fullmatch(r"\[\d{2,}:\d{2}\.\d{2}\].*", line) for line in lrc[1:]), lrc
+        assert word_error_rate(PARAGRAPHS[2], " ".join(line.split("]", 1)[1] for line in lrc[1:])) <= 0.10
+
+        refused = client.get(
+            f"/api/v1/tasks/{task_id}/result", params={"format": "srt", "max_chars_per_second": "0"}
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "max_chars_per_second"
+
+
+def ms(delta: timedelta) -> int:
+    return round(delta.total_seconds() * 1000)
+
+
+def clock_ms(clock: str) -> int:
+    hours, minutes, seconds = clock.split(":")
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)

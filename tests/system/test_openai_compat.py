@@ -143,3 +143,26 @@ def test_include_is_refused_clearly(client: openai.OpenAI, speech_dir: Path) -> 
     body = caught.value.body
     assert isinstance(body, dict) and body["param"] == "include"
     assert "logprobs" in body["message"]
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt"])
+def test_subtitles_take_the_style_as_extra_form_fields(
+    client: openai.OpenAI, speech_dir: Path, response_format: str
+) -> None:
+    with (speech_dir / "paragraph0.wav").open("rb") as audio:
+        result = client.audio.transcriptions.create(
+            model="whisper-1",
+            file=audio,
+            response_format=response_format,  # type: ignore[call-overload]
+            extra_body={"style": "netflix", "max_line_width": 30, "max_line_count": 1},
+        )
+    assert isinstance(result, str)
+    # Each cue's text: the lines after its timing line.
+    texts = []
+    for block in result.split("\n\n"):
+        lines = block.splitlines()
+        timing = next((i for i, line in enumerate(lines) if TIMING_LINE.match(line)), None)
+        if timing is not None:
+            texts.append(lines[timing + 1 :])
+    assert texts and all(len(lines) == 1 and len(lines[0]) <= 30 for lines in texts), result
+    assert word_error_rate(PARAGRAPHS[0], subtitle_text(result)) <= 0.10

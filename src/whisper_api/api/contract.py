@@ -12,10 +12,6 @@ MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 # The largest offset a database's 64-bit integer holds.
 MAX_OFFSET = 2**63 - 1
-# The line options of srt and vtt results.
-MAX_LINE_WIDTH = 1000
-MAX_LINE_COUNT = 100
-
 # OpenAI's audio API: the one model name its clients send (it means whatever model this server
 # runs), and what they may ask for.
 OPENAI_MODEL = "whisper-1"
@@ -29,7 +25,16 @@ GRANULARITIES = ("segment", "word")
 # format for each.
 ASR_FILE_FIELD = "audio_file"
 ASR_TASKS: tuple[TaskType, ...] = get_args(TaskType)
-ASR_OUTPUTS = {"txt": "txt", "text": "txt", "vtt": "vtt", "srt": "srt", "tsv": "tsv", "json": "json"}
+ASR_OUTPUTS = {
+    "txt": "txt",
+    "text": "txt",
+    "vtt": "vtt",
+    "srt": "srt",
+    "tsv": "tsv",
+    "json": "json",
+    "ass": "ass",
+    "lrc": "lrc",
+}
 
 # The web page's script: its ES modules in api/static/js, by concern (main.js starts the page).
 PAGE_MODULES = {

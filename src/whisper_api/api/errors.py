@@ -11,6 +11,7 @@
     ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
     └── ServiceUnavailable   503: the decoder is restarting, or the task went away
 
+A subtitle style a request cannot have (whisper_api.outputs.subtitles.style.StyleError) is 400.
 Errors of the job domain (whisper_api.jobs.errors) are mapped here too, by kind: Refused is
 400, NoRoom 429 and NotServing 503, with Retry-After where the kind gives one. StoreUnavailable
 is 507 where the disk is full and 503 otherwise; the client hears a short reason and the log
@@ -31,6 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from whisper_api.jobs.errors import JobError, NoRoom, NotServing, Refused, StoreError, StoreUnavailable
+from whisper_api.outputs.subtitles.style import StyleError
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,11 @@ def _store_failed(request: Request, exc: StoreError) -> Response:
     )
 
 
+async def handle_style_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StyleError)
+    return error_response(400, "invalid_subtitle_style", exc.message, param=exc.param)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error")
@@ -163,5 +170,6 @@ EXCEPTION_HANDLERS = {
     HTTPException: handle_http_exception,
     ClientDisconnect: handle_client_disconnect,
     JobError: handle_job_error,
+    StyleError: handle_style_error,
     Exception: handle_unexpected,
 }

@@ -21,7 +21,7 @@ import httpx
 from whisper_api.cli.batch import PROG, Options, ServerError, say, transcribe_all
 
 DEFAULT_URL = "http://127.0.0.1:3001"
-FORMATS = ("txt", "srt", "vtt", "tsv", "json")
+FORMATS = ("txt", "srt", "vtt", "ass", "lrc", "tsv", "json")
 TASKS = ("transcribe", "translate")
 # The upload's answer comes after the server has probed the whole file, which takes a while for
 # long recordings; connecting should be quick, so a dead host is reported early.

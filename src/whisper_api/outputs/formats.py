@@ -1,28 +1,29 @@
-"""A finished transcript rendered in each download format: json, txt, srt, vtt and tsv.
+"""A finished transcript rendered in each download format: json, txt, tsv, and the subtitle
+formats of whisper_api.outputs.subtitles (srt, vtt, ass, lrc), laid out by a SubtitleStyle.
 
-Subtitles (srt, vtt) follow their specs strictly enough for picky players: cues in order and
-never overlapping, no cue arrow and no blank line inside a cue's text. Where the task labelled
-speakers, every format says who speaks: a `speaker` on segments and words (json), `[SPEAKER_00]`
-before each line (txt), `SPEAKER_00: ` before a cue's text (srt), a `<v SPEAKER_00>` voice span
-(vtt) and a fourth column (tsv). `openai_json` builds the
-bodies OpenAI's audio API returns, so its clients can talk to this server unchanged.
+Where the task labelled speakers, every format says who speaks: a `speaker` on segments and
+words (json), `[SPEAKER_00]` before each line (txt), a fourth column (tsv), and in subtitles as
+whisper_api.outputs.subtitles.writers says. `openai_json` builds the bodies OpenAI's audio API
+returns, so its clients can talk to this server unchanged.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
+from whisper_api.outputs.subtitles.style import SubtitleStyle
+from whisper_api.outputs.subtitles.writers import SUBTITLE_FORMATS, without_arrows, write_subtitles
 
 FORMATS: dict[str, str] = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt",
+    **SUBTITLE_FORMATS,
     "tsv": "text/tab-separated-values",
 }
+# Subtitles as they were before styles: one cue per segment (and speaker), on one line.
+PLAIN = SubtitleStyle()
 
 
 # What a rendered segment, its statistics and a word hold, as JSON Schema. The OpenAPI document
@@ -58,49 +59,19 @@ class UnknownFormat(ValueError):
         super().__init__(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(FORMATS))}")
 
 
-@dataclass(frozen=True)
-class _Cue:
-    start_ms: int
-    end_ms: int
-    lines: tuple[str, ...]
-    speaker: str | None = None
-
-
-def render(
-    transcript: Transcript,
-    fmt: str,
-    *,
-    max_line_width: int | None = None,
-    max_line_count: int | None = None,
-) -> str:
-    """The transcript as a document of format `fmt`; the line options apply to srt and vtt."""
+def render(transcript: Transcript, fmt: str, style: SubtitleStyle = PLAIN) -> str:
+    """The transcript as a document of format `fmt`; `style` lays out the subtitle formats."""
     if fmt not in FORMATS:
         raise UnknownFormat(fmt)
-    for name, value in (("max_line_width", max_line_width), ("max_line_count", max_line_count)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be at least 1, not {value}")
+    if fmt in SUBTITLE_FORMATS:
+        return write_subtitles(transcript, fmt, style)
     if fmt == "json":
         return json.dumps(_json_document(transcript), ensure_ascii=False)
     if fmt == "txt":
         # Whitespace collapsed so a segment never spills onto a second line.
         lines = ((segment, " ".join(segment.text.split())) for segment in transcript.segments)
         return "".join(f"{_voice(segment, '[{}] ')}{line}\n" for segment, line in lines if line)
-    if fmt == "tsv":
-        return _tsv(transcript)
-    cues = _cues(transcript, max_line_width, max_line_count)
-    if fmt == "srt":
-        return "\n".join(
-            f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n"
-            + _voice(cue, "{}: ")
-            + "".join(f"{line}\n" for line in cue.lines)
-            for number, cue in enumerate(cues, start=1)
-        )
-    return "WEBVTT\n\n" + "\n".join(
-        f"{_timestamp(cue.start_ms, '.')} --> {_timestamp(cue.end_ms, '.')}\n"
-        + (f"<v {_vtt_voice(cue.speaker)}>" if cue.speaker else "")
-        + "".join(f"{_vtt_escape(line)}\n" for line in cue.lines)
-        for cue in cues
-    )
+    return _tsv(transcript)
 
 
 def openai_json(
@@ -220,112 +191,9 @@ def _tsv(transcript: Transcript) -> str:
     return "".join(rows)
 
 
-def _voice(item: Segment | _Cue, pattern: str) -> str:
-    """`pattern` around the speaker of a segment or cue, on one line; "" where there is none."""
-    return pattern.format(_without_arrows(" ".join(item.speaker.split()))) if item.speaker else ""
-
-
-def _vtt_voice(name: str) -> str:
-    # A voice annotation ends at ">" and may not hold a line break.
-    return _vtt_escape(" ".join(name.split())).replace(">", "&gt;")
-
-
-def _cues(transcript: Transcript, max_line_width: int | None, max_line_count: int | None) -> list[_Cue]:
-    cues: list[_Cue] = []
-    previous_end_ms = 0
-    for segment in transcript.segments:
-        for start, end, lines in _split_segment(segment, max_line_width, max_line_count):
-            # Clamp in whole milliseconds, after rounding, so printed cues can never overlap.
-            start_ms = max(_milliseconds(start), previous_end_ms)
-            end_ms = max(_milliseconds(end), start_ms)
-            text = tuple(_without_arrows(line) for line in lines)
-            cues.append(_Cue(start_ms, end_ms, text, segment.speaker))
-            previous_end_ms = end_ms
-    return cues
-
-
-def _split_segment(
-    segment: Segment, max_line_width: int | None, max_line_count: int | None
-) -> list[tuple[float, float, list[str]]]:
-    """The segment's cues as (start, end, lines): one, or several when it has too many lines."""
-    start, end = segment.start, segment.end
-    tokens = segment.text.split()
-    if not tokens:
-        return []
-    lines = _wrap(tokens, max_line_width) if max_line_width is not None else [tokens]
-    per_cue = max_line_count or len(lines)
-    chunks = [lines[i : i + per_cue] for i in range(0, len(lines), per_cue)]
-    if len(chunks) == 1:
-        return [(start, end, [" ".join(line) for line in lines])]
-    # Each chunk's span in the text counted in non-space characters, which both the text and
-    # whisper's words (spaced differently) share.
-    spans = []
-    offset = 0
-    for chunk in chunks:
-        length = sum(len(token) for line in chunk for token in line)
-        spans.append((offset, offset + length))
-        offset += length
-    placed = _place_words(tokens, segment.words)
-    cues = []
-    for (a, b), chunk in zip(spans, chunks, strict=True):
-        if placed is None:
-            cue_start = start + (end - start) * a / offset
-            cue_end = start + (end - start) * b / offset
-        else:
-            inside = [(w_start, w_end) for wa, wb, w_start, w_end in placed if wa < b and wb > a]
-            cue_start, cue_end = inside[0][0], inside[-1][1]
-        cues.append((cue_start, cue_end, [" ".join(line) for line in chunk]))
-    return cues
-
-
-def _wrap(tokens: list[str], width: int) -> list[list[str]]:
-    """Greedy word wrap; a token longer than `width` gets a line of its own, unbroken."""
-    lines: list[list[str]] = []
-    line: list[str] = []
-    length = 0
-    for token in tokens:
-        if line and length + 1 + len(token) <= width:
-            line.append(token)
-            length += 1 + len(token)
-        else:
-            if line:
-                lines.append(line)
-            line, length = [token], len(token)
-    lines.append(line)
-    return lines
-
-
-def _place_words(tokens: list[str], words: tuple[Word, ...]) -> list[tuple[int, int, float, float]] | None:
-    """Each word's non-space character span and times; None when the words don't spell the text."""
-    placed = []
-    offset = 0
-    for word in words:
-        length = len("".join(word.word.split()))
-        if length:
-            placed.append((offset, offset + length, word.start, word.end))
-            offset += length
-    if not placed or "".join("".join(w.word for w in words).split()) != "".join(tokens):
-        return None
-    return placed
-
-
-def _without_arrows(line: str) -> str:
-    # Looped because one pass turns "--->" into "-->" again.
-    while "-->" in line:
-        line = line.replace("-->", "->")
-    return line
-
-
-def _vtt_escape(line: str) -> str:
-    # WebVTT cue text reads "&" and "<" as markup, so literal ones must be character references.
-    return line.replace("&", "&amp;").replace("<", "&lt;")
-
-
-def _timestamp(milliseconds: int, decimal_mark: str) -> str:
-    hours, rest = divmod(milliseconds, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_mark}{millis:03d}"
+def _voice(item: Segment, pattern: str) -> str:
+    """`pattern` around the speaker of a segment, on one line; "" where there is none."""
+    return pattern.format(without_arrows(" ".join(item.speaker.split()))) if item.speaker else ""
 
 
 def _milliseconds(seconds: float) -> int:

@@ -18,8 +18,6 @@ from starlette.routing import Route
 from whisper_api import __version__
 from whisper_api.api.contract import (
     ASR_FILE_FIELD,
-    MAX_LINE_COUNT,
-    MAX_LINE_WIDTH,
     MAX_OFFSET,
     MAX_PAGE_SIZE,
     PAGE_FILES,
@@ -29,6 +27,7 @@ from whisper_api.api.openapi.request_fields import (
     ASR_PARAMETERS,
     JOB_FIELDS,
     OPENAI_FIELDS,
+    SUBTITLE_STYLE,
     in_query,
 )
 from whisper_api.api.openapi.schemas import SCHEMAS, TASK_ID, TEXT, ref
@@ -106,7 +105,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "SRT subtitles of a finished task",
                 {"200": srt, **_errors(400, 401)},
-                parameters=[TASK_ID_QUERY],
+                parameters=[TASK_ID_QUERY, *SUBTITLE_STYLE],
             )
         },
         "/api/v1/tasks": {
@@ -138,16 +137,7 @@ def _paths() -> dict[str, Any]:
                 parameters=[
                     TASK_ID_PATH,
                     in_query("format", {"enum": list(FORMATS), "default": "json"}, "output format"),
-                    in_query(
-                        "max_line_width",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_LINE_WIDTH},
-                        "subtitle line width",
-                    ),
-                    in_query(
-                        "max_line_count",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
-                        "lines per subtitle cue",
-                    ),
+                    *SUBTITLE_STYLE,
                 ],
             )
         },

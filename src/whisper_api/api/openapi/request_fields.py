@@ -23,6 +23,7 @@ from whisper_api.jobs.intake.speaker_options import (
     NAMES_FIELD,
     REFERENCES_FIELD,
 )
+from whisper_api.outputs.subtitles.style import STYLE_PROPERTIES
 
 
 def in_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -73,8 +74,12 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     **THRESHOLDS,
     **SPEAKERS,
     **KNOWN_SPEAKERS,
+    # This server's own: the layout of srt and vtt answers.
+    **STYLE_PROPERTIES,
 }
 FLAG = {"type": "boolean"}
+# The layout of subtitle answers (whisper_api.outputs.subtitles.style), as query parameters.
+SUBTITLE_STYLE = [in_query(name, schema, schema["description"]) for name, schema in STYLE_PROPERTIES.items()]
 ASR_ENCODE = in_query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
 ASR_PARAMETERS = [
     in_query("task", {"enum": list(ASR_TASKS)}, "transcribe (the default) or translate"),
@@ -85,4 +90,5 @@ ASR_PARAMETERS = [
     in_query("word_timestamps", FLAG, "time each word"),
     in_query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
     *(in_query(name, schema, schema["description"]) for name, schema in (THRESHOLDS | SPEAKERS).items()),
+    *SUBTITLE_STYLE,
 ]

@@ -34,6 +34,7 @@ from whisper_api.jobs.intake.options import THRESHOLD_FIELDS, check_language, de
 from whisper_api.jobs.intake.speaker_options import COUNT_FIELDS
 from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import FORMATS, render
+from whisper_api.outputs.subtitles.style import style_from
 
 # The query parameters that become decoding options.
 _OPTION_PARAMETERS = (
@@ -55,6 +56,8 @@ async def asr(request: Request) -> Response:
     task_type = next((name for name in ASR_TASKS if name == task), None)
     if task_type is None:
         raise BadRequest(f"task must be one of {', '.join(ASR_TASKS)}", param="task")
+    # Checked before the upload is taken: a bad field costs no decoding.
+    style = style_from(query)
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         own = {name: fields[name] for name in _OPTION_PARAMETERS if name in fields}
@@ -67,7 +70,7 @@ async def asr(request: Request) -> Response:
     ended = await finished_job(request, job)
     download = f"{safe_name(job.original_file_name)}.{output}"
     return Response(
-        render(transcript_of(ended), output),
+        render(transcript_of(ended), output, style),
         media_type=FORMATS[output],
         headers={"Content-Disposition": f'attachment; filename="{download}"'},
     )

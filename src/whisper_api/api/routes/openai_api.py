@@ -7,8 +7,10 @@ fields are read: `timestamp_granularities[]`, `include[]` (nothing it names is s
 value is a 400), `known_speaker_names[]` with `known_speaker_references[]` (speakers to name;
 like `response_format=diarized_json`, they turn speaker labels on) and `chunking_strategy`
 ("auto", or `chunking_strategy[type]=server_vad` with its tuning fields, or the same as a JSON
-object), which turns on voice-activity detection where the engine has it. Other fields OpenAI
-defines and this server does not use are ignored, as a drop-in replacement must.
+object), which turns on voice-activity detection where the engine has it. srt and vtt answers
+take this server's subtitle style fields as extra form fields (`style=netflix`,
+`max_line_width`, ...: whisper_api.outputs.subtitles.style). Other fields OpenAI defines and
+this server does not use are ignored, as a drop-in replacement must.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from whisper_api.jobs.intake.speaker_options import NAMES_FIELD, SPEAKER_FIELDS
 from whisper_api.jobs.news.hub import Subscription
 from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import FORMATS, openai_diarized_json, openai_json, render
+from whisper_api.outputs.subtitles.style import SubtitleStyle, style_from
 
 
 async def transcriptions(request: Request) -> Response:
@@ -68,6 +71,8 @@ async def models(request: Request) -> Response:
 async def _answer(request: Request, task_type: TaskType) -> Response:
     chosen: dict[str, str | tuple[str, ...]] = {}
     watched: list[Subscription] = []
+    # The subtitle style of srt and vtt answers: this server's extra fields.
+    styles: list[SubtitleStyle] = []
 
     def read_fields(fields: Mapping[str, str], ready: DecoderReady) -> JobRequest:
         response_format = fields.get("response_format") or "json"
@@ -76,6 +81,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
                 f"response_format must be one of {', '.join(OPENAI_RESPONSE_FORMATS)}",
                 param="response_format",
             )
+        styles.append(style_from(fields))
         granularities = _granularities(fields)
         if granularities and response_format != "verbose_json":
             raise BadRequest(
@@ -123,7 +129,7 @@ async def _answer(request: Request, task_type: TaskType) -> Response:
     transcript = transcript_of(ended)
     response_format = str(chosen["response_format"])
     if response_format in ("srt", "vtt"):
-        return Response(render(transcript, response_format), media_type=FORMATS[response_format])
+        return Response(render(transcript, response_format, styles[0]), media_type=FORMATS[response_format])
     if response_format == "text":
         return PlainTextResponse(transcript.text + "\n")
     if response_format == DIARIZED_FORMAT:

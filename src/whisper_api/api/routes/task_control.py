@@ -8,13 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from whisper_api.api.contract import (
-    DEFAULT_PAGE_SIZE,
-    MAX_LINE_COUNT,
-    MAX_LINE_WIDTH,
-    MAX_OFFSET,
-    MAX_PAGE_SIZE,
-)
+from whisper_api.api.contract import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
 from whisper_api.api.errors import BadRequest, TaskMissing
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.state import services
@@ -23,6 +17,7 @@ from whisper_api.jobs.job import JobStatus, iso_time
 from whisper_api.jobs.tracker.tracking import CancelOutcome
 from whisper_api.jobs.views import task_json, transcript_of
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
+from whisper_api.outputs.subtitles.style import style_from
 
 T = TypeVar("T", int, None)
 
@@ -59,8 +54,8 @@ async def get_task(request: Request) -> Response:
 
 
 async def task_result(request: Request) -> Response:
-    """The finished transcript as json, txt, srt, vtt or tsv; srt and vtt take max_line_width
-    and max_line_count."""
+    """The finished transcript in one of FORMATS; the subtitle formats take a style's fields
+    (whisper_api.outputs.subtitles.style)."""
     job = await find_job(request, request.path_params["task_id"], by_path=True)
     if job.status is not JobStatus.FINISHED:
         reason = f": {job.error}" if job.error else ""
@@ -68,12 +63,7 @@ async def task_result(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in FORMATS:
         raise BadRequest(str(UnknownFormat(fmt)))
-    body = render(
-        transcript_of(job),
-        fmt,
-        max_line_width=_query_int(request, "max_line_width", None, 1, MAX_LINE_WIDTH),
-        max_line_count=_query_int(request, "max_line_count", None, 1, MAX_LINE_COUNT),
-    )
+    body = render(transcript_of(job), fmt, style_from(request.query_params))
     disposition = (
         "inline" if fmt == "json" else f'attachment; filename="{safe_stem(job.original_file_name)}.{fmt}"'
     )

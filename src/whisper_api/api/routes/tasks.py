@@ -17,6 +17,7 @@ from whisper_api.jobs.job import TASK_ID_FORMAT, Job, JobStatus
 from whisper_api.jobs.news.webhooks import check_callback_url
 from whisper_api.jobs.views import task_json, transcript_of
 from whisper_api.outputs.formats import render
+from whisper_api.outputs.subtitles.style import style_from
 
 
 async def transcribe(request: Request) -> Response:
@@ -37,7 +38,7 @@ async def srt(request: Request) -> Response:
     if job.status is not JobStatus.FINISHED:
         raise BadRequest(f"the task is {job.status.value}; subtitles exist once it is finished")
     return Response(
-        render(transcript_of(job), "srt"),
+        render(transcript_of(job), "srt", style_from(request.query_params)),
         media_type="application/x-subrip",
         headers={"Content-Disposition": f'attachment; filename="{safe_stem(job.original_file_name)}.srt"'},
     )

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_diarized_json, openai_json, render
+from whisper_api.outputs.subtitles.style import SubtitleStyle
 
 # The tests write segments, words and stats as tuples, in the records' field order.
 SegmentRow = tuple[float, float, str]
@@ -186,7 +187,7 @@ def test_vtt_escapes_markup_characters() -> None:
 def test_line_width_wraps_at_word_boundaries() -> None:
     text = " The quick brown fox jumps over the lazy dog and keeps running far away"
     for fmt, parse in (("srt", parse_srt), ("vtt", parse_vtt)):
-        cues = parse(render(transcript((0.0, 6.0, text)), fmt, max_line_width=20))
+        cues = parse(render(transcript((0.0, 6.0, text)), fmt, SubtitleStyle(max_line_width=20)))
         assert len(cues) == 1
         assert all(len(line) <= 20 for line in cues[0].lines)
         assert len(cues[0].lines) == 4
@@ -194,7 +195,11 @@ def test_line_width_wraps_at_word_boundaries() -> None:
 
 
 def test_a_word_longer_than_the_width_stays_whole() -> None:
-    cues = parse_srt(render(transcript((0.0, 2.0, " a Pneumonoultramicroscopic b")), "srt", max_line_width=8))
+    cues = parse_srt(
+        render(
+            transcript((0.0, 2.0, " a Pneumonoultramicroscopic b")), "srt", SubtitleStyle(max_line_width=8)
+        )
+    )
     assert cues[0].lines == ("a", "Pneumonoultramicroscopic", "b")
 
 
@@ -204,7 +209,9 @@ def test_line_count_splits_a_segment_on_word_timings() -> None:
     words += ((2.6, 3.0, " four", 0.9), (3.2, 3.5, " five", 0.9), (3.6, 4.0, " six", 0.9))
     words += ((4.1, 4.6, " seven", 0.9), (4.7, 5.0, " eight", 0.9))
     document = render(
-        transcript((0.5, 5.5, text), words=(words,)), "srt", max_line_width=10, max_line_count=2
+        transcript((0.5, 5.5, text), words=(words,)),
+        "srt",
+        SubtitleStyle(max_line_width=10, max_line_count=2),
     )
     cues = parse_srt(document)
     assert [c.lines for c in cues] == [("one two", "three four"), ("five six", "seven"), ("eight",)]
@@ -213,7 +220,11 @@ def test_line_count_splits_a_segment_on_word_timings() -> None:
 
 def test_line_count_splits_proportionally_without_words() -> None:
     cues = parse_vtt(
-        render(transcript((10.0, 20.0, " aaaa bbbb cccc dddd")), "vtt", max_line_width=4, max_line_count=1)
+        render(
+            transcript((10.0, 20.0, " aaaa bbbb cccc dddd")),
+            "vtt",
+            SubtitleStyle(max_line_width=4, max_line_count=1),
+        )
     )
     assert [(c.start_ms, c.end_ms) for c in cues] == [
         (10000, 12500),
@@ -226,21 +237,16 @@ def test_line_count_splits_proportionally_without_words() -> None:
 def test_words_that_do_not_spell_the_text_fall_back_to_proportional_timing() -> None:
     words: tuple[WordRow, ...] = ((0.0, 0.1, " something", 0.5), (0.1, 0.2, " else", 0.5))
     document = render(
-        transcript((0.0, 4.0, " ab cd"), words=(words,)), "srt", max_line_width=2, max_line_count=1
+        transcript((0.0, 4.0, " ab cd"), words=(words,)),
+        "srt",
+        SubtitleStyle(max_line_width=2, max_line_count=1),
     )
     assert [(c.start_ms, c.end_ms) for c in parse_srt(document)] == [(0, 2000), (2000, 4000)]
 
 
 def test_line_count_alone_keeps_one_line_per_cue() -> None:
-    cues = parse_srt(render(transcript(*SEGMENTS), "srt", max_line_count=1))
+    cues = parse_srt(render(transcript(*SEGMENTS), "srt", SubtitleStyle(max_line_count=1)))
     assert [c.lines for c in cues] == [("Hello there.",), ("General Kenobi!",)]
-
-
-def test_line_options_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="max_line_width"):
-        render(transcript(*SEGMENTS), "srt", max_line_width=0)
-    with pytest.raises(ValueError, match="max_line_count"):
-        render(transcript(*SEGMENTS), "vtt", max_line_count=0)
 
 
 TEXTS = st.lists(
@@ -276,7 +282,11 @@ def test_subtitles_stay_valid_for_any_input(
     expected = " ".join(" ".join(text.split()) for _, _, text in segments if text.strip())
     for fmt, parse in (("srt", parse_srt), ("vtt", parse_vtt)):
         cues = parse(
-            render(transcript(*segments, words=words), fmt, max_line_width=width, max_line_count=count)
+            render(
+                transcript(*segments, words=words),
+                fmt,
+                SubtitleStyle(max_line_width=width, max_line_count=count),
+            )
         )
         assert cue_text(cues) == expected.replace("-->", "->")
         for cue in cues:
@@ -402,13 +412,13 @@ def test_openai_verbose_json_fills_missing_stats_and_omits_unasked_parts() -> No
 
 
 def test_every_format_has_a_media_type() -> None:
-    assert set(FORMATS) == {"json", "txt", "srt", "vtt", "tsv"}
+    assert set(FORMATS) == {"json", "txt", "srt", "vtt", "ass", "lrc", "tsv"}
     for fmt in FORMATS:
         assert isinstance(render(transcript(*SEGMENTS), fmt), str)
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(UnknownFormat, match="json, srt, tsv, txt, vtt") as caught:
+    with pytest.raises(UnknownFormat, match="ass, json, lrc, srt, tsv, txt, vtt") as caught:
         render(transcript(*SEGMENTS), "docx")
     assert isinstance(caught.value, ValueError)
     assert "'docx'" in str(caught.value)

@@ -37,6 +37,7 @@ export class TaskCard {
       button.setAttribute("aria-label", `Download ${button.dataset.format.toUpperCase()} of ${name}`);
       button.addEventListener("click", () => this.download(button.dataset.format, button));
     }
+    this.$(".subtitle-style").setAttribute("aria-label", `Subtitle style of ${name}`);
     this.$(".remove").addEventListener("click", () => this.remove());
     this.$(".retry").addEventListener("click", () => this.retry());
     if (file) {
@@ -291,7 +292,12 @@ export class TaskCard {
   async download(format, button) {
     button.disabled = true;
     try {
-      const response = await api(`/api/v1/tasks/${encodeURIComponent(this.id)}/result?format=${format}`);
+      // The style (a preset of line, timing and reading-speed limits) lays out subtitle formats only.
+      const style = button.classList.contains("subtitles") ? this.$(".subtitle-style").value : "";
+      const styled = style ? `&style=${encodeURIComponent(style)}` : "";
+      const response = await api(
+        `/api/v1/tasks/${encodeURIComponent(this.id)}/result?format=${format}${styled}`,
+      );
       const blob = await response.blob();
       const url = URL.createObjectURL(blob);
       const link = document.createElement("a");
