@@ -34,6 +34,8 @@ mkShell {
         ps.requests
         ps.types-requests
         ps.srt
+        ps.webvtt-py
+        ps.pysubs2
         ps.onnx
       ]
     ))

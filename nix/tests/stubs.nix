@@ -156,6 +156,8 @@ rec {
     "requests"
     "types-requests"
     "srt"
+    "webvtt-py"
+    "pysubs2"
     "onnx"
   ];
 
