@@ -15,7 +15,8 @@ from tests.support.speech import word_error_rate
 
 from decoder.audio.ffmpeg import AudioFile
 from decoder.engines import EngineOptions, LoadedModel, create_engine
-from decoder.wire.protocol import DecodeOptions, SubmitTask
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import SubmitTask
 from whisper_api.settings import Settings
 
 MODEL = "tiny.en"

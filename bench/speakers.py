@@ -16,7 +16,8 @@ from decoder.audio.ffmpeg import AudioFile
 from decoder.engines import EngineOptions, create_engine
 from decoder.speakers.diarize import diarize
 from decoder.speakers.encoders import load_encoder
-from decoder.wire.protocol import DecodeOptions, Diarization, SubmitTask
+from decoder.wire.options import DecodeOptions, Diarization
+from decoder.wire.protocol import SubmitTask
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER
 
 MODEL = "tiny.en"

@@ -77,6 +77,7 @@ def create_app(
             await services.webhooks.close(settings.shutdown_grace_s)
             await services.store.close()
             await asyncio.to_thread(services.checker.stop)
+            await asyncio.to_thread(services.models.close)
             app.services = None
             log.info("whisper-api stopped")
 

@@ -11,7 +11,8 @@ each other: nothing is created before what it needs, and nothing is attached aft
               ├─ admission (queue length), the upload checker (its processes)
               ├─ live sessions (pool, queue): turns decoded ahead of file jobs
               │    └─ the Wyoming server (WYOMING_PORT)
-              └─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
+              ├─ uploads (the store's jobs by content, for DEDUPLICATE_UPLOADS)
+              └─ model imports (hub): MODEL_DIR filled from the API, the decoders told
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import socket
 import uuid
 from dataclasses import dataclass, replace
 
-from decoder.wire.protocol import DecoderConfig, DecoderReady
+from decoder.wire.protocol import DecoderConfig, DecoderReady, RescanModels
 from whisper_api.jobs.dispatch.decoder_client import DecoderClient, DecoderTarget
 from whisper_api.jobs.dispatch.live_turns import LiveDecoders
 from whisper_api.jobs.dispatch.placement import Placement, host_placements
@@ -49,6 +50,7 @@ from whisper_api.jobs.tracker.workers import ClusterWorkers
 from whisper_api.jobs.views import Standing
 from whisper_api.live.sessions import LiveLimits, LiveSessions
 from whisper_api.live.wyoming import WyomingService
+from whisper_api.models.imports import ModelImports
 from whisper_api.settings import Settings
 from whisper_api.settings.cluster import MediaStore, Role
 from whisper_api.settings.rules import decoder_engine
@@ -78,11 +80,19 @@ class Services:
     wyoming: WyomingService | None
     # The cluster's decoding hosts, with PostgreSQL; None on a host of its own.
     workers: ClusterWorkers | None
+    models: ModelImports
 
     def decoders_ready(self) -> DecoderReady | None:
         """What uploads are checked against: this host's decoders', or on an API host the
         workers'; None while none has announced its model."""
         return self.pool.ready if self.workers is None else self.workers.ready
+
+
+def rescan_models(pool: DecoderPool) -> None:
+    """MODEL_DIR changed: every running decoder looks at it again."""
+    for slot in pool.slots:
+        if slot.decoder.running:
+            slot.decoder.send(RescanModels())
 
 
 def build_services(
@@ -148,6 +158,9 @@ def build_services(
         live=live,
         wyoming=WyomingService(live, lambda: pool.ready) if settings.wyoming_port else None,
         workers=workers,
+        models=ModelImports(
+            settings.model_dir, hub, settings.hf_endpoint, functools.partial(rescan_models, pool)
+        ),
     )
 
 
@@ -195,4 +208,5 @@ def decoder_config(settings: Settings) -> DecoderConfig:
         speaker_encoder=settings.speaker_encoder,
         ffmpeg_timeout_s=settings.ffmpeg_timeout_s,
         max_audio_duration_s=settings.max_audio_duration_s or None,
+        preload_models=settings.preload_models,
     )

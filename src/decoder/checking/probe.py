@@ -34,7 +34,7 @@ from av.container import InputContainer
 
 from decoder.errors import UploadRefusal
 from decoder.wire.containers import OPEN_OPTIONS, demuxer_of
-from decoder.wire.protocol import UploadChecked
+from decoder.wire.helper_pipes import UploadChecked
 
 # Long enough to hold several packets of any codec, short enough to decode in milliseconds.
 CHECK_SECONDS = 5.0

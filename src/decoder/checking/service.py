@@ -12,7 +12,7 @@ import av.logging
 
 from decoder.checking.probe import check_upload
 from decoder.errors import UploadRefusal
-from decoder.wire.protocol import CheckFailed, CheckUpload, FromChecker, UploadRefused
+from decoder.wire.helper_pipes import CheckFailed, CheckUpload, FromChecker, UploadRefused
 
 # What `ps` and /proc/PID/comm show of the process (at most 15 characters).
 PROCESS_NAME = "upload-check"

@@ -1,6 +1,7 @@
-"""What the decoder learns about and asks of its machine: the GPU torch sees, and freed memory
-handed back. torch is imported only when asked for, so that a faster-whisper decoder on a CPU
-host never loads it. The CPUs it may use are decoder.wire.threads.usable_cpus."""
+"""What the decoder learns about and asks of its machine: the GPU torch sees, the memory free for
+another model, and freed memory handed back. torch is imported only when asked for, so that a
+faster-whisper decoder on a CPU host never loads it. The CPUs it may use are
+decoder.wire.threads.usable_cpus."""
 
 from __future__ import annotations
 
@@ -31,3 +32,18 @@ def torch_device_facts() -> DeviceFacts:
         return NO_GPU
     free_bytes, _total = torch.cuda.mem_get_info()
     return DeviceFacts(cuda_available=True, free_vram_bytes=free_bytes)
+
+
+def available_memory(device: str) -> int | None:
+    """Bytes the system could give a new model now (MemAvailable) where `device` is "cpu"; None
+    for a GPU, whose allocator's caches only a load can tell apart from what is free."""
+    if device != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

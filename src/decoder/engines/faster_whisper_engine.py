@@ -49,7 +49,8 @@ from decoder.engines.base import (
 from decoder.engines.short_turns import transcribe_short
 from decoder.errors import ModelDoesNotFit, ModelLoadError
 from decoder.wire.models import ct2_directory, has_ct2_copy
-from decoder.wire.protocol import DecodeOptions, SubmitTask
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript
 
 # openai-whisper's temperature fallback ladder, which the openai-whisper engine uses by default.

@@ -1,18 +1,21 @@
-"""Keeps one model loaded on the best device that holds it, and unloads it when told."""
+"""Keeps the decoder's models loaded: the plan's own on the best device that holds it, and any
+other a task or the operator asks for beside it, while memory allows. Each unloads after its own
+idle time; where memory is short, the least recently used goes first."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from decoder.device.ladder import ModelPlan
+from decoder.device.machine import available_memory
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.process.detection import Detection, detect_in_file
 from decoder.wire.models import MODELS
-from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.wire.protocol import DecodeTurn, HeldModel, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -21,6 +24,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+GIB = 1024**3
+# Free memory (bytes) on a device; None where it cannot be told (a GPU: loading tells).
+MemoryGauge = Callable[[str], int | None]
+
+
+@dataclass
+class _Held:
+    model: LoadedModel
+    device: str
+    # Wall-clock time for the front end, monotonic time for the idle unload.
+    used_at: float
+    used_monotonic: float
+
 
 class ModelHolder:
     def __init__(
@@ -28,28 +44,50 @@ class ModelHolder:
         plan: ModelPlan,
         engine: Engine,
         report: Callable[[ModelLoaded | ModelUnloaded], None] = lambda message: None,
+        free_memory: MemoryGauge = available_memory,
     ) -> None:
         self.plan = plan
         self.engine = engine
         # Tells the front end of every load and unload, for its metrics.
         self._report = report
-        self._model: LoadedModel | None = None
-        self.loaded_name: str | None = None
+        self._free_memory = free_memory
+        # Least recently used first.
+        self._held: dict[str, _Held] = {}
         self.last_loaded_name: str | None = None
-        self.device: str | None = None
         # What load() last chose from the plan; tasks without a model of their own get it.
         self._planned_name: str | None = None
 
     @property
     def is_loaded(self) -> bool:
-        return self._model is not None
+        return bool(self._held)
+
+    @property
+    def loaded_name(self) -> str | None:
+        """The model used last (that of the task in hand, while one decodes)."""
+        return next(reversed(self._held), None)
+
+    @property
+    def device(self) -> str | None:
+        name = self.loaded_name
+        return self._held[name].device if name is not None else None
+
+    def held(self) -> tuple[HeldModel, ...]:
+        return tuple(HeldModel(name, held.device, held.used_at) for name, held in self._held.items())
 
     def load(self) -> None:
         """Load the plan's best model that works: each GPU candidate in turn, then the CPU model."""
-        if self.is_loaded:
+        if self._planned_name in self._held:
+            self._touch(self._planned_name)
             return
         self._load_planned()
         self._planned_name = self.loaded_name
+
+    def load_model(self, name: str) -> None:
+        """Have `name` loaded beside the others (on the device of the plan's own model)."""
+        if name in self._held:
+            self._touch(name)
+            return
+        self._load(name, self._extra_device())
 
     def _load_planned(self) -> None:
         for name in self.plan.gpu_candidates:
@@ -63,34 +101,78 @@ class ModelHolder:
             log.warning("no model fits the GPU, falling back to the CPU")
         self._load(self.plan.cpu_model, "cpu")
 
+    def _extra_device(self) -> str:
+        planned = self._held.get(self._planned_name or "")
+        if planned is not None:
+            return planned.device
+        return "cuda" if self.plan.gpu_mode else "cpu"
+
     def _load(self, name: str, device: str) -> None:
+        """Load `name`, first unloading the least recently used models while the memory left
+        is short of its need, and again while the device says it does not fit."""
+        self._make_room(name, device)
         started = time.monotonic()
-        model = self.engine.load(name, device)
-        self._model, self.loaded_name, self.last_loaded_name, self.device = model, name, name, device
+        while True:
+            try:
+                model = self.engine.load(name, device)
+                break
+            except ModelDoesNotFit:
+                if not self._held:
+                    raise
+                log.warning("model %s does not fit beside the others, unloading one", name)
+                self.unload(next(iter(self._held)))
         seconds = time.monotonic() - started
+        self._held[name] = _Held(model, device, time.time(), time.monotonic())
+        self.last_loaded_name = name
         log.info("loaded model %s on %s with %s in %.1f s", name, device, self.engine.name, seconds)
         self._report(ModelLoaded(name, device, seconds))
 
-    def unload(self) -> None:
-        if not self.is_loaded:
-            return
-        log.info("unloading model %s", self.loaded_name)
-        self._report(ModelUnloaded(self.loaded_name or ""))
-        self._model, self.loaded_name, self.device = None, None, None
-        self.engine.release_memory()
+    def _make_room(self, name: str, device: str) -> None:
+        need = int(MODELS[name].vram_gib * GIB)
+        while self._held and (free := self._free_memory(device)) is not None and free < need:
+            least = next(iter(self._held))
+            log.info("%.1f GiB free, model %s needs %.1f: unloading %s", free / GIB, name, need / GIB, least)
+            self.unload(least)
+
+    def _touch(self, name: str) -> LoadedModel:
+        held = self._held.pop(name)
+        held.used_at, held.used_monotonic = time.time(), time.monotonic()
+        self._held[name] = held
+        return held.model
+
+    def unload(self, name: str | None = None) -> None:
+        """Unload `name` (None: every model); one not loaded is no error."""
+        names = list(self._held) if name is None else [name] if name in self._held else []
+        for each in names:
+            log.info("unloading model %s", each)
+            del self._held[each]
+            self._report(ModelUnloaded(each))
+        if names:
+            self.engine.release_memory()
+
+    def unload_idle(self, after_s: float) -> bool:
+        """Unload every model unused for `after_s`; whether any was."""
+        now = time.monotonic()
+        idle = [name for name, held in self._held.items() if now - held.used_monotonic >= after_s]
+        for name in idle:
+            self.unload(name)
+        return bool(idle)
+
+    def idle_in(self, after_s: float) -> float | None:
+        """Seconds until the least recently used model has been idle for `after_s`; None: none loaded."""
+        if not self._held:
+            return None
+        oldest = next(iter(self._held.values())).used_monotonic
+        return max(0.0, oldest + after_s - time.monotonic())
 
     def use(self, requested: str | None) -> LoadedModel:
-        """Have the requested model loaded (None: the plan's own choice), switching if needed."""
+        """Have the requested model loaded (None: the plan's own choice), beside the others."""
         if requested is None or requested == self._planned_name:
-            if self.loaded_name is not None and self.loaded_name != self._planned_name:
-                self.unload()
             self.load()
-        elif self.loaded_name != requested:
-            device = self.device or ("cuda" if self.plan.gpu_mode else "cpu")
-            self.unload()
-            self._load(requested, device)
-        assert self._model is not None
-        return self._model
+            assert self._planned_name is not None
+            return self._touch(self._planned_name)
+        self.load_model(requested)
+        return self._touch(requested)
 
     def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
         """Decode the task; where it names no language and the model knows many, the language is
@@ -113,11 +195,12 @@ class ModelHolder:
     def transcribe_turn(self, audio: Samples, turn: DecodeTurn) -> HeardTurn:
         """A live turn, with the model loaded now (between a task's windows: that task's), or
         else the plan's own."""
-        if self._model is None:
+        if not self._held:
             self.load()
-        assert self._model is not None and self.loaded_name is not None
-        language = "en" if MODELS[self.loaded_name].english_only else turn.language
-        return self._model.transcribe_turn(audio, language, turn.prompt)
+        name = self.loaded_name
+        assert name is not None
+        language = "en" if MODELS[name].english_only else turn.language
+        return self._touch(name).transcribe_turn(audio, language, turn.prompt)
 
     def detect_language(self, audio: AudioFile, model: str | None) -> Detection:
         return detect_in_file(audio, self.use(model).language_probabilities)

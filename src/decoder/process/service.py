@@ -43,9 +43,13 @@ from decoder.wire.protocol import (
     DetectLanguage,
     FromDecoder,
     LanguageDetected,
+    LoadModel,
+    ModelFailed,
+    ModelsAvailable,
     Ping,
     Pong,
     RequestStatus,
+    RescanModels,
     Shutdown,
     SubmitBatch,
     SubmitTask,
@@ -56,6 +60,7 @@ from decoder.wire.protocol import (
     TaskStarted,
     TurnDecoded,
     TurnFailed,
+    UnloadModel,
 )
 from decoder.wire.transcript import DecodeRun, Segment, Transcript
 
@@ -135,7 +140,7 @@ class DecoderService:
                 max_model_to_use=self._plan.max_model_to_use,
                 english_only=self._plan.english_only,
                 languages=LANGUAGES,
-                available_models=available_models(self._plan.max_model_to_use, self._holder.engine.has_model),
+                available_models=self._available_models(),
                 engine=self._holder.engine.name,
                 batch_files=self._batch_files,
                 labels_speakers=self._speakers.available,
@@ -144,6 +149,8 @@ class DecoderService:
         threading.Thread(target=self._read_pipe, name="pipe-reader", daemon=True).start()
         if self._config.load_model_on_startup:
             self._load_reporting_errors()
+        for model in self._config.preload_models:
+            self._load_model(model)
         try:
             self._work()
         except QueueClosed:
@@ -152,6 +159,9 @@ class DecoderService:
     def _send(self, message: FromDecoder) -> None:
         with self._send_lock:
             self._conn.send(message)
+
+    def _available_models(self) -> tuple[str, ...]:
+        return available_models(self._plan.max_model_to_use, self._holder.engine.has_model)
 
     def _send_status(self) -> None:
         self._send(
@@ -162,6 +172,7 @@ class DecoderService:
                 is_model_loaded=self._holder.is_loaded,
                 currently_busy=self._in_hand.busy,
                 queued_task_ids=self._queue.task_ids(),
+                loaded_models=self._holder.held(),
             )
         )
 
@@ -176,6 +187,10 @@ class DecoderService:
             if isinstance(message, DecodeTurn):
                 for stale in self._queue.put_turn(message):
                     self._send(TurnFailed(stale.turn_id, SUPERSEDED))
+            elif isinstance(message, LoadModel | UnloadModel):
+                self._queue.put_command(message)
+            elif isinstance(message, RescanModels):
+                self._send(ModelsAvailable(self._available_models()))
             elif isinstance(message, SubmitTask | SubmitBatch | DetectLanguage):
                 self._queue.put(message)
                 self._send_status()
@@ -206,20 +221,38 @@ class DecoderService:
             log.error("%s", exc)
         self._send_status()
 
-    def _idle_timeout(self) -> float | None:
-        unload_after = self._config.unload_model_after_s
-        return None if unload_after is None or not self._holder.is_loaded else float(unload_after)
+    def _load_model(self, model: str) -> None:
+        """A model the operator asked for (LoadModel, PRELOAD_MODELS), loaded beside the others."""
+        try:
+            if model not in self._available_models():
+                raise ModelLoadError(f"model {model} is not in {self._config.model_dir} for this engine")
+            self._holder.load_model(model)
+        except Exception as exc:
+            log.error("model %s could not be loaded: %s", model, exc)
+            # The operator asked (model management is theirs): a load error's own words.
+            reason = str(exc) if isinstance(exc, ModelLoadError) else client_reason(exc)
+            self._send(ModelFailed(model, reason))
+        self._send_status()
 
     def _work(self) -> None:
+        unload_after = self._config.unload_model_after_s
         while True:
-            task = self._queue.pop(timeout=self._idle_timeout())
+            timeout = None if unload_after is None else self._holder.idle_in(unload_after)
+            task = self._queue.pop(timeout=timeout)
             if task is None:
-                # Idle for UNLOAD_MODEL_AFTER_S: give the memory back until the next task.
-                self._holder.unload()
-                self._speakers.unload()
+                # A model idle for UNLOAD_MODEL_AFTER_S gives its memory back until it is needed.
+                assert unload_after is not None
+                self._holder.unload_idle(unload_after)
+                if not self._holder.is_loaded:
+                    self._speakers.unload()
                 self._send_status()
                 continue
-            if isinstance(task, DecodeTurn):
+            if isinstance(task, LoadModel):
+                self._load_model(task.model)
+            elif isinstance(task, UnloadModel):
+                self._holder.unload(task.model)
+                self._send_status()
+            elif isinstance(task, DecodeTurn):
                 self._decode_turn(task)
             elif isinstance(task, DetectLanguage):
                 self._detect(task)

@@ -1,5 +1,6 @@
 """The decoder's FIFO of waiting tasks, shared by its pipe-reader thread and its worker, with a
-lane of live turns that go before every task."""
+lane of live turns that go before everything, and one of model loads and unloads that go before
+every task."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import threading
 import time
 from collections import deque
 
-from decoder.wire.protocol import DecodeTurn, DetectLanguage, SubmitBatch, SubmitTask
+from decoder.wire.protocol import DecodeTurn, DetectLanguage, LoadModel, SubmitBatch, SubmitTask, UnloadModel
 
 # Language detection waits in the same queue as decoding: the model does one thing at a time.
 Queued = SubmitTask | SubmitBatch | DetectLanguage
+ModelCommand = LoadModel | UnloadModel
 
 
 def _ids(task: Queued) -> tuple[str, ...]:
@@ -26,12 +28,19 @@ class TaskQueue:
     def __init__(self) -> None:
         self._tasks: deque[Queued] = deque()
         self._turns: deque[DecodeTurn] = deque()
+        self._commands: deque[ModelCommand] = deque()
         self._changed = threading.Condition()
         self._closed = False
 
     def put(self, task: Queued) -> None:
         with self._changed:
             self._tasks.append(task)
+            self._changed.notify_all()
+
+    def put_command(self, command: ModelCommand) -> None:
+        """Queue a model load or unload, to be done before the next task."""
+        with self._changed:
+            self._commands.append(command)
             self._changed.notify_all()
 
     def put_turn(self, turn: DecodeTurn) -> list[DecodeTurn]:
@@ -50,22 +59,25 @@ class TaskQueue:
         with self._changed:
             return self._turns.popleft() if self._turns else None
 
-    def pop(self, timeout: float | None) -> Queued | DecodeTurn | None:
-        """The next live turn, or else the next task, waiting up to `timeout` seconds (None: for
-        ever) for one.
+    def pop(self, timeout: float | None) -> Queued | DecodeTurn | ModelCommand | None:
+        """The next live turn, or else the next model command, or else the next task, waiting up
+        to `timeout` seconds (None: for ever) for one.
 
         Returns None on timeout; raises QueueClosed once closed, even with tasks left.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while not self._tasks and not self._turns and not self._closed:
+            while not self._tasks and not self._turns and not self._commands and not self._closed:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._changed.wait(remaining)
             if self._closed:
                 raise QueueClosed
-            return self._turns.popleft() if self._turns else self._tasks.popleft()
+            lane: deque[Queued] | deque[DecodeTurn] | deque[ModelCommand] = (
+                self._turns if self._turns else self._commands if self._commands else self._tasks
+            )
+            return lane.popleft()
 
     def remove(self, task_id: str) -> bool:
         """Drop a waiting task, alone or out of a waiting batch; False if it is not waiting (any

@@ -19,7 +19,7 @@ from decoder.audio.ffmpeg import AudioFile
 from decoder.speakers.base import SpeakerEncoder
 from decoder.speakers.diarize import DiarizeProgress, diarize
 from decoder.speakers.encoders import load_encoder
-from decoder.wire.protocol import Diarization
+from decoder.wire.options import Diarization
 from decoder.wire.speaker_files import encoder_path
 from decoder.wire.transcript import Transcript
 

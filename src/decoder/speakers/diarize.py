@@ -32,7 +32,7 @@ from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.errors import AudioError, BadReference
 from decoder.speakers.base import Embeddings, SpeakerEncoder
 from decoder.speakers.clustering import SpeakerBounds, cluster, speaker_centroids
-from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.options import Diarization, KnownSpeaker
 from decoder.wire.transcript import Segment, Transcript, Word
 
 WINDOW_S = 1.0

@@ -1,5 +1,5 @@
-"""The entry points of the decoder's and the upload checker's processes, importable without
-torch or PyAV.
+"""The entry points of the decoder's, the upload checker's and a model import's processes,
+importable without torch or PyAV.
 
 The front end hands these functions to `spawn` processes; the heavy imports happen in the child.
 """
@@ -11,6 +11,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
+from decoder.wire.helper_pipes import ImportRequest
 from decoder.wire.protocol import DecoderConfig
 
 
@@ -27,3 +28,9 @@ def run_checker(conn: Connection) -> None:
     from decoder.checking.service import serve
 
     serve(conn)
+
+
+def run_importer(conn: Connection, request: ImportRequest) -> None:
+    from decoder.model_import.job import run
+
+    run(conn, request)

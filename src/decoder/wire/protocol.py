@@ -6,22 +6,20 @@ so it pickles cheaply over a `multiprocessing` pipe and neither side needs the o
 objects. This module imports nothing heavy: the front end loads it without torch.
 
     front end  --SubmitTask / SubmitBatch / DetectLanguage / DecodeTurn / CancelTask /
-                 RequestStatus / Ping / Shutdown-->  decoder
+                 LoadModel / UnloadModel / RescanModels / RequestStatus / Ping / Shutdown-->  decoder
     front end  <--DecoderReady / DecoderStatus / Pong / TaskStarted / TaskProgress / TaskFinished /
                   TaskFailed / TaskCancelled / LanguageDetected / TurnDecoded / TurnFailed /
-                  ModelLoaded / ModelUnloaded--  decoder
+                  ModelLoaded / ModelUnloaded / ModelFailed / ModelsAvailable--  decoder
 
-The upload checker (decoder.checking) has a pipe of its own:
-
-    front end  --CheckUpload-->  checker
-    front end  <--UploadChecked / UploadRefused / CheckFailed--  checker
+The helper processes' pipes (the upload checker's, a model import's) are decoder.wire.helper_pipes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from decoder.wire.options import DecodeOptions
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER
 from decoder.wire.transcript import DecodeRun, Segment, Transcript
 
@@ -37,47 +35,6 @@ BATCH_FILE_MAX_S = WHISPER_WINDOW_S
 # The most files in a batch where BATCH_FILES leaves it to the decoder: on a GPU, batches are
 # what keeps it busy; on a CPU, one file at a time costs the first file of a batch less waiting.
 GPU_BATCH_FILES = 8
-
-
-@dataclass(frozen=True, slots=True)
-class KnownSpeaker:
-    """A speaker to name where their voice is heard (OpenAI's known_speaker_names[] and
-    known_speaker_references[])."""
-
-    name: str
-    # A short recording of them alone, as the client sent it: a base64 data URL.
-    reference: str
-
-
-@dataclass(frozen=True)
-class Diarization:
-    """Who spoke when (decoder.speakers), asked for per task; None bounds leave it to the voices."""
-
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    known: tuple[KnownSpeaker, ...] = ()
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """Per-task choices; None leaves each to openai-whisper's default."""
-
-    initial_prompt: str | None = None
-    # None: whisper's fallback ladder of temperatures (0.0, 0.2, ... 1.0).
-    temperature: float | None = None
-    beam_size: int | None = None
-    word_timestamps: bool = False
-    # An allowed model name; None: the decoder's own choice (MAX_MODEL and the device).
-    model: str | None = None
-    # faster-whisper: skip stretches without speech (Silero VAD) in this task, as VAD_FILTER
-    # does in every task; openai-whisper has no VAD and decodes as usual.
-    vad_filter: bool = False
-    # Whisper's gate for silence: a window whose no-speech probability is above the first and
-    # whose average log probability is below the second is taken as silence; None: the defaults.
-    no_speech_threshold: float | None = None
-    logprob_threshold: float | None = None
-    # Label who said what, after decoding (with word timestamps); None: no speaker labels.
-    diarization: Diarization | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +72,8 @@ class DecoderConfig:
     batch_files: int = 1
     # The speaker encoder in MODEL_DIR/speakers/ that labels speakers (SPEAKER_ENCODER).
     speaker_encoder: str = DEFAULT_SPEAKER_ENCODER
+    # Models to load beside the plan's own as the decoder starts (PRELOAD_MODELS).
+    preload_models: tuple[str, ...] = ()
 
 
 # Front end -> decoder.
@@ -126,7 +85,7 @@ class SubmitTask:
     audio_path: str
     task_type: TaskType
     language: str | None
-    options: DecodeOptions = DecodeOptions()
+    options: DecodeOptions = field(default_factory=DecodeOptions)
     # The container format the upload check found (decoder.wire.containers); None: any accepted one.
     audio_format: str | None = None
     # The length the upload check probed; None where it is not known.
@@ -181,6 +140,26 @@ class CancelTask:
 
 
 @dataclass(frozen=True)
+class LoadModel:
+    """Load this model (one of DecoderReady.available_models) beside those loaded, between tasks;
+    answered with ModelLoaded or ModelFailed."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class UnloadModel:
+    """Unload this model between tasks; answered with ModelUnloaded where it was loaded."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class RescanModels:
+    """MODEL_DIR changed (an import, a deletion): answered with ModelsAvailable."""
+
+
+@dataclass(frozen=True)
 class RequestStatus:
     """Asks for a fresh DecoderStatus now."""
 
@@ -196,7 +175,17 @@ class Shutdown:
 
 
 ToDecoder = (
-    SubmitTask | SubmitBatch | DetectLanguage | DecodeTurn | CancelTask | RequestStatus | Ping | Shutdown
+    SubmitTask
+    | SubmitBatch
+    | DetectLanguage
+    | DecodeTurn
+    | CancelTask
+    | LoadModel
+    | UnloadModel
+    | RescanModels
+    | RequestStatus
+    | Ping
+    | Shutdown
 )
 
 
@@ -234,6 +223,18 @@ class DecoderStatus:
     currently_busy: bool
     # Task ids waiting in the decoder's queue, next first.
     queued_task_ids: tuple[str, ...]
+    # Every model loaded now, least recently used first.
+    loaded_models: tuple[HeldModel, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeldModel:
+    """A model a decoder holds loaded."""
+
+    model: str
+    device: str
+    # When a task, a turn or a load last used it (epoch seconds).
+    last_used_at: float
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,21 @@ class ModelUnloaded:
 
 
 @dataclass(frozen=True)
+class ModelFailed:
+    """A LoadModel (or a PRELOAD_MODELS entry) that could not be loaded."""
+
+    model: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModelsAvailable:
+    """The answer to RescanModels: DecoderReady.available_models as MODEL_DIR holds them now."""
+
+    available_models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LanguageDetected:
     task_id: str
     language: str
@@ -343,43 +359,6 @@ FromDecoder = (
     | TurnFailed
     | ModelLoaded
     | ModelUnloaded
+    | ModelFailed
+    | ModelsAvailable
 )
-
-
-# Front end <-> upload checker.
-
-
-@dataclass(frozen=True)
-class CheckUpload:
-    """Check the upload at `path` before it is queued."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class UploadChecked:
-    """The upload can be decoded."""
-
-    # Seconds of audio (None where unknown).
-    duration_s: float | None
-    # The container's demuxer (decoder.wire.containers), pinned when the decoder decodes it.
-    demuxer: str
-
-
-@dataclass(frozen=True)
-class UploadRefused:
-    """The upload is no audio this server accepts: `reason` is for the client, `detail` (the
-    media libraries' own words, no server path) for the log."""
-
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class CheckFailed:
-    """The check itself failed, unexpectedly; the traceback is for the log."""
-
-    traceback: str
-
-
-FromChecker = UploadChecked | UploadRefused | CheckFailed

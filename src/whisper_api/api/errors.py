@@ -5,7 +5,9 @@
     ├── TaskNotFound         400: the seed answers unknown task ids with 400, clients rely on it
     │   (401, an API key is needed, is answered by whisper_api.api.middleware.auth before any route)
     ├── TaskMissing          404: an unknown task on the /api/v1/tasks/{task_id} routes
+    ├── ModelMissing         404: an unknown model, or one MODEL_DIR does not hold
     ├── Forbidden            403
+    ├── ModelInUse           409: the model cannot be deleted now
     ├── RequestTimeout       408: the upload arrived too slowly
     ├── PayloadTooLarge      413: the upload is over MAX_UPLOAD_MB
     ├── Unprocessable        422: decoding the upload failed (the OpenAI API's answer)
@@ -60,6 +62,16 @@ class TaskNotFound(ApiError):
 class TaskMissing(ApiError):
     status_code = 404
     code = "task_not_found"
+
+
+class ModelMissing(ApiError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class ModelInUse(ApiError):
+    status_code = 409
+    code = "model_in_use"
 
 
 class Forbidden(ApiError):

@@ -11,7 +11,9 @@ from pathlib import Path, PurePath
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from decoder.wire.protocol import DecodeOptions, DecoderReady, SubmitTask, TaskType, UploadChecked
+from decoder.wire.helper_pipes import UploadChecked
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import DecoderReady, SubmitTask, TaskType
 from whisper_api.api.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from whisper_api.api.middleware.auth import identity_of
 from whisper_api.api.state import services

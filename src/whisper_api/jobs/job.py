@@ -21,7 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from decoder.wire.protocol import DecodeOptions, TaskType
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import TaskType
 from decoder.wire.transcript import Transcript
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ SettingsError with one line naming the variable and what it accepts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,12 @@ from dotenv import find_dotenv, load_dotenv
 from decoder.wire.choices import AUTO_ENGINE, COMPUTE_TYPES, ENGINE_NAMES, STAND_IN_ENGINE
 from decoder.wire.protocol import BATCH_FILE_MAX_S, GPU_BATCH_FILES, WHISPER_WINDOW_S
 from decoder.wire.speaker_files import DEFAULT_SPEAKER_ENCODER, ENCODER_NAME
+from whisper_api.settings.access import AccessSettings
 from whisper_api.settings.cluster import ClusterSettings
 from whisper_api.settings.kinds import (
     FLAG,
-    KEY_FILE,
     MODEL,
+    MODELS_LIST,
     IPNetwork,
     folder,
     matching,
@@ -47,7 +48,7 @@ def _cache_model_dir(environ: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class Settings(ClusterSettings, LogSettings):
+class Settings(AccessSettings, ClusterSettings, LogSettings):
     port: int = setting("PORT", 3001, whole(1, 65535), "port to serve on")
     listen: str = setting("LISTEN", "127.0.0.1", text("IP address or host name"), "address to serve on")
     load_model_on_startup: bool = setting(
@@ -58,8 +59,21 @@ class Settings(ClusterSettings, LogSettings):
         "UNLOAD_MODEL_AFTER_S",
         None,
         whole(0),
-        "unload the model after this many idle seconds; `0` unloads as soon as the queue is empty",
+        (
+            "unload a model after this many seconds unused (each loaded model on its own clock); `0` "
+            "unloads as soon as the queue is empty"
+        ),
         values="whole number ≥ 0, or unset (never)",
+    )
+    preload_models: tuple[str, ...] = setting(
+        "PRELOAD_MODELS",
+        (),
+        MODELS_LIST,
+        (
+            "models every decoder loads at start beside its own, for tasks that ask for them by name "
+            "(each must be in `MODEL_DIR` and no larger than `MAX_MODEL`); they unload as any model does"
+        ),
+        shown="empty",
     )
     delete_results_after_m: int = setting(
         "DELETE_RESULTS_AFTER_M", 60, whole(0), "minutes a finished or failed result is kept"
@@ -134,31 +148,6 @@ class Settings(ClusterSettings, LogSettings):
     cpu_fallback_model: str = setting(
         "CPU_FALLBACK_MODEL", "medium", MODEL, "CPU model when `MAX_MODEL` is unset"
     )
-    api_keys: frozenset[str] = setting(
-        "API_KEYS",
-        frozenset(),
-        word_list(lower=False),
-        (
-            "Bearer keys, comma-separated; when set (here or in the file), every route but `/`, `/healthz`, "
-            "`/readyz`, `/docs` and `/openapi.json` needs `Authorization: Bearer <key>`, and tasks belong to "
-            "the key that created them"
-        ),
-        shown="empty (no keys needed)",
-    )
-    api_keys_file: frozenset[str] = setting(
-        "API_KEYS_FILE",
-        frozenset(),
-        KEY_FILE,
-        "a file with one key per line (`#` starts a comment), added to `API_KEYS`",
-        shown="unset",
-    )
-    trusted_proxies: tuple[IPNetwork, ...] = setting(
-        "TRUSTED_PROXIES",
-        (ip_network("127.0.0.1/32"), ip_network("::1/128")),
-        networks("comma-separated list"),
-        "addresses or networks whose `X-Email` / `X-User` headers are believed (`none`: nobody's)",
-        shown="`127.0.0.1,::1`",
-    )
     callback_allowed_hosts: frozenset[str] = setting(
         "CALLBACK_ALLOWED_HOSTS",
         frozenset(),
@@ -208,6 +197,12 @@ class Settings(ClusterSettings, LogSettings):
         "where models are looked for, imported and downloaded",
         shown="`$XDG_CACHE_HOME/whisper` (`~/.cache/whisper`)",
         default_from=_cache_model_dir,
+    )
+    hf_endpoint: str = setting(
+        "HF_ENDPOINT",
+        "https://huggingface.co",
+        matching(re.compile(r"^https?://\S+$"), "http(s) URL"),
+        "the Hugging Face hub that a model import from `hf:<owner>/<repo>` downloads from (a mirror)",
     )
     engine: str = setting(
         "ENGINE",
@@ -305,16 +300,6 @@ class Settings(ClusterSettings, LogSettings):
         whole(1),
         "a live session that sends nothing for this many seconds gets an error and is closed",
     )
-    allowed_origins: frozenset[str] = setting(
-        "ALLOWED_ORIGINS",
-        frozenset(),
-        word_list(lower=True, values="comma-separated origins, or `*`"),
-        (
-            "web pages that may open a WebSocket (`/v1/realtime`) besides the server's own, e.g. "
-            "`https://app.example.org`; `*`: any. Clients that send no `Origin` (not browsers) need none"
-        ),
-        shown="empty (the server's own origin)",
-    )
     wyoming_port: int | None = setting(
         "WYOMING_PORT",
         None,
@@ -350,11 +335,6 @@ class Settings(ClusterSettings, LogSettings):
     def database_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
 
-    @property
-    def accepted_keys(self) -> frozenset[str]:
-        """Every Bearer key: those of API_KEYS and the lines of API_KEYS_FILE; empty: none needed."""
-        return self.api_keys | self.api_keys_file
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -377,11 +357,11 @@ class Settings(ClusterSettings, LogSettings):
 
 def rows() -> Iterator[tuple[str, Setting[Any]]]:
     """(field name, row) of every setting, in the configuration table's order: the host's own,
-    then those of several hosts, then the log settings last, as in the seed's table (a base
-    class's fields would otherwise come first)."""
+    then who may do what, then those of several hosts, then the log settings last, as in the
+    seed's table (a base class's fields would otherwise come first)."""
     place = {
         each.name: rank
-        for rank, group in enumerate((ClusterSettings, LogSettings), 1)
+        for rank, group in enumerate((AccessSettings, ClusterSettings, LogSettings), 1)
         for each in fields(group)
     }
     ordered = sorted(fields(Settings), key=lambda each: place.get(each.name, 0))

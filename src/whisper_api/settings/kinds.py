@@ -88,6 +88,14 @@ def _official_model(raw: str) -> str:
 MODEL = Kind(_official_model, "official model name")
 
 
+def _official_models(raw: str) -> tuple[str, ...]:
+    names = [_official_model(word.strip()) for word in raw.split(",") if word.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+MODELS_LIST = Kind(_official_models, "comma-separated official model names")
+
+
 def _postgres_url(raw: str) -> str:
     if not raw.startswith(("postgresql://", "postgres://")):
         raise ValueError("a postgresql:// URL")

@@ -9,6 +9,9 @@
   header either: `/v1/realtime` also takes the key as the subprotocol
   `openai-insecure-api-key.<key>`, as OpenAI's browser clients offer it; a WebSocket without a
   key is refused with the same 401 before its handshake completes.
+- Model management (`/api/v1/models`) needs more: a key of ADMIN_API_KEYS, or, where none is
+  set, a request from this machine. An admin key is also accepted wherever an API key is; setting
+  only admin keys leaves the other routes open.
 - An authenticating proxy may name the user with X-Email / X-User. Those headers are believed
   only from TRUSTED_PROXIES; from anyone else they are ignored. Without keys, the proxy's user
   owns the tasks: "email:<address>" where it sent X-Email, else "user:<name>". The two are
@@ -26,7 +29,8 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection, Request
@@ -56,6 +60,8 @@ class Identity:
     email: str | None = None
     # The request came directly from this machine, through no proxy.
     local: bool = False
+    # It may manage models: it sent an admin key, or it is local where no admin key is set.
+    admin: bool = False
 
 
 def identity_of(request: Request) -> Identity:
@@ -69,6 +75,7 @@ class AuthMiddleware:
         self.app = app
         self.settings = settings
         self._key_digests = [_digest(key) for key in settings.accepted_keys]
+        self._admin_digests = [_digest(key) for key in settings.admin_api_keys]
         self._origins = frozenset(origin.rstrip("/") for origin in settings.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,25 +92,28 @@ class AuthMiddleware:
             )
             await _deny(WebSocket(scope, receive, send), response)
             return
-        key_owner = None
-        if self._key_digests and not _is_public(connection.url.path):
-            key_owner = self._key_owner(connection.headers.get("authorization", ""))
-            if key_owner is None and scope["type"] == "websocket":
-                key_owner = self._key_owner(f"Bearer {_subprotocol_key(connection)}")
-            if key_owner is None:
-                response = error_response(
-                    401,
-                    "unauthorized",
-                    "this server needs an API key: send it as 'Authorization: Bearer <key>', "
-                    "or as the password in the server URL (http://user:<key>@host/)",
-                    headers={"WWW-Authenticate": 'Bearer realm="whisper-api"'},
-                )
-                if scope["type"] == "websocket":
-                    await _deny(WebSocket(scope, receive, send), response)
-                else:
-                    await response(scope, receive, send)
-                return
-        scope.setdefault("state", {})["identity"] = self._identify(connection, key_owner)
+        offered = [connection.headers.get("authorization", "")]
+        if scope["type"] == "websocket":
+            offered.append(f"Bearer {_subprotocol_key(connection)}")
+        admin_owner = _first(self._key_owner(each, self._admin_digests) for each in offered)
+        key_owner = admin_owner or _first(self._key_owner(each, self._key_digests) for each in offered)
+        if self._key_digests and not _is_public(connection.url.path) and key_owner is None:
+            response = error_response(
+                401,
+                "unauthorized",
+                "this server needs an API key: send it as 'Authorization: Bearer <key>', "
+                "or as the password in the server URL (http://user:<key>@host/)",
+                headers={"WWW-Authenticate": 'Bearer realm="whisper-api"'},
+            )
+            if scope["type"] == "websocket":
+                await _deny(WebSocket(scope, receive, send), response)
+            else:
+                await response(scope, receive, send)
+            return
+        identity = self._identify(connection, key_owner)
+        if admin_owner is not None or (not self._admin_digests and identity.local):
+            identity = replace(identity, admin=True)
+        scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)
 
     def _origin_allowed(self, connection: HTTPConnection) -> bool:
@@ -117,18 +127,18 @@ class AuthMiddleware:
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and bool(own) and parts.netloc == own
 
-    def _key_owner(self, authorization: str) -> str | None:
+    def _key_owner(self, authorization: str, digests: list[str]) -> str | None:
         scheme, _, credentials = authorization.partition(" ")
         key = credentials.strip()
         if scheme.lower() == "basic":
             key = _basic_auth_key(key)
         elif scheme.lower() != "bearer":
             return None
-        if not key:
+        if not key or not digests:
             return None
         digest = _digest(key)
         # Every key is compared, in constant time, so timing tells nothing about which matched.
-        matched = [hmac.compare_digest(digest, known) for known in self._key_digests]
+        matched = [hmac.compare_digest(digest, known) for known in digests]
         return f"key:{digest[:16]}" if any(matched) else None
 
     def _identify(self, request: HTTPConnection, key_owner: str | None) -> Identity:
@@ -145,6 +155,10 @@ class AuthMiddleware:
         local = address is not None and address.is_loopback and not proxied
         proxy_owner = f"email:{email}" if email else f"user:{user}" if user else ""
         return Identity(owner=key_owner or proxy_owner, user=user, email=email, local=local)
+
+
+def _first(owners: Iterable[str | None]) -> str | None:
+    return next(filter(None, owners), None)
 
 
 def _subprotocol_key(connection: HTTPConnection) -> str:

@@ -30,7 +30,7 @@ from whisper_api.api.openapi.request_fields import (
     SUBTITLE_STYLE,
     in_query,
 )
-from whisper_api.api.openapi.schemas import SCHEMAS, TASK_ID, TEXT, ref
+from whisper_api.api.openapi.schemas import SCHEMAS, TASK_ID, TEXT, closed, ref
 from whisper_api.api.uploads.form import FILE_FIELD
 from whisper_api.outputs.formats import FORMATS
 
@@ -186,6 +186,7 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/api/v1/version": {"get": _operation("The server's version", {"200": version, **_errors(401)})},
+        **_model_paths(),
         "/api/v1/userinfo": {
             "get": _operation("Who the proxy says is asking", {"200": _json(ref("UserInfo")), **_errors(401)})
         },
@@ -261,6 +262,58 @@ def _paths() -> dict[str, Any]:
         **{
             path: {"get": _operation(summary, _text(_media(media_type)))}
             for path, (_, media_type, summary) in PAGE_FILES.items()
+        },
+    }
+
+
+def _model_paths() -> dict[str, Any]:
+    """Model management (whisper_api.api.routes.models): an admin's only, 403 for anyone else."""
+    name = {"name": "name", "in": "path", "required": True, "schema": TEXT}
+    import_id = {"name": "import_id", "in": "path", "required": True, "schema": TEXT}
+    decoder = in_query("decoder", {"type": "integer", "minimum": 0}, "one decoder; all by default")
+    command = {"202": _json(ref("ModelCommand"), "Accepted"), **_errors(400, 401, 403, 404, 503)}
+    body = closed({"name": TEXT, "source": TEXT})
+    return {
+        "/api/v1/models": {
+            "get": _operation(
+                "Every model, its files, and which decoder holds it",
+                {"200": _json(ref("ServerModels")), **_errors(401, 403)},
+            ),
+            "post": _operation(
+                "Import a model: from a directory, openai's checkpoint URL or a Hugging Face repository",
+                {"202": _json(ref("ModelImport"), "Accepted"), **_errors(400, 401, 403)},
+                requestBody={"required": True, "content": {JSON: {"schema": body}}},
+            ),
+        },
+        "/api/v1/models/imports/{import_id}": {
+            "get": _operation(
+                "A model import",
+                {"200": _json(ref("ModelImport")), **_errors(401, 403, 404)},
+                parameters=[import_id],
+            )
+        },
+        "/api/v1/models/imports/{import_id}/events": {
+            "get": _operation(
+                "A model import's status and progress events until it ends",
+                {
+                    "200": {"description": "OK", "content": {"text/event-stream": {"schema": TEXT}}},
+                    **_errors(401, 403, 404),
+                },
+                parameters=[import_id],
+            )
+        },
+        "/api/v1/models/{name}/load": {
+            "post": _operation("Load a model beside the others", command, parameters=[name, decoder])
+        },
+        "/api/v1/models/{name}/unload": {
+            "post": _operation("Unload a model", command, parameters=[name, decoder])
+        },
+        "/api/v1/models/{name}": {
+            "delete": _operation(
+                "Remove a model's files",
+                {"200": _json(ref("DeletedModel")), **_errors(401, 403, 404, 409)},
+                parameters=[name],
+            )
         },
     }
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from decoder.wire.choices import ENGINE_NAMES
 from decoder.wire.protocol import STAGES, TaskType
 from whisper_api.api.contract import OPENAI_MODEL
 from whisper_api.jobs.job import TASK_ID_FORMAT, JobStatus
 from whisper_api.jobs.news.hub import PROGRESS
 from whisper_api.jobs.news.notifier import CANCELLED, POSITION, STATUS
 from whisper_api.jobs.tracker.tracking import CancelOutcome
+from whisper_api.models.imports import FAILED, FINISHED, RUNNING
 from whisper_api.outputs.formats import SEGMENT_PROPERTIES, STATS_PROPERTIES, WORD_PROPERTIES
 
 TEXT: dict[str, Any] = {"type": "string"}
@@ -90,7 +92,55 @@ _DECODER_FIELDS: dict[str, Any] = {
     "restarts": {"type": "integer", "minimum": 0},
 }
 
+MODEL_IMPORT = closed(
+    {
+        "import_id": TEXT,
+        "name": TEXT,
+        "source": TEXT,
+        "status": {"enum": [RUNNING, FINISHED, FAILED]},
+        "stage": TEXT,
+        "done_bytes": {"type": "integer", "minimum": 0},
+        "total_bytes": {"type": ["integer", "null"], "minimum": 0},
+        "error": MAYBE_TEXT,
+        "paths": {"type": "array", "items": TEXT},
+        "started_at": {"type": "string", "format": "date-time"},
+        "finished_at": MAYBE_TIME,
+    }
+)
+MODEL_FILE = closed({"path": TEXT, "bytes": {"type": "integer", "minimum": 0}})
+SERVER_MODEL = closed(
+    {
+        "name": TEXT,
+        "english_only": {"type": "boolean"},
+        "languages": {"type": "array", "items": TEXT},
+        "files": {
+            "type": "object",
+            "properties": dict.fromkeys(ENGINE_NAMES, MODEL_FILE),
+            "additionalProperties": False,
+        },
+        "size_bytes": {"type": "integer", "minimum": 0},
+        "available": {"type": "boolean"},
+        "loaded": {
+            "type": "array",
+            "items": closed({"decoder": {"type": "integer", "minimum": 0}, "device": TEXT}),
+        },
+        "last_used_at": MAYBE_TIME,
+        "load_errors": {"type": "object", "additionalProperties": TEXT},
+    }
+)
+
 SCHEMAS: dict[str, Any] = {
+    "ServerModels": closed(
+        {
+            "models": {"type": "array", "items": SERVER_MODEL},
+            "engine": MAYBE_TEXT,
+            "max_model": MAYBE_TEXT,
+            "imports": {"type": "array", "items": MODEL_IMPORT},
+        }
+    ),
+    "ModelImport": MODEL_IMPORT,
+    "ModelCommand": closed({"model": TEXT, "decoders": {"type": "array", "items": {"type": "integer"}}}),
+    "DeletedModel": closed({"model": TEXT, "deleted": {"type": "array", "items": TEXT}}),
     "Error": closed(
         {
             "error": closed({"code": TEXT, "message": TEXT, "type": TEXT, "param": MAYBE_TEXT}),

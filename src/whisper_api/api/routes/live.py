@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decoder.wire.protocol import DecodeOptions, DecoderReady, DetectLanguage, LanguageDetected
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import DecoderReady, DetectLanguage, LanguageDetected
 from whisper_api.api.errors import BadRequest, ServiceUnavailable
 from whisper_api.api.routes.tasks import find_job
 from whisper_api.api.sse import sse_response

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
@@ -27,6 +27,9 @@ from decoder.wire.protocol import (
     DecoderReady,
     DecoderStatus,
     FromDecoder,
+    ModelFailed,
+    ModelLoaded,
+    ModelsAvailable,
     RequestStatus,
     Shutdown,
     ToDecoder,
@@ -82,6 +85,10 @@ class DecoderClient:
         self._outbox: queue.SimpleQueue[ToDecoder | None] | None = None
         # Monotonic time of the last message from the decoder, for the watchdog.
         self.last_heard = 0.0
+        # When each model it has held was last used (epoch seconds), kept after it unloads, and
+        # why a model the operator asked for did not load.
+        self.models_used_at: dict[str, float] = {}
+        self.model_failures: dict[str, str] = {}
 
     async def start(self, timeout_s: float, on_event: Callable[[DecoderEvent], None]) -> DecoderReady:
         """Spawn a decoder process (again, after one ended) and wait for its DecoderReady; its
@@ -218,9 +225,16 @@ class DecoderClient:
                 self._ready.set_result(message)
         elif isinstance(message, DecoderStatus):
             self.status, self.status_received_at = message, time.time()
+            self.models_used_at |= {held.model: held.last_used_at for held in message.loaded_models}
             for waiter in self._status_waiters:
                 if not waiter.done():
                     waiter.set_result(message)
+        elif isinstance(message, ModelsAvailable) and self.ready is not None:
+            self.ready = replace(self.ready, available_models=message.available_models)
+        elif isinstance(message, ModelFailed):
+            self.model_failures[message.model] = message.reason
+        elif isinstance(message, ModelLoaded):
+            self.model_failures.pop(message.model, None)
         self._on_event(message)
 
     def _on_exit(self, process: BaseProcess) -> None:

@@ -26,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from decoder.wire.entry import run_checker
-from decoder.wire.protocol import CheckFailed, CheckUpload, FromChecker, UploadChecked, UploadRefused
+from decoder.wire.helper_pipes import CheckFailed, CheckUpload, FromChecker, UploadChecked, UploadRefused
 from whisper_api.jobs.errors import CheckerUnavailable, NotAudio
 
 log = logging.getLogger(__name__)

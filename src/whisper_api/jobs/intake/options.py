@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from decoder.wire.models import MODELS
-from decoder.wire.protocol import DecodeOptions, DecoderReady, TaskType
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.speaker_options import diarization_options
 

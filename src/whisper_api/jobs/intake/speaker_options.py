@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Mapping
 
-from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.options import Diarization, KnownSpeaker
 from whisper_api.jobs.errors import Refused
 from whisper_api.outputs.speaker_names import MAX_NAME_CHARS, fit_name
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from decoder.wire.protocol import DecodeOptions
+from decoder.wire.options import DecodeOptions
 from decoder.wire.transcript import Transcript
 from whisper_api.jobs.job import Job, JobStatus
 from whisper_api.jobs.store.codec import from_plain, to_plain

@@ -25,7 +25,8 @@ from decoder.engines import (
 from decoder.engines.openai_whisper_engine import OpenAIWhisperEngine
 from decoder.wire.choices import ENGINE_NAMES
 from decoder.wire.models import ct2_directory
-from decoder.wire.protocol import DecodeOptions, SubmitTask
+from decoder.wire.options import DecodeOptions
+from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Segment
 from tests.support.speech import PARAGRAPHS, concatenated, duration_s, short_clips, word_error_rate
 

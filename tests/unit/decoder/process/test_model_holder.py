@@ -12,7 +12,7 @@ from decoder.audio.ffmpeg import AudioFile
 from decoder.audio.samples import Samples
 from decoder.device.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
-from decoder.process.model_holder import ModelHolder
+from decoder.process.model_holder import GIB, ModelHolder
 from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
 
@@ -124,7 +124,57 @@ def test_tasks_reuse_the_loaded_model_and_switch_when_asked(tmp_path: Path) -> N
     assert (transcript.text, transcript.language) == ("small", "de")
     holder.use("base")
     assert holder.detect_language(audio, None).candidates == (("de", 0.9), ("en", 0.1))
-    assert engine.calls == [("small", "cpu"), ("base", "cpu"), ("small", "cpu")]
+    # Both stay loaded, the one used last at the end.
+    assert engine.calls == [("small", "cpu"), ("base", "cpu")]
+    assert [held.model for held in holder.held()] == ["base", "small"]
+
+
+def plenty(device: str) -> int | None:
+    return 64 * GIB
+
+
+def test_a_model_loads_beside_the_others_and_the_least_recently_used_goes_when_memory_is_short() -> None:
+    free = {"cpu": 64 * GIB}
+    reports: list[ModelLoaded | ModelUnloaded] = []
+    holder = ModelHolder(ModelPlan((), "small"), FakeEngine(), reports.append, free_memory=free.get)
+    holder.load()
+    holder.load_model("base")
+    holder.use(None)  # small is now the most recently used
+    assert [held.model for held in holder.held()] == ["base", "small"]
+    # medium needs 5 GiB, and only 3 are free: base goes, then small, until it fits or none is left.
+    free["cpu"] = 3 * GIB
+    holder.load_model("medium")
+    assert [held.model for held in holder.held()] == ["medium"]
+    unloaded = [report.model for report in reports if isinstance(report, ModelUnloaded)]
+    assert unloaded == ["base", "small"]
+
+
+def test_a_model_that_does_not_fit_the_gpu_beside_others_unloads_them_first() -> None:
+    engine = FakeEngine(too_big={"large-v3"})
+    holder = ModelHolder(ModelPlan(("small",), "small"), engine, free_memory=plenty)
+    holder.load()
+    with pytest.raises(ModelDoesNotFit):
+        holder.load_model("large-v3")
+    # It tried beside small, unloaded small and tried again alone.
+    assert engine.calls == [("small", "cuda"), ("large-v3", "cuda"), ("large-v3", "cuda")]
+    assert not holder.is_loaded
+
+
+def test_each_model_unloads_after_its_own_idle_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("decoder.process.model_holder.time.monotonic", lambda: now[0])
+    holder = ModelHolder(ModelPlan((), "small"), FakeEngine(), free_memory=plenty)
+    holder.load()
+    now[0] += 40
+    holder.load_model("base")
+    assert holder.idle_in(60) == 20
+    now[0] += 20
+    assert holder.unload_idle(60)
+    assert [held.model for held in holder.held()] == ["base"]
+    assert holder.idle_in(60) == 40
+    now[0] += 40
+    assert holder.unload_idle(60)
+    assert holder.idle_in(60) is None and not holder.unload_idle(60)
 
 
 def test_a_live_turn_loads_the_planned_model_and_an_english_one_hears_english() -> None:

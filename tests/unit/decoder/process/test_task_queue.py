@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from decoder.process.task_queue import QueueClosed, Queued, TaskQueue
-from decoder.wire.protocol import DecodeTurn, SubmitBatch, SubmitTask
+from decoder.process.task_queue import ModelCommand, QueueClosed, Queued, TaskQueue
+from decoder.wire.protocol import DecodeTurn, LoadModel, SubmitBatch, SubmitTask, UnloadModel
 
 
 def task(task_id: str) -> SubmitTask:
@@ -34,7 +34,7 @@ def test_pop_times_out_when_empty() -> None:
 
 def test_pop_wakes_up_for_a_new_task() -> None:
     queue = TaskQueue()
-    got: list[Queued | DecodeTurn | None] = []
+    got: list[Queued | DecodeTurn | ModelCommand | None] = []
     waiter = threading.Thread(target=lambda: got.append(queue.pop(timeout=30)))
     waiter.start()
     queue.put(task("late"))
@@ -106,3 +106,14 @@ def test_a_newer_partial_replaces_its_session_s_waiting_one_only() -> None:
     assert queue.put_turn(turn("p2", partial=True)) == [turn("p1", partial=True)]
     popped = [queue.pop_turn() for _ in range(4)]
     assert popped == [turn("other", "s2", partial=True), turn("final"), turn("p2", partial=True), None]
+
+
+def test_model_commands_go_after_live_turns_and_before_tasks() -> None:
+    queue = TaskQueue()
+    queue.put(task("first"))
+    queue.put_command(LoadModel("base"))
+    queue.put_command(UnloadModel("tiny"))
+    queue.put_turn(turn("t1"))
+    popped = [queue.pop(timeout=0) for _ in range(4)]
+    assert popped == [turn("t1"), LoadModel("base"), UnloadModel("tiny"), task("first")]
+    assert queue.task_ids() == ()

@@ -28,7 +28,7 @@ from decoder.speakers.diarize import (
     speech_stretches,
     windows_over,
 )
-from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.options import Diarization, KnownSpeaker
 from decoder.wire.transcript import Segment, Transcript, Word
 
 # Two "voices" for a fake encoder: tones it tells apart by pitch.

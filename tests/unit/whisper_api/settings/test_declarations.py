@@ -51,6 +51,9 @@ def test_values_are_parsed() -> None:
             "LOG_DIR": "",
             "LOG_AUTHORIZED_MAILS": "Ada@Example.org, bob@example.org",
             "MODEL_DIR": "/models",
+            "PRELOAD_MODELS": "base, tiny.en,base",
+            "ADMIN_API_KEYS": "op-1,op-2",
+            "HF_ENDPOINT": "http://mirror.internal:8080",
         }
     )
     assert settings.port == 8080
@@ -62,6 +65,9 @@ def test_values_are_parsed() -> None:
     assert settings.log_dir == Path(".")
     assert settings.log_authorized_mails == {"ada@example.org", "bob@example.org"}
     assert settings.model_dir == Path("/models")
+    assert settings.preload_models == ("base", "tiny.en")
+    assert settings.admin_api_keys == {"op-1", "op-2"} and settings.accepted_keys == frozenset()
+    assert settings.hf_endpoint == "http://mirror.internal:8080"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +89,8 @@ def test_values_are_parsed() -> None:
         ("VAD_FILTER", "sometimes", "1 (yes) or 0 (no)"),
         ("CPU_THREADS", "-2", "a whole number ≥ 0"),
         ("BATCH_SIZE", "0", "a whole number ≥ 1"),
+        ("PRELOAD_MODELS", "tiny,huge", "an official model name"),
+        ("HF_ENDPOINT", "huggingface.co", "http(s) URL"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, accepted: str) -> None:

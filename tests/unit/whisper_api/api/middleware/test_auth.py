@@ -42,6 +42,7 @@ API_ROUTES = [
     ("POST", "/v1/audio/transcriptions"),
     ("GET", "/v1/models"),
     ("GET", "/api/v1/decoder_status"),
+    ("GET", "/api/v1/models"),
     ("GET", "/api/v1/logs"),
     ("GET", "/metrics"),
     ("POST", "/asr"),
@@ -158,3 +159,33 @@ def test_a_socket_from_a_page_of_another_origin_is_refused(settings: Settings) -
                 assert socket.receive_json()["type"] == "session.created", headers
         # A page's origin is never a plain HTTP request's concern.
         assert client.get("/healthz", headers={"Origin": "https://evil.example"}).status_code == 200
+
+
+ADMIN_KEY = "key-of-the-operator"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def test_only_an_admin_key_manages_models_and_it_is_an_api_key_too(settings: Settings) -> None:
+    both = dataclasses.replace(settings, api_keys=frozenset({KEY_A}), admin_api_keys=frozenset({ADMIN_KEY}))
+    with serving(both) as client:
+        assert client.get("/api/v1/models").status_code == 401
+        refused = client.get("/api/v1/models", headers=A)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        assert client.get("/api/v1/models", headers=ADMIN).status_code == 200
+        assert client.get("/api/v1/tasks", headers=ADMIN).status_code == 200
+
+
+def test_admin_keys_alone_guard_model_management_only(settings: Settings) -> None:
+    with serving(dataclasses.replace(settings, admin_api_keys=frozenset({ADMIN_KEY}))) as client:
+        assert client.get("/api/v1/tasks").status_code == 200
+        # From loopback too: with admin keys set, only they manage models.
+        assert client.get("/api/v1/models").status_code == 403
+        assert client.get("/api/v1/models", headers=A).status_code == 403
+        assert client.get("/api/v1/models", headers=ADMIN).status_code == 200
+
+
+def test_without_admin_keys_models_are_managed_from_this_machine_only(client: TestClient) -> None:
+    assert client.get("/api/v1/models").status_code == 200
+    proxied = client.get("/api/v1/models", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+    assert "ADMIN_API_KEYS" in proxied.json()["error"]["message"]

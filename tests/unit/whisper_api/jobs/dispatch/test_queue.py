@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from decoder.wire.options import DecodeOptions, Diarization
 from decoder.wire.protocol import (
     BATCH_FILE_MAX_S,
     STAGES,
-    DecodeOptions,
     DetectLanguage,
-    Diarization,
     LanguageDetected,
     SubmitBatch,
     SubmitTask,

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from decoder.wire.protocol import DecodeOptions, DecoderReady, Diarization
+from decoder.wire.options import DecodeOptions, Diarization
+from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.options import decode_options
 

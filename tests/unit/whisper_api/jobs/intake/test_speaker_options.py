@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from decoder.wire.protocol import Diarization, KnownSpeaker
+from decoder.wire.options import Diarization, KnownSpeaker
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.speaker_options import (
     MAX_KNOWN_SPEAKERS,

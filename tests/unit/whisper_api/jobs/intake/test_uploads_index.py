@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from decoder.wire.protocol import DecodeOptions
+from decoder.wire.options import DecodeOptions
 from tests.unit.whisper_api.jobs.store_helpers import Clock, check_same_upload, make_job, run
 from whisper_api.jobs.intake.uploads_index import UploadIndex, content_key
 from whisper_api.jobs.store.memory import MemoryJobStore

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from decoder.wire.protocol import DecodeOptions
+from decoder.wire.options import DecodeOptions
 from tests.unit.whisper_api.jobs.store_helpers import (
     HELLO,
     Clock,

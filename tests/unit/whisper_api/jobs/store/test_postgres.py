@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from decoder.wire.protocol import DecodeOptions
+from decoder.wire.options import DecodeOptions
 from tests.support.backlog import add_backlog
 from tests.support.postgres_cluster import PostgresCluster
 from tests.unit.whisper_api.jobs.store_helpers import (

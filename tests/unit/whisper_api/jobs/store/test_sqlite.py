@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from decoder.wire.protocol import DecodeOptions
+from decoder.wire.options import DecodeOptions
 from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
 from tests.unit.whisper_api.jobs.store_helpers import (
     Clock,
