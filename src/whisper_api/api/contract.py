@@ -50,6 +50,7 @@ PAGE_MODULES = {
     "speakers.js": "speaker labels and renaming",
     "server_info.js": "the server's models, languages and state",
     "live.js": "live transcription of the microphone",
+    "models.js": "the Models panel: an admin's models, loads, unloads and imports",
 }
 # The web page: URL path -> (file in api/static, media type, what it is). Nothing else in the
 # folder is served.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from decoder.device.machine import torch_device_facts
+from decoder.device.machine import available_memory, torch_device_facts
 
 # Allocates 200 MB in blocks glibc serves from its heap (below its mmap threshold), frees them
 # all but one at the end that keeps the heap from shrinking by itself, and reports RSS in MiB.
@@ -34,3 +34,9 @@ def test_freed_heap_goes_back_to_the_system() -> None:
     measured = subprocess.run([sys.executable, "-c", FREED_HEAP], capture_output=True, text=True, check=True)
     before, after = (int(value) for value in measured.stdout.split())
     assert before - after > 150, (before, after)
+
+
+def test_the_memory_free_for_a_model_is_known_on_a_cpu_only() -> None:
+    free = available_memory("cpu")
+    assert free is not None and free > 0
+    assert available_memory("cuda") is None

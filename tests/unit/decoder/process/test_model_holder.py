@@ -12,8 +12,8 @@ from decoder.audio.ffmpeg import AudioFile
 from decoder.audio.samples import Samples
 from decoder.device.ladder import NO_GPU, DeviceFacts, ModelPlan
 from decoder.engines import HeardTurn, LoadedModel, ModelDoesNotFit, ModelLoadError
-from decoder.process.model_holder import GIB, ModelHolder
-from decoder.wire.protocol import DecodeTurn, ModelLoaded, ModelUnloaded, SubmitTask
+from decoder.process.model_holder import GIB, ModelHolder, ModelReport
+from decoder.wire.protocol import DecodeTurn, ModelFailed, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
 
 
@@ -90,7 +90,7 @@ def test_nothing_fits_the_gpu_falls_back_to_cpu() -> None:
 
 
 def test_load_and_unload_are_reported_and_unload_keeps_the_last_name() -> None:
-    reports: list[ModelLoaded | ModelUnloaded] = []
+    reports: list[ModelReport] = []
     holder = ModelHolder(ModelPlan((), "small"), FakeEngine(), reports.append)
     holder.load()
     holder.unload()
@@ -135,7 +135,7 @@ def plenty(device: str) -> int | None:
 
 def test_a_model_loads_beside_the_others_and_the_least_recently_used_goes_when_memory_is_short() -> None:
     free = {"cpu": 64 * GIB}
-    reports: list[ModelLoaded | ModelUnloaded] = []
+    reports: list[ModelReport] = []
     holder = ModelHolder(ModelPlan((), "small"), FakeEngine(), reports.append, free_memory=free.get)
     holder.load()
     holder.load_model("base")
@@ -184,3 +184,24 @@ def test_a_live_turn_loads_the_planned_model_and_an_english_one_hears_english() 
     assert heard == HeardTurn("small heard 16000 samples", "de")
     english = ModelHolder(ModelPlan((), "small.en"), FakeEngine())
     assert english.transcribe_turn(audio, DecodeTurn("t2", "s1", audio.tobytes())).language == "en"
+
+
+class BrokenFiles(FakeEngine):
+    """Its `missing` models are in MODEL_DIR, but fail to load."""
+
+    def has_model(self, model: str) -> bool:
+        return True
+
+
+def test_a_model_asked_for_that_cannot_load_is_reported_with_why() -> None:
+    reports: list[ModelReport] = []
+    engine = BrokenFiles(missing={"base"})
+    holder = ModelHolder(ModelPlan((), "small"), engine, reports.append, free_memory=plenty)
+    holder.load_asked("medium")  # larger than the plan's model: not offered
+    holder.load_asked("base")  # offered, but fails to load
+    assert reports == [
+        ModelFailed("medium", "model medium is not in MODEL_DIR for the fake engine"),
+        ModelFailed("base", "model base is missing"),
+    ]
+    holder.load_asked("tiny")
+    assert isinstance(reports[-1], ModelLoaded) and holder.loaded_name == "tiny"
