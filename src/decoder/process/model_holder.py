@@ -59,6 +59,8 @@ class ModelHolder:
         self.last_loaded_name: str | None = None
         # What load() last chose from the plan; tasks without a model of their own get it.
         self._planned_name: str | None = None
+        # The model the last task (or detection) used.
+        self._last_used: str | None = None
 
     @property
     def is_loaded(self) -> bool:
@@ -191,8 +193,10 @@ class ModelHolder:
         if requested is None or requested == self._planned_name:
             self.load()
             assert self._planned_name is not None
-            return self._touch(self._planned_name)
-        self.load_model(requested)
+            requested = self._planned_name
+        else:
+            self.load_model(requested)
+        self._last_used = requested
         return self._touch(requested)
 
     def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
@@ -214,11 +218,12 @@ class ModelHolder:
         return model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
 
     def transcribe_turn(self, audio: Samples, turn: DecodeTurn) -> HeardTurn:
-        """A live turn, with the model loaded now (between a task's windows: that task's), or
-        else the plan's own."""
-        if not self._held:
+        """A live turn, with the model the last task used (between a task's windows: that
+        task's) while it is loaded, or else the plan's own; never one only the operator loaded."""
+        name = self._last_used if self._last_used in self._held else None
+        if name is None:
             self.load()
-        name = self.loaded_name
+            name = self._planned_name
         assert name is not None
         language = "en" if MODELS[name].english_only else turn.language
         return self._touch(name).transcribe_turn(audio, language, turn.prompt)

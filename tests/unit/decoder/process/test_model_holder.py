@@ -205,3 +205,15 @@ def test_a_model_asked_for_that_cannot_load_is_reported_with_why() -> None:
     ]
     holder.load_asked("tiny")
     assert isinstance(reports[-1], ModelLoaded) and holder.loaded_name == "tiny"
+
+
+def test_a_live_turn_hears_with_the_last_tasks_model_not_one_only_the_operator_loaded() -> None:
+    audio = np.zeros(16000, np.float32)
+    holder = ModelHolder(ModelPlan((), "small"), FakeEngine(), free_memory=plenty)
+    holder.load_model("base")
+    turn = DecodeTurn("t1", "s1", audio.tobytes())
+    assert holder.transcribe_turn(audio, turn).text.startswith("small heard")
+    holder.use("base")
+    assert holder.transcribe_turn(audio, turn).text.startswith("base heard")
+    holder.unload("base")
+    assert holder.transcribe_turn(audio, turn).text.startswith("small heard")
