@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.support.published import published
 from tests.support.server import DECODE_DEADLINE_S, STEP_DEADLINE_S, RunningServer, start_server
-from tests.support.speech import PARAGRAPHS, dialogue, word_error_rate
+from tests.support.speech import PARAGRAPHS, VOICES, dialogue, speak, word_error_rate
+from tests.system.test_channels import channel_file
 from whisper_api.api.contract import PAGE_FILES
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -254,6 +255,25 @@ def test_the_page_shows_speakers_in_colours_and_renames_one(
         card.get_by_role("button", name="SRT").click()
     subtitles = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "\nHost: " in subtitles and "\nSPEAKER_00: " in subtitles
+
+
+def test_a_call_with_a_party_per_channel_shows_each_under_its_name(
+    server: RunningServer, page: Page, tmp_path: Path
+) -> None:
+    left = speak(PARAGRAPHS[1], tmp_path / "left.wav", voice=VOICES[0])
+    right = speak(PARAGRAPHS[3], tmp_path / "right.wav", voice=VOICES[1])
+    call = channel_file(tmp_path / "call.wav", [left, right], [0, 6000])
+    page.goto(server.url + "/")
+    expect(page.locator("#channel-names")).to_be_hidden()
+    page.get_by_label("One speaker per channel").check()
+    page.fill("#channel-names", "Agent, Caller")
+    page.set_input_files("#file-input", call)
+    card = card_for(page, call.name)
+    expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+    assert set(card.locator(".speaker").all_inner_texts()) == {"Agent", "Caller"}
+    agents = card.locator(".segment", has=page.locator(".speaker", has_text="Agent"))
+    agent = " ".join(agents.locator(".segment-text").all_inner_texts())
+    assert word_error_rate(PARAGRAPHS[1], agent) <= 0.10, agent
 
 
 def wait_until_loaded(server: RunningServer, headers: dict[str, str] | None = None) -> None:

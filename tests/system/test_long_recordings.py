@@ -12,6 +12,9 @@ With `vad_filter` and `diarize`, two passes over the whole file come on top of t
 (decoder.audio.voice_activity, decoder.speakers.diarize): the 2-hour file is decoded with both on
 faster-whisper, the engine with VAD, and its peak memory held to the same bound.
 
+On faster-whisper, a 2-hour stereo call with a party per channel (channels=split) is held to
+the same bound: its channels are decoded one after the other, each streamed as a mono file is.
+
 The 10-hour silent file goes through one engine only: the survey that reads it is the same code
 on both (decoder.audio.spectrogram), and it costs minutes of ffmpeg and spectrogram work per engine.
 """
@@ -43,6 +46,8 @@ UNIT_S = 600
 TWO_HOURS_S = 7200
 TEN_HOURS_S = 36000
 TEN_HOURS_ENGINE = "faster-whisper"
+# When the second party of the 2-hour stereo call speaks.
+SECOND_PARTY_S = 3600
 # What a task asks for that passes over the whole file besides the decoding; one voice speaks.
 VAD_AND_SPEAKERS = {"vad_filter": "true", "diarize": "true", "num_speakers": "1"}
 # Generous for a busy machine: the 2-hour file decodes about 7 minutes of speech.
@@ -83,11 +88,29 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     subprocess.run(
         ["ffmpeg", "-v", "error", *source, "-c:a", "libopus", "-b:a", "6k", *fast, str(ten)], check=True
     )
+    # A 2-hour call with a channel per party: one speaks at the start, the other an hour in.
+    stereo = directory / "two-hours-stereo.opus"
+    lanes = [
+        f"[{index}]aresample=24000,aformat=sample_fmts=s16:channel_layouts=mono,"
+        f"adelay={delay_s * 1000},apad,atrim=0:{TWO_HOURS_S}[c{index}]"
+        for index, delay_s in enumerate((0, SECOND_PARTY_S))
+    ]
+    call = ";".join([*lanes, "[c0][c1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]"])
+    parties = ["-i", str(paragraphs[0]), "-i", str(paragraphs[1])]
+    output = ["-map", "[out]", "-c:a", "libopus", *encoding, str(stereo)]
+    subprocess.run(["ffmpeg", "-v", "error", *parties, "-filter_complex", call, *output], check=True)
     two_hours_text = " ".join(
         [*(PARAGRAPHS[i % 4] for i in range(SHARED_PARAGRAPHS)), *(PARAGRAPHS[i] for i in spoken)]
     )
     overlap_s = shared_s - UNSHARED_END_S
-    return {"five": five, "two": two, "ten": ten, "two_hours_text": two_hours_text, "overlap_s": overlap_s}
+    return {
+        "five": five,
+        "two": two,
+        "ten": ten,
+        "stereo": stereo,
+        "two_hours_text": two_hours_text,
+        "overlap_s": overlap_s,
+    }
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -130,6 +153,14 @@ def test_long_recordings_cost_the_memory_of_a_short_one(
             assert float(ten["audio_duration"]) == pytest.approx(TEN_HOURS_S, abs=1)
             ten_hours_mb = peak_rss_mb(pid)
             assert ten_hours_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, ten_hours_mb)
+            # channels=split: each channel in a pass of its own, the memory of one.
+            call = wait_for_task(
+                client, upload(client, recordings["stereo"], {"channels": "split"}), LONG_DECODE_DEADLINE_S
+            )
+            assert call["status"] == "finished", call
+            split_mb = peak_rss_mb(pid)
+            assert split_mb - five_minutes_mb <= MEMORY_BOUND_MB, (five_minutes_mb, split_mb)
+            check_call(client, call["task_id"])
         assert decoder_status(client)["pid"] == pid
         opening_of_two = segments_before(client, two["task_id"], recordings["overlap_s"])
         opening_of_five = segments_before(client, five["task_id"], recordings["overlap_s"])
@@ -137,6 +168,16 @@ def test_long_recordings_cost_the_memory_of_a_short_one(
     assert float(two["audio_duration"]) == pytest.approx(TWO_HOURS_S, abs=UNIT_S)
     assert word_error_rate(recordings["two_hours_text"], str(two["transcript"])) <= 0.10
     assert word_error_rate(opening_of_five, opening_of_two) <= 0.02
+
+
+def check_call(client: httpx.Client, task_id: str) -> None:
+    """Both parties of the 2-hour stereo call, each on its channel, where they spoke."""
+    document = client.get(f"/api/v1/tasks/{task_id}/result", params={"format": "json"}).json()
+    for channel, paragraph, start_s in ((0, PARAGRAPHS[0], 0), (1, PARAGRAPHS[1], SECOND_PARTY_S)):
+        own = [segment for segment in document["segments"] if segment["channel"] == channel]
+        assert own and all(segment["speaker"] == f"channel {channel}" for segment in own)
+        assert start_s <= own[0]["start"] < start_s + UNIT_S
+        assert word_error_rate(paragraph, " ".join(segment["text"] for segment in own)) <= 0.10
 
 
 def test_audio_over_the_limit_is_refused_before_it_is_queued(

@@ -51,6 +51,8 @@ class AudioFile:
     demuxer: str | None
     timeout_s: float
     max_duration_s: float | None = None
+    # The one channel to hear (channels=split); None: all of them, mixed to mono.
+    channel: int | None = None
 
 
 def _as_samples(pcm: npt.NDArray[np.int16]) -> Samples:
@@ -84,7 +86,13 @@ def pcm_stream(file: AudioFile, *, timed: bool) -> Iterator[Iterator[Samples]]:
     """
     deadline = time.monotonic() + file.timeout_s if timed else None
     with _opened(file.path, file.demuxer) as container:
-        yield _blocks(_pcm(container, file.path, deadline, file.timeout_s), file)
+        yield _blocks(_pcm(container, file.path, deadline, file.timeout_s, file.channel), file)
+
+
+def channel_count(file: AudioFile) -> int:
+    """The channels of the file's first audio track."""
+    with _opened(file.path, file.demuxer) as container:
+        return int(container.streams.audio[0].channels or 1)
 
 
 @contextlib.contextmanager
@@ -105,11 +113,12 @@ def _opened(path: str, demuxer: str | None) -> Iterator[InputContainer]:
 
 
 def _pcm(
-    container: InputContainer, path: str, deadline: float | None, timeout_s: float
+    container: InputContainer, path: str, deadline: float | None, timeout_s: float, channel: int | None = None
 ) -> Iterator[npt.NDArray[np.int16]]:
-    """The first audio track as 16 kHz mono 16-bit samples, in the pieces the decoder gives."""
+    """The first audio track as 16 kHz mono 16-bit samples, in the pieces the decoder gives: all
+    its channels mixed, or only `channel` (silence where a frame has no such channel)."""
     stream = container.streams.audio[0]
-    resampler = _resampler()
+    resampler = _resampler(channel)
     packets = container.demux(stream)
     decoded = failed = 0
     while True:
@@ -135,22 +144,32 @@ def _pcm(
             except ValueError:
                 # The rate or the channels changed mid-stream (MP3s joined, an HE-AAC switch):
                 # what the old setup holds goes first, and a new one takes the rest.
-                yield from (piece.to_ndarray()[0] for piece in resampler.resample(None))
-                resampler = _resampler()
+                yield from (_picked(piece, channel) for piece in resampler.resample(None))
+                resampler = _resampler(channel)
                 pieces = resampler.resample(frame)
             for resampled in pieces:
-                yield resampled.to_ndarray()[0]
+                yield _picked(resampled, channel)
     if failed > MAX_ERROR_RATE * (decoded + failed):
         log.error(
             "the audio of %s could not be decoded: %d of %d packets failed", path, failed, decoded + failed
         )
         raise AudioError(UNDECODABLE)
     for resampled in resampler.resample(None):
-        yield resampled.to_ndarray()[0]
+        yield _picked(resampled, channel)
 
 
-def _resampler() -> av.AudioResampler:
-    return av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+def _resampler(channel: int | None) -> av.AudioResampler:
+    """To 16 kHz 16-bit: mixed to mono, or planar with every channel kept, to pick one of."""
+    if channel is None:
+        return av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    return av.AudioResampler(format="s16p", rate=SAMPLE_RATE)
+
+
+def _picked(frame: av.AudioFrame, channel: int | None) -> npt.NDArray[np.int16]:
+    planes: npt.NDArray[np.int16] = np.asarray(frame.to_ndarray(), np.int16)
+    row = 0 if channel is None else channel
+    picked: npt.NDArray[np.int16] = planes[row] if row < len(planes) else np.zeros(planes.shape[1], np.int16)
+    return picked
 
 
 def _blocks(pieces: Iterator[npt.NDArray[np.int16]], file: AudioFile) -> Iterator[Samples]:

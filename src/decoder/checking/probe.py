@@ -120,7 +120,7 @@ def _checked(
             f"the file is cut off: it declares {duration:.1f} s of audio, but its data ends "
             f"more than {CHECK_SECONDS:g} s before that"
         )
-    return UploadChecked(duration if duration is not None else file_duration, demuxer)
+    return UploadChecked(duration if duration is not None else file_duration, demuxer, audio.channels or 1)
 
 
 def _decoded_s(

@@ -22,14 +22,16 @@ import numpy as np
 from decoder.audio.ffmpeg import AudioFile
 from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.device.ladder import plan_models
-from decoder.engines import EngineOptions, choose_engine
+from decoder.engines import EngineOptions, ProgressCallback, choose_engine
 from decoder.errors import AudioError, ModelLoadError, client_reason
 from decoder.process.batch import fits, read_all
+from decoder.process.channels import StageCallback, decode_channels
 from decoder.process.in_hand import Cancelled, InHand
 from decoder.process.languages import LANGUAGES
 from decoder.process.model_holder import ModelHolder
 from decoder.process.task_queue import QueueClosed, TaskQueue
 from decoder.speakers import Speakers
+from decoder.wire.options import SPLIT_CHANNELS
 from decoder.wire.protocol import (
     GPU_BATCH_FILES,
     STAGES,
@@ -297,11 +299,16 @@ class DecoderService:
             self._send(TaskProgress(task.task_id, covered, total, stage=STAGES[1]))
             self._serve_turns()
 
+        def hear(audio: AudioFile, on_progress: ProgressCallback, on_diarized: StageCallback) -> Transcript:
+            transcript = self._holder.transcribe(audio, task, on_progress)
+            if task.options.diarization is not None:
+                transcript = self._speakers.diarize(audio, transcript, task.options.diarization, on_diarized)
+            return transcript
+
         audio = self._audio_of(task)
-        transcript = self._holder.transcribe(audio, task, on_progress)
-        if task.options.diarization is not None:
-            transcript = self._speakers.diarize(audio, transcript, task.options.diarization, on_diarized)
-        return transcript
+        if task.options.channels == SPLIT_CHANNELS:
+            return decode_channels(audio, task.options.channel_names, hear, on_progress, on_diarized)
+        return hear(audio, on_progress, on_diarized)
 
     def _serve_turns(self) -> None:
         """Between a task's windows: the live turns that arrived meanwhile go first."""

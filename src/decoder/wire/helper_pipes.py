@@ -33,6 +33,8 @@ class UploadChecked:
     duration_s: float | None
     # The container's demuxer (decoder.wire.containers), pinned when the decoder decodes it.
     demuxer: str
+    # The audio track's channels.
+    channels: int = 1
 
 
 @dataclass(frozen=True)

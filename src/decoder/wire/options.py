@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# How a recording's channels are heard: mixed to one (as Whisper hears any recording), or each
+# decoded on its own as one speaker's (channels=split: a call with a channel per party).
+MIXED_CHANNELS, SPLIT_CHANNELS = "mix", "split"
+CHANNEL_MODES = (MIXED_CHANNELS, SPLIT_CHANNELS)
+# The channels channels=split takes: a stereo call up to a podcast's several microphones.
+MIN_SPLIT_CHANNELS, MAX_SPLIT_CHANNELS = 2, 8
+
 
 @dataclass(frozen=True, slots=True)
 class KnownSpeaker:
@@ -45,3 +52,7 @@ class DecodeOptions:
     logprob_threshold: float | None = None
     # Label who said what, after decoding (with word timestamps); None: no speaker labels.
     diarization: Diarization | None = None
+    # MIXED_CHANNELS or SPLIT_CHANNELS; split, each channel is labelled by its name here
+    # (channel_names[i]) or "channel i".
+    channels: str = MIXED_CHANNELS
+    channel_names: tuple[str, ...] = ()

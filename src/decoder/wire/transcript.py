@@ -45,6 +45,8 @@ class Segment:
     stats: SegmentStats | None = None
     # Who said it, where the task asked for speakers.
     speaker: str | None = None
+    # The channel it was heard on, where the task split the channels (channels=split).
+    channel: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

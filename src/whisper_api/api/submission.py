@@ -19,6 +19,7 @@ from whisper_api.api.middleware.auth import identity_of
 from whisper_api.api.state import services
 from whisper_api.api.uploads.form import FILE_FORM, UploadForm
 from whisper_api.api.uploads.receiving import ReceivedUpload, UploadLimits, receive_upload
+from whisper_api.jobs.intake.options import check_channels
 from whisper_api.jobs.intake.uploads_index import content_key
 from whisper_api.jobs.job import Job, JobStatus, new_task_id
 
@@ -107,7 +108,7 @@ async def _queue(
     early = SubmitTask(task_id, str(upload.path), task_type, wanted.language, wanted.options)
     ahead = tracker.head_starts.start(early, upload.size)
     try:
-        probed = await _check(request, upload.path)
+        probed = await _check(request, upload.path, wanted.options)
         job = Job(
             task_id,
             task_type,
@@ -199,10 +200,13 @@ async def _receive(request: Request, read_fields: FieldReader, form: UploadForm)
     return _Received(task_id, upload, wanted, received_at)
 
 
-async def _check(request: Request, path: Path) -> UploadChecked:
-    """The upload check (whisper_api.jobs.intake.media) and the duration limit; raises ApiErrors."""
+async def _check(request: Request, path: Path, options: DecodeOptions | None = None) -> UploadChecked:
+    """The upload check (whisper_api.jobs.intake.media), the duration limit and, for channels=split,
+    the channels; raises ApiErrors (and Refused)."""
     probed = await run_in_threadpool(services(request).checker.check, path)
     _check_duration(probed.duration_s, services(request).settings.max_audio_duration_s)
+    if options is not None:
+        check_channels(options, probed.channels)
     return probed
 
 

@@ -34,6 +34,8 @@ SEGMENT_PROPERTIES: dict[str, Any] = {
     "end": {"type": "number"},
     "text": {"type": "string"},
     "speaker": {"type": "string"},
+    # Where the task split the channels (channels=split): the channel it was heard on.
+    "channel": {"type": "integer", "minimum": 0},
 }
 STATS_PROPERTIES: dict[str, Any] = {
     "seek": {"type": "integer"},
@@ -158,7 +160,8 @@ def _segment_fields(index: int, segment: Segment) -> dict[str, Any]:
         "end": _seconds(segment.end),
         "text": segment.text,
     }
-    return fields | ({"speaker": segment.speaker} if segment.speaker else {})
+    fields |= {"speaker": segment.speaker} if segment.speaker else {}
+    return fields | ({"channel": segment.channel} if segment.channel is not None else {})
 
 
 def _word_fields(word: Word) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from decoder.wire.options import CHANNEL_MODES, MAX_SPLIT_CHANNELS, MIN_SPLIT_CHANNELS
 from whisper_api.api.contract import (
     ASR_OUTPUTS,
     ASR_TASKS,
@@ -45,6 +46,14 @@ SPEAKERS: dict[str, dict[str, Any]] = {
     "diarize": {"type": "boolean", "description": "label who said what (with word timestamps)"},
     **{name: {**COUNT, "description": "speakers; needs diarize"} for name in COUNT_FIELDS},
 }
+CHANNELS: dict[str, dict[str, Any]] = {
+    "channels": {
+        "enum": list(CHANNEL_MODES),
+        "description": f"split: decode each channel of a {MIN_SPLIT_CHANNELS}-{MAX_SPLIT_CHANNELS} channel "
+        "recording on its own, one speaker per channel",
+    },
+    "channel_names": {**TEXT, "description": "comma-separated names of the channels, for channels=split"},
+}
 KNOWN_SPEAKERS: dict[str, dict[str, Any]] = {
     NAMES_FIELD: {"type": "array", "items": TEXT, "maxItems": MAX_KNOWN_SPEAKERS},
     REFERENCES_FIELD: {"type": "array", "items": {**TEXT, "description": "data:audio/...;base64,..."}},
@@ -59,6 +68,7 @@ JOB_FIELDS: dict[str, dict[str, Any]] = {
     "model": {**TEXT, "description": "one of /v1/models"},
     **THRESHOLDS,
     **SPEAKERS,
+    **CHANNELS,
     "callback_url": {**TEXT, "format": "uri", "description": "gets the final task as a POST"},
 }
 OPENAI_FIELDS: dict[str, dict[str, Any]] = {
@@ -73,6 +83,7 @@ OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "chunking_strategy": {**TEXT, "description": '"auto", or [type]=server_vad: voice-activity detection'},
     **THRESHOLDS,
     **SPEAKERS,
+    **CHANNELS,
     **KNOWN_SPEAKERS,
     # This server's own: the layout of srt and vtt answers.
     **STYLE_PROPERTIES,
@@ -89,6 +100,9 @@ ASR_PARAMETERS = [
     in_query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
     in_query("word_timestamps", FLAG, "time each word"),
     in_query("vad_filter", FLAG, "skip silence first (faster-whisper)"),
-    *(in_query(name, schema, schema["description"]) for name, schema in (THRESHOLDS | SPEAKERS).items()),
+    *(
+        in_query(name, schema, schema["description"])
+        for name, schema in (THRESHOLDS | SPEAKERS | CHANNELS).items()
+    ),
     *SUBTITLE_STYLE,
 ]

@@ -77,7 +77,7 @@ TASK_SUMMARY_KEYS = (
 )
 
 # Speakers are there where the task asked for them.
-SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=(*STATS_PROPERTIES, "speaker"))
+SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=(*STATS_PROPERTIES, "speaker", "channel"))
 # OpenAI's words carry no probability.
 WORD = closed({key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}, ("speaker",))
 # What decoder_status says of each decoder and, for the seed's clients, of the first at the top.

@@ -30,7 +30,13 @@ from whisper_api.api.routes.live import language_of_upload
 from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job, safe_name
 from whisper_api.api.uploads.form import UploadForm
-from whisper_api.jobs.intake.options import THRESHOLD_FIELDS, check_language, decode_options, parse_flag
+from whisper_api.jobs.intake.options import (
+    CHANNEL_FIELDS,
+    THRESHOLD_FIELDS,
+    check_language,
+    decode_options,
+    parse_flag,
+)
 from whisper_api.jobs.intake.speaker_options import COUNT_FIELDS
 from whisper_api.jobs.views import transcript_of
 from whisper_api.outputs.formats import FORMATS, render
@@ -43,6 +49,7 @@ _OPTION_PARAMETERS = (
     "vad_filter",
     *THRESHOLD_FIELDS,
     "diarize",
+    *CHANNEL_FIELDS,
     *COUNT_FIELDS,
 )
 

@@ -30,6 +30,7 @@ from whisper_api.api.state import services
 from whisper_api.api.submission import JobRequest, accept_job, finished_job
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.options import (
+    CHANNEL_FIELDS,
     THRESHOLD_FIELDS,
     check_language,
     check_model,
@@ -51,8 +52,9 @@ async def translations(request: Request) -> Response:
     return await _answer(request, "translate")
 
 
-# The fields that go to decode_options as they are: OpenAI's, Whisper's silence gate, speakers'.
-_OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS, *SPEAKER_FIELDS)
+# The fields that go to decode_options as they are: OpenAI's, Whisper's silence gate, speakers',
+# and this server's channels=split.
+_OWN_OPTIONS = ("prompt", "temperature", "beam_size", *THRESHOLD_FIELDS, *SPEAKER_FIELDS, *CHANNEL_FIELDS)
 
 
 async def models(request: Request) -> Response:

@@ -23,6 +23,7 @@ import bisect
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
+from decoder.wire.options import MIXED_CHANNELS
 from decoder.wire.protocol import (
     BATCH_FILE_MAX_S,
     DetectLanguage,
@@ -136,10 +137,16 @@ class JobQueue:
 
     def _batchable(self, task: SubmitTask, english_only: bool) -> bool:
         """Short enough for one window, in a language known before decoding, without speakers
-        to label (a step of its own after decoding), and not a job to decode alone."""
+        to label (a step of its own after decoding) or channels to hear one by one, and not a
+        job to decode alone."""
         short = task.duration_s is not None and 0 < task.duration_s <= BATCH_FILE_MAX_S
         known = english_only or task.language is not None
-        alone = task.options.diarization is not None or task.task_id in self._alone
+        options = task.options
+        alone = (
+            options.diarization is not None
+            or options.channels != MIXED_CHANNELS
+            or task.task_id in self._alone
+        )
         return short and known and not alone
 
     def hand(self, work: Work, slot: int) -> None:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from decoder.wire.models import MODELS
-from decoder.wire.options import DecodeOptions
+from decoder.wire.options import (
+    CHANNEL_MODES,
+    MAX_SPLIT_CHANNELS,
+    MIN_SPLIT_CHANNELS,
+    SPLIT_CHANNELS,
+    DecodeOptions,
+)
 from decoder.wire.protocol import DecoderReady, TaskType
 from whisper_api.jobs.errors import Refused
 from whisper_api.jobs.intake.speaker_options import diarization_options
 
 MAX_PROMPT_CHARS = 4096
+MAX_CHANNEL_NAME = 40
+# The fields of channels=split, which every API takes.
+CHANNEL_FIELDS = ("channels", "channel_names")
 MAX_BEAM_SIZE = 10
 # The lowest logprob_threshold taken: an average log probability below it is no text at all.
 MAX_LOGPROB = 20.0
@@ -22,9 +31,9 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 
 def decode_options(fields: Mapping[str, str], ready: DecoderReady, *, diarize: bool = False) -> DecodeOptions:
     """DecodeOptions from the fields initial_prompt (or prompt), temperature, beam_size,
-    word_timestamps, vad_filter, model, no_speech_threshold, logprob_threshold and the speaker
-    fields (whisper_api.jobs.intake.speaker_options; `diarize`: the API asks for speakers anyway); a bad
-    value or combination is a Refused naming the field."""
+    word_timestamps, vad_filter, model, no_speech_threshold, logprob_threshold, channels,
+    channel_names and the speaker fields (whisper_api.jobs.intake.speaker_options; `diarize`:
+    the API asks for speakers anyway); a bad value or combination is a Refused naming the field."""
     prompt = fields.get("initial_prompt") or fields.get("prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise Refused(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
@@ -50,7 +59,51 @@ def decode_options(fields: Mapping[str, str], ready: DecoderReady, *, diarize: b
         vad_filter=parse_flag(fields, "vad_filter"),
         model=check_model(fields.get("model") or None, ready),
         diarization=diarization,
+        channels=_choice(fields, "channels", CHANNEL_MODES),
+        channel_names=_channel_names(fields),
     )
+
+
+def check_channels(options: DecodeOptions, channels: int) -> None:
+    """Refuse channels=split for a recording without 2 to MAX_SPLIT_CHANNELS channels, or with
+    fewer channels than channel_names names."""
+    if options.channels != SPLIT_CHANNELS:
+        return
+    if not MIN_SPLIT_CHANNELS <= channels <= MAX_SPLIT_CHANNELS:
+        raise Refused(
+            f"channels=split decodes each channel of a recording of {MIN_SPLIT_CHANNELS} to "
+            f"{MAX_SPLIT_CHANNELS} channels on its own; this one has {channels}",
+            param="channels",
+        )
+    if len(options.channel_names) > channels:
+        raise Refused(
+            f"channel_names names {len(options.channel_names)} channels; the recording has {channels}",
+            param="channel_names",
+        )
+
+
+def _choice(fields: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = fields.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise Refused(f"{name} must be one of {', '.join(choices)}", param=name)
+    return value
+
+
+def _channel_names(fields: Mapping[str, str]) -> tuple[str, ...]:
+    """channel_names: comma-separated names of the channels in order (channels=split only)."""
+    raw = fields.get("channel_names", "").strip()
+    if not raw:
+        return ()
+    names = tuple(name.strip() for name in raw.split(","))
+    if fields.get("channels", "").strip().lower() != SPLIT_CHANNELS:
+        raise Refused("channel_names names the channels of channels=split", param="channel_names")
+    if len(names) > MAX_SPLIT_CHANNELS or not all(0 < len(name) <= MAX_CHANNEL_NAME for name in names):
+        raise Refused(
+            f"channel_names must be at most {MAX_SPLIT_CHANNELS} names of 1 to {MAX_CHANNEL_NAME} "
+            "characters, comma-separated",
+            param="channel_names",
+        )
+    return names
 
 
 def check_model(name: str | None, ready: DecoderReady) -> str | None:

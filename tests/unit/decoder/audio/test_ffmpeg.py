@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decoder.audio.ffmpeg import BLOCK_SAMPLES, AudioFile, load_audio, pcm_stream
+from decoder.audio.ffmpeg import BLOCK_SAMPLES, AudioFile, channel_count, load_audio, pcm_stream
 from decoder.audio.samples import SAMPLE_RATE
 from decoder.errors import AudioError
 from decoder.wire.containers import ACCEPTED_DEMUXERS, demuxer_of
@@ -128,3 +129,35 @@ def test_demuxer_names() -> None:
     assert demuxer_of("matroska,webm") == "matroska"
     assert demuxer_of("hls") is None and demuxer_of("concat") is None and demuxer_of("") is None
     assert not {"hls", "dash", "concat", "sdp", "rtp", "rtsp", "image2", "imf"} & set(ACCEPTED_DEMUXERS)
+
+
+def test_one_channel_is_picked_or_all_are_mixed(tmp_path: Path) -> None:
+    stereo = tmp_path / "stereo.wav"
+    # A tone on the left, silence on the right.
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=440:d=2",
+            "-af",
+            "pan=stereo|c0=c0",
+            str(stereo),
+        ],
+        check=True,
+    )
+    file = AudioFile(str(stereo), None, timeout_s=60)
+    assert channel_count(file) == 2
+
+    def level(channel: int | None) -> float:
+        with pcm_stream(dataclasses.replace(file, channel=channel), timed=True) as blocks:
+            samples = np.concatenate(list(blocks))
+        assert len(samples) == 2 * SAMPLE_RATE
+        return float(np.abs(samples).mean())
+
+    left, right, mixed, missing = level(0), level(1), level(None), level(5)
+    assert left > 0.05 and right == 0.0 and missing == 0.0
+    assert 0.2 * left < mixed < left

@@ -112,6 +112,10 @@ export class TaskCard {
     if (options.language && options.language !== "auto") form.append("language", options.language);
     if (options.wordTimestamps) form.append("word_timestamps", "true");
     if (options.diarize) form.append("diarize", "true");
+    if (options.splitChannels) {
+      form.append("channels", "split");
+      if (options.channelNames) form.append("channel_names", options.channelNames);
+    }
     if (options.model) form.append("model", options.model);
 
     const xhr = new XMLHttpRequest();

@@ -11,6 +11,8 @@ function currentOptions() {
     model: $("#model-field").hidden ? "" : $("#model").value,
     wordTimestamps: $("#word-timestamps").checked,
     diarize: $("#diarize").checked,
+    splitChannels: $("#split-channels").checked,
+    channelNames: $("#channel-names").value.trim(),
   };
 }
 
@@ -23,6 +25,11 @@ function uploadFiles(files) {
 }
 
 export function setUpForm() {
+  // A call kept with one party per channel: each channel is decoded on its own, under its name.
+  const split = $("#split-channels");
+  split.addEventListener("change", () => {
+    $("#channel-names-field").hidden = !split.checked;
+  });
   const input = $("#file-input");
   const zone = $("#drop-zone");
   zone.addEventListener("click", () => input.click());

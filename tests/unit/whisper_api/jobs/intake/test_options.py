@@ -7,7 +7,7 @@ import pytest
 from decoder.wire.options import DecodeOptions, Diarization
 from decoder.wire.protocol import DecoderReady
 from whisper_api.jobs.errors import Refused
-from whisper_api.jobs.intake.options import decode_options
+from whisper_api.jobs.intake.options import check_channels, decode_options
 
 READY = DecoderReady(1, False, "small", False, (("en", "english"),), ("small", "base", "tiny"))
 
@@ -41,6 +41,10 @@ def test_every_option_is_read() -> None:
         ({"word_timestamps": "maybe"}, "word_timestamps must be true or false"),
         ({"model": "large-v3"}, "model 'large-v3' is not available here; choose one of small, base, tiny"),
         ({"prompt": "x" * 5000}, "longer than 4096 characters"),
+        ({"channels": "stereo"}, "channels must be one of mix, split"),
+        ({"channel_names": "A,B"}, "channel_names names the channels of channels=split"),
+        ({"channels": "split", "channel_names": "A,,B"}, "channel_names must be at most 8 names"),
+        ({"channels": "split", "channel_names": ",".join("abcdefghi")}, "at most 8 names"),
     ],
 )
 def test_bad_values_and_combinations_are_refused(fields: dict[str, str], message: str) -> None:
@@ -56,3 +60,17 @@ def test_speakers_come_with_word_timestamps_where_the_server_has_an_encoder() ->
     with pytest.raises(Refused, match="no speaker encoder") as caught:
         decode_options({"diarize": "true"}, READY)
     assert caught.value.param == "diarize"
+
+
+def test_channels_are_split_with_their_names_and_checked_against_the_recording() -> None:
+    options = decode_options({"channels": "Split", "channel_names": " Agent , Caller"}, READY)
+    assert (options.channels, options.channel_names) == ("split", ("Agent", "Caller"))
+    check_channels(options, 2)
+    check_channels(decode_options({}, READY), 1)
+    with pytest.raises(Refused, match="this one has 1"):
+        check_channels(options, 1)
+    with pytest.raises(Refused, match="this one has 9"):
+        check_channels(options, 9)
+    three = decode_options({"channels": "split", "channel_names": "A,B,C"}, READY)
+    with pytest.raises(Refused, match="channel_names names 3 channels; the recording has 2"):
+        check_channels(three, 2)
