@@ -89,7 +89,9 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         ["ffmpeg", "-v", "error", *source, "-c:a", "libopus", "-b:a", "6k", *fast, str(ten)], check=True
     )
     # A 2-hour call with a channel per party: one speaks at the start, the other an hour in.
-    stereo = directory / "two-hours-stereo.opus"
+    # FLAC: Opus at a low bit rate codes stereo as one channel and its balance, so each party
+    # would be heard, faintly, on the other's channel too.
+    stereo = directory / "two-hours-stereo.flac"
     lanes = [
         f"[{index}]aresample=24000,aformat=sample_fmts=s16:channel_layouts=mono,"
         f"adelay={delay_s * 1000},apad,atrim=0:{TWO_HOURS_S}[c{index}]"
@@ -97,7 +99,7 @@ def recordings(speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     ]
     call = ";".join([*lanes, "[c0][c1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]"])
     parties = ["-i", str(paragraphs[0]), "-i", str(paragraphs[1])]
-    output = ["-map", "[out]", "-c:a", "libopus", *encoding, str(stereo)]
+    output = ["-map", "[out]", "-c:a", "flac", str(stereo)]
     subprocess.run(["ffmpeg", "-v", "error", *parties, "-filter_complex", call, *output], check=True)
     two_hours_text = " ".join(
         [*(PARAGRAPHS[i % 4] for i in range(SHARED_PARAGRAPHS)), *(PARAGRAPHS[i] for i in spoken)]
@@ -176,7 +178,8 @@ def check_call(client: httpx.Client, task_id: str) -> None:
     for channel, paragraph, start_s in ((0, PARAGRAPHS[0], 0), (1, PARAGRAPHS[1], SECOND_PARTY_S)):
         own = [segment for segment in document["segments"] if segment["channel"] == channel]
         assert own and all(segment["speaker"] == f"channel {channel}" for segment in own)
-        assert start_s <= own[0]["start"] < start_s + UNIT_S
+        # Whisper's first timestamp in a window may fall a little before the speech.
+        assert start_s - 5 <= own[0]["start"] < start_s + UNIT_S
         assert word_error_rate(paragraph, " ".join(segment["text"] for segment in own)) <= 0.10
 
 

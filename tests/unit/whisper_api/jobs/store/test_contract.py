@@ -84,7 +84,13 @@ def against(
 def test_a_job_comes_back_with_every_field(opener: Opener) -> None:
     async def check(store: JobStore, clock: Clock) -> None:
         job = make_job(opener.tmp_path, "a", owner="email:ada@example.org")
-        job.options = DecodeOptions(initial_prompt="Ada", beam_size=3, word_timestamps=True)
+        job.options = DecodeOptions(
+            initial_prompt="Ada",
+            beam_size=3,
+            word_timestamps=True,
+            channels="split",
+            channel_names=("A", "B"),
+        )
         await store.add(job)
         job.status, job.result, job.attempts, job.cancel_requested = JobStatus.PROCESSING, HELLO, 1, True
         await store.save(job)
