@@ -18,6 +18,7 @@ from whisper_api.jobs.tracker.tracking import CancelOutcome
 from whisper_api.jobs.views import task_json, transcript_of
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, render
 from whisper_api.outputs.subtitles.style import style_from
+from whisper_api.settings.kinds import whole
 
 T = TypeVar("T", int, None)
 
@@ -86,13 +87,9 @@ def _query_int(request: Request, name: str, default: T, low: int, high: int | No
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        accepted = f"from {low} to {high}" if high is not None else f"≥ {low}"
-        raise BadRequest(f"{name} must be a whole number {accepted}")
-    return value
+        return whole(low, high).parse(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be {exc}") from None
 
 
 ROUTES = [

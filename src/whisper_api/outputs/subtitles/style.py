@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from whisper_api.settings.kinds import whole
+
 # The widest line and the most lines a caller may ask for.
 MAX_LINE_WIDTH = 1000
 MAX_LINE_COUNT = 100
@@ -148,13 +150,9 @@ def _consistent(style: SubtitleStyle) -> SubtitleStyle:
 
 def _whole(field: str, raw: str, low: int, high: int | None) -> int:
     try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        accepted = f"from {low} to {high}" if high is not None else f"≥ {low}"
-        raise StyleError(f"{field} must be a whole number {accepted}", field)
-    return value
+        return whole(low, high).parse(raw)
+    except ValueError as exc:
+        raise StyleError(f"{field} must be {exc}", field) from None
 
 
 def _number(field: str, raw: str, low: float, high: float) -> float:
