@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import shutil
 import signal
 import sys
@@ -31,6 +30,9 @@ from pathlib import Path
 
 from decoder.errors import ModelImportError
 from decoder.wire.helper_pipes import (
+    CHECKPOINT_URL,
+    HUB_SOURCE,
+    OPENAI_SOURCE,
     FromImporter,
     ImportFailed,
     ImportFinished,
@@ -39,11 +41,6 @@ from decoder.wire.helper_pipes import (
 )
 from decoder.wire.models import MODELS
 
-OPENAI = "openai"
-HUB_PREFIX = "hf:"
-# openai-whisper's checkpoint URLs name the file's SHA-256 in the path before the file name.
-CHECKPOINT_URL = re.compile(r"^https?://[^\s]+/(?P<sha256>[0-9a-f]{64})/[^/\s]+\.pt$")
-HUB_REPOSITORY = re.compile(r"^hf:(?P<repo>[\w.-]+/[\w.-]+)$")
 # The files of a CTranslate2 Whisper repository (faster-whisper's conversions); those after the
 # first two are optional (a hub answers 404 for a file a repository does not have).
 HUB_FILES = (
@@ -91,11 +88,11 @@ def import_from(request: ImportRequest, report: Report) -> list[Path]:
     model_dir = Path(request.model_dir)
     stem = MODELS[request.name].file_stem
     source = request.source
-    if source == OPENAI:
+    if source == OPENAI_SOURCE:
         source = official_url(request.name)
     if CHECKPOINT_URL.match(source):
         return [download_checkpoint(source, model_dir / f"{stem}.pt", report)]
-    if match := HUB_REPOSITORY.match(source):
+    if match := HUB_SOURCE.match(source):
         return import_hub_repository(request.hub_endpoint, match["repo"], stem, model_dir, report)
     return import_directory(Path(source).expanduser(), stem, model_dir, report)
 

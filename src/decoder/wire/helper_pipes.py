@@ -13,6 +13,7 @@ A model import (decoder.model_import.job), one process per import, told what to 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Front end <-> upload checker.
@@ -89,6 +90,13 @@ FromImporter = ImportProgress | ImportFinished | ImportFailed
 
 
 # Front end -> model importer, at spawn.
+
+# What an import's source may be besides a directory on the server: openai-whisper's own
+# published checkpoint, a checkpoint URL in its layout (the path names the file's SHA-256 before
+# its name), or a CTranslate2 repository on the Hugging Face hub.
+OPENAI_SOURCE = "openai"
+CHECKPOINT_URL = re.compile(r"^https?://\S+/(?P<sha256>[0-9a-f]{64})/[^/\s]+\.pt$")
+HUB_SOURCE = re.compile(r"^hf:(?P<repo>[\w.-]+/[\w.-]+)$")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import re
 import threading
 import time
 import uuid
@@ -26,6 +25,9 @@ from typing import Any
 
 from decoder.wire.entry import run_importer
 from decoder.wire.helper_pipes import (
+    CHECKPOINT_URL,
+    HUB_SOURCE,
+    OPENAI_SOURCE,
     FromImporter,
     ImportFailed,
     ImportFinished,
@@ -39,11 +41,6 @@ from whisper_api.jobs.news.hub import PROGRESS, EventHub
 
 log = logging.getLogger(__name__)
 
-# What `source` may be (decoder.model_import.job reads it): "openai", a checkpoint URL in
-# openai-whisper's layout, a Hugging Face repository, or a directory on the server.
-OPENAI_SOURCE = "openai"
-CHECKPOINT_URL = re.compile(r"^https?://\S+/[0-9a-f]{64}/[^/\s]+\.pt$")
-HUB_SOURCE = re.compile(r"^hf:[\w.-]+/[\w.-]+$")
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 # How long a stopped import may take to clean up after itself.
 STOP_WAIT_S = 5.0
