@@ -11,7 +11,8 @@ ends the audio where it happened: the upload check has refused files damaged at 
 end, and whisper decodes what is there.
 
     load_audio(path, ...)      the whole track (or its first seconds) in one array
-    pcm_stream(file, ...)      the track as a stream of blocks, for recordings of any length
+    pcm_stream(file, ...)      the track (or the part of it an AudioFile names) as a stream of
+                               blocks, for recordings of any length
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class AudioFile:
     max_duration_s: float | None = None
     # The one channel to hear (channels=split); None: all of them, mixed to mono.
     channel: int | None = None
+    # The part of the recording to hear, in seconds (a run of one language); end None: to its end.
+    # The samples before `start_s` are decoded and passed over, so a part costs a read up to its end.
+    start_s: float = 0.0
+    end_s: float | None = None
 
 
 def _as_samples(pcm: npt.NDArray[np.int16]) -> Samples:
@@ -173,16 +178,20 @@ def _picked(frame: av.AudioFrame, channel: int | None) -> npt.NDArray[np.int16]:
 
 
 def _blocks(pieces: Iterator[npt.NDArray[np.int16]], file: AudioFile) -> Iterator[Samples]:
-    """The pieces gathered into blocks of BLOCK_SAMPLES (the last one shorter)."""
+    """The pieces of the file's part gathered into blocks of BLOCK_SAMPLES (the last one shorter)."""
     limit = None if file.max_duration_s is None else file.max_duration_s * SAMPLE_RATE
+    first = round(file.start_s * SAMPLE_RATE)
+    last = None if file.end_s is None else round(file.end_s * SAMPLE_RATE)
     held: list[npt.NDArray[np.int16]] = []
     held_samples = read = 0
     for piece in pieces:
+        begins = read
         read += len(piece)
         if limit is not None and read > limit:
             raise AudioError(
                 f"the audio is longer than the limit of {file.max_duration_s:g} s (MAX_AUDIO_DURATION_S)"
             )
+        piece = piece[max(0, first - begins) : None if last is None else max(0, last - begins)]
         held.append(piece)
         held_samples += len(piece)
         while held_samples >= BLOCK_SAMPLES:
@@ -190,5 +199,7 @@ def _blocks(pieces: Iterator[npt.NDArray[np.int16]], file: AudioFile) -> Iterato
             yield _as_samples(joined[:BLOCK_SAMPLES])
             held = [joined[BLOCK_SAMPLES:]]
             held_samples -= BLOCK_SAMPLES
+        if last is not None and read >= last:
+            break
     if held_samples:
         yield _as_samples(np.concatenate(held))

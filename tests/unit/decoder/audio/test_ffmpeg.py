@@ -161,3 +161,14 @@ def test_one_channel_is_picked_or_all_are_mixed(tmp_path: Path) -> None:
     left, right, mixed, missing = level(0), level(1), level(None), level(5)
     assert left > 0.05 and right == 0.0 and missing == 0.0
     assert 0.2 * left < mixed < left
+
+
+@pytest.mark.parametrize(("start_s", "end_s"), [(0.0, 3.5), (2.25, 11.0), (12.0, None), (3.0, 1000.0)])
+def test_a_part_of_a_file_is_exactly_its_samples(speech: Path, start_s: float, end_s: float | None) -> None:
+    whole = load_audio(str(speech), "wav", timeout_s=60)
+    part = AudioFile(str(speech), "wav", 60, start_s=start_s, end_s=end_s)
+    with pcm_stream(part, timed=True) as blocks:
+        pieces = list(blocks)
+    assert all(len(piece) <= BLOCK_SAMPLES for piece in pieces)
+    end = None if end_s is None else round(end_s * SAMPLE_RATE)
+    assert np.array_equal(np.concatenate(pieces), whole[round(start_s * SAMPLE_RATE) : end])
