@@ -16,7 +16,7 @@ from decoder.audio.ffmpeg import AudioFile, channel_count
 from decoder.engines.base import ProgressCallback
 from decoder.errors import AudioError
 from decoder.wire.options import MAX_SPLIT_CHANNELS, MIN_SPLIT_CHANNELS
-from decoder.wire.transcript import Segment, Transcript
+from decoder.wire.transcript import LanguageShare, Segment, Transcript
 
 # (covered seconds, total seconds) of a stage after decoding, as diarization reports it.
 StageCallback = Callable[[float, float], None]
@@ -86,8 +86,8 @@ def _labelled(segments: tuple[Segment, ...], channel: int, label: str) -> tuple[
 
 def merged(heard: Sequence[Transcript]) -> Transcript:
     """The channels' transcripts as one: segments in time order (the lower channel first where
-    two start together), speakers in the order they first speak, and the language of the
-    channel that speaks longest."""
+    two start together), speakers in the order they first speak, and the languages' shares of
+    all the channels' speech."""
     segments = sorted(
         (segment for transcript in heard for segment in transcript.segments),
         key=lambda segment: (segment.start, segment.channel or 0),
@@ -97,10 +97,23 @@ def merged(heard: Sequence[Transcript]) -> Transcript:
     def spoken(transcript: Transcript) -> float:
         return sum(segment.end - segment.start for segment in transcript.segments)
 
+    seconds: dict[str, float] = {}
+    for transcript in heard:
+        for language in transcript.languages:
+            seconds[language.language] = seconds.get(language.language, 0.0) + language.share * spoken(
+                transcript
+            )
+    total = sum(seconds.values())
+    languages = tuple(
+        LanguageShare(language, round(part / total, 4))
+        for language, part in sorted(seconds.items(), key=lambda pair: pair[1], reverse=True)
+        if total
+    )
     return Transcript(
         text=" ".join(segment.text.strip() for segment in segments if segment.text.strip()),
-        language=max(heard, key=spoken).language,
+        language=languages[0].language if languages else max(heard, key=spoken).language,
         duration_s=max(transcript.duration_s for transcript in heard),
         segments=tuple(segments),
         speakers=speakers,
+        languages=languages,
     )

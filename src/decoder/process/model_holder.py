@@ -15,6 +15,8 @@ from decoder.device.machine import available_memory
 from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, ModelDoesNotFit, ProgressCallback
 from decoder.errors import ModelLoadError, client_reason
 from decoder.process.detection import Detection, detect_in_file
+from decoder.process.language_map import map_languages
+from decoder.process.language_runs import decode_runs, in_language, in_one_language
 from decoder.wire.models import MODELS, available_models
 from decoder.wire.protocol import DecodeTurn, HeldModel, ModelFailed, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
@@ -200,22 +202,35 @@ class ModelHolder:
         return self._touch(requested)
 
     def transcribe(self, audio: AudioFile, task: SubmitTask, on_progress: ProgressCallback) -> Transcript:
-        """Decode the task; where it names no language and the model knows many, the language is
-        heard on windows spread over the file first (decoder.process.detection), not on its start alone."""
+        """Decode the task; where it names no language and the model knows many, each stretch of
+        the file is decoded in the language heard in it (decoder.process.language_map)."""
         model = self.use(task.options.model)
         assert self.loaded_name is not None
         english_only = MODELS[self.loaded_name].english_only
-        if task.language is None and not english_only:
-            detection = detect_in_file(audio, model.language_probabilities)
-            log.info("task %s: language %s (%.2f)", task.task_id, detection.language, detection.probability)
-            task = replace(task, language=detection.language)
-        return model.transcribe(audio, task, english_only=english_only, on_progress=on_progress)
+        if task.language is not None or english_only:
+            reported = in_language("en" if english_only else task.language or "", on_progress)
+            transcript = model.transcribe(audio, task, english_only=english_only, on_progress=reported)
+            return in_one_language(transcript)
+        # Nothing is decoded while the languages are heard; reporting that lets a cancel, and
+        # the live turns, in between.
+        heard = map_languages(
+            audio, model.language_probabilities, lambda heard_s: on_progress(0.0, heard_s, ())
+        )
+        spoken = ", ".join(f"{share.language} {share.share:.2f}" for share in heard.shares())
+        log.info("task %s: %s in %d runs", task.task_id, spoken, len(heard.runs))
+
+        def decode(part: AudioFile, language: str, progress: ProgressCallback) -> Transcript:
+            in_language = replace(task, language=language)
+            return model.transcribe(part, in_language, english_only=False, on_progress=progress)
+
+        return decode_runs(audio, heard, decode, on_progress)
 
     def transcribe_batch(self, audios: Sequence[Samples], task: SubmitTask) -> list[Transcript]:
         """Short recordings decoded at once with `task`'s choices (the engine batches files)."""
         model = self.use(task.options.model)
         assert self.loaded_name is not None and isinstance(model, BatchingModel)
-        return model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
+        transcripts = model.transcribe_batch(audios, task, english_only=MODELS[self.loaded_name].english_only)
+        return [in_one_language(transcript) for transcript in transcripts]
 
     def transcribe_turn(self, audio: Samples, turn: DecodeTurn) -> HeardTurn:
         """A live turn, with the model the last task used (between a task's windows: that

@@ -257,7 +257,15 @@ def _split(segment: Segment, words: list[Word], speaker_at: Callable[[float], st
         ]
     text = ("".join(word.word for word in run) for run in runs)
     return [
-        Segment(run[0].start, run[-1].end, piece, tuple(run), None, run[0].speaker)
+        replace(
+            segment,
+            start=run[0].start,
+            end=run[-1].end,
+            text=piece,
+            words=tuple(run),
+            stats=None,
+            speaker=run[0].speaker,
+        )
         for run, piece in zip(runs, text, strict=True)
     ]
 

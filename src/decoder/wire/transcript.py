@@ -47,6 +47,16 @@ class Segment:
     speaker: str | None = None
     # The channel it was heard on, where the task split the channels (channels=split).
     channel: int | None = None
+    # The language it was spoken in (a translation's segment: the language translated from).
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageShare:
+    """A language heard in a recording, and its share (0-1) of the recording's speech."""
+
+    language: str
+    share: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,9 @@ class Transcript:
     segments: tuple[Segment, ...]
     # The speakers' labels in the order they first speak; empty unless the task asked for them.
     speakers: tuple[str, ...] = ()
+    # Every language heard, the largest share first (`language` is the first of them); empty
+    # where nothing was said.
+    languages: tuple[LanguageShare, ...] = ()
 
     def with_speakers(self, names: Mapping[str, str]) -> Transcript:
         """The transcript with every speaker called names[speaker], on segments and words."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from decoder.audio.ffmpeg import AudioFile
 from decoder.engines.base import ProgressCallback
 from decoder.errors import AudioError
 from decoder.process.channels import StageCallback, channel_label, decode_channels, merged
-from decoder.wire.transcript import Segment, Transcript, Word
+from decoder.wire.transcript import LanguageShare, Segment, Transcript, Word
 
 
 def tone_file(path: Path, channels: int) -> AudioFile:
@@ -70,3 +71,12 @@ def test_diarized_speakers_keep_their_channel_and_the_longest_speaker_names_the_
     joined = merged([english, german])
     assert (joined.language, joined.duration_s) == ("de", 12.0)
     assert channel_label(("A",), 0) == "A" and channel_label(("A",), 3) == "channel 3"
+
+
+def test_the_languages_are_the_shares_of_all_the_channels_speech() -> None:
+    english = replace(heard_as("hello", 0.0, "en"), languages=(LanguageShare("en", 1.0),))
+    both = (LanguageShare("de", 2 / 3), LanguageShare("en", 1 / 3))
+    mixed = Transcript("hallo hello", "de", 12.0, (Segment(0.0, 9.0, "hallo hello"),), languages=both)
+    joined = merged([english, mixed])
+    assert joined.languages == (LanguageShare("de", 0.6), LanguageShare("en", 0.4))
+    assert joined.language == "de"
