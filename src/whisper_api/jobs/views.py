@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from decoder.wire.transcript import Transcript
 from whisper_api.jobs.job import Job, JobStatus, iso_time
 from whisper_api.jobs.progress import Progress
+from whisper_api.outputs.formats import languages_json
 
 
 class QueueView(Protocol):
@@ -60,6 +61,7 @@ def task_json(job: Job, queue: QueueView) -> dict[str, Any]:
         "audio_duration": job.duration_s,
         "transcript": job.result.text if job.result else None,
         "source_language": job.result.language if job.result else None,
+        "languages": languages_json(job.result) if job.result else None,
         "target_model_size": job.target_model_size,
         "used_model_size": job.used_model_size,
         "used_device": job.used_device,

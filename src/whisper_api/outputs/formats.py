@@ -36,6 +36,13 @@ SEGMENT_PROPERTIES: dict[str, Any] = {
     "speaker": {"type": "string"},
     # Where the task split the channels (channels=split): the channel it was heard on.
     "channel": {"type": "integer", "minimum": 0},
+    # The language it was spoken in (a translation's: the language it was translated from).
+    "language": {"type": "string"},
+}
+# A language heard in the recording, and its share of the speech (the document's `languages`).
+LANGUAGE_SHARE_PROPERTIES: dict[str, Any] = {
+    "language": {"type": "string"},
+    "share": {"type": "number", "minimum": 0, "maximum": 1},
 }
 STATS_PROPERTIES: dict[str, Any] = {
     "seek": {"type": "integer"},
@@ -125,6 +132,7 @@ def openai_diarized_json(transcript: Transcript) -> dict[str, Any]:
                 "text": segment.text.strip(),
                 "speaker": segment.speaker or "",
             }
+            | _language_field(segment)
             for index, segment in enumerate(transcript.segments)
         ],
     }
@@ -150,7 +158,14 @@ def _json_document(transcript: Transcript) -> dict[str, Any]:
         document["words"] = words
     if transcript.speakers:
         document["speakers"] = list(transcript.speakers)
+    if transcript.languages:
+        document["languages"] = languages_json(transcript)
     return document
+
+
+def languages_json(transcript: Transcript) -> list[dict[str, Any]]:
+    """Each language heard, with its share of the speech, the largest first."""
+    return [{"language": heard.language, "share": _ratio(heard.share)} for heard in transcript.languages]
 
 
 def _segment_fields(index: int, segment: Segment) -> dict[str, Any]:
@@ -161,7 +176,12 @@ def _segment_fields(index: int, segment: Segment) -> dict[str, Any]:
         "text": segment.text,
     }
     fields |= {"speaker": segment.speaker} if segment.speaker else {}
-    return fields | ({"channel": segment.channel} if segment.channel is not None else {})
+    fields |= {"channel": segment.channel} if segment.channel is not None else {}
+    return fields | _language_field(segment)
+
+
+def _language_field(segment: Segment) -> dict[str, Any]:
+    return {"language": segment.language} if segment.language else {}
 
 
 def _word_fields(word: Word) -> dict[str, Any]:

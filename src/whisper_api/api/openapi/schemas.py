@@ -17,7 +17,12 @@ from whisper_api.jobs.news.hub import PROGRESS
 from whisper_api.jobs.news.notifier import CANCELLED, POSITION, STATUS
 from whisper_api.jobs.tracker.tracking import CancelOutcome
 from whisper_api.models.imports import FAILED, FINISHED, RUNNING
-from whisper_api.outputs.formats import SEGMENT_PROPERTIES, STATS_PROPERTIES, WORD_PROPERTIES
+from whisper_api.outputs.formats import (
+    LANGUAGE_SHARE_PROPERTIES,
+    SEGMENT_PROPERTIES,
+    STATS_PROPERTIES,
+    WORD_PROPERTIES,
+)
 
 TEXT: dict[str, Any] = {"type": "string"}
 MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
@@ -39,6 +44,7 @@ def closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[s
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+LANGUAGE_SHARES: dict[str, Any] = {"type": "array", "items": closed(LANGUAGE_SHARE_PROPERTIES)}
 # OpenAI's usage of a transcription billed by its length.
 USAGE = closed({"type": {"const": "duration"}, "seconds": {"type": "integer", "minimum": 0}})
 
@@ -59,6 +65,8 @@ TASK = closed(
         "audio_duration": MAYBE_NUMBER,
         "transcript": MAYBE_TEXT,
         "source_language": MAYBE_TEXT,
+        # Every language heard in a finished task, with its share of the speech; null before.
+        "languages": {"type": ["array", "null"], "items": LANGUAGE_SHARES["items"]},
         "target_model_size": MAYBE_TEXT,
         "used_model_size": MAYBE_TEXT,
         "used_device": MAYBE_TEXT,
@@ -76,8 +84,10 @@ TASK_SUMMARY_KEYS = (
     "time_uploaded",
 )
 
-# Speakers are there where the task asked for them.
-SEGMENT = closed(SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=(*STATS_PROPERTIES, "speaker", "channel"))
+# Speakers are there where the task asked for them; a language where the decoder reported it.
+SEGMENT = closed(
+    SEGMENT_PROPERTIES | STATS_PROPERTIES, optional=(*STATS_PROPERTIES, "speaker", "channel", "language")
+)
 # OpenAI's words carry no probability.
 WORD = closed({key: value for key, value in WORD_PROPERTIES.items() if key != "probability"}, ("speaker",))
 # What decoder_status says of each decoder and, for the seed's clients, of the first at the top.
@@ -187,8 +197,9 @@ SCHEMAS: dict[str, Any] = {
             "segments": {"type": "array", "items": SEGMENT},
             "words": {"type": "array", "items": closed(WORD_PROPERTIES, optional=("speaker",))},
             "speakers": {"type": "array", "items": TEXT},
+            "languages": LANGUAGE_SHARES,
         },
-        optional=("words", "speakers"),
+        optional=("words", "speakers", "languages"),
     ),
     "Language": closed(
         {
@@ -305,7 +316,9 @@ SCHEMAS: dict[str, Any] = {
             "end": {"type": "number"},
             "text": TEXT,
             "speaker": TEXT,
-        }
+            "language": TEXT,
+        },
+        optional=("language",),
     ),
     # The events of OpenAI's streamed transcription (stream=true).
     "OpenAIStreamEvent": {

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decoder.wire.transcript import Segment, SegmentStats, Transcript, Word
+from decoder.wire.transcript import LanguageShare, Segment, SegmentStats, Transcript, Word
 from whisper_api.outputs.formats import FORMATS, UnknownFormat, openai_diarized_json, openai_json, render
 from whisper_api.outputs.subtitles.style import SubtitleStyle
 
@@ -338,6 +339,19 @@ def test_json_keeps_non_ascii_text() -> None:
     assert "Grüße" in render(transcript((0.0, 1.0, " Grüße")), "json")
 
 
+def verbose_json(transcript: Transcript) -> dict[str, Any]:
+    """OpenAI's verbose_json of an English transcription, with its segments and words."""
+    return openai_json(
+        transcript,
+        verbose=True,
+        task="transcribe",
+        language_name="english",
+        include_words=True,
+        include_segments=True,
+        temperature=0.0,
+    )
+
+
 def test_openai_plain_json() -> None:
     body = openai_json(
         transcript(*SEGMENTS),
@@ -451,15 +465,7 @@ def test_every_format_says_who_speaks() -> None:
     assert document["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
     assert [segment["speaker"] for segment in document["segments"]] == ["SPEAKER_00", "SPEAKER_01"]
     assert [word["speaker"] for word in document["words"]] == ["SPEAKER_00", "SPEAKER_01"]
-    verbose = openai_json(
-        transcript,
-        verbose=True,
-        task="transcribe",
-        language_name="english",
-        include_words=True,
-        include_segments=True,
-        temperature=0.0,
-    )
+    verbose = verbose_json(transcript)
     assert [word["speaker"] for word in verbose["words"]] == ["SPEAKER_00", "SPEAKER_01"]
 
 
@@ -500,3 +506,27 @@ def test_without_speakers_nothing_changes() -> None:
     assert render(plain, "txt") == "Hi\n"
     assert render(plain, "tsv") == "start\tend\ttext\n0\t1000\tHi\n"
     assert "speaker" not in render(plain, "json")
+
+
+def _bilingual() -> Transcript:
+    segments = (
+        Segment(0.0, 2.0, "Good morning.", language="en"),
+        Segment(2.5, 4.0, "Buenos días.", language="es"),
+    )
+    shares = (LanguageShare("en", 0.571428), LanguageShare("es", 0.428572))
+    return Transcript("Good morning. Buenos días.", "en", 4.0, segments, languages=shares)
+
+
+def test_every_json_body_says_each_segments_language() -> None:
+    document = json.loads(render(_bilingual(), "json"))
+    assert [segment["language"] for segment in document["segments"]] == ["en", "es"]
+    assert document["languages"] == [{"language": "en", "share": 0.5714}, {"language": "es", "share": 0.4286}]
+    verbose = verbose_json(_bilingual())
+    assert [segment["language"] for segment in verbose["segments"]] == ["en", "es"]
+    assert [segment["language"] for segment in openai_diarized_json(_bilingual())["segments"]] == ["en", "es"]
+
+
+def test_a_transcript_without_languages_has_no_language_keys() -> None:
+    document = json.loads(render(transcript((0.0, 1.0, " Hi")), "json"))
+    assert "languages" not in document and "language" not in document["segments"][0]
+    assert "language" not in openai_diarized_json(_labelled())["segments"][0]
