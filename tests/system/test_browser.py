@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.support.published import published
 from tests.support.server import DECODE_DEADLINE_S, STEP_DEADLINE_S, RunningServer, start_server
-from tests.support.speech import PARAGRAPHS, VOICES, dialogue, speak, word_error_rate
+from tests.support.speech import PARAGRAPHS, SPANISH, VOICES, concatenated, dialogue, speak, word_error_rate
 from tests.system.test_channels import channel_file
 from whisper_api.api.contract import PAGE_FILES
 
@@ -205,7 +205,7 @@ def test_asks_for_the_api_key_and_polls_with_it(
         keyed.stop()
 
 
-def test_the_page_offers_what_the_chosen_model_serves(
+def test_the_page_offers_what_the_chosen_model_serves_and_tags_each_language(
     tmp_path: Path, multilingual_model_dir: Path, page: Page
 ) -> None:
     server = start_server(tmp_path / "base", multilingual_model_dir, MAX_MODEL="base")
@@ -225,6 +225,20 @@ def test_the_page_offers_what_the_chosen_model_serves(
         page.select_option("#model", "base")
         expect(page.locator('#language option[value="es"]')).to_have_count(1)
         expect(translate).to_be_visible()
+
+        # A recording in two languages: each segment carries a tag of its own.
+        parts = [speak(PARAGRAPHS[1], tmp_path / "en.wav"), speak(SPANISH, tmp_path / "es.wav", 140, "es")]
+        both = concatenated(parts, tmp_path / "two-languages.wav")
+        page.set_input_files("#file-input", both)
+        card = card_for(page, both.name)
+        expect(card.locator(".badge")).to_have_text("Done", timeout=DECODE_TIMEOUT_MS)
+        tags = card.locator(".language-tag").all_inner_texts()
+        assert tags == sorted(tags, key=["en", "es"].index) and set(tags) == {"en", "es"}, tags
+        expect(card.locator(".language-tag").first).to_have_attribute("title", "English")
+        expect(card.locator(".meta")).to_contain_text(re.compile(r"Spanish \d+%"))
+        spanish = card.locator(".segment", has=page.locator(".language-tag", has_text="es"))
+        said = " ".join(spanish.locator(".segment-text").all_inner_texts())
+        assert word_error_rate(SPANISH, said) <= 0.25, said
     finally:
         server.stop()
 

@@ -12,6 +12,21 @@ import { copyText, renderSegments } from "./transcript.js";
 
 const FINAL = new Set(["finished", "failed"]);
 
+/** A language's name as the server lists them ("Spanish"), or its code where it is not listed. */
+function languageName(code) {
+  const name = languageNames.get(code);
+  return name ? capitalise(name) : code;
+}
+
+/** The small tag of a segment's language: its code, its name on hover. */
+function languageTag(code) {
+  const tag = document.createElement("span");
+  tag.className = "language-tag";
+  tag.textContent = code;
+  tag.title = languageName(code);
+  return tag;
+}
+
 export class TaskCard {
   /** `record`: {id, name, created, type}; `file`: the local File while this page has it. */
   constructor({ name, type, created, file = null }) {
@@ -54,9 +69,11 @@ export class TaskCard {
     const kind = this.type === "translate" ? "Translation" : "Transcription";
     const parts = [kind];
     if (this.created) parts.push(when(this.created));
-    if (this.language) {
-      const name = languageNames.get(this.language);
-      parts.push(name ? capitalise(name) : this.language);
+    if ((this.languages || []).length > 1) {
+      const shares = this.languages.map(({ language, share }) => `${languageName(language)} ${Math.round(share * 100)}%`);
+      parts.push(shares.join(", "));
+    } else if (this.language) {
+      parts.push(languageName(this.language));
     }
     if (this.audioDuration) parts.push(clock(this.audioDuration));
     this.$(".meta").textContent = parts.join(" · ");
@@ -264,6 +281,8 @@ export class TaskCard {
     if (result.duration) this.audioDuration = result.duration;
     this.setMeta();
     this.speakers = result.speakers || [];
+    this.languages = result.languages || [];
+    this.setMeta();
     this.renderSegments(result.segments || [], this.text);
     this.$(".result").hidden = false;
     this.$(".copy").hidden = false;
@@ -274,7 +293,9 @@ export class TaskCard {
   renderSegments(segments, text) {
     const play = this.file ? (seconds) => this.play(seconds) : null;
     const label = (name) => speakerLabel(this, this.speakers || [], name);
-    this.segmentItems = renderSegments(this.$(".segments"), segments, text, play, label);
+    // Each segment says its language where the recording holds more than one.
+    const tag = (this.languages || []).length > 1 ? languageTag : null;
+    this.segmentItems = renderSegments(this.$(".segments"), segments, text, play, label, tag);
   }
 
   play(seconds) {

@@ -1,12 +1,13 @@
-// whisper-api web page: a transcript on its card: its segments, each with its time and
-// speaker, that play the audio from there where the page has the file; and copying its text.
+// whisper-api web page: a transcript on its card: its segments, each with its time,
+// speaker and language, that play the audio from there where the page has the file; and copying its text.
 
 import { clock } from "./dom.js";
 
 /** Fill `list` with the segments; `play(seconds)` where the audio can play from a segment
- *  (null where not), `label(name)` the element of a speaker. Returns each segment's times and
- *  element, for highlighting the one being played. */
-export function renderSegments(list, segments, text, play, label) {
+ *  (null where not), `label(name)` the element of a speaker, `tag(code)` that of a language
+ *  (null: none shown). Returns each segment's times and element, for highlighting the one
+ *  being played. */
+export function renderSegments(list, segments, text, play, label, tag) {
   list.replaceChildren();
   list.classList.toggle("playable", Boolean(play));
   if (!segments.length) {
@@ -35,6 +36,7 @@ export function renderSegments(list, segments, text, play, label) {
     words.textContent = (segment.text || "").trim();
     inner.append(time);
     if (segment.speaker) inner.append(label(segment.speaker));
+    if (tag && segment.language) inner.append(tag(segment.language));
     inner.append(words);
     item.append(inner);
     list.append(item);
