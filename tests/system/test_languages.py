@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.server import RunningServer, start_server, wait_for_task
+from tests.support.server import DECODE_DEADLINE_S, RunningServer, start_server, wait_for_task
 from tests.support.speech import (
     GERMAN,
     PARAGRAPHS,
     SPANISH,
     concatenated,
+    duration_s,
     normalise,
     speak,
     word_error_rate,
@@ -48,6 +49,8 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         subprocess.run([*command, str(opening)], check=True)
         made[f"{name} first"] = concatenated([opening, spanish], directory / f"{name}-first.wav")
     made["english"] = speak(PARAGRAPHS[0], directory / "english.wav")
+    parts = [made[language] for language in ("english", "spanish", "german")]
+    made["three languages"] = concatenated(parts, directory / "three-languages.wav")
     return made
 
 
@@ -102,6 +105,86 @@ def test_spanish_is_detected_transcribed_and_translated(
         assert translated["status"] == "finished", translated
         english = normalise(translated["transcript"])
         assert all(word in english for word in TRANSLATED_WORDS), english
+
+
+# The parts of the three-language recording: its language, its file's name in `recordings`, its text.
+THREE = (("en", "english", PARAGRAPHS[0]), ("es", "spanish", SPANISH), ("de", "german", GERMAN))
+# Words that only the German or the Spanish text holds, that no English rendering of them keeps.
+FOREIGN_WORDS = ("jeden", "fahrrad", "wasser", "hause", "mercado", "madre", "iglesia", "familia")
+# Words an English rendering of the German paragraph holds (base on espeak-ng: "...the path leads
+# to a small park and a sea... in the summer...").
+GERMAN_IN_ENGLISH = ("path", "park", "summer", "lake", "home", "work", "children", "water", "morning")
+
+
+def by_language(segments: list[dict[str, Any]]) -> dict[str, str]:
+    """The text of the segments in each language."""
+    texts: dict[str, list[str]] = {}
+    for segment in segments:
+        texts.setdefault(segment["language"], []).append(segment["text"])
+    return {language: " ".join(parts) for language, parts in texts.items()}
+
+
+def test_a_recording_in_three_languages_comes_back_in_each(
+    base_server: RunningServer, recordings: dict[str, Path]
+) -> None:
+    lengths = {language: duration_s(recordings[name]) for language, name, _ in THREE}
+    with base_server.client() as client:
+        finished = submit(client, recordings["three languages"])
+        assert finished["status"] == "finished", finished
+        shares = {heard["language"]: heard["share"] for heard in finished["languages"]}
+        assert set(shares) == set(lengths), finished["languages"]
+        for language, share in shares.items():
+            assert abs(share - lengths[language] / sum(lengths.values())) <= 0.10, finished["languages"]
+        assert finished["source_language"] == finished["languages"][0]["language"]
+        result = client.get(f"/api/v1/tasks/{finished['task_id']}/result", params={"format": "json"}).json()
+        assert result["languages"] == finished["languages"]
+        # In the order they are spoken, each in its own language.
+        order = [segment["language"] for segment in result["segments"]]
+        assert [
+            language for index, language in enumerate(order) if order[index - 1 : index] != [language]
+        ] == [
+            "en",
+            "es",
+            "de",
+        ], order
+        texts = by_language(result["segments"])
+        for language, _, text in THREE:
+            assert word_error_rate(text, texts[language]) <= 0.25, (language, texts[language])
+        # OpenAI's verbose_json carries each segment's language too.
+        with recordings["three languages"].open("rb") as audio:
+            verbose = client.post(
+                "/v1/audio/transcriptions",
+                files={"file": audio},
+                data={"model": "whisper-1", "response_format": "verbose_json"},
+                timeout=DECODE_DEADLINE_S,
+            )
+        assert verbose.status_code == 200, verbose.text
+        assert {segment["language"] for segment in verbose.json()["segments"]} == {"en", "es", "de"}
+
+        translated = submit(client, recordings["three languages"], "translate")
+        assert translated["status"] == "finished", translated
+        english = normalise(translated["transcript"])
+        assert not [word for word in english.split() if word in FOREIGN_WORDS], english
+        texts = {
+            language: normalise(text)
+            for language, text in by_language(
+                client.get(f"/api/v1/tasks/{translated['task_id']}/result", params={"format": "json"}).json()[
+                    "segments"
+                ]
+            ).items()
+        }
+        assert word_error_rate(PARAGRAPHS[0], texts["en"]) <= 0.25, texts["en"]
+        assert all(word in texts["es"] for word in TRANSLATED_WORDS), texts["es"]
+        assert sum(word in texts["de"].split() for word in GERMAN_IN_ENGLISH) >= 2, texts["de"]
+
+        # A language named keeps the whole recording in it.
+        english_only = submit(client, recordings["three languages"], language="en")
+        assert english_only["languages"] == [{"language": "en", "share": 1.0}], english_only
+        segments = client.get(
+            f"/api/v1/tasks/{english_only['task_id']}/result", params={"format": "json"}
+        ).json()
+        assert {segment["language"] for segment in segments["segments"]} == {"en"}
+        assert words_missed(PARAGRAPHS[0], english_only["transcript"]) <= 0.25, english_only["transcript"]
 
 
 def test_german_is_detected(base_server: RunningServer, recordings: dict[str, Path]) -> None:
