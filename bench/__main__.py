@@ -16,6 +16,7 @@ from bench import (
     cluster,
     default_engine,
     inprocess,
+    language_runs,
     languages,
     live,
     long_files,
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         burst = per_task.measure(work / "burst", model_dir, plan.burst_clips, plan.burst_rounds)
         print("language detection", flush=True)
         detections = languages.measure(work / "languages", cpus)
+        print("a language per segment", flush=True)
+        mixed = language_runs.measure(work / "language-runs", cpus)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
         diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, cpus)
         print(f"live transcription: {plan.live_sentences} sentences", flush=True)
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 *long_files.section(lengths, cpus, plan.whole_file_limit_s),
                 *short_files.section(short),
                 *languages.section(detections, cpus),
+                *language_runs.section(mixed, cpus),
                 *speakers.section(diarized, cpus),
                 *live.section(live_runs),
             ],

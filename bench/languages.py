@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.support.speech import GERMAN, SPANISH, concatenated, speak
 
 from decoder.audio.ffmpeg import AudioFile, load_audio
-from decoder.engines import EngineOptions, create_engine
+from decoder.engines import EngineOptions, LoadedModel, create_engine
 from decoder.model_import import import_model
 from decoder.model_import.packaged import PACKAGED_MODELS
 from decoder.process.detection import WINDOW_S, LanguageModel, detect_in_file
@@ -76,13 +76,18 @@ def _windows(path: Path, model: LanguageModel) -> Heard:
     return Heard(detection.language, detection.probability, time.perf_counter() - started)
 
 
-def measure(work: Path, threads: int) -> list[Trial]:
+def load_base(work: Path, threads: int) -> LoadedModel:
+    """Multilingual base on ENGINE, from its package, on the CPU."""
     models = work / "models"
     packaged = next(model for model in PACKAGED_MODELS if model.name == MODEL)
     with packaged.source() as source:
         import_model(source, MODEL, models)
     engine = create_engine(ENGINE, models, EngineOptions(compute_type="int8", cpu_threads=threads))
-    model = engine.load(MODEL, "cpu").language_probabilities
+    return engine.load(MODEL, "cpu")
+
+
+def measure(work: Path, threads: int) -> list[Trial]:
+    model = load_base(work, threads).language_probabilities
     return [
         Trial(expected, opening, _first_30_s(path, model), _windows(path, model))
         for expected, opening, path in _recordings(work / "speech")
@@ -107,10 +112,10 @@ def section(trials: list[Trial], threads: int) -> list[str]:
         "",
         f"Multilingual {MODEL} on {ENGINE} (int8, {threads} threads), on an espeak-ng paragraph of Spanish "
         f"and one of German, each alone and after {OPENING_S} s of silence, a 440 Hz tone or pink noise. "
-        "*First 30 s* is Whisper's own method, which the server used before; *windows* is how "
-        "`/api/v1/detect-language` and every task without a language hear it now (speech found by "
-        "Silero VAD, up to four 30 s windows spread over the file). Each cell: the language answered, "
-        "its probability, and the seconds it took.",
+        "*First 30 s* is Whisper's own method; *windows* is how `/api/v1/detect-language` hears it "
+        "(speech found by Silero VAD, up to four 30 s windows spread over the file; a task without a "
+        "language is heard chunk by chunk instead, as the next section says). Each cell: the language "
+        "answered, its probability, and the seconds it took.",
         "",
         f"Right of {len(trials)}: first 30 s {right('first_30_s')}, windows {right('windows')}.",
         "",
