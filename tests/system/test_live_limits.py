@@ -215,13 +215,16 @@ def test_a_message_over_the_bound_is_closed_before_it_is_read(live_server: tuple
     assert time.monotonic() - started < STEP_DEADLINE_S
 
 
-def healthz_times(server: RunningServer, stop: threading.Event) -> list[float]:
+def healthz_times(server: RunningServer, stop: threading.Event, answered: threading.Event) -> list[float]:
+    """How long each /healthz takes, asked every 50 ms until `stop`; `answered` is set once the
+    first has come back."""
     times = []
     with httpx.Client(base_url=server.url, timeout=30) as client:
         while not stop.is_set():
             started = time.monotonic()
             assert client.get("/healthz").status_code == 200
             times.append(time.monotonic() - started)
+            answered.set()
             time.sleep(0.05)
     return times
 
@@ -250,11 +253,14 @@ def test_large_appends_stall_neither_http_nor_memory(live_server: tuple[RunningS
             while json.loads(websocket.recv(timeout=STEP_DEADLINE_S))["type"] != "input_audio_buffer.cleared":
                 pass
 
-    stop = threading.Event()
+    stop, answered = threading.Event(), threading.Event()
     measured: list[list[float]] = []
-    watcher = threading.Thread(target=lambda: measured.append(healthz_times(server, stop)))
+    watcher = threading.Thread(target=lambda: measured.append(healthz_times(server, stop, answered)))
     watcher.start()
     try:
+        # The load starts once the server is being asked, and the asking ends after the load: an
+        # answer held up by it would take longer than the bound, however short the load was.
+        assert answered.wait(STEP_DEADLINE_S)
         sessions = [threading.Thread(target=session, args=(4,)) for _ in range(MAX_SESSIONS)]
         for thread in sessions:
             thread.start()
@@ -263,7 +269,7 @@ def test_large_appends_stall_neither_http_nor_memory(live_server: tuple[RunningS
     finally:
         stop.set()
         watcher.join()
-    assert measured and len(measured[0]) > 5
+    assert measured and len(measured[0]) >= 2
     assert max(measured[0]) < HEALTHZ_BOUND_S, sorted(measured[0])[-5:]
     grown_mb = (front_end_rss(server) - baseline) / MIB
     assert grown_mb < 100, grown_mb
