@@ -28,7 +28,7 @@ from decoder.wire.models import ct2_directory
 from decoder.wire.options import DecodeOptions
 from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Segment
-from tests.support.speech import PARAGRAPHS, concatenated, duration_s, short_clips, word_error_rate
+from tests.support.speech import PARAGRAPHS, concatenated, duration_s, normalise, short_clips, word_error_rate
 
 
 def samples(task: SubmitTask) -> AudioFile:
@@ -341,3 +341,25 @@ def test_auto_runs_faster_whisper_where_there_is_a_ctranslate2_copy(tmp_path: Pa
     # A named engine is that engine, whatever MODEL_DIR holds.
     for name in ENGINE_NAMES:
         assert choose_engine(name, only_checkpoint, options, plan)[0].name == name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_a_part_of_a_recording_is_decoded_windowed_as_it_is_whole(
+    name: str, model_dir: Path, three_minutes: Path
+) -> None:
+    """A run of one language is a part of the file (AudioFile.start_s, end_s): decoded window by
+    window, it is what decoding it whole gives, on its own clock."""
+    task = SubmitTask("f" * 32, str(three_minutes), "transcribe", None)
+    part = AudioFile(task.audio_path, None, timeout_s=60, start_s=45.0, end_s=105.0)
+    whole, windowed = (
+        engine_for(name, model_dir, whole_file_limit_s=limit)
+        .load("tiny.en", "cpu")
+        .transcribe(part, task, english_only=True, on_progress=lambda *_: None)
+        for limit in (3600.0, 0.0)
+    )
+    assert whole.duration_s == windowed.duration_s == 60.0
+    assert word_error_rate(whole.text, windowed.text) <= 0.05
+    assert windowed.segments[0].start >= 0.0 and windowed.segments[-1].end <= 61.0
+    # It starts 45 s in, not where the recording does.
+    assert not normalise(windowed.text).startswith(normalise(PARAGRAPHS[0])[:30]), windowed.text

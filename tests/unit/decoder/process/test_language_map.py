@@ -4,6 +4,7 @@ the cutting, the chunks, the hearing apart and the runs, not Whisper's ear."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 
@@ -181,3 +182,33 @@ def test_shares_are_of_the_speech() -> None:
         (LanguageRun("en", 0, 10, 6.0), LanguageRun("es", 10, 20, 3.0), LanguageRun("en", 20, None, 3.0)), 30
     )
     assert heard.shares() == (LanguageShare("en", 0.75), LanguageShare("es", 0.25))
+
+
+def test_memory_is_two_chunks_whatever_the_length(spoken: dict[str, Samples]) -> None:
+    """A quarter of an hour of speech, every chunk heard in another language than the one before
+    (so every chunk is also heard piece by piece): numpy's allocations peak at a few chunks'
+    samples, not at the recording's 58 MB."""
+    speech = np.concatenate([spoken["en"], PAUSE])
+    block = 10 * SAMPLE_RATE
+    total = 15 * 60 * SAMPLE_RATE
+
+    def looped() -> Iterator[Samples]:
+        for start in range(0, total, block):
+            yield np.take(speech, np.arange(start, start + block), mode="wrap")
+
+    calls = 0
+
+    def alternating(samples: Samples) -> dict[str, float]:
+        nonlocal calls
+        calls += 1
+        return {("en", "es")[calls % 2]: 1.0}
+
+    tracemalloc.start()
+    try:
+        heard = map_blocks(looped(), alternating)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert heard.duration_s == 15 * 60
+    assert calls > 2 * 15 * 60 / CHUNK_S, "every chunk was heard again piece by piece"
+    assert peak < 16 * 2**20, peak
