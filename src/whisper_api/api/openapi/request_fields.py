@@ -58,8 +58,10 @@ KNOWN_SPEAKERS: dict[str, dict[str, Any]] = {
     NAMES_FIELD: {"type": "array", "items": TEXT, "maxItems": MAX_KNOWN_SPEAKERS},
     REFERENCES_FIELD: {"type": "array", "items": {**TEXT, "description": "data:audio/...;base64,..."}},
 }
+# What a task's language field means, on every route that takes one.
+LANGUAGE = "code or English name; left out, each stretch is decoded in the language heard in it"
 JOB_FIELDS: dict[str, dict[str, Any]] = {
-    "language": {**TEXT, "description": "code or English name; detected when left out"},
+    "language": {**TEXT, "description": LANGUAGE},
     "initial_prompt": PROMPT,
     "prompt": {**PROMPT, "description": "the same as initial_prompt"},
     "temperature": TEMPERATURE,
@@ -73,7 +75,7 @@ JOB_FIELDS: dict[str, dict[str, Any]] = {
 }
 OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     "model": {**TEXT, "default": OPENAI_MODEL},
-    "language": TEXT,
+    "language": {**TEXT, "description": LANGUAGE},
     "prompt": PROMPT,
     "response_format": {"enum": list(OPENAI_RESPONSE_FORMATS)},
     "temperature": TEMPERATURE,
@@ -94,7 +96,7 @@ SUBTITLE_STYLE = [in_query(name, schema, schema["description"]) for name, schema
 ASR_ENCODE = in_query("encode", FLAG, "false: the body is raw 16 kHz mono s16le PCM")
 ASR_PARAMETERS = [
     in_query("task", {"enum": list(ASR_TASKS)}, "transcribe (the default) or translate"),
-    in_query("language", TEXT, "code or English name; detected when left out"),
+    in_query("language", TEXT, LANGUAGE),
     in_query("initial_prompt", PROMPT, "text that comes before the recording"),
     ASR_ENCODE,
     in_query("output", {"enum": list(ASR_OUTPUTS)}, "the result's format; txt by default"),
