@@ -72,6 +72,8 @@ class Plan:
     thread_clips: int = 16
     # Speaker diarization: dialogues of this many turns (about 8.5 s each).
     speaker_turns: tuple[int, ...] = (8, 32, 128)
+    # A language per segment: the recordings heard and decoded (bench.language_runs.RECORDINGS).
+    language_recordings: tuple[str, ...] = tuple(language_runs.RECORDINGS)
     # Live transcription: sentences streamed (a turn each), through each engine's server.
     live_sentences: int = 16
     live_engines: tuple[str, ...] = ("openai-whisper", "faster-whisper")
@@ -107,6 +109,7 @@ QUICK = Plan(
     thread_repeats=1,
     thread_clips=4,
     speaker_turns=(8,),
+    language_recordings=(language_runs.MIXED,),
     live_sentences=2,
     live_engines=("faster-whisper",),
 )
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print("language detection", flush=True)
         detections = languages.measure(work / "languages", cpus)
         print("a language per segment", flush=True)
-        mixed = language_runs.measure(work / "language-runs", cpus)
+        mixed = language_runs.measure(work / "language-runs", plan.language_recordings, cpus)
         print(f"speaker diarization: {plan.speaker_turns} turns", flush=True)
         diarized = speakers.measure(work / "speakers", model_dir, plan.speaker_turns, cpus)
         print(f"live transcription: {plan.live_sentences} sentences", flush=True)

@@ -19,9 +19,10 @@ from decoder.process.language_runs import DecodeIn, decode_runs
 from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript
 
+MIXED = "English, Spanish, German"
 # Each recording: its parts, as (language, text, espeak-ng voice), one after another.
 RECORDINGS = {
-    "English, Spanish, German": (("en", PARAGRAPHS[0], "en-us"), ("es", SPANISH, "es"), ("de", GERMAN, "de")),
+    MIXED: (("en", PARAGRAPHS[0], "en-us"), ("es", SPANISH, "es"), ("de", GERMAN, "de")),
     "English only": tuple(("en", text, "en-us") for text in PARAGRAPHS),
 }
 
@@ -76,11 +77,13 @@ def _decode(model: LoadedModel, task: SubmitTask) -> DecodeIn:
     return decode
 
 
-def measure(work: Path, threads: int) -> list[Mixed]:
+def measure(work: Path, names: tuple[str, ...], threads: int) -> list[Mixed]:
+    """The RECORDINGS of these names, each heard and decoded by runs, and decoded whole."""
     work.mkdir(parents=True, exist_ok=True)
     model = load_base(work, threads)
     measured = []
-    for name, parts in RECORDINGS.items():
+    for name in names:
+        parts = RECORDINGS[name]
         path, spans = _parts(work, name)
         audio = AudioFile(str(path), None, 600)
         task = SubmitTask("bench", str(path), "transcribe", None)

@@ -114,7 +114,7 @@ def section(trials: list[Trial], threads: int) -> list[str]:
         f"and one of German, each alone and after {OPENING_S} s of silence, a 440 Hz tone or pink noise. "
         "*First 30 s* is Whisper's own method; *windows* is how `/api/v1/detect-language` hears it "
         "(speech found by Silero VAD, up to four 30 s windows spread over the file; a task without a "
-        "language is heard chunk by chunk instead, as the next section says). Each cell: the language "
+        "language is heard chunk by chunk instead: docs/api.md, Languages). Each cell: the language "
         "answered, its probability, and the seconds it took.",
         "",
         f"Right of {len(trials)}: first 30 s {right('first_30_s')}, windows {right('windows')}.",

@@ -80,9 +80,9 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     runs = [("500", "idle"), ("250", "idle"), ("500", "a file job decoding")]
     assert [row[:2] for row in live_rows] == runs, live_rows
     assert all(int(turns) >= 1 for _, _, turns in live_rows)
-    # The three-language recording was heard in three runs, the English one in one.
+    # The three-language recording was heard in three runs.
     heard = re.findall(r"^\| (English[^|]*) \| \d+ s \| [^|]* \((\d+) runs?\) \|", report, re.M)
-    assert heard == [("English, Spanish, German", "3"), ("English only", "1")], heard
+    assert heard == [("English, Spanish, German", "3")], heard
     # Every layout of the scaling table decoded its tasks, and both stores were read.
     layouts = re.findall(
         r"^\| \d (decoders?|hosts?) [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|$", report, re.M

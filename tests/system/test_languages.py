@@ -150,28 +150,20 @@ def test_a_recording_in_three_languages_comes_back_in_each(
         texts = by_language(result["segments"])
         for language, _, text in THREE:
             assert word_error_rate(text, texts[language]) <= 0.25, (language, texts[language])
-        # OpenAI's verbose_json carries each segment's language too.
+        # Translated through OpenAI's route: every run in English, and verbose_json says which
+        # language each segment was spoken in.
         with recordings["three languages"].open("rb") as audio:
             verbose = client.post(
-                "/v1/audio/transcriptions",
+                "/v1/audio/translations",
                 files={"file": audio},
                 data={"model": "whisper-1", "response_format": "verbose_json"},
                 timeout=DECODE_DEADLINE_S,
             )
         assert verbose.status_code == 200, verbose.text
-        assert {segment["language"] for segment in verbose.json()["segments"]} == {"en", "es", "de"}
-
-        translated = submit(client, recordings["three languages"], "translate")
-        assert translated["status"] == "finished", translated
-        english = normalise(translated["transcript"])
+        english = normalise(verbose.json()["text"])
         assert not [word for word in english.split() if word in FOREIGN_WORDS], english
         texts = {
-            language: normalise(text)
-            for language, text in by_language(
-                client.get(f"/api/v1/tasks/{translated['task_id']}/result", params={"format": "json"}).json()[
-                    "segments"
-                ]
-            ).items()
+            language: normalise(text) for language, text in by_language(verbose.json()["segments"]).items()
         }
         assert word_error_rate(PARAGRAPHS[0], texts["en"]) <= 0.25, texts["en"]
         assert all(word in texts["es"] for word in TRANSLATED_WORDS), texts["es"]
