@@ -31,12 +31,16 @@ def decode_runs(
         whole = decode(audio, run.language, _reported(run, heard.duration_s, on_progress))
         return replace(in_one_language(whole), languages=shares)
     segments: list[Segment] = []
+    texts: list[str] = []
     for run in heard.runs:
         part = replace(audio, start_s=run.start_s, end_s=run.end_s)
         transcript = decode(part, run.language, _reported(run, heard.duration_s, on_progress))
         segments += _placed(transcript.segments, run)
+        # Each run's text as its engine wrote it (without spaces between segments in Chinese or
+        # Japanese), and a space between runs.
+        texts.append(transcript.text.strip())
     return Transcript(
-        text=" ".join(segment.text.strip() for segment in segments if segment.text.strip()),
+        text=" ".join(text for text in texts if text),
         language=shares[0].language,
         duration_s=round(heard.duration_s, 3),
         segments=tuple(segments),

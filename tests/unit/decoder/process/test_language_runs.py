@@ -35,7 +35,8 @@ class Decoder:
         segment = Segment(1.0, length + 2, f" said in {language}", (Word(1.0, 1.5, " said", 0.9),))
         progress(length / 2, length, (segment,))
         progress(length, length, ())
-        return Transcript(f"said in {language}", language, length, (segment,))
+        # The text as an engine joins it, which need not be its segments' joined with spaces.
+        return Transcript(f"said-in-{language}", language, length, (segment,))
 
     def report(self, decoded: float, total: float, segments: tuple[Segment, ...]) -> None:
         self.reports.append((decoded, total, segments))
@@ -55,7 +56,7 @@ def test_each_run_is_its_part_decoded_in_its_language() -> None:
         (31.25, 42.0, "en"),
     ], "on the recording's clock, within the run (the last run reaches to the end)"
     assert [segment.words[0].start for segment in transcript.segments] == [1.0, 11.5, 31.25]
-    assert transcript.text == "said in en said in es said in en"
+    assert transcript.text == "said-in-en said-in-es said-in-en"
     assert transcript.language == "en"
     assert transcript.languages == (LanguageShare("en", 0.5625), LanguageShare("es", 0.4375))
     assert transcript.duration_s == 40.0
@@ -85,7 +86,7 @@ def test_one_run_is_the_whole_file_decoded_as_it_is() -> None:
     heard = LanguageMap((LanguageRun("de", 0.0, None, 20.0),), 40.0)
     transcript = decode_runs(AUDIO, heard, decoder, decoder.report)
     assert decoder.parts == [(AUDIO, "de")]
-    assert transcript.text == "said in de"
+    assert transcript.text == "said-in-de"
     assert transcript.languages == (LanguageShare("de", 1.0),)
     assert [segment.language for segment in transcript.segments] == ["de"]
     assert [segment.language for _, _, segments in decoder.reports for segment in segments] == ["de"]
