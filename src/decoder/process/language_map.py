@@ -31,7 +31,7 @@ from decoder.audio.ffmpeg import AudioFile, pcm_stream
 from decoder.audio.samples import SAMPLE_RATE, Samples
 from decoder.audio.voice_activity import FRAME_SAMPLES, HYSTERESIS, THRESHOLD, SileroStream
 from decoder.process.detection import WINDOW_S, LanguageModel
-from decoder.wire.transcript import LanguageShare
+from decoder.wire.transcript import LanguageShare, language_shares
 
 CHUNK_S = WINDOW_S
 PAUSE_S = 0.3
@@ -56,15 +56,11 @@ class LanguageMap:
     duration_s: float
 
     def shares(self) -> tuple[LanguageShare, ...]:
-        """Each language's share of the speech, the largest first (evenly, where none was heard)."""
+        """Each language's share of the speech, the largest first."""
         totals: dict[str, float] = {}
         for run in self.runs:
             totals[run.language] = totals.get(run.language, 0.0) + run.speech_s
-        speech = sum(totals.values())
-        return tuple(
-            LanguageShare(language, round(seconds / speech if speech else 1 / len(totals), 4))
-            for language, seconds in sorted(totals.items(), key=lambda pair: pair[1], reverse=True)
-        )
+        return language_shares(totals)
 
 
 @dataclass(frozen=True)
@@ -196,14 +192,21 @@ class _Run:
     speech: int
 
 
-def _runs(labelled: Iterable[tuple[_Piece, str]]) -> list[_Run]:
-    runs: list[_Run] = []
-    for piece, language in labelled:
-        if runs and runs[-1].language == language:
-            runs[-1].last, runs[-1].speech = piece.end, runs[-1].speech + piece.end - piece.start
+def _joined(runs: Iterable[_Run]) -> list[_Run]:
+    """The runs with neighbours of one language made one (into the first of them, which changes)."""
+    joined: list[_Run] = []
+    for run in runs:
+        if joined and joined[-1].language == run.language:
+            joined[-1].last, joined[-1].speech = run.last, joined[-1].speech + run.speech
         else:
-            runs.append(_Run(language, piece.start, piece.end, piece.end - piece.start))
-    return runs
+            joined.append(run)
+    return joined
+
+
+def _runs(labelled: Iterable[tuple[_Piece, str]]) -> list[_Run]:
+    return _joined(
+        _Run(language, piece.start, piece.end, piece.end - piece.start) for piece, language in labelled
+    )
 
 
 def _smoothed(runs: list[_Run]) -> list[_Run]:
@@ -220,13 +223,7 @@ def _smoothed(runs: list[_Run]) -> list[_Run]:
         runs[into].first = min(runs[into].first, runs[index].first)
         runs[into].last = max(runs[into].last, runs[index].last)
         del runs[index]
-        joined: list[_Run] = []
-        for run in runs:
-            if joined and joined[-1].language == run.language:
-                joined[-1].last, joined[-1].speech = run.last, joined[-1].speech + run.speech
-            else:
-                joined.append(run)
-        runs = joined
+        runs = _joined(runs)
     return runs
 
 
