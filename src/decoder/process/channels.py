@@ -16,7 +16,7 @@ from decoder.audio.ffmpeg import AudioFile, channel_count
 from decoder.engines.base import ProgressCallback
 from decoder.errors import AudioError
 from decoder.wire.options import MAX_SPLIT_CHANNELS, MIN_SPLIT_CHANNELS
-from decoder.wire.transcript import LanguageShare, Segment, Transcript
+from decoder.wire.transcript import Segment, Transcript, language_shares
 
 # (covered seconds, total seconds) of a stage after decoding, as diarization reports it.
 StageCallback = Callable[[float, float], None]
@@ -103,12 +103,7 @@ def merged(heard: Sequence[Transcript]) -> Transcript:
             seconds[language.language] = seconds.get(language.language, 0.0) + language.share * spoken(
                 transcript
             )
-    total = sum(seconds.values())
-    languages = tuple(
-        LanguageShare(language, round(part / total, 4))
-        for language, part in sorted(seconds.items(), key=lambda pair: pair[1], reverse=True)
-        if total
-    )
+    languages = language_shares(seconds)
     return Transcript(
         text=" ".join(segment.text.strip() for segment in segments if segment.text.strip()),
         language=languages[0].language if languages else max(heard, key=spoken).language,

@@ -59,6 +59,16 @@ class LanguageShare:
     share: float
 
 
+def language_shares(seconds: Mapping[str, float]) -> tuple[LanguageShare, ...]:
+    """Each language's share of the seconds spoken in them, the largest first (evenly, where
+    none were)."""
+    total = sum(seconds.values())
+    return tuple(
+        LanguageShare(language, round(spoken / total if total else 1 / len(seconds), 4))
+        for language, spoken in sorted(seconds.items(), key=lambda pair: pair[1], reverse=True)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Transcript:
     """What decoding a file gives: the decoder returns it, the front end stores and renders it.
