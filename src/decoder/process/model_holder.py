@@ -220,8 +220,8 @@ class ModelHolder:
         log.info("task %s: %s in %d runs", task.task_id, spoken, len(heard.runs))
 
         def decode(part: AudioFile, language: str, progress: ProgressCallback) -> Transcript:
-            in_language = replace(task, language=language)
-            return model.transcribe(part, in_language, english_only=False, on_progress=progress)
+            told = replace(task, language=language)
+            return model.transcribe(part, told, english_only=False, on_progress=progress)
 
         return decode_runs(audio, heard, decode, on_progress)
 
