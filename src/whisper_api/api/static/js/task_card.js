@@ -70,8 +70,8 @@ export class TaskCard {
     const parts = [kind];
     if (this.created) parts.push(when(this.created));
     if ((this.languages || []).length > 1) {
-      const shares = this.languages.map(({ language, share }) => `${languageName(language)} ${Math.round(share * 100)}%`);
-      parts.push(shares.join(", "));
+      const named = ({ language, share }) => `${languageName(language)} ${Math.round(share * 100)}%`;
+      parts.push(this.languages.map(named).join(", "));
     } else if (this.language) {
       parts.push(languageName(this.language));
     }
@@ -279,10 +279,9 @@ export class TaskCard {
     this.text = (result.text || "").trim();
     if (result.language) this.language = result.language;
     if (result.duration) this.audioDuration = result.duration;
-    this.setMeta();
-    this.speakers = result.speakers || [];
     this.languages = result.languages || [];
     this.setMeta();
+    this.speakers = result.speakers || [];
     this.renderSegments(result.segments || [], this.text);
     this.$(".result").hidden = false;
     this.$(".copy").hidden = false;
