@@ -6,16 +6,15 @@ runs them)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.speech import GERMAN, PARAGRAPHS, SPANISH, concatenated, duration_s, speak, word_error_rate
 
 from bench.languages import ENGINE, MODEL, load_base
 from decoder.audio.ffmpeg import AudioFile
-from decoder.engines import LoadedModel, ProgressCallback
 from decoder.process.language_map import map_languages
-from decoder.process.language_runs import DecodeIn, decode_runs
+from decoder.process.language_runs import decode_runs, decoding
 from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import Transcript
 
@@ -68,15 +67,6 @@ def _wer(transcript: Transcript, spans: list[tuple[str, float, float]]) -> tuple
     )
 
 
-def _decode(model: LoadedModel, task: SubmitTask) -> DecodeIn:
-    def decode(part: AudioFile, language: str, progress: ProgressCallback) -> Transcript:
-        return model.transcribe(
-            part, replace(task, language=language), english_only=False, on_progress=progress
-        )
-
-    return decode
-
-
 def measure(work: Path, names: tuple[str, ...], threads: int) -> list[Mixed]:
     """The RECORDINGS of these names, each heard and decoded by runs, and decoded whole."""
     work.mkdir(parents=True, exist_ok=True)
@@ -87,7 +77,7 @@ def measure(work: Path, names: tuple[str, ...], threads: int) -> list[Mixed]:
         path, spans = _parts(work, name)
         audio = AudioFile(str(path), None, 600)
         task = SubmitTask("bench", str(path), "transcribe", None)
-        decode = _decode(model, task)
+        decode = decoding(model, task)
         started = time.perf_counter()
         heard = map_languages(audio, model.language_probabilities)
         mapped = time.perf_counter()

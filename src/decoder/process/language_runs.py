@@ -13,12 +13,23 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from decoder.audio.ffmpeg import AudioFile
-from decoder.engines.base import ProgressCallback
+from decoder.engines.base import LoadedModel, ProgressCallback
 from decoder.process.language_map import LanguageMap, LanguageRun
+from decoder.wire.protocol import SubmitTask
 from decoder.wire.transcript import LanguageShare, Segment, Transcript
 
 # Decodes (a part of) a recording in one language.
 DecodeIn = Callable[[AudioFile, str, ProgressCallback], Transcript]
+
+
+def decoding(model: LoadedModel, task: SubmitTask) -> DecodeIn:
+    """The task's decoding by a multilingual model, in whichever language it is told."""
+
+    def decode(part: AudioFile, language: str, progress: ProgressCallback) -> Transcript:
+        told = replace(task, language=language)
+        return model.transcribe(part, told, english_only=False, on_progress=progress)
+
+    return decode
 
 
 def decode_runs(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from decoder.device.ladder import ModelPlan
@@ -16,7 +16,7 @@ from decoder.engines import BatchingModel, Engine, HeardTurn, LoadedModel, Model
 from decoder.errors import ModelLoadError, client_reason
 from decoder.process.detection import Detection, detect_in_file
 from decoder.process.language_map import map_languages
-from decoder.process.language_runs import decode_runs, in_language, in_one_language
+from decoder.process.language_runs import decode_runs, decoding, in_language, in_one_language
 from decoder.wire.models import MODELS, available_models
 from decoder.wire.protocol import DecodeTurn, HeldModel, ModelFailed, ModelLoaded, ModelUnloaded, SubmitTask
 from decoder.wire.transcript import Transcript
@@ -218,12 +218,7 @@ class ModelHolder:
         )
         spoken = ", ".join(f"{share.language} {share.share:.2f}" for share in heard.shares())
         log.info("task %s: %s in %d runs", task.task_id, spoken, len(heard.runs))
-
-        def decode(part: AudioFile, language: str, progress: ProgressCallback) -> Transcript:
-            told = replace(task, language=language)
-            return model.transcribe(part, told, english_only=False, on_progress=progress)
-
-        return decode_runs(audio, heard, decode, on_progress)
+        return decode_runs(audio, heard, decoding(model, task), on_progress)
 
     def transcribe_batch(self, audios: Sequence[Samples], task: SubmitTask) -> list[Transcript]:
         """Short recordings decoded at once with `task`'s choices (the engine batches files)."""
