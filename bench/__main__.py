@@ -96,7 +96,7 @@ QUICK = Plan(
     status_reads=20,
     cluster_hosts=(1, 2),
     cluster_backlogs=(0, 1000),
-    cluster_tasks=(2, 2),
+    cluster_tasks=(1, 1),
     cluster_settle_s=2.0,
     # A lower whole-file limit shows windowed decoding on 3 minutes instead of 11.
     long_file_lengths_s=(30, 180),
