@@ -161,11 +161,10 @@ def test_a_recording_in_three_languages_comes_back_in_each(
                 timeout=DECODE_DEADLINE_S,
             )
         assert verbose.status_code == 200, verbose.text
-        english = normalise(verbose.json()["text"])
+        translated = verbose.json()
+        english = normalise(translated["text"])
         assert not [word for word in english.split() if word in FOREIGN_WORDS], english
-        texts = {
-            language: normalise(text) for language, text in by_language(verbose.json()["segments"]).items()
-        }
+        texts = {language: normalise(text) for language, text in by_language(translated["segments"]).items()}
         assert word_error_rate(PARAGRAPHS[0], texts["en"]) <= 0.25, texts["en"]
         assert all(word in texts["es"] for word in TRANSLATED_WORDS), texts["es"]
         german = set(normalise(GERMAN).split())
